@@ -1,0 +1,187 @@
+"""An element's table: rows keyed by a string primary key, DataMiner's row semantics.
+
+- `add_row` on an existing key does nothing (AddRow);
+- `set_row` keeps the cells it is not given (SetRow with null cells);
+- `fill(full=True)` removes the keys it is not given, `fill(full=False)` keeps them
+  (FillArray / FillArrayNoDelete);
+- the primary key never changes once a row exists.
+
+Rows are stored as lists in column order (not dicts) so that 100,000 rows stay small, and
+every change is recorded in `changes` (keys set, keys deleted) for the store to commit in
+one transaction per group. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from connector.protocol.model import Column, Table as TableModel
+
+CellValues = Mapping[int | str, Any]
+
+
+class TableChanges:
+    """Keys written and keys deleted since the store last committed this table."""
+
+    __slots__ = ("written", "deleted")
+
+    def __init__(self) -> None:
+        self.written: set[str] = set()
+        self.deleted: set[str] = set()
+
+    def wrote(self, key: str) -> None:
+        self.written.add(key)
+        self.deleted.discard(key)
+
+    def removed(self, key: str) -> None:
+        self.written.discard(key)
+        self.deleted.add(key)
+
+    def __bool__(self) -> bool:
+        return bool(self.written or self.deleted)
+
+    def take(self) -> tuple[set[str], set[str]]:
+        written, deleted = self.written, self.deleted
+        self.written, self.deleted = set(), set()
+        return written, deleted
+
+
+class Table:
+    """The rows of one table. Columns may be named by id or by name everywhere."""
+
+    def __init__(self, model: TableModel) -> None:
+        self.model = model
+        self.columns: tuple[Column, ...] = model.columns
+        self._index: dict[int | str, int] = {}
+        for position, column in enumerate(model.columns):
+            self._index[column.id] = position
+            self._index[column.name] = position
+            self._index[str(column.id)] = position
+        self._key_position = self._index[model.key_column]
+        self._rows: dict[str, list[Any]] = {}
+        self.changes = TableChanges()
+
+    # -- look-ups ------------------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        return self.model.id
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def position(self, column: int | str) -> int:
+        try:
+            return self._index[column]
+        except KeyError:
+            raise KeyError(f"table {self.model.name!r} has no column {column!r}") from None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def keys(self) -> list[str]:
+        return list(self._rows)
+
+    def row(self, key: str) -> dict[str, Any]:
+        """The row as {column name: value}; KeyError if there is none."""
+        cells = self._rows[key]
+        return {column.name: cells[i] for i, column in enumerate(self.columns)}
+
+    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for key in list(self._rows):
+            yield key, self.row(key)
+
+    def get(self, key: str, column: int | str) -> Any:
+        return self._rows[key][self.position(column)]
+
+    def find(self, column: int | str, value: Any) -> list[str]:
+        """The keys of the rows whose cell in `column` equals `value`, in table order."""
+        position = self.position(column)
+        return [key for key, cells in self._rows.items() if cells[position] == value]
+
+    def column_values(self, column: int | str) -> Iterator[tuple[str, Any]]:
+        position = self.position(column)
+        for key, cells in self._rows.items():
+            yield key, cells[position]
+
+    # -- changes -------------------------------------------------------------------------
+
+    def add_row(self, key: str, cells: CellValues | None = None) -> bool:
+        """Add a row; an existing key is left as it is. True when the row was added."""
+        key = self._check_key(key)
+        if key in self._rows:
+            return False
+        row: list[Any] = [None] * len(self.columns)
+        row[self._key_position] = key
+        if cells:
+            self._apply(key, row, cells)
+        self._rows[key] = row
+        self.changes.wrote(key)
+        return True
+
+    def set_row(self, key: str, cells: CellValues) -> None:
+        """Update the given cells of an existing row; the others keep their values."""
+        row = self._rows[key]
+        self._apply(key, row, cells)
+        self.changes.wrote(key)
+
+    def set(self, key: str, column: int | str, value: Any) -> None:
+        self.set_row(key, {column: value})
+
+    def fill(self, rows: Mapping[str, CellValues], *, full: bool = True) -> None:
+        """Set many rows at once. full: rows not given are removed; partial: they stay."""
+        if full:
+            for key in [k for k in self._rows if k not in rows]:
+                self.delete_row(key)
+        for key, cells in rows.items():
+            if key in self._rows:
+                self.set_row(key, cells)
+            else:
+                self.add_row(key, cells)
+
+    def delete_row(self, key: str) -> int:
+        """Remove a row (a missing key is ignored); returns the rows that remain."""
+        if self._rows.pop(key, None) is not None:
+            self.changes.removed(key)
+        return len(self._rows)
+
+    def delete_rows(self, keys: Iterable[str]) -> int:
+        for key in list(keys):
+            self.delete_row(key)
+        return len(self._rows)
+
+    def load(self, key: str, cells: Mapping[str, Any]) -> None:
+        """Restore a saved row at start-up: no change is recorded (it is already stored)."""
+        row: list[Any] = [None] * len(self.columns)
+        for name, value in cells.items():
+            position = self._index.get(name)
+            if position is not None:
+                row[position] = value
+        row[self._key_position] = key
+        self._rows[key] = row
+
+    def raw_cells(self, key: str) -> list[Any]:
+        """The row's cells in column order (for the store; do not modify)."""
+        return self._rows[key]
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _check_key(self, key: Any) -> str:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"table {self.model.name!r}: the primary key must be a non-empty string, got {key!r}")
+        return key
+
+    def _apply(self, key: str, row: list[Any], cells: CellValues) -> None:
+        for column, value in cells.items():
+            position = self.position(column)
+            if position == self._key_position:
+                if value is not None and value != key:
+                    raise ValueError(f"table {self.model.name!r}: the primary key of row {key!r} cannot change")
+                continue
+            if value is not None:
+                row[position] = value
