@@ -27,23 +27,25 @@ class TableChanges:
     __slots__ = ("written", "deleted")
 
     def __init__(self) -> None:
-        self.written: set[str] = set()
+        # A dict, not a set: it keeps the order rows were first written in, which is the
+        # order the store restores them in (receive order matters to connectors).
+        self.written: dict[str, None] = {}
         self.deleted: set[str] = set()
 
     def wrote(self, key: str) -> None:
-        self.written.add(key)
+        self.written[key] = None
         self.deleted.discard(key)
 
     def removed(self, key: str) -> None:
-        self.written.discard(key)
+        self.written.pop(key, None)
         self.deleted.add(key)
 
     def __bool__(self) -> bool:
         return bool(self.written or self.deleted)
 
-    def take(self) -> tuple[set[str], set[str]]:
-        written, deleted = self.written, self.deleted
-        self.written, self.deleted = set(), set()
+    def take(self) -> tuple[list[str], set[str]]:
+        written, deleted = list(self.written), self.deleted
+        self.written, self.deleted = {}, set()
         return written, deleted
 
 
@@ -155,8 +157,8 @@ class Table:
             self.delete_row(key)
         return len(self._rows)
 
-    def load(self, key: str, cells: Mapping[str, Any]) -> None:
-        """Restore a saved row at start-up: no change is recorded (it is already stored)."""
+    def load(self, key: str, cells: Mapping[int | str, Any]) -> None:
+        """Restore a saved row at start-up (cells by column id or name): no change is recorded."""
         row: list[Any] = [None] * len(self.columns)
         for name, value in cells.items():
             position = self._index.get(name)

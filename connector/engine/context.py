@@ -1,0 +1,73 @@
+"""The handler API: the `protocol` object a handler (DataMiner's QAction) receives.
+
+Connector code sees only this class and `connector.engine.table.Table`; it never touches
+the element's internals, so the engine can change behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from connector.engine.events import HttpResult, SendInterApp
+from connector.engine.table import Table
+from connector.engine.values import coerce
+from connector.protocol.model import INTERAPP_RECEIVE
+
+if TYPE_CHECKING:
+    from connector.engine.element import Element
+
+_log = logging.getLogger("connector.handler")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class HandlerContext:
+    __slots__ = ("_element", "handler_id", "trigger_param", "row_key")
+
+    def __init__(self, element: Element, handler_id: int, trigger_param: int | None, row_key: str | None) -> None:
+        self._element = element
+        self.handler_id = handler_id
+        self.trigger_param = trigger_param
+        self.row_key = row_key
+
+    @property
+    def element_name(self) -> str:
+        return self._element.name
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        """Kept per element and handler between runs, in memory only (lost on restart)."""
+        return self._element.memory[self.handler_id]
+
+    def get(self, param: int | str) -> Any:
+        return self._element.get(param)
+
+    def set(self, param: int | str, value: Any) -> None:
+        """Set a parameter; like SLProtocol.SetParameter it always fires, equal or not."""
+        spec = self._element.protocol.param(param)
+        self._element.change(spec.id, coerce(spec, value), always=True)
+
+    def table(self, ref: int | str) -> Table:
+        return self._element.tables[self._element.protocol.table(ref).id]
+
+    def check_trigger(self, trigger: int) -> None:
+        self._element.fire_trigger(trigger)
+
+    def now(self) -> float:
+        return self._element.now()
+
+    def log(self, message: str, level: str = "info") -> None:
+        _log.log(_LEVELS.get(level, logging.INFO), "[%s] %s", self._element.name, message)
+
+    def send_interapp(self, element: str, raw: str, parameter: int = INTERAPP_RECEIVE) -> None:
+        self._element.emit(SendInterApp(target=element, parameter=parameter, raw=raw))
+
+    def last_result(self, session: int) -> HttpResult | None:
+        """The last answer (or failure) of an HTTP session, with its status and headers."""
+        return self._element.last_results.get(session)
+
+    def start_timer(self, timer: int, after: float | None = None) -> None:
+        self._element.start_timer(timer, after)
+
+    def stop_timer(self, timer: int) -> None:
+        self._element.stop_timer(timer)

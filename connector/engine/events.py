@@ -1,0 +1,106 @@
+"""What goes into an element (events) and what comes out of it (effects).
+
+The element core is sans-I/O, like h11: the runtime (or a test harness) feeds it events and
+carries out the effects it returns, in order. The first effect of a step is always the
+`Persist` of what the step changed, so that the store commits before anything that depends
+on it (a request, an acknowledgement) leaves the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Union
+
+from attrs import field, frozen
+
+# -- events ------------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class SetParameter:
+    """A set command from outside (API, command line, another element's InterApp)."""
+
+    param: int | str
+    value: Any
+
+
+@frozen(kw_only=True)
+class TimerFired:
+    timer: int
+
+
+@frozen(kw_only=True)
+class HttpResult:
+    """The outcome of a `SendRequest`: an HTTP answer, or `error` when there was none."""
+
+    request_id: int
+    status: int = 0
+    reason: str = ""
+    http_version: str = "HTTP/1.1"
+    headers: Mapping[str, str] = field(factory=dict)
+    body: str = ""
+    error: str | None = None  # "timeout", "connect", "lost", ... (then status is 0)
+    detail: str = ""  # the transport's own words, for the log and the status parameter
+
+    @property
+    def status_line(self) -> str:
+        if self.error is not None:
+            return f"{self.error.upper()}: {self.detail}" if self.detail else self.error.upper()
+        return f"{self.http_version} {self.status} {self.reason}".rstrip()
+
+
+Event = Union[SetParameter, TimerFired, HttpResult]
+
+# -- effects -----------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class TableDelta:
+    """One table's rows to write (key -> {column id: value}) and keys to delete."""
+
+    table: int
+    written: Mapping[str, Mapping[int, Any]]
+    deleted: tuple[str, ...]
+
+
+@frozen(kw_only=True)
+class Persist:
+    params: Mapping[int, Any]
+    tables: tuple[TableDelta, ...]
+
+
+@frozen(kw_only=True)
+class SendRequest:
+    request_id: int
+    session: int
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: str | None
+    timeout: float | None
+
+
+@frozen(kw_only=True)
+class ScheduleTimer:
+    """Run the timer every `interval` seconds, the first time after `first_in` seconds."""
+
+    timer: int
+    interval: float
+    first_in: float
+
+
+@frozen(kw_only=True)
+class CancelTimer:
+    timer: int
+
+
+@frozen(kw_only=True)
+class SendInterApp:
+    """Set `parameter` of another element (by name, or "agentId/elementId") to `raw`."""
+
+    target: str
+    parameter: int
+    raw: str
+
+
+Effect = Union[Persist, SendRequest, ScheduleTimer, CancelTimer, SendInterApp]

@@ -1,0 +1,89 @@
+"""Table semantics against a plain dict model (a Hypothesis state machine)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from connector.engine.table import Table
+from connector.protocol import model as m
+
+MODEL = m.Table(id=1000, name="Things", key_column=1001, columns=(
+    m.Column(id=1001, name="Key"), m.Column(id=1002, name="A"), m.Column(id=1003, name="B", kind=m.ValueKind.NUMBER),
+))
+KEYS = st.sampled_from(["k1", "k2", "k3", "k4", "k5"])
+CELLS = st.fixed_dictionaries({}, optional={"A": st.text(max_size=3), "B": st.integers(0, 9)})
+
+
+class TableMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = Table(MODEL)
+        self.model: dict[str, dict[str, object]] = {}
+
+    def _blank(self, key: str) -> dict[str, object]:
+        return {"Key": key, "A": None, "B": None}
+
+    @rule(key=KEYS, cells=CELLS)
+    def add_row(self, key: str, cells: dict[str, object]) -> None:
+        added = self.table.add_row(key, cells)
+        assert added == (key not in self.model)
+        if added:
+            self.model[key] = {**self._blank(key), **cells}
+
+    @rule(key=KEYS, cells=CELLS)
+    def set_row(self, key: str, cells: dict[str, object]) -> None:
+        if key not in self.model:
+            with pytest.raises(KeyError):
+                self.table.set_row(key, cells)
+            return
+        self.table.set_row(key, cells)
+        self.model[key].update(cells)
+
+    @rule(rows=st.dictionaries(KEYS, CELLS, max_size=4), full=st.booleans())
+    def fill(self, rows: dict[str, dict[str, object]], full: bool) -> None:
+        self.table.fill(rows, full=full)
+        if full:
+            self.model = {k: v for k, v in self.model.items() if k in rows}
+        for key, cells in rows.items():
+            self.model.setdefault(key, self._blank(key)).update(cells)
+
+    @rule(key=KEYS)
+    def delete_row(self, key: str) -> None:
+        remaining = self.table.delete_row(key)
+        self.model.pop(key, None)
+        assert remaining == len(self.model)
+
+    @invariant()
+    def same_rows(self) -> None:
+        assert len(self.table) == len(self.model)
+        assert sorted(self.table.keys()) == sorted(self.model)
+        for key, row in self.model.items():
+            assert self.table.row(key) == row
+            for column in ("A", "B"):
+                if row[column] is not None:
+                    assert key in self.table.find(column, row[column])
+
+
+TestTableMachine = TableMachine.TestCase
+
+
+def test_the_primary_key_never_changes() -> None:
+    t = Table(MODEL)
+    t.add_row("k1", {"A": "x"})
+    with pytest.raises(ValueError):
+        t.set_row("k1", {"Key": "k2"})
+    with pytest.raises(ValueError):
+        t.add_row("", {})
+    assert t.keys() == ["k1"]
+
+
+def test_changes_keep_the_order_rows_were_written_in() -> None:
+    t = Table(MODEL)
+    for key in ("k3", "k1", "k2"):
+        t.add_row(key)
+    t.delete_row("k1")
+    written, deleted = t.changes.take()
+    assert written == ["k3", "k2"] and deleted == {"k1"}
+    assert not t.changes
