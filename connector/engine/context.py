@@ -36,8 +36,8 @@ class HandlerContext:
 
     @property
     def memory(self) -> dict[str, Any]:
-        """Kept per element and handler between runs, in memory only (lost on restart)."""
-        return self._element.memory[self.handler_id]
+        """Kept per element between handler runs, shared by its handlers; lost on restart."""
+        return self._element.memory
 
     def get(self, param: int | str) -> Any:
         return self._element.get(param)

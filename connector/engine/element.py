@@ -77,7 +77,8 @@ class Element:
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
         self.queue = GroupQueue()
         self.running: int | None = None  # the group that is running now
-        self.memory: dict[int, dict[str, Any]] = {hid: {} for hid in protocol.handlers}
+        # Handler state kept between runs, shared by the element's handlers (in memory only).
+        self.memory: dict[str, Any] = {}
         self.last_results: dict[int, ev.HttpResult] = {}  # by session id
         self._handlers = handlers
         self._cleared: set[int] = set()
@@ -86,6 +87,7 @@ class Element:
         self._pending: list[tuple[int, Any]] = []  # requests of the running group not sent yet
         self._in_flight: tuple[int, int] | None = None  # (request id, session id)
         self._next_request_id = 1
+        self._held = False  # stopping: finish the running group, start no other
         self._index()
 
     # -- wiring, computed once so that a set costs a few dict look-ups ----------------------
@@ -316,9 +318,13 @@ class Element:
             "timeout": request.timeout,
         }
 
+    def hold(self) -> None:
+        """Start no further group (a graceful stop lets the running one finish)."""
+        self._held = True
+
     def _pump(self) -> None:
         """Run queued groups until one waits for an HTTP answer or the queue is empty."""
-        while self.running is None:
+        while self.running is None and not self._held:
             entry = self.queue.pop()
             if entry is None:
                 return

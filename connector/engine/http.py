@@ -1,0 +1,87 @@
+"""HTTP for elements, on httpx. The only module of the package that imports httpx.
+
+httpx has had no release since 0.28.1; a maintained fork with the same API exists. Every
+other module takes `httpx` from here, so switching is one line.
+
+The element's single HTTP connection: host, port, scheme, and the bus address. Bus address
+`BypassProxy` means no proxy (`trust_env=False`, so HTTP(S)_PROXY and friends are ignored);
+anything else uses the environment's proxy settings. TLS verification always stays on.
+Retries are the connector's business, not the transport's: one call, one attempt.
+"""
+
+from __future__ import annotations
+
+import httpx
+from attrs import frozen
+
+from connector.engine.events import HttpResult, SendRequest
+
+__all__ = ["Connection", "HttpTransport", "httpx"]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@frozen(kw_only=True)
+class Connection:
+    host: str
+    port: int
+    scheme: str = "http"
+    bus_address: str = "BypassProxy"
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def bypass_proxy(self) -> bool:
+        return self.bus_address.strip().casefold() == "bypassproxy"
+
+
+class HttpTransport:
+    def __init__(self, connection: Connection, *, default_timeout: float = DEFAULT_TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.connection = connection
+        self.default_timeout = default_timeout
+        self._client = httpx.AsyncClient(
+            base_url=connection.base_url,
+            trust_env=not connection.bypass_proxy,
+            verify=True,
+            timeout=httpx.Timeout(default_timeout),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def send(self, request: SendRequest) -> HttpResult:
+        timeout = request.timeout or self.default_timeout
+        try:
+            response = await self._client.request(
+                request.method,
+                request.path if request.path.startswith("/") else "/" + request.path,
+                headers=dict(request.headers),
+                content=None if request.body is None else request.body.encode("utf-8"),
+                timeout=timeout,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return self._failure(request, "connect", f"cannot connect to {self.connection.base_url}: {exc}")
+        except httpx.TimeoutException:
+            return self._failure(request, "timeout", f"no answer within {timeout:g} s")
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            return self._failure(request, "lost", f"connection lost: {exc or type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return self._failure(request, "error", f"{type(exc).__name__}: {exc}")
+        return HttpResult(
+            request_id=request.request_id,
+            status=response.status_code,
+            reason=response.reason_phrase,
+            http_version=response.http_version,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=response.text,
+        )
+
+    @staticmethod
+    def _failure(request: SendRequest, error: str, detail: str) -> HttpResult:
+        return HttpResult(request_id=request.request_id, error=error, detail=detail)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
