@@ -1,0 +1,584 @@
+"""One processing cycle of Ticketing BE: push the ready tickets to Cherwell and SFyC, exactly once.
+
+The flow is sans-I/O, shaped like httpx's auth flows: `run_cycle` is a generator that yields
+`PlatformCall`s, receives `PlatformReply`s and returns a `CycleReport`. Whoever drives it (the
+element's glue, a test) sends the requests. The glue commits the table before every call goes
+out, and that is the whole crash-safety story:
+
+    before a write batch is yielded, its tickets get Outcome Unknown = 1 (durable when sent);
+    a definite answer (success, or an error that says nothing was saved) sets it back to 0;
+    a ticket with Outcome Unknown = 1 is looked up on the platform before it is ever sent again
+    (incidents by ExternalID, notes by the "[ticket id]" their Details start with, work orders
+    by referencia), and what is found is adopted instead of created twice.
+
+The process may die between any two yields; the table as of the last yield is what survives,
+and the next cycle picks up from it with a fresh `PlatformSession`.
+
+A cycle, in order (the contract's "processing cycle", issue 3):
+
+1. no ready ticket: return at once, no request;
+2. Cherwell login and metadata, lazily, before the first Cherwell call (a cycle with only SFyC
+   work never logs in); the token is reused across cycles, refreshed when under 60 s remain, and
+   a 401 means one new login and one retry of that call;
+3. when some ready ticket still needs a decision: the open incidents of our categories (one
+   search, all pages); a failure here fails every ready ticket once and ends the cycle;
+4. decide, in table order: adopt the incident whose ExternalID is the ticket; else note on the
+   open incident of the same Category and Node; else the node's creator creates it and the
+   other tickets of the node wait for it (see `_decide`);
+5. Create Ticket, Add Note (including the waiters whose incident now exists), Create OT, Update
+   Ticket OT, each in batches of at most Max Tickets Per Request (one helper: `_batches`).
+
+A failure counts one retry at the ticket's current operation (`tickets.fail`); a failed ticket is
+not tried again in the same cycle.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, TypeVar
+
+from attrs import define, field, frozen
+from attrs.validators import ge, instance_of, le
+
+from connector.engine.table import Table
+from connector.ticketing import cherwell as cw
+from connector.ticketing import sfyc
+from connector.ticketing import tickets as tk
+from connector.ticketing.calls import PlatformCall, PlatformReply
+from connector.ticketing.cherwell import Metadata, PlatformError, Record
+from connector.ticketing.tickets import Ticket
+
+T = TypeVar("T")
+Flow = Generator[PlatformCall, PlatformReply, T]
+
+REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
+DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
+LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
+
+
+@frozen(kw_only=True)
+class FlowSettings:
+    max_retries: int = field(default=3, validator=[instance_of(int), ge(0)])
+    batch_size: int = field(default=50, validator=[instance_of(int), ge(1), le(cw.MAX_SAVES)])
+    retry_delay: float = field(default=5.0, converter=float, validator=ge(0.0))
+    client_id: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
+
+
+@define(kw_only=True)
+class PlatformSession:
+    """What the flow keeps between cycles, in memory only (a restart simply logs in again)."""
+
+    access_token: str = field(default="", repr=False)
+    refresh_token: str = field(default="", repr=False)
+    expires_at: float = 0.0
+    metadata: Metadata | None = None
+    login_state: str = "Not logged in"  # for the element's login state parameter
+
+    def forget_token(self) -> None:
+        self.access_token = self.refresh_token = ""
+        self.expires_at = 0.0
+
+    def describe(self) -> str:
+        """The platform login state, for people (never the token)."""
+        return self.login_state
+
+
+@define(kw_only=True)
+class CycleReport:
+    requests: dict[str, int] = field(factory=dict)  # by PlatformCall.session
+    notes_added: int = 0
+    tickets_created: int = 0
+    incidents_adopted: int = 0
+    ots_created: int = 0
+    found_by_lookup: int = 0  # notes and OTs found after an uncertain outcome, instead of resent
+    completed: int = 0
+    failed: int = 0  # failures counted (each one a retry, or the last one before Error)
+    errors: int = 0  # tickets that went to Error in this cycle
+    result: str = "OK"
+
+    @property
+    def request_count(self) -> int:
+        return sum(self.requests.values())
+
+
+def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, now: Callable[[], float],
+              rng: random.Random) -> Flow[CycleReport]:
+    """One cycle over `table`'s ready tickets. See the module's docstring."""
+    return (yield from _Cycle(table, settings, session, now, rng).run())
+
+
+class _SessionLost(Exception):
+    """Cherwell would not let us in (login or metadata failed): no Cherwell call can succeed."""
+
+
+@frozen
+class _Incident:
+    incident_id: str
+    rec_id: str
+    category: str
+    node: str
+    external_id: str
+    ot_number: str
+
+    @classmethod
+    def from_record(cls, record: Record) -> _Incident:
+        return cls(record.get("IncidentID") or record.public_id, record.get("RecID") or record.rec_id,
+                   record.get("Category"), record.get("Node"), record.get("ExternalID"), record.get("OTNumber"))
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+class _Cherwell:
+    """Cherwell calls with the session's token and ids: login, refresh, 401 retry, metadata."""
+
+    def __init__(self, settings: FlowSettings, session: PlatformSession, report: CycleReport,
+                 now: Callable[[], float]) -> None:
+        self.settings, self.session, self.report, self.now = settings, session, report, now
+        self._ids_renewed = False  # metadata is resolved again at most once per cycle
+
+    def send(self, call: PlatformCall) -> Flow[PlatformReply]:
+        self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
+        reply = yield call
+        return reply
+
+    def prepare(self) -> Flow[None]:
+        """A usable token and the ids, before anything is marked as being sent."""
+        yield from self._ensure_token()
+        if self.session.metadata is None:
+            yield from self._resolve_metadata()
+
+    def call(self, build: Callable[[str, Metadata], PlatformCall],
+             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
+        yield from self.prepare()
+        metadata = self.session.metadata
+        assert metadata is not None
+        reply = yield from self._authorized(lambda token: build(token, metadata))
+        try:
+            return parse(reply, metadata)
+        except PlatformError as error:
+            if error.stale_ids and not self._ids_renewed:
+                self._ids_renewed = True
+                self.session.metadata = None  # resolved again before the next Cherwell call
+            raise
+
+    def _authorized(self, build: Callable[[str], PlatformCall]) -> Flow[PlatformReply]:
+        yield from self._ensure_token()
+        reply = yield from self.send(build(self.session.access_token))
+        if reply.status == 401:
+            # Revoked or expired early: one new login, one retry. A 401 was not applied, so
+            # resending a write is safe. A second 401 is the call's failure.
+            self.session.forget_token()
+            yield from self._login()
+            reply = yield from self.send(build(self.session.access_token))
+        return reply
+
+    def _ensure_token(self) -> Flow[None]:
+        session = self.session
+        if session.access_token and session.expires_at - self.now() >= REFRESH_MARGIN:
+            return
+        if session.access_token and session.refresh_token:
+            sent_at = self.now()
+            reply = yield from self.send(cw.refresh_call(self.settings.client_id, session.refresh_token))
+            try:
+                self._keep(cw.parse_token(reply), sent_at)
+                return
+            except PlatformError:
+                pass  # a used or expired refresh token: the password still works
+        yield from self._login()
+
+    def _login(self) -> Flow[None]:
+        sent_at = self.now()
+        s = self.settings
+        reply = yield from self.send(cw.login_call(s.client_id, s.username, s.password))
+        try:
+            self._keep(cw.parse_token(reply), sent_at)
+        except PlatformError as error:
+            self.session.forget_token()
+            self.session.login_state = f"Login failed: {error.message}"
+            raise _SessionLost(self.session.login_state) from None
+
+    def _keep(self, token: cw.Token, sent_at: float) -> None:
+        # Counted from when the request left: the server's clock started no later than that.
+        self.session.access_token = token.access_token
+        self.session.refresh_token = token.refresh_token
+        self.session.expires_at = sent_at + (token.expires_in if token.expires_in > 0 else DEFAULT_TOKEN_LIFE)
+        self.session.login_state = "Logged in"
+
+    def _resolve_metadata(self) -> Flow[None]:
+        try:
+            incident_id = yield from self._read(lambda t: cw.summary_call(t, cw.INCIDENT),
+                                                lambda r: cw.parse_summary(r, cw.INCIDENT))
+            note_id = yield from self._read(lambda t: cw.summary_call(t, cw.JOURNAL),
+                                            lambda r: cw.parse_summary(r, cw.JOURNAL, member=cw.NOTE))
+            incident = yield from self._read(
+                lambda t: cw.schema_call(t, incident_id),
+                lambda r: cw.parse_schema(r, cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS))
+            note = yield from self._read(lambda t: cw.schema_call(t, note_id),
+                                         lambda r: cw.parse_schema(r, cw.NOTE, note_id, cw.NOTE_FIELDS))
+        except PlatformError as error:
+            raise _SessionLost(f"Metadata failed: {error.message}") from None
+        self.session.metadata = Metadata(incident=incident, note=note)
+
+    def _read(self, build: Callable[[str], PlatformCall], parse: Callable[[PlatformReply], T]) -> Flow[T]:
+        return parse((yield from self._authorized(build)))
+
+
+@frozen
+class _Operation:
+    """One write operation, for `_Cycle._batches`: how a chunk is sent and what success does."""
+
+    name: str
+    cherwell: bool  # needs a Cherwell session (prepared before the chunk is marked)
+    send: Callable[[list[Ticket]], Flow[Sequence[Any]]]  # results with .ok/.message/.maybe_applied
+    succeeded: Callable[[Ticket, Any], None]
+
+
+class _Cycle:
+    def __init__(self, table: Table, settings: FlowSettings, session: PlatformSession,
+                 now: Callable[[], float], rng: random.Random) -> None:
+        self.table, self.settings, self.session, self.now, self.rng = table, settings, session, now, rng
+        self.report = CycleReport()
+        self.cherwell = _Cherwell(settings, session, self.report, now)
+        self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
+        self.ready: dict[str, Ticket] = {}
+        self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
+        self.open_by_node: dict[tuple[str, str], _Incident] = {}
+        self.by_external: dict[str, _Incident] = {}
+        self.creators: dict[tuple[str, str], Ticket] = {}  # node without an open incident -> its creator
+        self.waiting: dict[tuple[str, str], list[Ticket]] = {}  # node -> tickets waiting for its creator
+        self.last_reason = ""
+        self.operations = {
+            tk.CREATE_TICKET: _Operation(tk.CREATE_TICKET, True, self._send_creates, self._created),
+            tk.ADD_NOTE: _Operation(tk.ADD_NOTE, True, self._send_notes, self._noted),
+            tk.CREATE_OT: _Operation(tk.CREATE_OT, False, self._send_orders, self._ordered),
+            tk.UPDATE_TICKET_OT: _Operation(tk.UPDATE_TICKET_OT, True, self._send_updates, self._updated),
+        }
+
+    # -- the cycle ------------------------------------------------------------------------------
+
+    def run(self) -> Flow[CycleReport]:
+        start = self.now()
+        self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
+        if not self.ready:
+            self.report.result = "No ready tickets"
+            return self.report
+        try:
+            if any(t.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET) for t in self.ready.values()):
+                try:
+                    yield from self._load_open_incidents()
+                except PlatformError as error:
+                    raise _SessionLost(f"Search failed: {error.message}") from None
+                yield from self._reconcile(self._at(tk.CREATE_TICKET), self._find_incidents, self._adopt)
+                self._decide()
+            yield from self._batches(tk.CREATE_TICKET)
+            self._hold_waiters()
+            yield from self._reconcile(self._at(tk.ADD_NOTE), self._find_notes, self._note_found)
+            yield from self._batches(tk.ADD_NOTE)
+            yield from self._reconcile(self._at(tk.CREATE_OT), self._find_orders, self._order_found)
+            yield from self._batches(tk.CREATE_OT)
+            yield from self._batches(tk.UPDATE_TICKET_OT)  # idempotent: no look-up needed
+        except _SessionLost as lost:
+            # Nothing can progress without Cherwell: one failure for every ticket still pending,
+            # so that a platform that never lets us in ends each ticket in Error with the reason.
+            for ticket in self.ready.values():
+                if ticket.live and ticket.key not in self.finished:
+                    self._fail(ticket, str(lost))
+            self.report.result = str(lost)
+            return self.report
+        if self.report.failed:
+            self.report.result = (f"{self.report.failed} failure(s), {self.report.errors} ticket(s) now in Error; "
+                                  f"last: {self.last_reason}")
+        return self.report
+
+    def _at(self, operation: str) -> list[Ticket]:
+        """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
+        return [t for t in self.ready.values() if t.operation == operation and t.live and t.key not in self.finished]
+
+    # -- deciding what each new ticket becomes -----------------------------------------------------
+
+    def _load_open_incidents(self) -> Flow[None]:
+        records = yield from self._search(lambda md: md.incident, cw.existing_incidents_filters(),
+                                          cw.INCIDENT_RESULT_FIELDS)
+        for record in records:
+            incident = _Incident.from_record(record)
+            if incident.external_id:
+                self.by_external.setdefault(incident.external_id, incident)
+            self.open_by_node.setdefault(tk.node_key(incident.category, incident.node), incident)
+
+    def _decide(self) -> None:
+        """Adopt, note or create, per ready ticket at Check Existing / Create Ticket.
+
+        One node never gets two incidents from this element: among the live tickets of a node
+        that has no open incident (ready or backing off, table order = receive order), the first
+        is its creator; the others wait at Check Existing and become notes on its incident once
+        it exists. A creator that ends in Error is no longer live, so the next one takes over.
+        Create Ticket is therefore a claim re-checked every cycle, not a commitment: a ticket
+        there that is not (or no longer) its node's creator goes back to waiting.
+        """
+        for ticket in self._at(tk.CHECK_EXISTING) + self._at(tk.CREATE_TICKET):
+            incident = self.by_external.get(ticket.key)
+            if incident is not None:
+                self._adopt(ticket, incident)
+            elif (incident := self.open_by_node.get(ticket.node_key)) is not None:
+                self._target(ticket, incident)
+        by_node: dict[tuple[str, str], list[Ticket]] = {}
+        for ticket in self.tickets.values():
+            if ticket.live and ticket.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET):
+                by_node.setdefault(ticket.node_key, []).append(ticket)
+        for node, (creator, *others) in by_node.items():
+            if node in self.open_by_node:
+                continue  # only tickets backing off are left there; they note on it when ready
+            if creator.key in self.ready and creator.key not in self.finished and creator.operation != tk.CREATE_TICKET:
+                creator.operation = tk.CREATE_TICKET  # marked and stored when its batch is sent
+            for ticket in others:
+                if ticket.operation == tk.CREATE_TICKET and not ticket.outcome_unknown:
+                    tk.advance(ticket, tk.CHECK_EXISTING)
+                    self._store(ticket)
+            self.creators[node] = creator
+            self.waiting[node] = others
+
+    def _adopt(self, ticket: Ticket, incident: _Incident) -> None:
+        """The incident was created for this ticket (its answer lost, or an earlier life)."""
+        ticket.platform_ticket, ticket.platform_record = incident.incident_id, incident.rec_id
+        if incident.ot_number:
+            ticket.ot_number = incident.ot_number  # it carries its OT already: nothing left to do
+            self._complete(ticket)
+            ticket.outcome_unknown = False
+        else:
+            tk.advance(ticket, tk.CREATE_OT)
+            ticket.outcome_unknown = True  # an OT may exist already: look it up before creating
+        self.report.incidents_adopted += 1
+        self._store(ticket)
+
+    def _target(self, ticket: Ticket, incident: _Incident) -> None:
+        ticket.platform_ticket, ticket.platform_record = incident.incident_id, incident.rec_id
+        tk.advance(ticket, tk.ADD_NOTE)
+        self._store(ticket)
+
+    def _hold_waiters(self) -> None:
+        """Waiters whose creator has not got its incident wait as long as it does.
+
+        Without a Next Try they would look ready, and the engine starts the next cycle at once
+        while ready work remains: it would spin until the creator's back-off ends.
+        """
+        for node, waiters in self.waiting.items():
+            if node in self.open_by_node or not waiters:
+                continue
+            creator = self.creators.get(node)
+            hold = creator.next_try if creator is not None and creator.live else 0.0
+            for ticket in waiters:
+                if ticket.live and ticket.operation == tk.CHECK_EXISTING and ticket.next_try != hold:
+                    ticket.next_try = hold
+                    self._store(ticket)
+
+    # -- write operations in batches ------------------------------------------------------------------
+
+    def _batches(self, name: str) -> Flow[None]:
+        """Send every ready ticket at `name` in chunks of at most Max Tickets Per Request."""
+        operation = self.operations[name]
+        for chunk in _chunks(self._at(name), self.settings.batch_size):
+            if operation.cherwell:
+                yield from self.cherwell.prepare()
+            for ticket in chunk:
+                # Durable before the request leaves (the glue commits before each call): a crash
+                # from here on makes the next cycle look the write up instead of resending it.
+                ticket.status, ticket.outcome_unknown = tk.IN_PROGRESS, True
+                self._store(ticket)
+            try:
+                results = yield from operation.send(chunk)
+            except PlatformError as error:
+                for ticket in chunk:
+                    self._fail(ticket, error.message, outcome_unknown=error.maybe_applied)
+                continue
+            for ticket, result in zip(chunk, results):
+                if result.ok:
+                    ticket.outcome_unknown = False
+                    operation.succeeded(ticket, result)
+                    self._store(ticket)
+                else:
+                    self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
+
+    def _send_creates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
+        def saves(md: Metadata) -> list[cw.Save]:
+            return [cw.Save(bo=md.incident, values=_incident_values(t)) for t in chunk]
+
+        return (yield from self.cherwell.call(lambda token, md: cw.save_batch_call(token, "create_ticket", saves(md)),
+                                              lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+
+    def _send_notes(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
+        def saves(md: Metadata) -> list[cw.Save]:
+            return [cw.Save(bo=md.note, values={"ParentRecID": t.platform_record,
+                                                "ParentTypeID": md.incident.bus_ob_id,
+                                                "Details": note_text(t)}) for t in chunk]
+
+        return (yield from self.cherwell.call(lambda token, md: cw.save_batch_call(token, "add_note", saves(md)),
+                                              lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+
+    def _send_updates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
+        def saves(md: Metadata) -> list[cw.Save]:
+            return [cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number})
+                    for t in chunk]
+
+        return (yield from self.cherwell.call(
+            lambda token, md: cw.save_batch_call(token, "update_ticket_ot", saves(md)),
+            lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+
+    def _send_orders(self, chunk: list[Ticket]) -> Flow[Sequence[sfyc.OrderResult]]:
+        orders = [sfyc.OrderRequest(ticket=t.platform_ticket, referencia=t.key, categoria=t.category, nodo=t.node,
+                                    descripcion=note_text(t, with_id=False), prioridad=t.priority) for t in chunk]
+        reply = yield from self.cherwell.send(sfyc.create_orders_call(self.settings.api_key, orders))
+        return sfyc.parse_create_orders(reply, orders)
+
+    def _created(self, ticket: Ticket, result: cw.SaveResult) -> None:
+        ticket.platform_ticket, ticket.platform_record = result.public_id, result.rec_id
+        tk.advance(ticket, tk.CREATE_OT)
+        self.report.tickets_created += 1
+        incident = _Incident(result.public_id, result.rec_id, ticket.category, ticket.node, ticket.key, "")
+        self.open_by_node[ticket.node_key] = incident
+        # The node's waiters become notes on the new incident in this same cycle (Add Note runs next).
+        for waiter in self.waiting.pop(ticket.node_key, ()):
+            if waiter.key in self.ready and waiter.live and waiter.operation == tk.CHECK_EXISTING \
+                    and waiter.key not in self.finished:
+                self._target(waiter, incident)
+
+    def _noted(self, ticket: Ticket, result: cw.SaveResult) -> None:
+        self.report.notes_added += 1
+        self._complete(ticket)
+
+    def _ordered(self, ticket: Ticket, result: sfyc.OrderResult) -> None:
+        ticket.ot_number = result.ot
+        tk.advance(ticket, tk.UPDATE_TICKET_OT)
+        self.report.ots_created += 1
+
+    def _updated(self, ticket: Ticket, result: cw.SaveResult) -> None:
+        self._complete(ticket)
+
+    def _complete(self, ticket: Ticket) -> None:
+        tk.advance(ticket, tk.NO_OPERATION)
+        self.report.completed += 1
+
+    # -- reconciliation: look up what an unanswered write may have done --------------------------------
+
+    def _reconcile(self, candidates: list[Ticket], find: Callable[[list[Ticket]], Flow[dict[str, T]]],
+                   found: Callable[[Ticket, T], None]) -> Flow[None]:
+        """For tickets with Outcome Unknown: adopt what the platform has, clear the flag otherwise."""
+        unsure = [t for t in candidates if t.outcome_unknown]
+        for chunk in _chunks(unsure, LOOKUP_CHUNK):
+            try:
+                hits = yield from find(chunk)
+            except PlatformError as error:
+                for ticket in chunk:  # still unknown: counted, and looked up again next time
+                    self._fail(ticket, f"look-up failed: {error.message}")
+                continue
+            for ticket in chunk:
+                hit = hits.get(ticket.key)
+                if hit is not None:
+                    found(ticket, hit)
+                else:
+                    ticket.outcome_unknown = False  # definitely not there: it may be sent (again)
+                    self._store(ticket)
+
+    def _find_incidents(self, chunk: list[Ticket]) -> Flow[dict[str, _Incident]]:
+        # Any status: an incident created for us may have been resolved since.
+        filters = [cw.Filter(field="ExternalID", value=t.key) for t in chunk if t.key not in self.by_external]
+        hits = {t.key: self.by_external[t.key] for t in chunk if t.key in self.by_external}
+        if filters:
+            for record in (yield from self._search(lambda md: md.incident, filters, cw.INCIDENT_RESULT_FIELDS)):
+                incident = _Incident.from_record(record)
+                hits.setdefault(incident.external_id, incident)
+        return hits
+
+    def _find_notes(self, chunk: list[Ticket]) -> Flow[dict[str, Record]]:
+        filters = [cw.Filter(field="Details", operator="contains", value=f"[{t.key}]") for t in chunk]
+        hits: dict[str, Record] = {}
+        wanted = {t.key for t in chunk}
+        for record in (yield from self._search(lambda md: md.note, filters, cw.NOTE_RESULT_FIELDS)):
+            # "contains" also matches a note that merely quotes the id; ours start with it.
+            details = record.get("Details")
+            if details.startswith("[") and (key := details[1:].split("]", 1)[0]) in wanted:
+                hits.setdefault(key, record)
+        return hits
+
+    def _find_orders(self, chunk: list[Ticket]) -> Flow[dict[str, sfyc.WorkOrder]]:
+        incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
+        reply = yield from self.cherwell.send(sfyc.lookup_call(self.settings.api_key, incidents))
+        wanted = {(t.platform_ticket, t.key) for t in chunk}
+        return {o.referencia: o for o in sfyc.parse_lookup(reply) if (o.ticket, o.referencia) in wanted and o.ot}
+
+    def _note_found(self, ticket: Ticket, record: Record) -> None:
+        self.report.found_by_lookup += 1
+        ticket.outcome_unknown = False
+        self._complete(ticket)
+        self._store(ticket)
+
+    def _order_found(self, ticket: Ticket, order: sfyc.WorkOrder) -> None:
+        self.report.found_by_lookup += 1
+        ticket.outcome_unknown = False
+        ticket.ot_number = order.ot
+        tk.advance(ticket, tk.UPDATE_TICKET_OT)
+        self._store(ticket)
+
+    def _search(self, bo: Callable[[Metadata], cw.BusinessObject], filters: list[cw.Filter],
+                fields: Sequence[str]) -> Flow[list[Record]]:
+        """Every page of one search (filters on one field are OR'd by Cherwell)."""
+        records: list[Record] = []
+        page = 1
+        while True:
+            result = yield from self.cherwell.call(
+                lambda token, md: cw.search_call(token, bo(md), filters, fields, page=page),
+                lambda reply, md: cw.parse_search(reply, bo(md)))
+            records.extend(result.records)
+            if not result.has_more:
+                return records
+            page += 1
+
+    # -- bookkeeping ------------------------------------------------------------------------------------
+
+    def _store(self, ticket: Ticket) -> None:
+        tk.store(self.table, ticket, self.now())
+
+    def _fail(self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None) -> None:
+        """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag."""
+        reason = self._scrub(reason)
+        if outcome_unknown is not None:
+            ticket.outcome_unknown = outcome_unknown
+        s = self.settings
+        if tk.fail(ticket, reason, now=self.now(), max_retries=s.max_retries, retry_delay=s.retry_delay, rng=self.rng):
+            self.report.errors += 1
+        self.report.failed += 1
+        self.finished.add(ticket.key)
+        self.last_reason = ticket.last_error
+        self._store(ticket)
+
+    def _scrub(self, text: str) -> str:
+        """Platforms have been known to echo what they were sent: never let a secret reach the table."""
+        for secret in (self.settings.password, self.settings.api_key, self.session.access_token,
+                       self.session.refresh_token):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+def note_text(ticket: Ticket, *, with_id: bool = True) -> str:
+    """`[<ticket id>] <summary>`, then the description: the id prefix is how a look-up finds the note."""
+    text = f"[{ticket.key}] {ticket.summary}" if with_id else ticket.summary
+    return f"{text}\n{ticket.description}" if ticket.description else text
+
+
+def _incident_values(ticket: Ticket) -> dict[str, str]:
+    return {
+        "Category": ticket.category,
+        "ShortDescription": ticket.summary,
+        "Description": ticket.description,
+        "Priority": str(ticket.priority),
+        "Node": ticket.node,
+        "ExternalID": ticket.key,
+        "Source": cw.SOURCE,
+    }

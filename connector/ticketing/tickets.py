@@ -1,0 +1,307 @@
+"""The Ticket Overview table as the processing flow sees it: names, states and table-wide operations.
+
+A ticket row moves through one *operation* at a time; its *status* says how that is going:
+
+    Received     stored by the receive path, nothing tried yet (or still waiting, see below)
+    In Progress  the flow has worked on it; Operation is the next thing to do
+    Completed    its note is saved, or its incident carries its OT number (Operation None)
+    Error        Operation failed Max Retries + 1 times; Last Error says why
+
+    Check Existing --> Add Note ---------------------------------------------> None (Completed)
+                   \-> Create Ticket --> Create OT --> Update Ticket OT ----> None (Completed)
+                   \-> (adopt an incident created for it) --> Create OT ...
+
+Two hidden cells carry the crash-safety and retry state:
+
+- *Outcome Unknown* is 1 while a write for the ticket's operation has been sent but its answer
+  not seen (it is set before the request goes out and cleared after a definite answer). A ticket
+  with it set is looked up on the platform before its operation is ever sent again.
+- *Next Try* is the earliest time the ticket may be tried again after a failure.
+
+`connector.engine.table.Table.set_row` cannot write `None` over a value (None means "not given"),
+so a cleared Next Try is written as 0.0 and a cleared Last Error as "". Readers here treat
+`None` and 0.0 alike: "no wait".
+
+Everything here is table-level and linear in the table's size; the flow
+(`connector.ticketing.flow`) builds its per-cycle dicts from `load_tickets`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from attrs import define
+
+from connector.engine.table import Table
+
+# -- Status (column Status) ---------------------------------------------------------------------
+
+RECEIVED = "Received"
+IN_PROGRESS = "In Progress"
+COMPLETED = "Completed"
+ERROR = "Error"
+STATUSES = (RECEIVED, IN_PROGRESS, COMPLETED, ERROR)
+LIVE_STATUSES = frozenset({RECEIVED, IN_PROGRESS})  # statuses the flow still works on
+
+# -- Operation (column Operation) ---------------------------------------------------------------
+
+CHECK_EXISTING = "Check Existing"
+ADD_NOTE = "Add Note"
+CREATE_TICKET = "Create Ticket"
+CREATE_OT = "Create OT"
+UPDATE_TICKET_OT = "Update Ticket OT"
+NO_OPERATION = "None"
+OPERATIONS = (CHECK_EXISTING, ADD_NOTE, CREATE_TICKET, CREATE_OT, UPDATE_TICKET_OT, NO_OPERATION)
+
+# -- Columns of Ticket Overview, by name ----------------------------------------------------------
+
+TICKET_ID = "Ticket ID"
+CATEGORY = "Category"
+NODE = "Node"
+SUMMARY = "Summary"
+PRIORITY = "Priority"
+STATUS = "Status"
+OPERATION = "Operation"
+PLATFORM_TICKET = "Platform Ticket"  # the IncidentID: created, adopted, or the one a note went to
+OT_NUMBER = "OT Number"
+RETRIES = "Retries"  # failures at the current operation
+LAST_ERROR = "Last Error"
+RECEIVED_AT = "Received"
+LAST_UPDATE = "Last Update"
+DESCRIPTION = "Description"  # hidden from here on
+DETECTED_AT = "Detected At"
+AFFECTED_CUSTOMERS = "Affected Customers"
+PLATFORM_RECORD = "Platform Record"  # the incident's RecID
+NEXT_TRY = "Next Try"
+OUTCOME_UNKNOWN = "Outcome Unknown"
+
+COLUMNS = (
+    TICKET_ID, CATEGORY, NODE, SUMMARY, PRIORITY, STATUS, OPERATION, PLATFORM_TICKET, OT_NUMBER,
+    RETRIES, LAST_ERROR, RECEIVED_AT, LAST_UPDATE, DESCRIPTION, DETECTED_AT, AFFECTED_CUSTOMERS,
+    PLATFORM_RECORD, NEXT_TRY, OUTCOME_UNKNOWN,
+)
+
+MAX_BACKOFF = 300.0  # seconds: the issue caps the doubled retry delay here
+DAY = 86_400.0
+
+
+@define(slots=True)
+class Ticket:
+    """One row, loaded once per cycle so that the flow never scans the table inside a loop.
+
+    The flow changes these attributes and writes them back with `store`; the receive path's
+    cells (category, node, summary, ...) are read-only here.
+    """
+
+    key: str
+    category: str
+    node: str
+    summary: str
+    description: str
+    priority: int
+    status: str
+    operation: str
+    retries: int
+    outcome_unknown: bool
+    platform_ticket: str
+    platform_record: str
+    ot_number: str
+    next_try: float
+    last_error: str
+
+    @classmethod
+    def from_cells(cls, key: str, cells: dict[str, Any]) -> Ticket:
+        return cls(
+            key=key,
+            category=cells.get(CATEGORY) or "",
+            node=cells.get(NODE) or "",
+            summary=cells.get(SUMMARY) or "",
+            description=cells.get(DESCRIPTION) or "",
+            priority=int(cells.get(PRIORITY) or 3),
+            status=cells.get(STATUS) or RECEIVED,
+            operation=cells.get(OPERATION) or CHECK_EXISTING,
+            retries=int(cells.get(RETRIES) or 0),
+            outcome_unknown=bool(cells.get(OUTCOME_UNKNOWN)),
+            platform_ticket=cells.get(PLATFORM_TICKET) or "",
+            platform_record=cells.get(PLATFORM_RECORD) or "",
+            ot_number=cells.get(OT_NUMBER) or "",
+            next_try=float(cells.get(NEXT_TRY) or 0.0),
+            last_error=cells.get(LAST_ERROR) or "",
+        )
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def node_key(self) -> tuple[str, str]:
+        """Category and Node as the "same node" rule compares them (case and edge blanks ignored)."""
+        return node_key(self.category, self.node)
+
+    def ready(self, now: float) -> bool:
+        return self.live and self.next_try <= now
+
+
+def node_key(category: str, node: str) -> tuple[str, str]:
+    # Cherwell compares `eq` case-insensitively, so "gdl-zap-0142" and "GDL-ZAP-0142" are one node
+    # to the platform; the flow must agree or it would open a second incident for it.
+    return category.strip().casefold(), node.strip().casefold()
+
+
+def load_tickets(table: Table) -> dict[str, Ticket]:
+    """Every row as a Ticket, in table (receive) order. One pass over the table."""
+    return {key: Ticket.from_cells(key, cells) for key, cells in table.rows()}
+
+
+def store(table: Table, ticket: Ticket, now: float) -> None:
+    """Write the flow-owned cells of `ticket` back to its row (Last Update = now)."""
+    table.set_row(
+        ticket.key,
+        {
+            STATUS: ticket.status,
+            OPERATION: ticket.operation,
+            RETRIES: ticket.retries,
+            OUTCOME_UNKNOWN: int(ticket.outcome_unknown),
+            PLATFORM_TICKET: ticket.platform_ticket,
+            PLATFORM_RECORD: ticket.platform_record,
+            OT_NUMBER: ticket.ot_number,
+            NEXT_TRY: ticket.next_try,
+            LAST_ERROR: ticket.last_error,
+            LAST_UPDATE: now,
+        },
+    )
+
+
+# -- transitions of one ticket (the flow calls these, then `store`) ------------------------------
+
+
+def advance(ticket: Ticket, operation: str) -> None:
+    """Move on to `operation` (None: Completed). A new operation starts with a clean slate."""
+    ticket.operation = operation
+    ticket.status = COMPLETED if operation == NO_OPERATION else IN_PROGRESS
+    ticket.retries = 0
+    ticket.next_try = 0.0
+    ticket.last_error = ""
+
+
+def backoff(retries: int, retry_delay: float, rng: random.Random) -> float:
+    """Seconds to wait after the `retries`-th failure: doubled per retry, capped, jittered.
+
+    The jitter (x0.5..1.0) spreads tickets that failed together (a whole batch) so that they do
+    not all come back in the same instant.
+    """
+    if retry_delay <= 0:
+        return 0.0
+    exponent = min(max(retries - 1, 0), 30)  # 2**30 s is far past the cap; avoid huge floats
+    return min(MAX_BACKOFF, retry_delay * 2**exponent) * rng.uniform(0.5, 1.0)
+
+
+def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_delay: float,
+         rng: random.Random) -> bool:
+    """Count one failure at the ticket's current operation. True when the ticket is now in Error.
+
+    Operation does not change: an Error ticket shows the operation that failed, and Retry
+    Errors sends it back there. Outcome Unknown is the caller's to set (it depends on whether
+    the request may have been applied).
+    """
+    ticket.retries += 1
+    ticket.last_error = f"{ticket.operation}: {reason}"
+    if ticket.retries > max_retries:
+        ticket.status = ERROR
+        ticket.next_try = 0.0
+        return True
+    ticket.status = IN_PROGRESS
+    ticket.next_try = now + backoff(ticket.retries, retry_delay, rng)
+    return False
+
+
+# -- table-wide operations (buttons, status parameters, scheduling) -------------------------------
+
+
+def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
+    """(key, cells) for every row, reading only `columns` (cheaper than Table.row on 100k rows)."""
+    positions = [table.position(c) for c in columns]
+    for key in table.keys():
+        cells = table.raw_cells(key)
+        yield key, tuple(cells[p] for p in positions)
+
+
+def _is_ready(status: Any, next_try: Any, now: float) -> bool:
+    return status in LIVE_STATUSES and float(next_try or 0.0) <= now
+
+
+def ready_keys(table: Table, now: float) -> list[str]:
+    """Tickets the flow may work on now (Received / In Progress, Next Try passed), in table order."""
+    return [key for key, (status, next_try) in _scan(table, STATUS, NEXT_TRY) if _is_ready(status, next_try, now)]
+
+
+def has_ready_work(table: Table, now: float) -> bool:
+    return any(_is_ready(status, next_try, now) for _, (status, next_try) in _scan(table, STATUS, NEXT_TRY))
+
+
+def next_wake(table: Table, now: float) -> float | None:
+    """The earliest future Next Try of a live ticket: when a cycle would next find work."""
+    future = [
+        float(next_try)
+        for _, (status, next_try) in _scan(table, STATUS, NEXT_TRY)
+        if status in LIVE_STATUSES and next_try is not None and float(next_try) > now
+    ]
+    return min(future, default=None)
+
+
+def counts(table: Table) -> dict[str, int]:
+    """Tickets per status, every status present (0 when none)."""
+    result = dict.fromkeys(STATUSES, 0)
+    for _, (status,) in _scan(table, STATUS):
+        if status in result:
+            result[status] += 1
+    return result
+
+
+def retry_errors(table: Table, now: float) -> int:
+    """Send every Error ticket back to the operation that failed. Returns how many.
+
+    Retries go to 0 and Next Try is cleared, so the next cycle tries them at once. Outcome
+    Unknown is kept on purpose: a ticket whose last try had no definite answer must still be
+    looked up before it is sent again. Last Error is kept too (decision): it keeps telling the
+    operator why the ticket had failed until the retry replaces it (a new failure) or clears it
+    (the ticket moves on to its next operation).
+    """
+    moved = 0
+    for key, (status, operation) in list(_scan(table, STATUS, OPERATION)):
+        if status != ERROR:
+            continue
+        table.set_row(
+            key,
+            {
+                STATUS: RECEIVED if operation == CHECK_EXISTING else IN_PROGRESS,
+                RETRIES: 0,
+                NEXT_TRY: 0.0,
+                LAST_UPDATE: now,
+            },
+        )
+        moved += 1
+    return moved
+
+
+def clear_completed(table: Table) -> int:
+    """Remove every Completed ticket. Returns how many."""
+    doomed = [key for key, (status,) in _scan(table, STATUS) if status == COMPLETED]
+    table.delete_rows(doomed)
+    return len(doomed)
+
+
+def purge_completed(table: Table, now: float, retention_days: float) -> int:
+    """Remove Completed tickets whose Last Update is older than `retention_days` (0: keep all)."""
+    if not retention_days or retention_days <= 0:
+        return 0
+    cutoff = now - retention_days * DAY
+    doomed = [
+        key
+        for key, (status, updated) in _scan(table, STATUS, LAST_UPDATE)
+        if status == COMPLETED and float(updated or 0.0) < cutoff
+    ]
+    table.delete_rows(doomed)
+    return len(doomed)
