@@ -1,0 +1,257 @@
+"""Host elements like a small DataMiner Agent: one asyncio task per element, timers on
+APScheduler, HTTP on httpx, state in a store, InterApp between elements by name.
+
+Each element is a sans-I/O core (`connector.engine.element.Element`). Its host feeds it one
+event at a time from a queue and carries out the effects of each step in order: first the
+`Persist` (one transaction), then requests, timers and InterApp messages. So a change is
+committed before the request or the acknowledgement that depends on it leaves the process,
+and a process killed at any moment restarts from a state it had acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from attrs import frozen
+
+from connector.engine import events as ev
+from connector.engine.element import Element
+from connector.engine.http import Connection, HttpTransport
+from connector.engine.store import SQLiteStore, Store
+from connector.engine.values import ValueRefused
+from connector.protocol.loader import load_protocol
+from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+
+log = logging.getLogger("connector.runtime")
+
+_STOP = object()
+
+
+@frozen(kw_only=True)
+class ElementConfig:
+    """One element, as its element YAML declares it (see connector.service.config)."""
+
+    name: str
+    protocol_path: Path
+    connection: Connection
+    params: Mapping[int | str, Any]  # initial values: apply when the store is empty
+    secrets: Mapping[int | str, str]  # password parameters: applied at every start, never stored
+    store_path: Path
+    source: str = ""
+
+
+def resolve_handlers(protocol: Protocol) -> dict[int, Callable[[Any], None]]:
+    """Import every handler's entry point (`package.module:function`)."""
+    resolved = {}
+    for handler in protocol.handlers.values():
+        module_name, _, function = handler.entry.partition(":")
+        resolved[handler.id] = getattr(importlib.import_module(module_name), function)
+    return resolved
+
+
+class ElementHost:
+    def __init__(self, config: ElementConfig, protocol: Protocol, *, runtime: Runtime,
+                 store: Store | None = None, transport: HttpTransport | None = None,
+                 clock: Callable[[], float] = time.time, element_id: str = "1/1") -> None:
+        self.config = config
+        self.name = config.name
+        self.protocol = protocol
+        self.element_id = element_id
+        self.runtime = runtime
+        self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
+        self.store = store if store is not None else SQLiteStore(config.store_path)
+        self.transport = transport if transport is not None else HttpTransport(config.connection)
+        self.state = "starting"
+        self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
+        self._requests: set[asyncio.Task[None]] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        initial = self._ids(self.config.params)
+        always = self._ids(self.config.secrets)
+        effects = self.element.start(self.store.load(), initial, always)
+        await self._carry_out(effects)
+        self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
+        self.state = "running"
+        log.info("[%s] running (%s %s, %d rows)", self.name, self.protocol.name, self.protocol.version,
+                 sum(len(t) for t in self.element.tables.values()))
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Finish the running group (its answer handled and committed), then stop."""
+        self.state = "stopping"
+        self.element.hold()
+        self.runtime.cancel_timers(self)
+        deadline = time.monotonic() + grace
+        while self.element.running is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self._queue.put((_STOP, None))
+        if self._worker is not None:
+            await self._worker
+        for task in list(self._requests):
+            task.cancel()
+        await self.transport.aclose()
+        self.store.close()
+        self.state = "stopped"
+        log.info("[%s] stopped", self.name)
+
+    # -- what the API and other elements call ----------------------------------------------
+
+    async def set(self, ref: int | str, value: Any) -> None:
+        """The set command. KeyError / ValueRefused when refused (nothing changed)."""
+        await self.submit(ev.SetParameter(param=ref, value=value))
+
+    async def interapp(self, raw: str) -> list[ev.SendInterApp]:
+        """A set on 9000000; the InterApp replies the step produced, after its commit."""
+        return await self.submit(ev.SetParameter(param=INTERAPP_RECEIVE, value=raw))
+
+    async def submit(self, event: ev.Event) -> list[ev.SendInterApp]:
+        if self.state not in ("running", "starting"):
+            raise RuntimeError(f"element {self.name!r} is {self.state}")
+        future: asyncio.Future[list[ev.SendInterApp]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, future))
+        return await future
+
+    def post(self, event: ev.Event) -> None:
+        """Queue an event without waiting for it (timers, answers, other elements)."""
+        self._queue.put_nowait((event, None))
+
+    # -- the worker -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            event, future = await self._queue.get()
+            if event is _STOP:
+                return
+            try:
+                effects = self.element.handle(event)
+            except (KeyError, ValueRefused) as refused:  # a refused set: nothing changed
+                if future is not None:
+                    future.set_exception(refused)
+                continue
+            except Exception as exc:
+                log.exception("[%s] step failed on %r", self.name, type(event).__name__)
+                if future is not None:
+                    future.set_exception(exc)
+                continue
+            try:
+                replies = await self._carry_out(effects)
+            except Exception as exc:
+                # The store refused a commit: the element is ahead of its store. Stop it
+                # rather than acknowledge what is not durable.
+                log.critical("[%s] cannot commit (%s): stopping the element", self.name, exc)
+                self.state = "failed"
+                self.element.hold()
+                if future is not None:
+                    future.set_exception(exc)
+                return
+            if future is not None and not future.done():
+                future.set_result(replies)
+
+    async def _carry_out(self, effects: list[ev.Effect]) -> list[ev.SendInterApp]:
+        replies = []
+        for effect in effects:
+            if isinstance(effect, ev.Persist):
+                self.store.commit(effect)
+            elif isinstance(effect, ev.SendRequest):
+                task = asyncio.create_task(self._send(effect))
+                self._requests.add(task)
+                task.add_done_callback(self._requests.discard)
+            elif isinstance(effect, ev.ScheduleTimer):
+                self.runtime.schedule_timer(self, effect)
+            elif isinstance(effect, ev.CancelTimer):
+                self.runtime.cancel_timer(self, effect.timer)
+            elif isinstance(effect, ev.SendInterApp):
+                replies.append(effect)
+                self.runtime.route(self, effect)
+        return replies
+
+    async def _send(self, request: ev.SendRequest) -> None:
+        result = await self.transport.send(request)
+        if result.error is not None:
+            log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
+        self.post(result)
+
+    def _ids(self, values: Mapping[int | str, Any]) -> dict[int, Any]:
+        return {self.protocol.param(ref).id: value for ref, value in values.items()}
+
+
+class Runtime:
+    """Every element of one `connector run`, with their timers and InterApp routing."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.elements: dict[str, ElementHost] = {}
+        self._scheduler: AsyncIOScheduler | None = None
+
+    async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._scheduler.start()
+        cache: dict[Path, Protocol] = dict(protocols or {})
+        for index, config in enumerate(configs, start=1):
+            protocol = cache.get(config.protocol_path)
+            if protocol is None:
+                protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
+            host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
+            self.elements[config.name] = host
+        for host in self.elements.values():
+            await host.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(host.stop() for host in self.elements.values()))
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def schedule_timer(self, host: ElementHost, effect: ev.ScheduleTimer) -> None:
+        assert self._scheduler is not None
+        first = datetime.now(timezone.utc) + timedelta(seconds=effect.first_in)
+        # The job only queues an event: the element does the work, on its own task. Late
+        # runs still run (misfire_grace_time=None) and a backlog collapses into one run.
+        self._scheduler.add_job(
+            self._fire, IntervalTrigger(seconds=max(effect.interval, 0.001)), args=(host, effect.timer),
+            id=f"{host.name}\x00{effect.timer}", replace_existing=True, next_run_time=first,
+            coalesce=True, max_instances=1, misfire_grace_time=None,
+        )
+
+    @staticmethod
+    async def _fire(host: ElementHost, timer: int) -> None:
+        if host.state == "running":
+            host.post(ev.TimerFired(timer=timer))
+
+    def cancel_timer(self, host: ElementHost, timer: int) -> None:
+        if self._scheduler is not None and self._scheduler.get_job(f"{host.name}\x00{timer}") is not None:
+            self._scheduler.remove_job(f"{host.name}\x00{timer}")
+
+    def cancel_timers(self, host: ElementHost) -> None:
+        for timer in host.protocol.timers:
+            self.cancel_timer(host, timer)
+
+    # -- InterApp -------------------------------------------------------------------------
+
+    def find(self, target: str) -> ElementHost | None:
+        host = self.elements.get(target)
+        if host is None:
+            host = next((h for h in self.elements.values() if h.element_id == target), None)
+        return host
+
+    def route(self, sender: ElementHost, message: ev.SendInterApp) -> None:
+        if not message.target:
+            return  # a reply with no return address: only the API caller gets it
+        host = self.find(message.target)
+        if host is None or host.state != "running":
+            log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
+            return
+        host.post(ev.SetParameter(param=message.parameter, value=message.raw))

@@ -1,0 +1,203 @@
+"""Ticketing BE as users run it: protocol.yaml, the handlers and the engine, on the fake platform.
+
+In process, under a fake clock: nothing sleeps and nothing opens a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from connector.engine.interapp import parse_call
+from connector.engine.store import MemoryStore
+from connector.engine.testing import FakeClock
+from connector.ticketing import fake_platform as fp
+from connector.ticketing import handlers, messages, tickets
+from connector.ticketing.inprocess import ticketing_element, ticketing_protocol
+from tests.conftest import sample_text
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def platform(clock: FakeClock) -> fp.FakePlatform:
+    return fp.FakePlatform(seed=7, clock=clock.now)
+
+
+def batch(ticket_rows: list[dict], guid: str = "g-1") -> str:
+    """A TicketBatchMessage call in the sender's dialect."""
+    from connector.engine.interapp import OutgoingMessage, serialize_call
+
+    return serialize_call([OutgoingMessage(type="TicketBatchMessage", members={"guid": guid, "tickets": ticket_rows})])
+
+
+def make_tickets(n: int, *, prefix: str = "WM", nodes: int | None = None, rng: random.Random | None = None) -> list[dict]:
+    rng = rng or random.Random(0)
+    rows = []
+    for i in range(n):
+        node = f"{prefix}-NODO-{(i if nodes is None else i % nodes):05d}"
+        category = rng.choice(("SNR", "Falla de Linea"))
+        rows.append({"ticketId": f"{prefix}-{i:06d}", "category": category, "node": node,
+                     "summary": f"{category} en {node}", "priority": rng.randint(1, 5)})
+    return rows
+
+
+def statuses(h) -> dict[str, int]:
+    return {status: n for status, n in tickets.counts(h.element.tables[handlers.TICKET_OVERVIEW]).items() if n}
+
+
+def test_protocol_ids_used_by_the_handlers_exist() -> None:
+    p = ticketing_protocol()
+    for pid in (handlers.PROCESSING, handlers.MAX_RETRIES, handlers.BATCH_SIZE, handlers.RETRY_DELAY,
+                handlers.RETENTION, handlers.CLIENT_ID, handlers.USERNAME, handlers.PASSWORD, handlers.API_KEY,
+                handlers.REQUEST_PATH, handlers.REQUEST_BODY, handlers.AUTH_HEADER, handlers.KEY_HEADER):
+        assert pid in p.params
+    for name, sid in handlers.SESSION_IDS.items():
+        assert p.sessions[sid].name == name
+        trigger = p.triggers[handlers.SEND_TRIGGERS[name]]
+        action = p.actions[trigger.actions[0]]
+        group = p.groups[action.on_ids[0]]
+        assert group.content == (sid,), f"Send trigger of {name} must queue its session's group"
+    assert {c.name for c in p.table(handlers.TICKET_OVERVIEW).columns} == set(tickets.COLUMNS)
+    for pid in (handlers.PASSWORD, handlers.API_KEY, handlers.AUTH_HEADER, handlers.KEY_HEADER):
+        assert p.params[pid].password and not p.params[pid].save
+
+
+def test_the_mixed_sample_gets_exactly_the_sample_reply(platform, clock) -> None:
+    h = ticketing_element(platform, clock)
+    h.set(9000000, sample_text("ticket-batch-mixed.json"))
+    expected = json.loads(sample_text("ticket-batch-response.json"))
+    got = json.loads(h.interapp[-1].raw)
+    for doc in (expected, got):
+        doc["guid"] = doc["sendingTime"] = None
+    assert got == expected
+    assert h.interapp[-1].target == "101/12" and h.interapp[-1].parameter == 9000001
+    assert h.element.tables[1000].keys() == ["WM-20261126-000201", "WM-20261126-000204"]
+
+
+def test_tickets_are_stored_before_the_reply_leaves(platform, clock) -> None:
+    h = ticketing_element(platform, clock)
+    effects = h.element.handle(__import__("connector.engine.events", fromlist=["x"]).SetParameter(
+        param=9000000, value=sample_text("ticket-batch.json")))
+    kinds = [type(e).__name__ for e in effects]
+    assert kinds[0] == "Persist" and "SendInterApp" in kinds
+    assert set(effects[0].tables[0].written) == {"WM-20261126-000101", "WM-20261126-000102", "WM-20261126-000103"}
+
+
+def test_an_unreadable_message_stores_nothing_and_gets_an_error_response(platform, clock) -> None:
+    h = ticketing_element(platform, clock)
+    raw = sample_text("ticket-batch.json").replace('"TicketBatchMessage,"', '"Pizza,"')
+    h.set(9000000, raw)
+    reply = parse_call(h.interapp[-1].raw, messages.KNOWN_TYPES)
+    assert reply.messages[0].type == "ErrorResponse"
+    assert "Pizza" in reply.messages[0].members["reason"]
+    assert len(h.element.tables[1000]) == 0
+    h.set(9000000, "{not json")  # no return address: a reply with no target, element still serving
+    assert h.interapp[-1].target == ""
+    h.set(9000000, sample_text("ticket-batch.json"))
+    assert len(h.element.tables[1000]) == 3
+
+
+def test_disabled_processing_receives_but_sends_nothing(platform, clock) -> None:
+    h = ticketing_element(platform, clock)
+    h.set(9000000, batch(make_tickets(20)))
+    h.advance(3600)
+    assert h.requests == []
+    assert not platform.log
+    assert statuses(h).get(tickets.RECEIVED) == 20
+
+
+def test_enabling_processing_completes_every_ticket(platform, clock) -> None:
+    h = ticketing_element(platform, clock)
+    h.set(9000000, sample_text("ticket-batch.json"))
+    h.set("Ticketing Processing", "Enabled")
+    assert statuses(h) == {tickets.COMPLETED: 3}
+    assert len(platform.incidents_by_external_id()) == 3
+    assert h.element.get("Last Cycle Result") == "OK"
+    assert h.element.get("Communication State") == "HTTP/1.1 200 OK"
+
+
+def drain_requests(n: int, notes_share: float, batch_size: int, clock, seed: int = 3):
+    platform = fp.FakePlatform(seed=seed, clock=clock.now)
+    rng = random.Random(seed)
+    rows = make_tickets(n, rng=rng)
+    noted = rng.sample(range(n), int(n * notes_share))
+    for i in noted:  # an open incident on the node: these tickets become notes
+        platform.add_incident(rows[i]["category"], rows[i]["node"])
+    h = ticketing_element(platform, clock, params={"Max Tickets Per Request": batch_size})
+    for start in range(0, n, 100):
+        h.set(9000000, batch(rows[start:start + 100], guid=f"g-{start}"))
+    h.set("Ticketing Processing", "Enabled")
+    return h, platform, len(noted)
+
+
+def test_a_drain_makes_exactly_the_least_requests(clock) -> None:
+    n, b = 1000, 50
+    h, platform, notes = drain_requests(n, 0.3, b, clock)
+    created = n - notes
+    assert statuses(h) == {tickets.COMPLETED: n}
+    paths = [r.path.split("?")[0].lower() for r in h.requests]
+    writes = sum(1 for p in paths if p.endswith("savebusinessobjectbatch") or p.endswith("/lote"))
+    least_writes = math.ceil(notes / b) + 3 * math.ceil(created / b)
+    assert writes == least_writes
+    # login + 2 summaries + 2 schemas + one search page (300 open incidents < 500)
+    assert len(h.requests) == 5 + 1 + least_writes
+    assert len(platform.notes) == notes
+    assert all(len(v) == 1 for v in platform.incidents_by_external_id().values())
+
+
+def test_settings_changed_while_running_apply_to_the_next_cycle(platform, clock) -> None:
+    h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled", "Max Tickets Per Request": 2})
+    h.set(9000000, batch(make_tickets(6)))
+    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    assert len(creates) == 3  # 6 tickets, 2 per request
+    h.set("Max Tickets Per Request", 10)
+    h.set(9000000, batch(make_tickets(6, prefix="XX")))
+    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    assert len(creates) == 4
+
+
+def test_a_platform_that_never_answers_ends_tickets_in_error_with_the_reason(platform, clock) -> None:
+    platform.faults = fp.Faults(fail_operation={"login": "invalid_grant: cuenta bloqueada"}) \
+        if "login" in fp.OPERATIONS else fp.Faults(error_rate=1.0)
+    h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled", "Max Retries": 2,
+                                                   "Retry Delay": 1})
+    h.set(9000000, batch(make_tickets(3)))
+    h.advance(3600)
+    assert statuses(h) == {tickets.ERROR: 3}
+    row = h.element.tables[1000].row("WM-000000")
+    assert row["Retries"] == 3 and row["Last Error"]
+
+
+def test_restart_resumes_from_the_store(platform, clock) -> None:
+    store = MemoryStore()
+    h = ticketing_element(platform, clock, store=store)
+    h.set(9000000, sample_text("ticket-batch.json"))
+    h.set("Max Retries", 7)
+    again = ticketing_element(platform, clock, store=store)
+    assert again.element.get("Max Retries") == 7
+    assert again.element.tables[1000].keys() == h.element.tables[1000].keys()
+    assert all(handlers.PASSWORD not in p.params for p in h.persisted)
+    again.set("Ticketing Processing", "Enabled")
+    assert statuses(again) == {tickets.COMPLETED: 3}
+
+
+def test_retry_errors_and_clear_completed_buttons(platform, clock) -> None:
+    platform.faults = fp.Faults(fail_operation={"ot_create": "SFyC en mantenimiento"})
+    h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled", "Max Retries": 0})
+    h.set(9000000, sample_text("ticket-batch.json"))
+    h.advance(60)
+    assert statuses(h) == {tickets.ERROR: 3}
+    assert "SFyC en mantenimiento" in h.element.tables[1000].row("WM-20261126-000101")["Last Error"]
+    platform.faults = fp.Faults()
+    h.set("Retry Errors", "Retry")
+    assert statuses(h) == {tickets.COMPLETED: 3}
+    assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents)
+    h.set("Clear Completed", 1)
+    assert len(h.element.tables[1000]) == 0
