@@ -1,0 +1,115 @@
+"""`connector run`: host elements and the management API in one process until told to stop.
+
+SIGTERM or SIGINT: every element finishes its running group (the answer handled and
+committed), its store is closed, and the process exits 0. SIGKILL loses nothing either: each
+step is committed before anything that depends on it leaves the process; the next start
+resumes from the store and reconciles what was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+
+import uvicorn
+
+from connector.protocol.model import Protocol
+from connector.service.api import create_app
+from connector.service.runtime import ElementConfig, Runtime
+
+log = logging.getLogger("connector.serve")
+
+DEFAULT_API = "127.0.0.1:8970"
+
+
+class ApiAddressError(ValueError):
+    pass
+
+
+def parse_api_address(text: str, *, token: str | None) -> tuple[str, int]:
+    """HOST:PORT for the management API; anything but loopback needs a token."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ApiAddressError(f"--api {text!r}: expected HOST:PORT, e.g. {DEFAULT_API}")
+    host = host.strip("[]") or "127.0.0.1"
+    if not is_loopback(host) and not token:
+        raise ApiAddressError(f"--api {text!r}: the management API listens on loopback only unless "
+                              "--api-token is given (it can change parameters and receive tickets)")
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+def api_server(app, host: str, port: int) -> tuple[_Server, socket.socket]:
+    """A uvicorn server on an already bound socket (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    return _Server(config), sock
+
+
+async def serve(configs: Sequence[ElementConfig], protocols: dict, *, api_host: str, api_port: int,
+                token: str | None = None,
+                until: Callable[[Runtime, int], Awaitable[None]] | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns)."""
+    runtime = Runtime()
+    await runtime.start(list(configs), protocols)
+    server, sock = api_server(create_app(runtime, token=token), api_host, api_port)
+    port = sock.getsockname()[1]
+    api_task = asyncio.create_task(server.serve(sockets=[sock]))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("management API on http://%s:%d/api (elements: %s)", api_host, port, ", ".join(runtime.elements))
+    waiters = [asyncio.create_task(stop.wait())]
+    if until is not None:
+        waiters.append(asyncio.create_task(until(runtime, port)))
+    try:
+        done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            task.result()  # an error in `until` is the caller's to see
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("stopping: finishing the running groups")
+        server.should_exit = True
+        await runtime.stop()
+        await api_task
+    return 0
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # httpx logs every request with its URL at INFO; the element logs what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+__all__ = ["DEFAULT_API", "ApiAddressError", "parse_api_address", "serve", "configure_logging", "Protocol"]
