@@ -287,9 +287,10 @@ class _Cycle:
         except _SessionLost as lost:
             # Nothing can progress without Cherwell: one failure for every ticket still pending,
             # so that a platform that never lets us in ends each ticket in Error with the reason.
+            together = tk.jitter(self.rng)
             for ticket in self.ready.values():
                 if ticket.live and ticket.key not in self.finished:
-                    self._fail(ticket, str(lost))
+                    self._fail(ticket, str(lost), jitter=together)
             self.report.result = str(lost)
             return self.report
         if self.report.failed:
@@ -394,8 +395,9 @@ class _Cycle:
             try:
                 results = yield from operation.send(chunk)
             except PlatformError as error:
+                together = tk.jitter(self.rng)  # failed together: retried together, in one batch
                 for ticket in chunk:
-                    self._fail(ticket, error.message, outcome_unknown=error.maybe_applied)
+                    self._fail(ticket, error.message, outcome_unknown=error.maybe_applied, jitter=together)
                 continue
             for ticket, result in zip(chunk, results):
                 if result.ok:
@@ -474,8 +476,9 @@ class _Cycle:
             try:
                 hits = yield from find(chunk)
             except PlatformError as error:
+                together = tk.jitter(self.rng)
                 for ticket in chunk:  # still unknown: counted, and looked up again next time
-                    self._fail(ticket, f"look-up failed: {error.message}")
+                    self._fail(ticket, f"look-up failed: {error.message}", jitter=together)
                 continue
             for ticket in chunk:
                 hit = hits.get(ticket.key)
@@ -544,13 +547,17 @@ class _Cycle:
     def _store(self, ticket: Ticket) -> None:
         tk.store(self.table, ticket, self.now())
 
-    def _fail(self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None) -> None:
-        """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag."""
+    def _fail(self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None,
+              jitter: float | None = None) -> None:
+        """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag,
+        `jitter` None draws one for this ticket alone (an item failure)."""
         reason = self._scrub(reason)
         if outcome_unknown is not None:
             ticket.outcome_unknown = outcome_unknown
         s = self.settings
-        if tk.fail(ticket, reason, now=self.now(), max_retries=s.max_retries, retry_delay=s.retry_delay, rng=self.rng):
+        if jitter is None:
+            jitter = tk.jitter(self.rng)
+        if tk.fail(ticket, reason, now=self.now(), max_retries=s.max_retries, retry_delay=s.retry_delay, jitter=jitter):
             self.report.errors += 1
         self.report.failed += 1
         self.finished.add(ticket.key)

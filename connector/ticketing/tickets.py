@@ -7,9 +7,9 @@ A ticket row moves through one *operation* at a time; its *status* says how that
     Completed    its note is saved, or its incident carries its OT number (Operation None)
     Error        Operation failed Max Retries + 1 times; Last Error says why
 
-    Check Existing --> Add Note ---------------------------------------------> None (Completed)
-                   \-> Create Ticket --> Create OT --> Update Ticket OT ----> None (Completed)
-                   \-> (adopt an incident created for it) --> Create OT ...
+    Check Existing -+-> Add Note --------------------------------------------> None (Completed)
+                    +-> Create Ticket --> Create OT --> Update Ticket OT ---> None (Completed)
+                    +-> (adopt the incident created for it) --> Create OT ...
 
 Two hidden cells carry the crash-safety and retry state:
 
@@ -186,20 +186,24 @@ def advance(ticket: Ticket, operation: str) -> None:
     ticket.last_error = ""
 
 
-def backoff(retries: int, retry_delay: float, rng: random.Random) -> float:
-    """Seconds to wait after the `retries`-th failure: doubled per retry, capped, jittered.
+def jitter(rng: random.Random) -> float:
+    """A factor in [0.5, 1.0] for `backoff`.
 
-    The jitter (x0.5..1.0) spreads tickets that failed together (a whole batch) so that they do
-    not all come back in the same instant.
+    Draw one per failed *request*, not per ticket: tickets that failed together then come back
+    together and still fill one batch, while different requests (and item failures) spread out.
     """
+    return rng.uniform(0.5, 1.0)
+
+
+def backoff(retries: int, retry_delay: float, jitter: float) -> float:
+    """Seconds to wait after the `retries`-th failure: doubled per retry, capped, jittered."""
     if retry_delay <= 0:
         return 0.0
     exponent = min(max(retries - 1, 0), 30)  # 2**30 s is far past the cap; avoid huge floats
-    return min(MAX_BACKOFF, retry_delay * 2**exponent) * rng.uniform(0.5, 1.0)
+    return min(MAX_BACKOFF, retry_delay * 2**exponent) * jitter
 
 
-def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_delay: float,
-         rng: random.Random) -> bool:
+def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_delay: float, jitter: float) -> bool:
     """Count one failure at the ticket's current operation. True when the ticket is now in Error.
 
     Operation does not change: an Error ticket shows the operation that failed, and Retry
@@ -213,7 +217,7 @@ def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_del
         ticket.next_try = 0.0
         return True
     ticket.status = IN_PROGRESS
-    ticket.next_try = now + backoff(ticket.retries, retry_delay, rng)
+    ticket.next_try = now + backoff(ticket.retries, retry_delay, jitter)
     return False
 
 
