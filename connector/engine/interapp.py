@@ -1,0 +1,713 @@
+"""The Skyline InterAppCalls JSON dialect: reading and writing InterApp calls.
+
+An element receives another element's InterApp call as a string on parameter 9000000. The
+sender serializes it with Newtonsoft.Json as Skyline's `Skyline.DataMiner.Core.InterAppCalls.Common`
+does (TypeNameHandling.Auto, PreserveReferencesHandling.Objects, a known-types binder, camelCase
+members sorted by name). This module reads and writes that dialect and knows nothing of what the
+messages mean: a connector names the message types it knows and gets back plain JSON values.
+
+Reading (`parse_call`), one rule for each thing a real sender produces:
+
+- `$type` is `"Name,"` (short name, empty assembly) or `"Namespace.Name, Assembly"`; both come
+  down to the short name `Name`, as KnownTypesBinder matches Type.Name.
+- Only known types are messages. The dialect's own types (the call, the CallBulk.Messages
+  collection, Shared.ReturnAddress) are accepted wherever they stand, and so are
+  `System.Collections.*` containers, which Newtonsoft names for members declared as `object` or
+  as an interface. Any other `$type`, at any depth, is refused: the known-types list is the
+  contract between sender and receiver, and an unknown type means they do not share it.
+  Objects without `$type` are plain member objects and always fine.
+- `{"$type": ..., "$values": [...]}` stands for an array wherever one may stand; a plain array is
+  accepted too.
+- `$id` names an object, `{"$ref": id}` repeats it. Newtonsoft reads in one pass, so a `$ref`
+  must name an object that starts EARLIER in the document. A reference to an object that
+  contains it (a cycle) is refused: the result is plain JSON values, which cannot loop.
+  A referenced value is shared, not copied; the expanded size is still limited (see below).
+- Members come in any order, the metadata too (MetadataPropertyHandling.ReadAhead). Members the
+  dialect does not know are kept in `Message.members`; the connector ignores what it does not use.
+- Dates are ISO 8601 with .NET's 7-digit fractions (cut to microseconds); the .NET default
+  `0001-01-01T00:00:00` means "not set" and reads as None.
+- A single message object, not wrapped in a call, is accepted as a call of one message, as
+  InterAppCallFactory.CreateFromRawAndAcceptMessage does.
+- A call's return address "bubbles down" to its messages that carry none.
+
+Limits: `max_bytes` of UTF-8 text; `max_depth` levels of JSON nesting as written (an object or
+an array is one level, so a `$values` wrapper is two); references may not expand the document to
+more than `max_bytes` values, so that a few hundred `$ref`s cannot stand for a billion values
+(every value takes at least one byte of text, so an honest document never comes near).
+
+Whatever the input, `parse_call` returns an `InterAppCall` or raises `InterAppError`, never
+anything else. The error's reason names the place and the rule (`messages[0].$type: unknown type
+'Foo'`); its guid and return address are those of the message the refusal is about (else of the
+first message, else of the call) when they could be read, so the caller can send an error response.
+
+Writing (`serialize_call`) produces the sender's exact shape: `$id` numbered in document order,
+`"$type": "Name,"`, the messages in the CallBulk.Messages wrapper, every object (also inside
+lists) with its own `$id`, members sorted after the metadata, compact separators.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+
+from attrs import evolve, field, frozen
+from attrs.validators import instance_of
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "DIALECT_TYPES",
+    "INTERAPP_RETURN",
+    "NOT_SET",
+    "InterAppCall",
+    "InterAppError",
+    "Message",
+    "OutgoingMessage",
+    "ReturnAddress",
+    "format_date",
+    "parse_call",
+    "parse_date",
+    "serialize_call",
+    "short_type_name",
+    "show",
+]
+
+CALL_TYPE = "InterAppCall"
+MESSAGES_TYPE = "Skyline.DataMiner.Core.InterAppCalls.Common.CallBulk.Messages"
+RETURN_ADDRESS_TYPE = "Skyline.DataMiner.Core.InterAppCalls.Common.Shared.ReturnAddress"
+# The dialect's own types by short name: accepted wherever they stand, never as a message.
+DIALECT_TYPES = frozenset({CALL_TYPE, "Messages", "ReturnAddress"})
+# Newtonsoft names these for members declared `object` or as an interface (BindToType step 2).
+_SYSTEM_CONTAINERS = "System.Collections."
+
+INTERAPP_RETURN = 9000001  # the parameter a reply goes to unless the sender names another
+NOT_SET = "0001-01-01T00:00:00"  # .NET's default(DateTime)
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 32
+
+_METADATA = frozenset({"$id", "$ref", "$type", "$values"})
+_INT32 = range(-(2**31), 2**31)  # the .NET int of ReturnAddress
+_SHOWN_CHARACTERS = 60  # a reason quotes at most this much of what was sent
+
+
+# -- the data ----------------------------------------------------------------------------------
+
+
+@frozen(kw_only=True)
+class ReturnAddress:
+    """Where a reply goes: a parameter of an element on an agent."""
+
+    agent_id: int = field(validator=instance_of(int))
+    element_id: int = field(validator=instance_of(int))
+    parameter_id: int = field(default=INTERAPP_RETURN, validator=instance_of(int))
+
+
+@frozen(kw_only=True)
+class Message:
+    """One message of a call. `members` holds every other member as plain JSON values
+    (metadata stripped, references resolved); a referenced value is shared, do not mutate it."""
+
+    type: str
+    guid: str | None = None
+    return_address: ReturnAddress | None = None
+    members: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class InterAppCall:
+    guid: str | None  # None for a single message received without a call around it
+    messages: tuple[Message, ...] = field(converter=tuple)
+    return_address: ReturnAddress | None = None
+    source: Any = None
+    sending_time: datetime | None = None
+    receiving_time: datetime | None = None
+
+
+@frozen(kw_only=True)
+class OutgoingMessage:
+    """A message to send. `members` may hold a `guid` (when absent a new one is made), a
+    `returnAddress` and a `source` (else null); values are JSON values, datetimes, ReturnAddresses,
+    mappings and lists or tuples of those."""
+
+    type: str
+    members: Mapping[str, Any] = field(factory=dict)
+
+
+class InterAppError(Exception):
+    """A call that cannot be read. `guid` and `return_address` say whom to answer, when known."""
+
+    def __init__(
+        self, reason: str, guid: str | None = None, return_address: ReturnAddress | None = None
+    ) -> None:
+        # All three in args, so that the error pickles (to a worker process) whole.
+        super().__init__(reason, guid, return_address)
+        self.reason = reason
+        self.guid = guid
+        self.return_address = return_address
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# -- helpers a connector uses too ----------------------------------------------------------
+
+
+def short_type_name(type_name: str) -> str:
+    """`Namespace.Outer+Name, Assembly` -> `Name`; `Name,` -> `Name`; `Name[]` -> `Name`.
+
+    A generic name (`List`1[[Ticket, A]], mscorlib`) is cut inside its brackets; the result
+    matches no known type, which is what it should do.
+    """
+    name = type_name.partition(",")[0].strip()
+    while name.endswith("[]"):  # BindToType's step 1: an array of a type binds like the type
+        name = name[:-2]
+    return name.rpartition(".")[2].rpartition("+")[2]
+
+
+def parse_date(text: str) -> datetime | None:
+    """An ISO 8601 date, None for .NET's "not set" (year 1, midnight). Raises ValueError."""
+    try:
+        # Python 3.11 reads any number of fraction digits (.NET writes 7), `Z` and offsets.
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError) as error:
+        raise ValueError(f"not an ISO 8601 date: {show(text)}") from error
+    if moment.replace(tzinfo=None) == datetime.min:
+        return None
+    return moment
+
+
+def format_date(moment: datetime | None) -> str:
+    """A date as Newtonsoft writes it (`yyyy-MM-ddTHH:mm:ss.FFFFFFFK`); None is "not set"."""
+    if moment is None:
+        return NOT_SET
+    # By hand, because strftime writes year 1 as "1" on Linux and isoformat pads fractions.
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+    if moment.microsecond:
+        text += "." + f"{moment.microsecond:06d}".rstrip("0")
+    offset = moment.utcoffset()
+    if offset is not None:
+        seconds = int(offset.total_seconds())
+        sign = "-" if seconds < 0 else "+"
+        minutes = abs(seconds) // 60
+        text += f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return text
+
+
+def show(value: Any) -> str:
+    """A value as a reason quotes it: short, on one line, strings in single quotes, JSON words."""
+    if isinstance(value, str):
+        return f"'{_clip(value)}'"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        # str() of an int has a cost and a limit (4300 digits); 196 bits is about 60 digits.
+        return str(value) if value.bit_length() <= 196 else "a very large integer"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _clip(text: str) -> str:
+    clipped = text[:_SHOWN_CHARACTERS]
+    if not clipped.isprintable():  # newlines, controls, lone surrogates: escape, keep one line
+        clipped = clipped.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return clipped + "..." if len(text) > _SHOWN_CHARACTERS else clipped
+
+
+def _at(where: str, member: str) -> str:
+    return f"{where}.{member}" if where else member
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+class _Refusal(Exception):
+    """A broken rule, raised inside the reader; `parse_call` turns it into an InterAppError."""
+
+    def __init__(self, reason: str, message_index: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message_index = message_index  # the message it is about, when known
+
+
+def _refuse(reason: str) -> NoReturn:
+    raise _Refusal(reason)
+
+
+def parse_call(
+    raw: str | bytes,
+    known_types: Collection[str],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> InterAppCall:
+    """Read a raw InterApp call (or a single message). Raises InterAppError only."""
+    reader = _Reader(known_types, max_depth=max_depth, max_values=max_bytes)
+    document: Any = None
+    try:
+        try:
+            document = _decode(raw, max_bytes)
+            if not isinstance(document, dict):
+                _refuse(f"not an InterApp call: expected a JSON object, got {show(document)}")
+            return _interpret(reader.value(document, 0), reader)
+        except RecursionError:
+            # json.loads past the interpreter's limit, or a max_depth set above it.
+            _refuse(f"nesting deeper than {max_depth} levels")
+    except _Refusal as refusal:
+        index = refusal.message_index if refusal.message_index is not None else reader.message_index()
+        guid, return_address = _whom_to_answer(document, index, reader.raw_by_id)
+        raise InterAppError(refusal.reason, guid=guid, return_address=return_address) from None
+
+
+def _decode(raw: str | bytes, max_bytes: int) -> Any:
+    text = _text(raw, max_bytes)
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as error:
+        _refuse(f"not JSON: {error.msg} at line {error.lineno} column {error.colno}")
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        _refuse("not JSON: a number has too many digits")
+
+
+def _text(raw: str | bytes, max_bytes: int) -> str:
+    too_large = f"message larger than {max_bytes} bytes"
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > max_bytes:
+            _refuse(too_large)
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as error:
+            _refuse(f"not UTF-8: {error.reason} at byte {error.start}")
+    elif isinstance(raw, str):
+        # A character is 1 to 4 bytes of UTF-8: encode only when the length cannot decide.
+        if len(raw) > max_bytes or (
+            len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes
+        ):
+            _refuse(too_large)
+        text = raw
+    else:
+        _refuse(f"not a message: expected text or bytes, got {show(raw)}")
+    return text.removeprefix("\ufeff")  # a byte-order mark is not JSON, but editors write one
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    _refuse(f"not JSON: {name} is not a number JSON knows")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: Python reads infinity, JSON has none
+        _refuse(f"not JSON: the number {_clip(text)} is out of range")
+    return number
+
+
+class _Reader:
+    """One recursive pass over the decoded document in document order: checks every `$type`,
+    strips the metadata, resolves `$ref`s, counts depth. Recursion stops at max_depth."""
+
+    def __init__(self, known_types: Collection[str], *, max_depth: int, max_values: int) -> None:
+        self.known = frozenset(known_types)
+        self._accepted = self.known | DIALECT_TYPES
+        self._max_depth = max_depth
+        self._max_values = max_values
+        self.by_id: dict[str, Any] = {}  # $id -> its plain value
+        self.raw_by_id: dict[str, Any] = {}  # $id -> the object as sent, for _whom_to_answer
+        self.types: dict[int, str] = {}  # id() of a plain dict -> its short $type
+        self._open: set[str] = set()  # $ids whose object is still being read (a $ref to one loops)
+        self._weights: dict[str, int] = {}  # $id -> how many values its object expands to
+        self._values = 0  # values read so far, references expanded
+        self.path: list[str | int] = []  # where the reader is, for reasons
+
+    def value(self, raw: Any, depth: int) -> Any:
+        self._values += 1
+        if isinstance(raw, dict):
+            return self._object(raw, depth + 1)
+        if isinstance(raw, list):
+            plain: list[Any] = []
+            self._check_depth(depth + 1)
+            self._fill(plain, raw, depth + 1)
+            return plain
+        if isinstance(raw, str) and not raw.isascii():
+            self._check_unicode(raw, self.where())
+        return raw
+
+    def _object(self, raw: dict[str, Any], depth: int) -> Any:
+        self._check_depth(depth)
+        if "$ref" in raw:
+            return self._reference(raw)
+        type_name = self._type_name(raw)
+        if "$values" in raw:
+            return self._wrapped_array(raw, depth)
+        plain: dict[str, Any] = {}
+        ident = self._define(raw, plain)
+        if type_name is not None:
+            self.types[id(plain)] = type_name
+        path = self.path
+        for key, item in raw.items():
+            if key in _METADATA:
+                continue
+            if not key.isascii():
+                self._check_unicode(key, self.where(key))
+            path.append(key)
+            plain[key] = self.value(item, depth)
+            path.pop()
+        self._close(ident)
+        return plain
+
+    def _wrapped_array(self, raw: dict[str, Any], depth: int) -> list[Any]:
+        items = raw["$values"]
+        if not isinstance(items, list):
+            _refuse(f"{self.where('$values')}: must be an array, got {show(items)}")
+        self._check_depth(depth + 1)
+        plain: list[Any] = []
+        ident = self._define(raw, plain)
+        self._fill(plain, items, depth + 1)
+        self._close(ident)
+        return plain
+
+    def _fill(self, plain: list[Any], items: list[Any], depth: int) -> None:
+        path = self.path
+        for index, item in enumerate(items):
+            path.append(index)
+            plain.append(self.value(item, depth))
+            path.pop()
+
+    def _type_name(self, raw: dict[str, Any]) -> str | None:
+        written = raw.get("$type")
+        if written is None:
+            return None
+        if not isinstance(written, str):
+            _refuse(f"{self.where('$type')}: must be a string, got {show(written)}")
+        name = short_type_name(written)
+        if name in self._accepted or written.startswith(_SYSTEM_CONTAINERS):
+            return name
+        shown = name if name and "[" not in name else written
+        _refuse(f"{self.where('$type')}: unknown type {show(shown)}")
+
+    def _define(self, raw: dict[str, Any], plain: Any) -> str | None:
+        if raw.get("$id") is None:
+            return None
+        where = self.where("$id")
+        ident = _ident(raw["$id"], where)
+        if ident in self.by_id:
+            _refuse(f"{where}: {show(ident)} is defined twice")
+        self.by_id[ident] = plain
+        self.raw_by_id[ident] = raw
+        self._open.add(ident)
+        self._weights[ident] = self._values  # the count at the start; _close makes it a weight
+        return ident
+
+    def _close(self, ident: str | None) -> None:
+        if ident is not None:
+            self._open.discard(ident)
+            self._weights[ident] = self._values - self._weights[ident]
+
+    def _reference(self, raw: dict[str, Any]) -> Any:
+        where = self.where("$ref")
+        if len(raw) != 1:
+            _refuse(f"{where}: a reference must have no other members")
+        ident = _ident(raw["$ref"], where)
+        if ident in self._open:
+            _refuse(f"{where}: {show(ident)} is an object that contains this reference")
+        if ident not in self.by_id:
+            _refuse(f"{where}: no object with $id {show(ident)} before this point")
+        self._values += self._weights[ident]
+        if self._values > self._max_values:
+            _refuse(f"{where}: references expand the message to more than {self._max_values} values")
+        return self.by_id[ident]
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > self._max_depth:
+            _refuse(f"nesting deeper than {self._max_depth} levels")
+
+    @staticmethod
+    def _check_unicode(text: str, where: str) -> None:
+        # JSON's \ud800 escapes give Python strings that no UTF-8 store or socket will take.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            _refuse(f"{where}: not valid Unicode (a lone surrogate)")
+
+    def where(self, member: str | None = None) -> str:
+        text = ""
+        for part in self.path:
+            if isinstance(part, int):
+                text += f"[{part}]"
+            else:
+                text = _at(text, _clip(part))
+        if member is not None:
+            return _at(text, _clip(member))
+        return text or "top level"
+
+    def message_index(self) -> int | None:
+        """The message the reader was in, for a call (`messages[i]...`)."""
+        path = self.path
+        if len(path) >= 2 and path[0] == "messages" and isinstance(path[1], int):
+            return path[1]
+        return None
+
+
+def _ident(value: Any, where: str) -> str:
+    # Newtonsoft writes ids as strings and reads any scalar's text; numbers are all we add.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    _refuse(f"{where}: must be a string, got {show(value)}")
+
+
+# -- reading: the dialect's structure, on plain values ----------------------------------
+
+
+def _interpret(plain: Any, reader: _Reader) -> InterAppCall:
+    if not isinstance(plain, dict):
+        _refuse(f"not an InterApp call: expected a JSON object, got {show(plain)}")
+    kind = reader.types.get(id(plain))
+    if kind == CALL_TYPE:
+        return _call(plain, reader)
+    if kind is None:
+        _refuse("$type: required, InterAppCall or a known message type")
+    message = _message(plain, kind, "", reader)
+    return InterAppCall(guid=None, messages=(message,), return_address=message.return_address)
+
+
+def _call(plain: dict[str, Any], reader: _Reader) -> InterAppCall:
+    guid = _optional_text(plain.get("guid"), "guid")
+    items = plain.get("messages")
+    if items is None:
+        _refuse("messages: required")
+    if not isinstance(items, list):
+        _refuse(f"messages: must be an array, got {show(items)}")
+    messages = []
+    for index, item in enumerate(items):
+        try:
+            messages.append(_message(item, reader.types.get(id(item)), f"messages[{index}]", reader))
+        except _Refusal as refusal:
+            refusal.message_index = index
+            raise
+    return_address = _return_address(plain.get("returnAddress"), "returnAddress")
+    if return_address is not None:
+        messages = [
+            message if message.return_address is not None else evolve(message, return_address=return_address)
+            for message in messages
+        ]
+    return InterAppCall(
+        guid=guid,
+        messages=messages,
+        return_address=return_address,
+        source=plain.get("source"),
+        sending_time=_date(plain.get("sendingTime"), "sendingTime"),
+        receiving_time=_date(plain.get("receivingTime"), "receivingTime"),
+    )
+
+
+def _message(plain: Any, kind: str | None, where: str, reader: _Reader) -> Message:
+    if not isinstance(plain, dict):
+        _refuse(f"{where}: must be an object, got {show(plain)}")
+    if kind is None:
+        _refuse(f"{_at(where, '$type')}: required, a message names its type")
+    if kind not in reader.known:
+        _refuse(f"{_at(where, '$type')}: {show(kind)} is not a message type")
+    members = dict(plain)  # a copy: the plain dict may be shared through a $ref
+    return Message(
+        type=kind,
+        guid=_optional_text(members.pop("guid", None), _at(where, "guid")),
+        return_address=_return_address(members.pop("returnAddress", None), _at(where, "returnAddress")),
+        members=members,
+    )
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    _refuse(f"{where}: must be a string, got {show(value)}")
+
+
+def _return_address(value: Any, where: str) -> ReturnAddress | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        _refuse(f"{where}: must be an object, got {show(value)}")
+    return ReturnAddress(
+        agent_id=_int32(value, "agentId", where),
+        element_id=_int32(value, "elementId", where),
+        parameter_id=_int32(value, "parameterId", where, default=INTERAPP_RETURN),
+    )
+
+
+def _int32(value: Mapping[str, Any], member: str, where: str, default: int | None = None) -> int:
+    number = value.get(member)
+    if number is None:
+        if default is None:
+            # Newtonsoft would read 0, which is no agent or element: a reply could not go anywhere.
+            _refuse(f"{_at(where, member)}: required")
+        return default
+    if type(number) is not int or number not in _INT32:  # bool is an int subclass: excluded
+        _refuse(f"{_at(where, member)}: must be a 32-bit integer, got {show(number)}")
+    return number
+
+
+def _date(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_date(value)
+        except ValueError:
+            pass
+    _refuse(f"{where}: must be an ISO 8601 date, got {show(value)}")
+
+
+def _whom_to_answer(
+    document: Any, index: int | None, raw_by_id: Mapping[str, Any]
+) -> tuple[str | None, ReturnAddress | None]:
+    """The guid and return address for an error response, read leniently from the document as
+    sent: the refused message's own, else the call's (the first message stands in for a
+    refusal at call level)."""
+    if not isinstance(document, dict):
+        return None, None
+    scopes: list[Mapping[str, Any]] = [document]
+    if _looks_like_call(document):
+        items = _lenient_items(document.get("messages"))
+        chosen = index if index is not None and index < len(items) else 0
+        message = _lenient_object(items[chosen], raw_by_id) if items else None
+        if message is not None:
+            scopes.insert(0, message)
+    guid = next((scope["guid"] for scope in scopes if isinstance(scope.get("guid"), str)), None)
+    return guid, next(filter(None, (_lenient_return_address(s, raw_by_id) for s in scopes)), None)
+
+
+def _looks_like_call(document: dict[str, Any]) -> bool:
+    written = document.get("$type")
+    if isinstance(written, str):
+        return short_type_name(written) == CALL_TYPE
+    return "messages" in document
+
+
+def _lenient_items(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        value = value.get("$values")
+    return value if isinstance(value, list) else []
+
+
+def _lenient_object(value: Any, raw_by_id: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    if isinstance(value, dict) and "$ref" in value:
+        ref = value["$ref"]
+        valid = isinstance(ref, str) or (isinstance(ref, int) and not isinstance(ref, bool))
+        value = raw_by_id.get(str(ref)) if valid else None
+    return value if isinstance(value, dict) else None
+
+
+def _lenient_return_address(
+    scope: Mapping[str, Any], raw_by_id: Mapping[str, Any]
+) -> ReturnAddress | None:
+    try:
+        return _return_address(_lenient_object(scope.get("returnAddress"), raw_by_id), "")
+    except _Refusal:
+        return None
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def serialize_call(
+    messages: Sequence[OutgoingMessage],
+    *,
+    guid: str | None = None,
+    sending_time: datetime | None = None,
+) -> str:
+    """An InterAppCall holding `messages`, as the Skyline sender writes it.
+
+    `guid` defaults to a new one, `sending_time` to now (local time, with its offset).
+    Raises TypeError or ValueError for a member no JSON can hold (that is our bug, not a peer's).
+    """
+    document = _Writer().call(
+        messages,
+        guid=guid if guid is not None else str(uuid.uuid4()),
+        sending_time=sending_time if sending_time is not None else datetime.now().astimezone(),
+    )
+    # Newtonsoft leaves non-ASCII characters as they are; compact, as the sender sends it.
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class _Writer:
+    """Builds the document in the order it is written, numbering objects as Newtonsoft does
+    (PreserveReferencesHandling.Objects: every object gets the next `$id` when it starts)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def _next_id(self) -> str:
+        self._count += 1
+        return str(self._count)
+
+    def call(self, messages: Sequence[OutgoingMessage], *, guid: str, sending_time: datetime) -> Any:
+        # The keys are written in their sorted order, and $id "1" is taken before the messages.
+        return {
+            "$id": self._next_id(),
+            "$type": f"{CALL_TYPE},",
+            "guid": guid,
+            "messages": {
+                "$type": f"{MESSAGES_TYPE},",
+                "$values": [self._message(message) for message in messages],
+            },
+            "receivingTime": NOT_SET,
+            "returnAddress": None,
+            "sendingTime": format_date(sending_time),
+            "source": None,
+        }
+
+    def _message(self, message: OutgoingMessage) -> Any:
+        members = {"returnAddress": None, "source": None, **message.members}
+        if "guid" not in members:  # a message is answered by its guid: give it one (None stays null)
+            members["guid"] = str(uuid.uuid4())
+        return self._object(members, message.type)
+
+    def _object(self, members: Mapping[str, Any], type_name: str | None = None) -> Any:
+        written: dict[str, Any] = {"$id": self._next_id()}
+        if type_name is not None:
+            written["$type"] = f"{type_name},"
+        for key in sorted(_member_names(members)):
+            written[key] = self._value(members[key])
+        return written
+
+    def _value(self, value: Any) -> Any:
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        if isinstance(value, datetime):
+            return format_date(value)
+        if isinstance(value, ReturnAddress):
+            members = {
+                "agentId": value.agent_id,
+                "elementId": value.element_id,
+                "parameterId": value.parameter_id,
+            }
+            return self._object(members, RETURN_ADDRESS_TYPE)
+        if isinstance(value, Mapping):
+            return self._object(value)
+        if isinstance(value, (list, tuple)):
+            return [self._value(item) for item in value]
+        raise TypeError(f"an InterApp message cannot hold a {type(value).__name__}")
+
+
+def _member_names(members: Mapping[str, Any]) -> list[str]:
+    names = list(members)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"member names must be strings, got {name!r}")
+        if name.startswith("$"):
+            raise ValueError(f"member name {name!r}: names starting with $ are the dialect's metadata")
+    return names
