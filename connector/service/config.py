@@ -45,7 +45,8 @@ def load_element(path: str | Path) -> tuple["ElementConfig", Protocol]:
         raise ProtocolError([Problem(None, f"{file}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}")]) from None
     reader = NodeReader(str(file))
     top = reader.mapping(compose(text, str(file)), "the element", TOP)
-    reader.raise_if_problems()
+    if top is None:  # not a mapping at all: nothing more can be read
+        reader.raise_if_problems()
     assert top is not None
     name = top.text("name")
     if name is not None and not name.strip():

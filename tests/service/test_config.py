@@ -1,0 +1,107 @@
+"""The element YAML: everything checked before anything starts, FILE:LINE:COL messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.protocol.errors import ProtocolError
+from connector.service.config import load_element
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "element.yaml"
+    path.write_text(text.replace("PROTOCOL", str(REPO / "protocol.yaml")), encoding="utf-8")
+    return path
+
+
+GOOD = """\
+name: Ticketing BE 01
+protocol: PROTOCOL
+connection:
+  host: cherwell-gw.example
+  port: 80
+  bus_address: BypassProxy
+params:
+  Ticketing Processing: Enabled
+  Max Retries: 4
+  12: 5
+  Cherwell Username: dataminer
+  Cherwell Password: env:TEST_CHERWELL_PASSWORD
+  SFyC API Key: file:key.txt
+store: state/be.sqlite
+"""
+
+
+def test_a_good_element(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_CHERWELL_PASSWORD", "pa55")
+    (tmp_path / "key.txt").write_text("k3y\n")
+    config, protocol = load_element(write(tmp_path, GOOD))
+    assert config.name == "Ticketing BE 01"
+    assert config.connection.base_url == "http://cherwell-gw.example:80"
+    assert config.connection.bypass_proxy
+    assert config.params[10] == 1 and config.params[12] == 5 and config.params[32] == "dataminer"
+    assert config.secrets == {34: "pa55", 36: "k3y"}
+    assert 34 not in config.params and 36 not in config.params
+    assert config.store_path == (tmp_path / "state" / "be.sqlite").resolve()
+    assert protocol.name == "Telefonia por Cable Ticketing BE"
+
+
+def test_defaults(tmp_path: Path) -> None:
+    config, _ = load_element(write(tmp_path, "name: A\nprotocol: PROTOCOL\nconnection: {host: h, port: 443}\n"))
+    assert config.connection.scheme == "https" and config.connection.bus_address == "BypassProxy"
+    assert config.store_path == (tmp_path / "element.sqlite").resolve()
+    config, _ = load_element(write(tmp_path, "name: A\nprotocol: PROTOCOL\nconnection: {host: h}\n"))
+    assert config.connection.port == 80 and config.connection.scheme == "http"
+
+
+def test_every_problem_at_once_with_its_place(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("NOPE_NOT_SET", raising=False)
+    text = """\
+name: A
+protocol: PROTOCOL
+colour: blue
+connection:
+  host: h
+  port: 99999
+  scheme: ftp
+params:
+  Max Retries: 11
+  Ticketing Processing: Sometimes
+  No Such Thing: 1
+  Cherwell Password: env:NOPE_NOT_SET
+  Max Tickets Per Request: lots
+"""
+    with pytest.raises(ProtocolError) as caught:
+        load_element(write(tmp_path, text))
+    messages = [str(p) for p in caught.value.problems]
+    joined = "\n".join(messages)
+    assert "element.yaml:3:1: unknown key 'colour'" in joined
+    assert ":6:" in joined and "port: must be 1-65535" in joined
+    assert "scheme: must be http or https" in joined
+    assert "element.yaml:9:16: Max Retries: must be at most 10, got 11" in joined
+    assert "Ticketing Processing: must be one of: Disabled (0), Enabled (1)" in joined
+    assert "no parameter 'No Such Thing'" in joined
+    assert "the environment variable NOPE_NOT_SET is not set" in joined
+    assert "Max Tickets Per Request: must be a number" in joined
+    assert len(messages) == 8
+
+
+def test_a_secret_never_appears_in_a_message(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TEST_SECRET", "s3cr3t-value")
+    text = "name: A\nprotocol: PROTOCOL\nconnection: {host: h}\nparams:\n  Cherwell Password: env:TEST_SECRET\n  Max Retries: -1\n"
+    with pytest.raises(ProtocolError) as caught:
+        load_element(write(tmp_path, text))
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_missing_protocol_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ProtocolError, match="no file"):
+        load_element(write(tmp_path, "name: A\nprotocol: nowhere.yaml\nconnection: {host: h}\n"))
+    with pytest.raises(ProtocolError, match="cannot read"):
+        load_element(tmp_path / "missing.yaml")
+    with pytest.raises(ProtocolError, match="YAML syntax error"):
+        load_element(write(tmp_path, "name: [unclosed\n"))
