@@ -1,0 +1,532 @@
+"""The management API: read and set an element's parameters, read its tables, send it InterApp.
+
+A thin JSON layer over the runtime (`connector.service.runtime`); every call is in the table of
+docs/architecture.md and issue 4. It reads parameters and tables straight from the element (the
+API runs on the runtime's event loop, so a read never sees half a step) and changes them only
+through the element host, which queues the change behind the element's running step and answers
+once it is committed.
+
+Rules every answer keeps:
+
+- JSON everywhere, errors as `{"error": reason}` with a reason a person can act on; never a
+  traceback (an unexpected failure is logged and answered with a generic 500).
+- Bad input gets a 4xx and changes nothing: 400 unreadable body, 404 unknown element, parameter
+  or table, 413 body over the limit, 422 a value the parameter refuses.
+- A password parameter's value never leaves the process: value and display are `********`.
+- With a token, every call but `/api/health` needs `Authorization: Bearer <token>`.
+
+The API knows no connector. An InterApp POST answers with what the element's replies say,
+read by member name only (`accepted`, `duplicates`, `rejected`, and `reason` of an
+`ErrorResponse`), so any connector that answers in those words gets a useful 202.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+import logging
+import math
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol as TypingProtocol, TypeVar
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connector.engine.element import Element
+from connector.engine.events import SendInterApp
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, short_type_name
+from connector.engine.table import Table
+from connector.engine.values import ValueRefused, display
+from connector.protocol.model import Param, ParamType
+
+__all__ = ["DEFAULT_MAX_BODY", "create_app"]
+
+log = logging.getLogger("connector.api")
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+# The element host accepts work in these states only; anything else gets a 503.
+_ACCEPTING = frozenset({"running", "starting"})
+_PUBLIC_PATHS = frozenset({"/api/health"})
+
+T = TypeVar("T")
+
+
+# -- what the API needs of the runtime (connector.service.runtime has the real ones) -----------
+
+
+class Host(TypingProtocol):
+    """One hosted element (connector.service.runtime.ElementHost)."""
+
+    name: str
+    element: Element
+    state: str
+
+    async def set(self, ref: int | str, value: Any) -> None: ...
+
+    async def interapp(self, raw: str) -> list[SendInterApp]: ...
+
+
+class Hosting(TypingProtocol):
+    """The runtime, as far as the API is concerned: its element hosts by name."""
+
+    @property
+    def elements(self) -> Mapping[str, Host]: ...
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """Raised by an endpoint to answer `status` with `{"error": reason}`."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _Json(JSONResponse):
+    # Values come from handlers and HTTP answers: a cell may hold something JSON has no word for
+    # (a NaN, a datetime, a lone surrogate). It is shown as text rather than failing the answer.
+    def render(self, content: Any) -> bytes:
+        try:
+            return _dumps(content, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except ValueError:  # a NaN or an infinity, or a lone surrogate that UTF-8 cannot carry
+            return _dumps(_finite(content), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def _dumps(content: Any, **options: Any) -> str:
+    return json.dumps(content, default=str, separators=(",", ":"), **options)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The one shape of every error answer."""
+    return _Json({"error": reason}, status_code=status, headers=headers)
+
+
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error(exc.status, exc.reason)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's own: unknown route (404), wrong method (405).
+    assert isinstance(exc, HTTPException)
+    reason = exc.detail
+    if exc.status_code == 404:
+        reason = f"no such call: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        reason = f"{request.method} is not allowed on {request.url.path}"
+    return error(exc.status_code, reason, exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error(500, "internal error; the connector's log has the details")
+
+
+# -- the token ---------------------------------------------------------------------------------
+
+
+class _RequireToken:
+    """ASGI middleware: `/api/...` calls but the public ones need `Authorization: Bearer <token>`.
+
+    Outside the routes, so that an unknown route is not revealed to a caller without the token.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = token.encode("utf-8")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        answer = error(401, "this call needs the API token: send `Authorization: Bearer <token>`",
+                       {"WWW-Authenticate": "Bearer"})
+        await answer(scope, receive, send)
+
+    def _allowed(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        if path in _PUBLIC_PATHS or not (path == "/api" or path.startswith("/api/")):
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                # Constant time, so that the answer's timing says nothing of the token.
+                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected)
+        return False
+
+
+# -- look-ups ----------------------------------------------------------------------------------
+
+
+def _host(request: Request) -> Host:
+    runtime: Hosting = request.app.state.runtime
+    name = request.path_params["element"]
+    host = runtime.elements.get(name)
+    if host is None:
+        raise ApiError(404, f"no element named {name!r}")
+    return host
+
+
+def _param(host: Host, ref: str) -> Param:
+    try:
+        # By id, else by name (case-insensitive; the read parameter of a read/write pair).
+        param = host.element.protocol.param(ref)
+    except (KeyError, ValueError):  # ValueError: digits int() does not read, such as "²"
+        raise ApiError(404, f"element {host.name!r} has no parameter {ref!r}") from None
+    if param.type is ParamType.ARRAY:
+        raise ApiError(404, f"{param.name!r} is a table: read it at /tables/{param.id}")
+    return param
+
+
+def _table(host: Host, ref: str) -> Table:
+    try:
+        model = host.element.protocol.table(ref)
+    except (KeyError, ValueError):
+        raise ApiError(404, f"element {host.name!r} has no table {ref!r}") from None
+    return host.element.tables[model.id]
+
+
+async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subject: str = "") -> T:
+    """Carry out a change through the host, its refusals turned into answers.
+
+    The host refuses before anything changes: KeyError (no such parameter) or ValueRefused.
+    """
+    if host.state not in _ACCEPTING:
+        raise ApiError(503, f"element {host.name!r} is {host.state}; it takes no changes now")
+    try:
+        return await change(host)
+    except KeyError as refused:
+        raise ApiError(404, _reason(refused)) from None
+    except ValueRefused as refused:
+        raise ApiError(422, f"{subject}{refused}") from None
+    except Exception:
+        if host.state in _ACCEPTING:
+            raise  # our bug: logged, answered with a 500
+        # The element stopped on this step (its store refused the commit): say so, not "500".
+        log.exception("[%s] a change through the API failed; the element is %s", host.name, host.state)
+        raise ApiError(503, f"element {host.name!r} is {host.state}: the change was not saved; "
+                            "see the connector's log") from None
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+
+def _param_json(param: Param, value: Any) -> dict[str, Any]:
+    shown = display(param, value)  # `display` masks a password
+    return {
+        "id": param.id,
+        "name": param.name,
+        "type": param.type.value,
+        "value": shown if param.password else value,
+        "display": shown,
+    }
+
+
+def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
+    keys = table.keys()
+    chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
+    return {
+        "id": table.id,
+        "name": table.name,
+        # `kind` beyond the issue's id/name/hidden: a client needs it to show a datetime cell
+        # (seconds since the epoch) as a date.
+        "columns": [{"id": c.id, "name": c.name, "hidden": c.hidden, "kind": c.kind.value} for c in table.columns],
+        "rows": [table.row(key) for key in chosen],
+        "total": len(keys),
+    }
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes without reading much further.
+
+    Content-Length is checked first, then the bytes as they arrive: a chunked body has no
+    length, and a declared one may lie. (Starlette's own limit answers in plain text.)
+    """
+    too_large = ApiError(413, f"the body is larger than the limit of {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        text = declared.strip()
+        if not (text.isascii() and text.isdecimal()):
+            raise ApiError(400, f"Content-Length must be a number of bytes, got {declared[:40]!r}")
+        digits = text.lstrip("0")
+        if len(digits) > 18 or int(digits or "0") > limit:  # int() of thousands of digits is slow
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_value(body: bytes) -> Any:
+    """The `value` of a `{"value": ...}` body, or a 400/422 that says what is wrong."""
+    try:
+        document = json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f'the body must be JSON {{"value": ...}}: {_why_not_json(exc)}') from None
+    if not isinstance(document, dict):
+        raise ApiError(400, f'the body must be a JSON object {{"value": ...}}, got {_json_kind(document)}')
+    if "value" not in document:
+        raise ApiError(400, 'the body must have a "value" member: {"value": ...}')
+    value = document["value"]
+    refusal = _unfit_value(value)
+    if refusal is not None:
+        raise ApiError(422, refusal)
+    return value
+
+
+def _why_not_json(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return str(exc)[:120]  # a NaN, or an integer of thousands of digits
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unfit_value(value: Any) -> str | None:
+    """Why a JSON value cannot be a parameter's value before the engine sees it, or None.
+
+    These would get past the engine's type checks or break what comes after them (the store,
+    the answer), so the API refuses them itself, as the engine refuses a wrong type: 422.
+    """
+    if isinstance(value, (dict, list)):
+        # No parameter holds a structure (the engine would refuse it too, after repr-ing it whole).
+        return f"a parameter holds a single value (text, number or true/false), got {_json_kind(value)}"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        # JSON numbers are IEEE doubles (RFC 8259, section 6); past that range none is exact.
+        return "the number is out of range for a parameter (beyond a double's range)"
+    if isinstance(value, str) and not _encodable(value):
+        # "\ud800" in JSON gives a lone surrogate that no store or answer can carry.
+        return "the text is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_kind(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+# -- InterApp replies --------------------------------------------------------------------------
+
+
+class _Outcome:
+    """What the replies of one InterApp step say, merged over their messages."""
+
+    def __init__(self) -> None:
+        self.accepted: list[Any] = []
+        self.duplicates: list[Any] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.answered = False  # a reply that speaks of tickets (accepted, duplicates or rejected)
+
+    def add(self, message_type: str, members: Mapping[str, Any]) -> None:
+        if message_type == "ErrorResponse":
+            self.errors.append(str(members.get("reason") or "refused, no reason given"))
+            return
+        for name, into in (("accepted", self.accepted), ("duplicates", self.duplicates)):
+            if name in members:
+                self.answered = True
+                into.extend(_as_list(members[name]))
+        if "rejected" in members:
+            self.answered = True
+            for item in _as_list(members["rejected"]):
+                item = item if isinstance(item, Mapping) else {}
+                self.rejected.append({"ticketId": item.get("ticketId"), "reason": item.get("reason")})
+
+    def answer(self) -> JSONResponse:
+        # An ErrorResponse and nothing else: the message was refused whole, nothing stored.
+        if self.errors and not self.answered:
+            return error(400, "; ".join(self.errors))
+        content: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates,
+                                   "rejected": self.rejected}
+        if self.errors:  # a call of several messages, some refused: say so beside what was stored
+            content["errors"] = self.errors
+        return _Json(content, status_code=202)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """The (type, members) of each message of one reply; nothing for an unreadable reply.
+
+    parse_call accepts known message types only, and the API knows no connector's types; a
+    reply comes from our own element, so its message types are taken from the reply itself.
+    """
+    try:
+        # Our own element's reply: no limit but its own size (4 bytes a character at most).
+        call = parse_call(raw, _type_names(raw), max_bytes=max(DEFAULT_MAX_BYTES, 4 * len(raw)))
+    except InterAppError as refused:
+        log.warning("an InterApp reply could not be read (%s); it is left out of the answer", refused.reason)
+        return []
+    return [(message.type, message.members) for message in call.messages]
+
+
+def _type_names(raw: str) -> set[str]:
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return set()  # parse_call will say why
+    names: set[str] = set()
+    pending = [document]
+    while pending:  # a loop, not recursion: the reply's depth is not ours to trust blindly
+        item = pending.pop()
+        if isinstance(item, dict):
+            written = item.get("$type")
+            if isinstance(written, str):
+                names.add(short_type_name(written))
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return names
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+async def health(request: Request) -> JSONResponse:
+    return _Json({"status": "ok"})
+
+
+async def list_elements(request: Request) -> JSONResponse:
+    runtime: Hosting = request.app.state.runtime
+    return _Json([
+        {"name": host.name, "protocol": host.element.protocol.name,
+         "version": host.element.protocol.version, "state": host.state}
+        for host in runtime.elements.values()
+    ])
+
+
+async def list_params(request: Request) -> JSONResponse:
+    element = _host(request).element
+    return _Json([
+        _param_json(param, element.values.get(param.id))
+        for param in element.protocol.params.values()
+        if param.type is not ParamType.ARRAY
+    ])
+
+
+async def get_param(request: Request) -> JSONResponse:
+    host = _host(request)
+    param = _param(host, request.path_params["ref"])
+    return _Json(_param_json(param, host.element.values.get(param.id)))
+
+
+async def set_param(request: Request) -> JSONResponse:
+    host = _host(request)
+    param = _param(host, request.path_params["ref"])
+    value = _json_value(await _read_body(request, request.app.state.max_body))
+    await _command(host, lambda host: host.set(param.id, value), subject=f"{param.name}: ")
+    return _Json(_param_json(param, host.element.values.get(param.id)))
+
+
+async def get_table(request: Request) -> JSONResponse:
+    host = _host(request)
+    table = _table(host, request.path_params["ref"])
+    offset = _query_count(request, "offset") or 0
+    return _Json(_table_json(table, offset, _query_count(request, "limit")))
+
+
+async def post_interapp(request: Request) -> JSONResponse:
+    host = _host(request)
+    body = await _read_body(request, request.app.state.max_body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    replies = await _command(host, lambda host: host.interapp(text))
+    outcome = _Outcome()
+    for reply in replies:
+        for message_type, members in _read_reply(reply.raw):
+            outcome.add(message_type, members)
+    return outcome.answer()
+
+
+def _query_count(request: Request, name: str) -> int | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    # At most 18 digits: int() of thousands of digits is slow, and no table has that many rows.
+    if not (text.isdecimal() and text.isascii() and len(text) <= 18):
+        raise ApiError(400, f"{name} must be a whole number of rows (0 or more), got {text[:40]!r}")
+    return int(text)
+
+
+def _reason(exc: KeyError) -> str:
+    # str(KeyError("x")) is "'x'": the reason is the argument itself.
+    return str(exc.args[0]) if exc.args else "unknown"
+
+
+# -- the app -----------------------------------------------------------------------------------
+
+
+def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DEFAULT_MAX_BODY) -> Starlette:
+    """The management API over `runtime`.
+
+    `token`: the bearer token every call but `/api/health` needs (None or "": no token);
+    `max_body`: the largest request body in bytes (InterApp messages, sets).
+    """
+    routes = [
+        Route("/api/health", health, methods=["GET"]),
+        Route("/api/elements", list_elements, methods=["GET"]),
+        Route("/api/elements/{element}/params", list_params, methods=["GET"]),
+        # `:path` so that a parameter or table name may hold a slash (encoded as %2F).
+        Route("/api/elements/{element}/params/{ref:path}", get_param, methods=["GET"]),
+        Route("/api/elements/{element}/params/{ref:path}", set_param, methods=["PUT"]),
+        Route("/api/elements/{element}/tables/{ref:path}", get_table, methods=["GET"]),
+        Route("/api/elements/{element}/interapp", post_interapp, methods=["POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        # An empty token is no token (an empty CONNECTOR_API_TOKEN), as `connector run` reads it.
+        middleware=[Middleware(_RequireToken, token=token)] if token else [],
+        exception_handlers={
+            ApiError: _on_api_error,
+            HTTPException: _on_http_exception,
+            Exception: _on_unexpected,
+        },
+    )
+    app.state.runtime = runtime
+    app.state.max_body = max_body
+    return app
