@@ -135,8 +135,9 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[start:start + size])
 
 
-class _Cherwell:
-    """Cherwell calls with the session's token and ids: login, refresh, 401 retry, metadata."""
+class _Platform:
+    """Requests out, counted; Cherwell's with the session's token and ids (login, refresh, the
+    401 retry, metadata). SFyC needs none of that: its calls just go through `send`."""
 
     def __init__(self, settings: FlowSettings, session: PlatformSession, report: CycleReport,
                  now: Callable[[], float]) -> None:
@@ -245,7 +246,7 @@ class _Cycle:
                  now: Callable[[], float], rng: random.Random) -> None:
         self.table, self.settings, self.session, self.now, self.rng = table, settings, session, now, rng
         self.report = CycleReport()
-        self.cherwell = _Cherwell(settings, session, self.report, now)
+        self.platform = _Platform(settings, session, self.report, now)
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
         self.ready: dict[str, Ticket] = {}
         self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
@@ -386,7 +387,7 @@ class _Cycle:
         operation = self.operations[name]
         for chunk in _chunks(self._at(name), self.settings.batch_size):
             if operation.cherwell:
-                yield from self.cherwell.prepare()
+                yield from self.platform.prepare()
             for ticket in chunk:
                 # Durable before the request leaves (the glue commits before each call): a crash
                 # from here on makes the next cycle look the write up instead of resending it.
@@ -407,35 +408,28 @@ class _Cycle:
                 else:
                     self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
 
-    def _send_creates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        def saves(md: Metadata) -> list[cw.Save]:
-            return [cw.Save(bo=md.incident, values=_incident_values(t)) for t in chunk]
-
-        return (yield from self.cherwell.call(lambda token, md: cw.save_batch_call(token, "create_ticket", saves(md)),
+    def _save_batch(self, session: str, saves: Callable[[Metadata], list[cw.Save]]) -> Flow[Sequence[cw.SaveResult]]:
+        # Built from the ids current when the call goes out (they may be resolved again meanwhile).
+        return (yield from self.platform.call(lambda token, md: cw.save_batch_call(token, session, saves(md)),
                                               lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+
+    def _send_creates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
+        return self._save_batch("create_ticket", lambda md: [
+            cw.Save(bo=md.incident, values=_incident_values(t)) for t in chunk])
 
     def _send_notes(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        def saves(md: Metadata) -> list[cw.Save]:
-            return [cw.Save(bo=md.note, values={"ParentRecID": t.platform_record,
-                                                "ParentTypeID": md.incident.bus_ob_id,
-                                                "Details": note_text(t)}) for t in chunk]
-
-        return (yield from self.cherwell.call(lambda token, md: cw.save_batch_call(token, "add_note", saves(md)),
-                                              lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+        return self._save_batch("add_note", lambda md: [
+            cw.Save(bo=md.note, values={"ParentRecID": t.platform_record, "ParentTypeID": md.incident.bus_ob_id,
+                                        "Details": note_text(t)}) for t in chunk])
 
     def _send_updates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        def saves(md: Metadata) -> list[cw.Save]:
-            return [cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number})
-                    for t in chunk]
-
-        return (yield from self.cherwell.call(
-            lambda token, md: cw.save_batch_call(token, "update_ticket_ot", saves(md)),
-            lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+        return self._save_batch("update_ticket_ot", lambda md: [
+            cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number}) for t in chunk])
 
     def _send_orders(self, chunk: list[Ticket]) -> Flow[Sequence[sfyc.OrderResult]]:
         orders = [sfyc.OrderRequest(ticket=t.platform_ticket, referencia=t.key, categoria=t.category, nodo=t.node,
                                     descripcion=note_text(t, with_id=False), prioridad=t.priority) for t in chunk]
-        reply = yield from self.cherwell.send(sfyc.create_orders_call(self.settings.api_key, orders))
+        reply = yield from self.platform.send(sfyc.create_orders_call(self.settings.api_key, orders))
         return sfyc.parse_create_orders(reply, orders)
 
     def _created(self, ticket: Ticket, result: cw.SaveResult) -> None:
@@ -511,7 +505,9 @@ class _Cycle:
 
     def _find_orders(self, chunk: list[Ticket]) -> Flow[dict[str, sfyc.WorkOrder]]:
         incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
-        reply = yield from self.cherwell.send(sfyc.lookup_call(self.settings.api_key, incidents))
+        if not incidents:
+            return {}  # no incident, no OT: nothing to ask SFyC
+        reply = yield from self.platform.send(sfyc.lookup_call(self.settings.api_key, incidents))
         wanted = {(t.platform_ticket, t.key) for t in chunk}
         return {o.referencia: o for o in sfyc.parse_lookup(reply) if (o.ticket, o.referencia) in wanted and o.ot}
 
@@ -534,7 +530,7 @@ class _Cycle:
         records: list[Record] = []
         page = 1
         while True:
-            result = yield from self.cherwell.call(
+            result = yield from self.platform.call(
                 lambda token, md: cw.search_call(token, bo(md), filters, fields, page=page),
                 lambda reply, md: cw.parse_search(reply, bo(md)))
             records.extend(result.records)

@@ -28,7 +28,7 @@ from connector.ticketing.fake_platform import (
     DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
 )
 from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession, run_cycle
-from tests.strategies import flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
+from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
 START = 1_795_651_200.0  # 2026-11-26T00:00:00Z
 
@@ -439,6 +439,33 @@ def test_when_the_creator_ends_in_error_the_next_waiting_ticket_creates(run: Run
     assert run.row("WM-3")[tk.STATUS] == tk.COMPLETED
 
 
+def test_a_creator_back_from_error_and_its_successor_never_both_create(run: Run) -> None:
+    run.settings = make_settings(max_retries=1)
+    creates = Counter[str]()
+
+    def first_three_creates_fail(call: PlatformCall) -> Faults | None:
+        if call.session != "create_ticket":
+            return None
+        creates["sent"] += 1
+        return Faults(fail_operation={"create_ticket": "busy"}) if creates["sent"] <= 3 else None
+
+    run.faults_for = first_three_creates_fail
+    run.add("WM-A", "SNR", "N-9")
+    run.add("WM-B", "SNR", "N-9")
+    for _ in range(3):  # A fails twice (Error), then B takes over and fails once
+        run.clock.time += 400
+        run.cycle()
+    assert run.row("WM-A")[tk.STATUS] == tk.ERROR
+    assert (run.row("WM-B")[tk.OPERATION], run.row("WM-B")[tk.RETRIES]) == (tk.CREATE_TICKET, 1)
+    tk.retry_errors(run.table, run.clock())  # A is the earliest again: it creates, B goes back to waiting
+    run.clock.time += 400
+    report = run.cycle()
+    assert report is not None and report.tickets_created == 1 and report.notes_added == 1
+    (incident,) = run.platform.incidents
+    assert incident.external_id == "WM-A"
+    assert_exactly_once(run, all_completed=False)
+
+
 # == failures, retries and Error ==================================================================
 
 
@@ -618,29 +645,40 @@ def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: 
             assert_exactly_once(run)
 
 
-@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=flow_ticket_plans(), schedule=flow_schedules(), seed=st.integers(0, 2**16))
-def test_exactly_once_under_random_faults_and_crashes(plan: list[tuple[str, int, bool]],
-                                                       schedule: list[tuple[Faults, tuple[str, int] | None, bool]],
-                                                       seed: int) -> None:
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=flow_ticket_plans(), schedule=flow_schedules(), seed=st.integers(0, 2**16),
+       batch_size=st.integers(1, 5), max_retries=st.integers(0, 2))
+def test_exactly_once_under_random_faults_crashes_arrivals_and_retries(
+        plan: list[tuple[str, int, bool]], schedule: list[FlowStep], seed: int, batch_size: int,
+        max_retries: int) -> None:
     clock = Clock()
     platform = FakePlatform(seed=seed, clock=clock)
-    run = Run(platform, clock, settings=make_settings(batch_size=4, max_retries=2, retry_delay=1.0),
-              rng=random.Random(seed))
+    run = Run(platform, clock, settings=make_settings(batch_size=batch_size, max_retries=max_retries,
+                                                      retry_delay=1.0), rng=random.Random(seed))
     for node in range(3):
         platform.add_incident("SNR", f"N-{node}")
-    for i, (category, node, valid) in enumerate(plan):
-        run.add(f"WM-{i}", category, f"N-{node}", summary="caida" if valid else "")
-    for faults, crash_at, applied in schedule:  # the storm
-        platform.faults = faults
-        if run.cycle(crash_at=crash_at, applied=applied) is None:
+    waiting = list(enumerate(plan))
+
+    def arrive(count: int) -> None:
+        for _ in range(min(count, len(waiting))):
+            i, (category, node, valid) = waiting.pop(0)
+            run.add(f"WM-{i}", category, f"N-{node}", summary="caida" if valid else "")
+
+    arrive(len(plan) // 2)
+    for step in schedule:  # the storm
+        arrive(step.arrivals)
+        if step.retry_errors:
+            tk.retry_errors(run.table, clock())
+        platform.faults = step.faults
+        if run.cycle(crash_at=step.crash_at, applied=step.applied) is None:
             run.restart()
-        clock.time += 400  # past any back-off
+        clock.time += step.wait
         assert_exactly_once(run, all_completed=False)
+    arrive(len(waiting))
     platform.faults = Faults()  # the platform heals; the operator retries what ended in Error
-    run.drain()
+    run.drain(200)
     tk.retry_errors(run.table, clock())
-    run.drain()
+    run.drain(200)
     invalid = {f"WM-{i}" for i, (_, _, valid) in enumerate(plan) if not valid}
     for key, row in run.table.rows():
         if key in invalid and row[tk.STATUS] == tk.ERROR:
