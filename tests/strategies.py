@@ -5,7 +5,220 @@ Add a section of your own (functions prefixed with its name) rather than editing
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
 from hypothesis import strategies as st
+
+# == interapp: the InterApp dialect (connector.engine.interapp) and the Ticketing messages ==========
+
+INTERAPP_DEEP = "\u0000deep\u0000"  # stands for a deep nesting, spliced into the text afterwards
+INTERAPP_DIALECT_METADATA = ("$id", "$ref", "$type", "$values")
+
+
+def interapp_json_scalars() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=20),
+    )
+
+
+def interapp_json_values(*, metadata_keys: bool = True) -> st.SearchStrategy[Any]:
+    """Any JSON value; with `metadata_keys`, objects may carry the dialect's `$` keys too."""
+    keys = st.text(max_size=8)
+    if metadata_keys:
+        keys = st.one_of(keys, st.sampled_from(INTERAPP_DIALECT_METADATA))
+    else:
+        keys = keys.filter(lambda key: not key.startswith("$"))
+    return st.recursive(
+        interapp_json_scalars(),
+        lambda children: st.one_of(
+            st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
+def interapp_member_names() -> st.SearchStrategy[str]:
+    """Names a message member may have that the dialect does not take for itself."""
+    return st.text(min_size=1, max_size=12).filter(
+        lambda name: not name.startswith("$") and name not in ("guid", "returnAddress", "source")
+    )
+
+
+def interapp_members() -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(
+        interapp_member_names(), interapp_json_values(metadata_keys=False), max_size=5
+    )
+
+
+def interapp_dates() -> st.SearchStrategy[datetime]:
+    """Dates an InterApp message can carry: naive or with a whole-minute offset, never year 1
+    (which is .NET's "not set")."""
+    offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
+        lambda minutes: timezone(timedelta(minutes=minutes))
+    )
+    return st.datetimes(
+        min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.none() | offsets
+    )
+
+
+def _interapp_places(document: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) of a decoded document, in document order."""
+    places: list[tuple[Any, Any]] = []
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            places.append((node, key))
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return places
+
+
+_INTERAPP_MUTATIONS = (
+    "drop",
+    "replace",
+    "unknown type",
+    "known type",
+    "broken ref",
+    "earlier ref",
+    "deep",
+    "huge string",
+)
+
+
+@st.composite
+def interapp_mutated_samples(draw: st.DrawFn, sample_texts: list[str]) -> str:
+    """A contract sample with a few members dropped or replaced, wrong types, unknown `$type`s,
+    broken `$ref`s, a deep nesting or a huge string: what a broken or hostile sender sends."""
+    document = copy.deepcopy(json.loads(draw(st.sampled_from(sample_texts))))
+    deep = 0
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        places = _interapp_places(document)
+        if not places:
+            break
+        container, key = draw(st.sampled_from(places))
+        mutation = draw(st.sampled_from(_INTERAPP_MUTATIONS))
+        if mutation == "drop":
+            del container[key]
+        elif mutation == "replace":
+            container[key] = draw(interapp_json_values())
+        elif mutation == "unknown type":
+            container[key] = {"$type": draw(st.text(max_size=30)), "x": 1}
+        elif mutation == "known type":
+            container[key] = {"$type": draw(st.sampled_from(["Ticket,", "InterAppCall,", "Ns.X+Ticket, A"]))}
+        elif mutation == "broken ref":
+            container[key] = {"$ref": draw(st.one_of(st.text(max_size=3), st.integers(0, 12)))}
+        elif mutation == "earlier ref":
+            container[key] = {"$ref": draw(st.sampled_from(["1", "2", "3", "4"]))}
+        elif mutation == "deep":
+            container[key] = INTERAPP_DEEP
+            deep = draw(st.sampled_from([20, 33, 200, 5000]))
+        else:
+            container[key] = "x" * draw(st.sampled_from([1000, 1_000_000]))
+    text = json.dumps(document)
+    return text.replace(json.dumps(INTERAPP_DEEP), "[" * deep + "]" * deep, 1)
+
+
+# -- Ticket members: each drawn valid or invalid, so a test knows which the ticket should be --
+
+INTERAPP_TICKET_ID_ALPHABET = "ABCXYZabcxyz0189._:-"
+
+
+def _interapp_valid_or_not(
+    valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]
+) -> st.SearchStrategy[tuple[Any, bool]]:
+    return st.one_of(valid.map(lambda value: (value, True)), invalid.map(lambda value: (value, False)))
+
+
+_ABSENT = object()  # a member left out of the ticket
+
+
+def _interapp_not_strings() -> st.SearchStrategy[Any]:
+    return st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False), st.lists(st.none(), max_size=2))
+
+
+def _interapp_text_member(longest: int, *, required: bool) -> st.SearchStrategy[tuple[Any, bool]]:
+    fitting = st.one_of(st.text(min_size=1, max_size=20), st.just("n" * longest))
+    too_long = st.integers(min_value=longest + 1, max_value=longest + 30).map(lambda n: "n" * n)
+    missing = st.sampled_from([_ABSENT, None])
+    if required:
+        return _interapp_valid_or_not(fitting, st.one_of(missing, st.just(""), too_long, _interapp_not_strings()))
+    return _interapp_valid_or_not(
+        st.one_of(missing, st.just(""), fitting), st.one_of(too_long, _interapp_not_strings())
+    )
+
+
+def _interapp_integer_member(low: int, high: int) -> st.SearchStrategy[tuple[Any, bool]]:
+    fitting = st.one_of(st.sampled_from([_ABSENT, None, low, high]), st.integers(low, high))
+    outside = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
+    wrong_type = st.one_of(
+        st.booleans(), st.integers(low, high).map(float), st.integers(low, high).map(str)
+    )
+    return _interapp_valid_or_not(fitting, st.one_of(outside, wrong_type))
+
+
+@functools.lru_cache(maxsize=1)  # built once: a strategy per draw made the property test slow
+def interapp_ticket_members() -> dict[str, st.SearchStrategy[tuple[Any, bool]]]:
+    """For each Ticket member, a strategy of (value, keeps the rule); `_ABSENT` leaves it out."""
+    return {
+        "ticketId": _interapp_valid_or_not(
+            st.text(INTERAPP_TICKET_ID_ALPHABET, min_size=1, max_size=64),
+            st.one_of(
+                st.sampled_from([_ABSENT, None, "", "WM 0001", "WM/0001", "WM-ñ"]),
+                st.text(INTERAPP_TICKET_ID_ALPHABET, min_size=65, max_size=80),
+                _interapp_not_strings(),
+            ),
+        ),
+        "category": _interapp_valid_or_not(
+            st.sampled_from(["Falla de Linea", "SNR"]),
+            st.one_of(
+                st.sampled_from([_ABSENT, None, "snr", "Falla de linea", "SNR ", "Incendio"]),
+                _interapp_not_strings(),
+            ),
+        ),
+        "node": _interapp_text_member(128, required=True),
+        "summary": _interapp_text_member(255, required=True),
+        "description": _interapp_text_member(4000, required=False),
+        "priority": _interapp_integer_member(1, 5),
+        "detectedAt": _interapp_valid_or_not(
+            st.one_of(
+                st.sampled_from([_ABSENT, None, "0001-01-01T00:00:00"]),
+                interapp_dates().map(lambda moment: moment.isoformat()),
+            ),
+            st.one_of(
+                st.sampled_from(["yesterday", "26/11/2026", "2026-13-01T00:00:00", ""]),
+                _interapp_not_strings(),
+            ),
+        ),
+        "affectedCustomers": _interapp_integer_member(0, 2**31 - 1),
+    }
+
+
+@st.composite
+def interapp_ticket_candidates(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
+    """A ticket object as WM might send it, and whether every rule holds for it."""
+    ticket: dict[str, Any] = {}
+    all_valid = True
+    for member, strategy in interapp_ticket_members().items():
+        value, valid = draw(strategy)
+        all_valid = all_valid and valid
+        if value is not _ABSENT:
+            ticket[member] = value
+    # Members the contract does not name are ignored, whatever they hold.
+    unknown = st.sampled_from(["extra", "severity", "$id"])
+    ticket.update(draw(st.dictionaries(unknown, interapp_json_values(), max_size=2)))
+    return ticket, all_valid
+
+
 # == flow: the Ticketing BE processing flow (tests/ticketing/test_flow.py, test_tickets.py) ==========
 # Sections are appended independently, hence the imports here rather than at the top.
 
