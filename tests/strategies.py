@@ -306,3 +306,166 @@ def flow_schedules() -> st.SearchStrategy[list[FlowStep]]:
     step = st.builds(FlowStep, arrivals=st.integers(0, 4), retry_errors=st.booleans(), faults=flow_faults(),
                      crash_at=crash, applied=st.booleans(), wait=st.sampled_from((0.0, 1.0, 5.0, 400.0)))
     return st.lists(step, min_size=1, max_size=10)
+
+
+# == protocol: protocol.yaml documents (connector.protocol.loader) ================================
+
+
+def protocol_minimal_document() -> dict[str, Any]:
+    """A small valid protocol.yaml, as data: every section, the after-startup flow, a table, a
+    session, a toggle pair. Tests break one thing in it; the handlers' entries import for real."""
+    switch = [{"display": "Disabled", "value": 0}, {"display": "Enabled", "value": 1}]
+    return {
+        "protocol": {"name": "Test Connector", "version": "1.0.0.1"},
+        "params": [
+            {"id": 2, "name": "After Startup", "type": "dummy"},
+            {"id": 10, "name": "Processing", "kind": "discreet", "discreets": copy.deepcopy(switch), "default": 0},
+            {"id": 11, "name": "Processing", "type": "write", "kind": "toggle", "setter": True, "discreets": switch},
+            {"id": 20, "name": "Max Retries", "kind": "number", "range": {"low": 0, "high": 10}, "default": 3},
+            {"id": 21, "name": "Poll Interval", "kind": "number", "default": 30},
+            {"id": 100, "name": "Status"},
+            {"id": 101, "name": "Content"},
+            {"id": 102, "name": "Body"},
+            {"id": 9000000, "name": "interApp_receive"},
+        ],
+        "tables": [
+            {
+                "id": 1000,
+                "name": "Tickets",
+                "key": 1001,
+                "columns": [
+                    {"id": 1001, "name": "Tickets ID"},
+                    {"id": 1002, "name": "Tickets Status", "kind": "discreet",
+                     "discreets": [{"display": "Received"}, {"display": "Error"}]},
+                ],
+            }
+        ],  # fmt: skip
+        "http": [
+            {
+                "id": 1,
+                "name": "Login",
+                "request": {
+                    "verb": "POST",
+                    "path": "/token",
+                    "body_param": 102,
+                    "headers": [{"key": "Accept", "value": "application/json"}],
+                },
+                "response": {"status_param": 100, "content_param": 101},
+            }
+        ],
+        "groups": [
+            {"id": 1, "name": "Startup", "type": "poll action", "content": {"actions": [2]}},
+            {"id": 2, "name": "Login", "content": {"sessions": [1]}},
+        ],
+        "timers": [{"id": 1, "name": "Poll", "interval": 30, "interval_param": 21, "groups": [2]}],
+        "triggers": [
+            {"id": 1, "name": "After Startup", "on": "protocol", "time": "after startup", "actions": [1]},
+            {"id": 2, "name": "Receive", "on": "parameter", "on_id": 9000000, "time": "change", "actions": [3]},
+        ],
+        "actions": [
+            {"id": 1, "name": "Start", "on": "group", "on_id": 1, "type": "execute next"},
+            {"id": 2, "name": "Run Startup", "on": "parameter", "on_id": 2, "type": "run handlers"},
+            {"id": 3, "name": "Run Receive", "on": "parameter", "on_id": 9000000, "type": "run handlers"},
+        ],
+        "handlers": [
+            {"id": 2, "name": "Startup", "entry": "builtins:print", "triggers": [2]},
+            {"id": 9000000, "name": "Receive", "entry": "os.path:join", "triggers": [9000000]},
+        ],
+    }
+
+
+def protocol_yaml(document: Any) -> str:
+    """A document as YAML text, keys in the order given."""
+    import yaml
+
+    return str(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000))
+
+
+# Words the loader gives meaning to, so that mutations hit real choices and references.
+PROTOCOL_WORDS = (
+    "id", "name", "on", "on_id", "on_ids", "time", "type", "kind", "key", "columns", "content",
+    "sessions", "actions", "params", "triggers", "groups", "each", "protocol", "parameter", "group",
+    "after startup", "change", "execute next", "poll action", "run handlers", "copy", "source",
+    "discreets", "display", "value", "default", "range", "low", "high", "write", "toggle", "button",
+    "string", "number", "path", "path_param", "request", "response", "headers", "param",
+    "interval", "entry", "os.path:join", "no.such.module:f", "yes", "off", "~", "<<",
+)  # fmt: skip
+PROTOCOL_IDS = (0, 1, 2, 10, 11, 20, 1000, 1001, 1002, 63999, 64000, 9000000, 9000001, 10**7, -1, 2**70)
+
+
+def protocol_values() -> st.SearchStrategy[Any]:
+    """Any value YAML can hold, weighted towards the loader's own words and ids."""
+    scalars = st.one_of(
+        st.sampled_from(PROTOCOL_WORDS),
+        st.sampled_from(PROTOCOL_IDS),
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),  # nan and inf included
+        st.text(max_size=12),
+    )
+    keys = st.one_of(st.sampled_from(PROTOCOL_WORDS), st.text(max_size=6), st.integers(-2, 2), st.booleans())
+    return st.recursive(
+        scalars,
+        lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(keys, children, max_size=3)),
+        max_leaves=8,
+    )
+
+
+def _protocol_places(node: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) in a document, nested ones included."""
+    places: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            places.append((node, key))
+            places.extend(_protocol_places(value))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            places.append((node, index))
+            places.extend(_protocol_places(value))
+    return places
+
+
+@st.composite
+def protocol_mutated_documents(draw: st.DrawFn) -> str:
+    """The minimal document with one to four structural changes: a value replaced, a key or
+    item deleted, a key added, an item duplicated (which duplicates its id)."""
+    document = protocol_minimal_document()
+    for _ in range(draw(st.integers(1, 4))):
+        places = _protocol_places(document)
+        if not places:
+            break
+        container, key = draw(st.sampled_from(places))
+        change = draw(st.sampled_from(("replace", "delete", "add", "duplicate")))
+        if change == "replace":
+            container[key] = draw(protocol_values())
+        elif change == "delete":
+            del container[key]
+        elif change == "add" and isinstance(container, dict):
+            container[draw(st.sampled_from(PROTOCOL_WORDS))] = draw(protocol_values())
+        elif isinstance(container, list):
+            container.insert(key, copy.deepcopy(container[key]))
+    return protocol_yaml(document)
+
+
+@st.composite
+def protocol_mutated_texts(draw: st.DrawFn) -> str:
+    """The minimal document's YAML text with characters inserted, deleted or lines repeated:
+    syntax errors, odd indentation, anchors, tags and merge keys where they make no sense."""
+    lines = protocol_yaml(protocol_minimal_document()).splitlines(keepends=True)
+    pieces = st.sampled_from(
+        (":", "- ", "[", "]", "{", "}", ",", "\t", "  ", "\n", "#", "&a ", "*a", "<<: *a\n", "!!python/object:os.system ",
+         "!!binary ", "'", '"', "|", ">", "%YAML 1.1\n", "---\n", "...\n", "? ", "\x00", "\ufeff", "é", "on: ")
+    )  # fmt: skip
+    for _ in range(draw(st.integers(1, 5))):
+        index = draw(st.integers(0, len(lines) - 1))
+        line = lines[index]
+        column = draw(st.integers(0, len(line)))
+        change = draw(st.sampled_from(("insert", "delete", "repeat")))
+        if change == "insert":
+            lines[index] = line[:column] + draw(st.one_of(pieces, st.text(max_size=3))) + line[column:]
+        elif change == "delete":
+            lines[index] = line[:column] + line[column + draw(st.integers(1, 6)) :]
+        else:
+            lines.insert(index, line)
+    return "".join(lines)
