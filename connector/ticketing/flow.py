@@ -112,7 +112,8 @@ def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, no
 
 
 class _SessionLost(Exception):
-    """Cherwell would not let us in (login or metadata failed): no Cherwell call can succeed."""
+    """No ticket can progress: Cherwell would not let us in (login, metadata) or would not say
+    which incidents exist (the search). The message is the cycle's result."""
 
 
 @frozen

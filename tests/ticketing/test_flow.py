@@ -607,6 +607,17 @@ def test_a_platform_that_never_lets_us_in_ends_every_ticket_in_error(run: Run) -
     assert "not-the-password" not in repr(run.settings)
 
 
+def test_a_wrong_sfyc_key_fails_the_ot_without_a_cherwell_login_and_without_showing_the_key(run: Run) -> None:
+    run.settings = make_settings(api_key="wrong-sfyc-key", max_retries=0)
+    run.add("WM-1")
+    report = run.cycle()
+    assert report is not None and report.requests["login"] == 1 and report.requests["create_ot"] == 1
+    row = run.row("WM-1")
+    assert (row[tk.STATUS], row[tk.OPERATION], row[tk.OUTCOME_UNKNOWN]) == (tk.ERROR, tk.CREATE_OT, 0)
+    assert row[tk.LAST_ERROR] == "Create OT: SFyC NO_AUTORIZADO: Falta la cabecera X-Api-Key o su valor no es valido"
+    assert not any("wrong-sfyc-key" in str(cells) for _, cells in run.table.rows())
+
+
 def test_retry_errors_then_completes_them_once_the_fault_is_gone(run: Run) -> None:
     run.settings = make_settings(max_retries=1)
     run.platform.faults = Faults(fail_operation={"ot_create": "SFyC en mantenimiento"})
