@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from connector.service.client import add_get, add_params, add_send, add_set, add_table
+from connector.service.commands import add_demo, add_platform, add_run
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -88,11 +89,14 @@ def _count(n: int, noun: str) -> str:
 # One registration function per subcommand, in the order `connector --help` lists them.
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_validate,
+    add_run,
+    add_demo,
     add_params,
     add_get,
     add_set,
     add_table,
     add_send,
+    add_platform,
 ]
 
 
