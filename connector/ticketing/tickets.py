@@ -200,7 +200,7 @@ def backoff(retries: int, retry_delay: float, jitter: float) -> float:
     if retry_delay <= 0:
         return 0.0
     exponent = min(max(retries - 1, 0), 30)  # 2**30 s is far past the cap; avoid huge floats
-    return min(MAX_BACKOFF, retry_delay * 2**exponent) * jitter
+    return min(MAX_BACKOFF, retry_delay * float(2**exponent)) * jitter
 
 
 def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_delay: float, jitter: float) -> bool:

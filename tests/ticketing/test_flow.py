@@ -14,6 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from attrs import define, field
@@ -110,7 +111,7 @@ class Run:
 
     def drain(self, max_cycles: int = 60) -> list[CycleReport]:
         """Cycles until no ticket is left to work on, moving the clock to each retry time."""
-        reports = []
+        reports: list[CycleReport] = []
         for _ in range(max_cycles):
             if not tk.has_ready_work(self.table, self.clock()):
                 wake = tk.next_wake(self.table, self.clock())
@@ -122,7 +123,7 @@ class Run:
             reports.append(report)
         pytest.fail(f"still not drained after {max_cycles} cycles: {tk.counts(self.table)}")
 
-    def row(self, key: str) -> dict[str, object]:
+    def row(self, key: str) -> dict[str, Any]:
         return self.table.row(key)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -18,9 +19,9 @@ def table() -> Table:
     return flow_ticket_table()
 
 
-def put(table: Table, key: str, **cells: object) -> None:
+def put(table: Table, key: str, **cells: Any) -> None:
     flow_add_ticket(table, key, received=NOW)
-    table.set_row(key, cells)
+    table.set_row(key, {name: value for name, value in cells.items()})
 
 
 def test_ready_keys_are_live_tickets_whose_next_try_has_passed_in_table_order(table: Table) -> None:
