@@ -48,7 +48,13 @@ def coerce(spec: Param | Column, value: Any) -> Any:
         return _datetime(value)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueRefused(f"must be text, got {type(value).__name__}")
-    return value if isinstance(value, str) else _plain(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no store or socket would take it
+            raise ValueRefused("must be valid Unicode text (it holds a lone surrogate)") from None
+        return value
+    return _plain(value)
 
 
 def display(spec: Param | Column, value: Any) -> str:
@@ -88,6 +94,8 @@ def _discreet(discreets: tuple[Discreet, ...], value: Any) -> Any:
 def _number(value: Any) -> float | int:
     if isinstance(value, bool):
         raise ValueRefused("must be a number, got a boolean")
+    if isinstance(value, int) and not -_LARGEST <= value <= _LARGEST:
+        raise ValueRefused(f"must be a finite number, got {_short(value)}")
     if isinstance(value, (int, float)):
         number: float | int = value
     elif isinstance(value, str):
@@ -102,13 +110,14 @@ def _number(value: Any) -> float | int:
     return number
 
 
+_LARGEST = 1.7976931348623157e308  # what a double holds; a bigger int would overflow float()
 # 0001-01-01 to 9999-12-31: what datetime can show (and .NET's DateTime can hold).
 _EARLIEST, _LATEST = -62_135_596_800.0, 253_402_300_799.0
 
 
 def _datetime(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(value) and _EARLIEST <= value <= _LATEST:
+        if _EARLIEST <= value <= _LATEST:  # also false for NaN and for ints beyond a double
             return float(value)
     elif isinstance(value, str):
         try:

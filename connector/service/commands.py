@@ -88,14 +88,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def add_platform(subparsers: Subparsers) -> None:
+    from connector.ticketing.fake_server import add_arguments
+
     parser = subparsers.add_parser(
-        "platform", help="serve the fake Cherwell/SFyC platform", add_help=False,
-        description="Serve the project's fake of the platform contract (for tests, demos and chaos runs).")
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+        "platform", help="serve the fake Cherwell/SFyC platform",
+        description="Serve the project's fake of the platform contract, with /_fake/ controls for "
+                    "fault injection (for trying the connector, demos and chaos runs).")
+    add_arguments(parser)
     parser.set_defaults(run=_platform)
 
 
 def _platform(args: argparse.Namespace) -> int:
-    from connector.ticketing.fake_server import main
+    from connector.ticketing.fake_server import run
 
-    return main(args.rest)
+    return run(args)

@@ -61,3 +61,15 @@ def test_coerce_only_refuses_with_its_own_error(value: object) -> None:
         except ValueRefused:
             continue
         display(spec, stored)
+
+
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_integers_beyond_a_double_are_refused_not_overflowing(huge: int) -> None:
+    for spec in (NUMBER, WHEN):
+        with pytest.raises(ValueRefused):
+            coerce(spec, huge)
+
+
+def test_lone_surrogates_are_refused() -> None:
+    with pytest.raises(ValueRefused, match="surrogate"):
+        coerce(SECRET, "ab\ud800")
