@@ -66,6 +66,16 @@ class HandlerContext:
         """The last answer (or failure) of an HTTP session, with its status and headers."""
         return self._element.last_results.get(session)
 
+    def send_parallel(self, requests: list[tuple[int, dict[str, Any]]], done_trigger: int) -> int:
+        """Send requests of these sessions at once, outside the queue (each with its own path,
+        headers or body in the dict); `done_trigger` fires when all are answered. Returns the
+        set id for `parallel_results`."""
+        return self._element.send_parallel(requests, done_trigger)
+
+    def parallel_results(self, set_id: int) -> list[HttpResult]:
+        """The answers of a parallel set, in request order (taken: a second call gets [])."""
+        return self._element.parallel_results.pop(set_id, [])
+
     def start_timer(self, timer: int, after: float | None = None) -> None:
         self._element.start_timer(timer, after)
 

@@ -48,6 +48,14 @@ log = logging.getLogger("connector.element")
 Handler = Callable[[Any], None]
 
 
+class _ParallelSet:
+    __slots__ = ("size", "trigger", "answered", "results")
+
+    def __init__(self, size: int, trigger: int) -> None:
+        self.size, self.trigger, self.answered = size, trigger, 0
+        self.results: list[ev.HttpResult | None] = [None] * size
+
+
 class Saved:
     """What the store hands back at start-up: saved parameter values and table rows."""
 
@@ -86,6 +94,10 @@ class Element:
         self._effects: list[ev.Effect] = []
         self._pending: list[tuple[int, Any]] = []  # requests of the running group not sent yet
         self._in_flight: tuple[int, int] | None = None  # (request id, session id)
+        # Parallel requests (see send_parallel): request id -> (set id, index); set id -> state.
+        self._parallel_requests: dict[int, tuple[int, int]] = {}
+        self._parallel_sets: dict[int, _ParallelSet] = {}
+        self.parallel_results: dict[int, list[ev.HttpResult]] = {}
         self._next_request_id = 1
         self._held = False  # stopping: finish the running group, start no other
         self._index()
@@ -360,7 +372,43 @@ class Element:
         self._emit(ev.SendRequest(request_id=request_id, session=session_id, **request))
         return True
 
+    # -- parallel requests ------------------------------------------------------------------
+
+    def send_parallel(self, requests: list[tuple[int, dict[str, Any]]], done_trigger: int) -> int:
+        """Send several requests at once, outside the group queue; fire `done_trigger` when
+        every one of them is answered (results in `parallel_results[set id]`, in order).
+
+        DataMiner sends one request at a time per connection; its multithreaded HTTP lets
+        QActions send more at once. This is that, for connectors whose platform is slow: the
+        caller decides how many, and keeps what must stay in order in order.
+        """
+        set_id = self._next_request_id
+        self._parallel_sets[set_id] = _ParallelSet(size=len(requests), trigger=done_trigger)
+        for index, (session_id, overrides) in enumerate(requests):
+            session = self.protocol.sessions[session_id]
+            base = self._build_request(session)[1]
+            request = {**base, **overrides, "headers": {**base["headers"], **overrides.get("headers", {})}}
+            request_id = self._next_request_id
+            self._next_request_id += 1
+            self._parallel_requests[request_id] = (set_id, index)
+            self._emit(ev.SendRequest(request_id=request_id, session=session_id, **request))
+        return set_id
+
+    def _parallel_result(self, result: ev.HttpResult) -> None:
+        set_id, index = self._parallel_requests.pop(result.request_id)
+        pending = self._parallel_sets[set_id]
+        pending.results[index] = result
+        pending.answered += 1
+        if pending.answered < pending.size:
+            return
+        del self._parallel_sets[set_id]
+        self.parallel_results[set_id] = [r for r in pending.results if r is not None]
+        self.fire_trigger(pending.trigger)
+
     def _http_result(self, result: ev.HttpResult) -> None:
+        if result.request_id in self._parallel_requests:
+            self._parallel_result(result)
+            return
         if self._in_flight is None or self._in_flight[0] != result.request_id:
             log.warning("[%s] answer to request %d that is not in flight: ignored", self.name, result.request_id)
             return

@@ -51,6 +51,9 @@ from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
 Flow = Generator[PlatformCall, PlatformReply, T]
+# A flow that may also yield several calls at once (a list) and then receives their replies
+# (a list, same order): the run_cycle generator, when Max Concurrent Requests is above 1.
+Flows = Generator["PlatformCall | list[PlatformCall]", "PlatformReply | list[PlatformReply]", T]
 
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
@@ -66,6 +69,7 @@ class FlowSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
+    concurrency: int = field(default=1, validator=[instance_of(int), ge(1), le(16)])  # batches in flight
 
 
 @define(kw_only=True)
@@ -106,8 +110,12 @@ class CycleReport:
 
 
 def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, now: Callable[[], float],
-              rng: random.Random) -> Flow[CycleReport]:
-    """One cycle over `table`'s ready tickets. See the module's docstring."""
+              rng: random.Random) -> Flows[CycleReport]:
+    """One cycle over `table`'s ready tickets. See the module's docstring.
+
+    With settings.concurrency 1 it yields one PlatformCall at a time; above 1 a write
+    operation may yield a list of calls, to be sent at once, and expects the list of replies.
+    """
     return (yield from _Cycle(table, settings, session, now, rng).run())
 
 
@@ -134,6 +142,41 @@ class _Incident:
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield list(items[start:start + size])
+
+
+def _outcome(flow: Flow[T]) -> Flow[T | PlatformError]:
+    """Run a flow to its end; a PlatformError becomes its result instead of escaping."""
+    try:
+        return (yield from flow)
+    except PlatformError as error:
+        return error
+
+
+def gather(flows: Sequence[Flow[T]]) -> Flows[list[T | PlatformError]]:
+    """Run flows side by side: their next calls go out together, as one list.
+
+    Each flow still sees its own calls and replies in order (a 401 re-login inside one of
+    them is just its next call), so a batch written this way behaves exactly as when sent
+    alone; only the waiting overlaps. Results come back in the order of `flows`.
+    """
+    results: list[T | PlatformError | None] = [None] * len(flows)
+    calls: dict[int, PlatformCall] = {}
+    running = [_outcome(flow) for flow in flows]
+
+    def step(index: int, reply: PlatformReply | None) -> None:
+        try:
+            calls[index] = running[index].send(reply)  # type: ignore[arg-type]
+        except StopIteration as done:
+            results[index] = done.value
+
+    for index in range(len(running)):
+        step(index, None)
+    while calls:
+        order = list(calls)
+        replies = yield [calls.pop(index) for index in order]
+        for index, reply in zip(order, replies):
+            step(index, reply)
+    return results  # type: ignore[return-value]
 
 
 class _Platform:
@@ -265,7 +308,7 @@ class _Cycle:
 
     # -- the cycle ------------------------------------------------------------------------------
 
-    def run(self) -> Flow[CycleReport]:
+    def run(self) -> Flows[CycleReport]:
         start = self.now()
         self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
         if not self.ready:
@@ -383,31 +426,44 @@ class _Cycle:
 
     # -- write operations in batches ------------------------------------------------------------------
 
-    def _batches(self, name: str) -> Flow[None]:
-        """Send every ready ticket at `name` in chunks of at most Max Tickets Per Request."""
+    def _batches(self, name: str) -> Flows[None]:
+        """Send every ready ticket at `name` in chunks of at most Max Tickets Per Request,
+        up to Max Concurrent Requests chunks at a time. The operations run one after the other
+        (every Create Ticket before any Create OT, ...), so a ticket's operations stay in order
+        whatever the concurrency."""
         operation = self.operations[name]
-        for chunk in _chunks(self._at(name), self.settings.batch_size):
+        chunks = list(_chunks(self._at(name), self.settings.batch_size))
+        width = self.settings.concurrency
+        for start in range(0, len(chunks), width):
+            wave = chunks[start:start + width]
             if operation.cherwell:
                 yield from self.platform.prepare()
-            for ticket in chunk:
-                # Durable before the request leaves (the glue commits before each call): a crash
-                # from here on makes the next cycle look the write up instead of resending it.
-                ticket.status, ticket.outcome_unknown = tk.IN_PROGRESS, True
-                self._store(ticket)
-            try:
-                results = yield from operation.send(chunk)
-            except PlatformError as error:
-                together = tk.jitter(self.rng)  # failed together: retried together, in one batch
+            for chunk in wave:
                 for ticket in chunk:
-                    self._fail(ticket, error.message, outcome_unknown=error.maybe_applied, jitter=together)
-                continue
-            for ticket, result in zip(chunk, results):
-                if result.ok:
-                    ticket.outcome_unknown = False
-                    operation.succeeded(ticket, result)
+                    # Durable before the request leaves (the glue commits before each call): a crash
+                    # from here on makes the next cycle look the write up instead of resending it.
+                    ticket.status, ticket.outcome_unknown = tk.IN_PROGRESS, True
                     self._store(ticket)
-                else:
-                    self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
+            if len(wave) == 1:
+                outcomes = [(yield from _outcome(operation.send(wave[0])))]
+            else:
+                outcomes = yield from gather([operation.send(chunk) for chunk in wave])
+            for chunk, outcome in zip(wave, outcomes):
+                self._settle(operation, chunk, outcome)
+
+    def _settle(self, operation: _Operation, chunk: list[Ticket], outcome: Sequence[Any] | PlatformError) -> None:
+        if isinstance(outcome, PlatformError):
+            together = tk.jitter(self.rng)  # failed together: retried together, in one batch
+            for ticket in chunk:
+                self._fail(ticket, outcome.message, outcome_unknown=outcome.maybe_applied, jitter=together)
+            return
+        for ticket, result in zip(chunk, outcome):
+            if result.ok:
+                ticket.outcome_unknown = False
+                operation.succeeded(ticket, result)
+                self._store(ticket)
+            else:
+                self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
 
     def _save_batch(self, session: str, saves: Callable[[Metadata], list[cw.Save]]) -> Flow[Sequence[cw.SaveResult]]:
         # Built from the ids current when the call goes out (they may be resolved again meanwhile).

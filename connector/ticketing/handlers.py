@@ -22,6 +22,7 @@ from typing import Any
 from attrs import define, field
 
 from connector.engine.context import HandlerContext
+from connector.engine.events import HttpResult
 from connector.engine.interapp import serialize_call
 from connector.ticketing import messages, tickets
 from connector.ticketing.calls import PlatformCall, PlatformReply
@@ -29,7 +30,7 @@ from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession,
 
 # Ids in protocol.yaml (tests/ticketing/test_protocol_yaml.py checks they agree).
 TICKET_OVERVIEW = 1000
-PROCESSING, MAX_RETRIES, BATCH_SIZE, RETRY_DELAY, RETENTION = 10, 12, 14, 16, 20
+PROCESSING, MAX_RETRIES, BATCH_SIZE, RETRY_DELAY, RETENTION, CONCURRENCY = 10, 12, 14, 16, 20, 22
 CLIENT_ID, USERNAME, PASSWORD, API_KEY = 30, 32, 34, 36
 RECEIVED_COUNT, PENDING_COUNT, COMPLETED_COUNT, ERROR_COUNT = 40, 41, 42, 43
 CYCLE_START, CYCLE_DURATION, CYCLE_RESULT = 44, 45, 46
@@ -37,6 +38,7 @@ LOGIN_STATE, REQUESTS_SENT = 48, 49
 REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER = 100, 101, 102, 103
 INTERAPP_RECEIVE = 9000000
 PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
+PARALLEL_ANSWERED = 29  # trigger: every request of a parallel set is answered
 RETRY_TIMER = 3
 SESSION_IDS = {"login": 1, "metadata": 2, "search": 3, "add_note": 4, "create_ticket": 5,
                "create_ot": 6, "lookup_ot": 7, "update_ticket_ot": 8}
@@ -53,8 +55,9 @@ class CycleState:
 
     session: PlatformSession = field(factory=PlatformSession)
     rng: random.Random = field(factory=random.Random)
-    cycle: Generator[PlatformCall, PlatformReply, CycleReport] | None = None
-    call: PlatformCall | None = None
+    cycle: Generator[PlatformCall | list[PlatformCall], PlatformReply | list[PlatformReply], CycleReport] | None = None
+    call: PlatformCall | list[PlatformCall] | None = None
+    parallel_set: int | None = None
     started: float = 0.0
     requests: int = 0
 
@@ -75,6 +78,7 @@ def _settings(protocol: HandlerContext) -> FlowSettings:
         username=protocol.get(USERNAME) or "",
         password=protocol.get(PASSWORD) or "",
         api_key=protocol.get(API_KEY) or "",
+        concurrency=int(protocol.get(CONCURRENCY) or 1),
     )
 
 
@@ -214,18 +218,25 @@ def process_tickets(protocol: HandlerContext) -> None:
 
 def platform_response(protocol: HandlerContext) -> None:
     state = _state(protocol)
-    if state.cycle is None or state.call is None:
+    if state.parallel_set is not None:
+        results = protocol.parallel_results(state.parallel_set)
+        state.parallel_set = None
+        if state.cycle is not None:
+            _advance(protocol, state, [_platform_reply(result) for result in results])
+        return
+    if state.cycle is None or not isinstance(state.call, PlatformCall):
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
-    result = protocol.last_result(SESSION_IDS[state.call.session])
+    _advance(protocol, state, _platform_reply(protocol.last_result(SESSION_IDS[state.call.session])))
+
+
+def _platform_reply(result: HttpResult | None) -> PlatformReply:
     if result is None or result.error is not None:
-        reply = PlatformReply(status=0, error=result.error if result else "lost",
-                              reason=result.detail if result else "")
-    else:
-        reply = PlatformReply(status=result.status, reason=result.reason, body=result.body)
-    _advance(protocol, state, reply)
+        return PlatformReply(status=0, error=result.error if result else "lost", reason=result.detail if result else "")
+    return PlatformReply(status=result.status, reason=result.reason, body=result.body)
 
 
-def _advance(protocol: HandlerContext, state: CycleState, reply: PlatformReply | None) -> None:
+def _advance(protocol: HandlerContext, state: CycleState,
+             reply: PlatformReply | list[PlatformReply] | None) -> None:
     assert state.cycle is not None
     try:
         if protocol.get(PROCESSING) != ENABLED:
@@ -242,20 +253,28 @@ def _advance(protocol: HandlerContext, state: CycleState, reply: PlatformReply |
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
     state.call = call
-    state.requests += 1
+    calls = call if isinstance(call, list) else [call]
+    state.requests += len(calls)
+    protocol.set(REQUESTS_SENT, int(protocol.get(REQUESTS_SENT) or 0) + len(calls))
+    if isinstance(call, list):
+        # Max Concurrent Requests > 1: the batches go out together, outside the group queue.
+        state.parallel_set = protocol.send_parallel(
+            [(SESSION_IDS[c.session], {"path": c.path, "body": c.body, "headers": dict(c.headers)}) for c in calls],
+            PARALLEL_ANSWERED)
+        return
     protocol.set(REQUEST_PATH, call.path)
     protocol.set(REQUEST_BODY, call.body or "")
     for key, value in call.headers.items():
         pid = HEADER_PARAMS.get(key.lower())
         if pid is not None:
             protocol.set(pid, value)
-    protocol.set(REQUESTS_SENT, int(protocol.get(REQUESTS_SENT) or 0) + 1)
     protocol.check_trigger(SEND_TRIGGERS[call.session])
 
 
 def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | None, result: str | None) -> None:
     state.cycle = None
     state.call = None
+    state.parallel_set = None
     now = protocol.now()
     protocol.set(CYCLE_DURATION, round(now - state.started, 3))
     protocol.set(CYCLE_RESULT, result if result is not None else (report.result if report else ""))

@@ -189,3 +189,22 @@ def test_group_actions_and_increment() -> None:
     h.element.run_action(action)
     h.dispatch(ev.SetParameter(param="Level", value=1))  # any event pumps the queue
     assert h.element.get(26) == 1
+
+
+def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> None:
+    h = make()
+    h.start()
+    h.respond(lambda r: answer(r, 200, ""))  # the startup fetch
+    trigger = m.Trigger(id=50, name="All Answered", actions=(5,))  # action 5 increments Counter
+    protocol = h.element.protocol
+    protocol.triggers[50] = trigger  # the toy's mappings are plain dicts: extend it for this test
+    set_id = h.element.send_parallel([(1, {"path": f"/p{i}"}) for i in range(3)], done_trigger=50)
+    effects = h.element.handle(ev.SetParameter(param="Echo", value="x"))
+    sent = [e for e in effects if isinstance(e, ev.SendRequest)]
+    assert [r.path for r in sent] == ["/p0", "/p1", "/p2"]
+    assert all(r.headers["Accept"] == "application/json" for r in sent)
+    for request in reversed(sent):  # answers may arrive in any order
+        assert set_id not in h.element.parallel_results
+        h.element.handle(answer(request, 200, request.path))
+        assert h.element.get("Counter") == (1 if request is sent[0] else None)
+    assert [r.body for r in h.element.parallel_results[set_id]] == ["/p0", "/p1", "/p2"]

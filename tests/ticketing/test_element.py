@@ -123,23 +123,29 @@ def test_enabling_processing_completes_every_ticket(platform, clock) -> None:
     assert h.element.get("Communication State") == "HTTP/1.1 200 OK"
 
 
-def drain_requests(n: int, notes_share: float, batch_size: int, clock, seed: int = 3):
+def drain_requests(n: int, notes_share: float, batch_size: int, clock, seed: int = 3, concurrency: int = 1,
+                   faults: fp.Faults | None = None):
     platform = fp.FakePlatform(seed=seed, clock=clock.now)
     rng = random.Random(seed)
     rows = make_tickets(n, rng=rng)
     noted = rng.sample(range(n), int(n * notes_share))
     for i in noted:  # an open incident on the node: these tickets become notes
         platform.add_incident(rows[i]["category"], rows[i]["node"])
-    h = ticketing_element(platform, clock, params={"Max Tickets Per Request": batch_size})
+    h = ticketing_element(platform, clock, params={"Max Tickets Per Request": batch_size,
+                                                   "Max Concurrent Requests": concurrency, "Retry Delay": 1,
+                                                   "Max Retries": 10})
     for start in range(0, n, 100):
         h.set(9000000, batch(rows[start:start + 100], guid=f"g-{start}"))
+    if faults is not None:
+        platform.faults = faults
     h.set("Ticketing Processing", "Enabled")
     return h, platform, len(noted)
 
 
-def test_a_drain_makes_exactly_the_least_requests(clock) -> None:
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_drain_makes_exactly_the_least_requests(clock, concurrency: int) -> None:
     n, b = 1000, 50
-    h, platform, notes = drain_requests(n, 0.3, b, clock)
+    h, platform, notes = drain_requests(n, 0.3, b, clock, concurrency=concurrency)
     created = n - notes
     assert statuses(h) == {tickets.COMPLETED: n}
     paths = [r.path.split("?")[0].lower() for r in h.requests]
@@ -201,3 +207,31 @@ def test_retry_errors_and_clear_completed_buttons(platform, clock) -> None:
     assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents)
     h.set("Clear Completed", 1)
     assert len(h.element.tables[1000]) == 0
+
+
+def test_concurrent_batches_go_out_together(clock) -> None:
+    h, platform, notes = drain_requests(400, 0.0, 50, clock, concurrency=8)
+    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    assert len(creates) == 8
+    ids = [r.request_id for r in creates]
+    assert ids == list(range(ids[0], ids[0] + 8)), "the 8 batches were sent in one step"
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_faults_under_concurrency_lose_and_duplicate_nothing(clock, concurrency: int) -> None:
+    faults = fp.Faults(lost_rate=0.1, error_rate=0.05, html_503_rate=0.05, item_error_rate=0.02, malformed_rate=0.02)
+    h, platform, notes = drain_requests(600, 0.3, 20, clock, concurrency=concurrency, faults=faults)
+    for _ in range(200):
+        if set(statuses(h)) <= {tickets.COMPLETED, tickets.ERROR}:
+            break
+        h.advance(5)
+    assert statuses(h) == {tickets.COMPLETED: 600}
+    by_external = platform.incidents_by_external_id()
+    assert all(len(found) == 1 for found in by_external.values())
+    assert len(by_external) == 600 - notes
+    for incident in platform.incidents:
+        if incident.external_id:
+            orders = platform.orders_for(incident.incident_id)
+            assert len(orders) == 1 and incident.ot_number == orders[0].ot
+    details = [n.details.split("]")[0] for n in platform.notes]
+    assert len(details) == len(set(details)) == notes

@@ -94,14 +94,18 @@ class Run:
         try:
             call = next(flow)
             while True:
-                seen[call.session] += 1
-                if answered == crash_after or (crash_at is not None and crash_at == (call.session, seen[call.session])):
+                calls = call if isinstance(call, list) else [call]  # a list: sent together
+                for one in calls:
+                    seen[one.session] += 1
+                if answered == crash_after or (crash_at is not None and any(
+                        crash_at == (one.session, seen[one.session]) for one in calls)):
                     if applied:
-                        self.deliver(call)  # the request went out; the process died before the answer
+                        for one in calls:
+                            self.deliver(one)  # the requests went out; the process died before the answers
                     return None
-                reply = self.deliver(call)
-                answered += 1
-                call = flow.send(reply)
+                replies = [self.deliver(one) for one in calls]
+                answered += len(calls)
+                call = flow.send(replies if isinstance(call, list) else replies[0])
         except StopIteration as done:
             return done.value
 
@@ -714,3 +718,36 @@ def test_a_cycle_is_linear_in_the_number_of_ready_tickets(clock: Clock) -> None:
 
     small, large = seconds(1_000), seconds(10_000)
     assert large < 30 * small + 0.5, f"1,000 tickets: {small:.2f} s, 10,000: {large:.2f} s"
+
+
+# -- Max Concurrent Requests -----------------------------------------------------------------------
+
+
+def test_concurrent_batches_keep_the_request_counts_and_the_order_of_operations(platform, clock) -> None:
+    run = Run(platform, clock, settings=make_settings(batch_size=10, concurrency=4))
+    for i in range(95):
+        run.add(f"T-{i:03d}", node=f"N-{i:03d}")
+    report = run.cycle()
+    assert report is not None and report.completed == 95
+    assert report.requests["create_ticket"] == report.requests["create_ot"] == report.requests["update_ticket_ot"] == 10
+    sessions = [c.session for c in run.sent]
+    last_create = max(i for i, s in enumerate(sessions) if s == "create_ticket")
+    first_ot = min(i for i, s in enumerate(sessions) if s == "create_ot")
+    assert last_create < first_ot, "every incident exists before any OT is asked for"
+
+
+def test_a_revoked_token_during_a_concurrent_wave_logs_in_again_and_creates_once(platform, clock) -> None:
+    revoked = []
+
+    def revoke_once(call: PlatformCall) -> None:
+        if call.session == "create_ticket" and not revoked:
+            platform.revoke_tokens()
+            revoked.append(call)
+
+    run = Run(platform, clock, settings=make_settings(batch_size=5, concurrency=3), before=revoke_once)
+    for i in range(15):
+        run.add(f"T-{i:03d}", node=f"N-{i:03d}")
+    report = run.cycle()
+    assert report is not None and report.completed == 15 and report.failed == 0
+    assert all(len(found) == 1 for found in platform.incidents_by_external_id().values())
+    assert len(platform.incidents) == 15
