@@ -1,0 +1,345 @@
+"""How fast a backlog drains, against the floor of bare HTTP (issue 6).
+
+    .venv/bin/python tools/bench.py [--tickets 5000] [--latency-ms 0] [--concurrency 1]
+                                    [--sizes 1000,10000,50000] [--memory 100000] [--json FILE]
+
+Every measurement runs the fake platform as its own server process on loopback (a fresh one
+per measurement, same seed, so each starts from the same state), and the element as a real
+`connector run` process:
+
+- the floor: a bare httpx script that sends exactly the least requests the drain needs
+  (login, metadata, the search pages, then ceil(n / 100) batches per operation), nothing else;
+- the element: all tickets received with processing disabled, then the time from enabling it
+  to the end of the cycle that wrote the last ticket; its ratio to the floor, and its write
+  requests against the least;
+- the receive rate over the API (100 tickets a message);
+- the runtime's peak memory (VmHWM) with --memory tickets in the table;
+- per-ticket drain time at each of --sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from connector.engine.http import httpx  # noqa: E402
+from connector.engine.interapp import OutgoingMessage, serialize_call  # noqa: E402
+from connector.ticketing import cherwell as cw  # noqa: E402
+from connector.ticketing import sfyc  # noqa: E402
+from connector.ticketing.calls import PlatformCall, PlatformReply  # noqa: E402
+from connector.ticketing.fake_platform import (  # noqa: E402
+    CALL_OPERATIONS, DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, OPEN_STATES)
+from connector.ticketing.flow import note_text  # noqa: E402
+
+ELEMENT = "Bench BE"
+ELEMENT_PATH = "/api/elements/Bench%20BE"
+BATCH = 100
+SEED = 11
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
+
+
+@contextmanager
+def platform_server(latency: float = 0.0, incidents: int = 0) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "platform", "--port", str(port), "--seed",
+                             str(SEED), "--incidents", str(incidents), "--log-level", "warning"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/_fake/faults")
+        if latency:
+            httpx.put(url + "/_fake/faults", json={"latency": latency}, trust_env=False).raise_for_status()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def runtime(platform_url: str, workdir: Path, concurrency: int) -> Iterator[tuple[str, int]]:
+    port = int(platform_url.rsplit(":", 1)[1])
+    element = workdir / "bench.yaml"
+    element.write_text(f"""\
+name: {ELEMENT}
+protocol: {REPO / 'protocol.yaml'}
+connection: {{host: 127.0.0.1, port: {port}, bus_address: BypassProxy}}
+params:
+  Ticketing Processing: Disabled
+  Max Tickets Per Request: {BATCH}
+  Max Concurrent Requests: {concurrency}
+  Processing Interval: 3600
+  Cherwell Client ID: {DEFAULT_CLIENT_ID}
+  Cherwell Username: {DEFAULT_USERNAME}
+  Cherwell Password: {DEFAULT_PASSWORD}
+  SFyC API Key: {DEFAULT_API_KEY}
+store: {workdir / 'bench.sqlite'}
+""")
+    api_port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "connector", "run", str(element), "--api",
+                             f"127.0.0.1:{api_port}", "--log-level", "WARNING"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{api_port}"
+    try:
+        wait_for(api + "/api/health")
+        yield api, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def peak_memory_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the scenario --------------------------------------------------------------------------------
+
+
+def open_incidents(platform_url: str) -> list[tuple[str, str]]:
+    state = httpx.get(platform_url + "/_fake/state", timeout=60, trust_env=False).json()
+    return [(i["category"], i["node"]) for i in state["incidents"] if i["status"] in OPEN_STATES]
+
+
+def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> list[dict[str, Any]]:
+    """n tickets; 30% on the nodes of open incidents (they become notes), the rest on new nodes."""
+    rng = random.Random(n)
+    rows = []
+    for i in range(n):
+        if notes_on and i % 10 < 3:
+            category, node = notes_on[(i // 10 * 3 + i % 10) % len(notes_on)]
+        else:
+            category, node = rng.choice(("SNR", "Falla de Linea")), f"BENCH-NODO-{i:06d}"
+        rows.append({"ticketId": f"{prefix}-{i:06d}", "category": category, "node": node,
+                     "summary": f"{category} en {node}", "description": "Bench ticket.", "priority": 2})
+    return rows
+
+
+def send_all(api: str, rows: list[dict[str, Any]]) -> float:
+    """POST the tickets 100 a message; returns tickets stored per second."""
+    with httpx.Client(base_url=api, timeout=60, trust_env=False) as client:
+        start = time.perf_counter()
+        for index in range(0, len(rows), BATCH):
+            message = serialize_call([OutgoingMessage(type="TicketBatchMessage",
+                                                      members={"guid": f"bench-{index}", "tickets": rows[index:index + BATCH]})])
+            answer = client.post(ELEMENT_PATH + "/interapp", content=message)
+            answer.raise_for_status()
+        return len(rows) / (time.perf_counter() - start)
+
+
+def param(client: httpx.Client, name: str) -> Any:
+    return client.get(f"{ELEMENT_PATH}/params/{name}").json()["value"]
+
+
+def element_drain(api: str, n: int, timeout: float = 1800.0) -> float:
+    """Seconds from enabling processing to the end of the cycle that completed the last ticket.
+
+    The end is the element's own Last Cycle Start + Last Cycle Duration, so the bench's slow
+    polling (every 100 ms, to leave the runtime's event loop alone) adds nothing to it.
+    """
+    with httpx.Client(base_url=api, timeout=60, trust_env=False) as client:
+        enabled_at = time.time()
+        client.put(ELEMENT_PATH + "/params/Ticketing%20Processing", json={"value": "Enabled"}).raise_for_status()
+        while time.time() - enabled_at < timeout:
+            time.sleep(0.1)
+            if param(client, "Tickets Completed") == n:
+                return float(param(client, "Last Cycle Start")) + float(param(client, "Last Cycle Duration")) - enabled_at
+            if param(client, "Tickets Error"):
+                raise RuntimeError(f"tickets in Error during the bench: {param(client, 'Last Cycle Result')}")
+    raise RuntimeError(f"not drained within {timeout:g} s")
+
+
+def platform_requests(platform_url: str) -> dict[str, int]:
+    return httpx.get(platform_url + "/_fake/state", timeout=60, trust_env=False).json()["requests"]
+
+
+# -- the floor: bare httpx, the least requests ---------------------------------------------------
+
+
+class Bare:
+    def __init__(self, url: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=120, trust_env=False)
+        self.requests = 0
+
+    def send(self, call: PlatformCall) -> PlatformReply:
+        self.requests += 1
+        answer = self.client.request(call.method, call.path, headers=dict(call.headers),
+                                     content=None if call.body is None else call.body.encode())
+        return PlatformReply(status=answer.status_code, reason=answer.reason_phrase, body=answer.text)
+
+
+def floor_drain(url: str, rows: list[dict[str, Any]]) -> tuple[float, int]:
+    """The least requests for the drain, sent one after the other; (seconds, requests)."""
+    bare = Bare(url)
+    start = time.perf_counter()
+    token = cw.parse_token(bare.send(cw.login_call(DEFAULT_CLIENT_ID, DEFAULT_USERNAME, DEFAULT_PASSWORD))).access_token
+    incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
+    note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
+    incident = cw.parse_schema(bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS)
+    note = cw.parse_schema(bare.send(cw.schema_call(token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
+    open_by_node: dict[tuple[str, str], cw.Record] = {}
+    page = 1
+    while True:
+        found = cw.parse_search(bare.send(cw.search_call(token, incident, cw.existing_incidents_filters(),
+                                                         cw.INCIDENT_RESULT_FIELDS, page=page, page_size=500)), incident)
+        for record in found.records:
+            open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
+        if not found.has_more:
+            break
+        page += 1
+    notes = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) in open_by_node]
+    creates = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) not in open_by_node]
+
+    def batches(items: list[Any]) -> Iterator[list[Any]]:
+        for index in range(0, len(items), BATCH):
+            yield items[index:index + BATCH]
+
+    for chunk in batches(notes):
+        saves = [cw.Save(bo=note, values={
+            "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
+            "ParentTypeID": incident.bus_ob_id, "Details": f"[{r['ticketId']}] {r['summary']}"}) for r in chunk]
+        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "add_note", saves)), saves)
+    created: list[tuple[dict[str, Any], cw.SaveResult]] = []
+    for chunk in batches(creates):
+        saves = [cw.Save(bo=incident, values={
+            "Category": r["category"], "ShortDescription": r["summary"], "Description": r["description"],
+            "Priority": str(r["priority"]), "Node": r["node"], "ExternalID": r["ticketId"],
+            "Source": "DataMiner Ticketing BE"}) for r in chunk]
+        created += zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves))
+    ordered: list[tuple[cw.SaveResult, str]] = []
+    for chunk in batches(created):
+        orders = [sfyc.OrderRequest(ticket=res.public_id, referencia=r["ticketId"], categoria=r["category"],
+                                    nodo=r["node"], descripcion=r["summary"], prioridad=r["priority"]) for r, res in chunk]
+        results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(DEFAULT_API_KEY, orders)), orders)
+        ordered += [(res, result.ot) for (_, res), result in zip(chunk, results)]
+    for chunk in batches(ordered):
+        saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
+        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "update_ticket_ot", saves)), saves)
+    return time.perf_counter() - start, bare.requests
+
+
+def least_writes(n: int, notes: int) -> int:
+    return math.ceil(notes / BATCH) + 3 * math.ceil((n - notes) / BATCH)
+
+
+WRITE_CALLS = ("save_batch", "ot_create")
+
+
+# -- measurements ---------------------------------------------------------------------------------
+
+
+def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_floor: bool = True) -> dict[str, Any]:
+    incidents = max(1, int(n * 0.3 / 0.8 * 1.1))  # 80% of seeded incidents are open: enough nodes for 30%
+    result: dict[str, Any] = {"tickets": n, "latency_ms": latency * 1000, "concurrency": concurrency}
+    if with_floor:
+        with platform_server(latency, incidents) as url:
+            rows = wm_tickets(n, open_incidents(url)[: int(n * 0.3)])
+            result["floor_s"], result["floor_requests"] = floor_drain(url, rows)
+    with platform_server(latency, incidents) as url, tempfile.TemporaryDirectory() as work:
+        rows = wm_tickets(n, open_incidents(url)[: int(n * 0.3)])
+        notes = sum(1 for i in range(n) if i % 10 < 3)
+        with runtime(url, Path(work), concurrency) as (api, pid):
+            result["receive_per_s"] = send_all(api, rows)
+            before = platform_requests(url)
+            result["element_s"] = element_drain(api, n)
+            result["peak_mb"] = peak_memory_mb(pid)
+        after = platform_requests(url)
+        # The platform counts requests by call (and save items by operation): count calls.
+        result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in CALL_OPERATIONS)
+        result["element_writes"] = sum(after.get(k, 0) - before.get(k, 0) for k in WRITE_CALLS)
+        result["least_writes"] = least_writes(n, notes)
+    result["per_ticket_ms"] = result["element_s"] / n * 1000
+    if with_floor:
+        result["ratio"] = result["element_s"] / result["floor_s"]
+    return result
+
+
+def measure_memory(n: int) -> dict[str, Any]:
+    with platform_server() as url, tempfile.TemporaryDirectory() as work:
+        with runtime(url, Path(work), 1) as (api, pid):
+            rate = send_all(api, wm_tickets(n, []))
+            return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(pid)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--sizes", default="1000,10000,50000", help="per-ticket drain sizes ('' to skip)")
+    parser.add_argument("--memory", type=int, default=100_000, help="tickets for the memory run (0 to skip)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    report: dict[str, Any] = {}
+    main_run = measure_drain(args.tickets, latency=args.latency_ms / 1000, concurrency=args.concurrency)
+    report["drain"] = main_run
+    print(f"drain of {args.tickets} tickets (30% notes), batch {BATCH}, latency {args.latency_ms:g} ms, "
+          f"concurrency {args.concurrency}")
+    print(f"  {'floor (bare httpx)':<34}{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
+    print(f"  {'element':<34}{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
+    print(f"  {'ratio (target <= 1.25)':<34}{main_run['ratio']:>9.3f}")
+    print(f"  {'write requests / least':<34}{main_run['element_writes']:>9} / {main_run['least_writes']}")
+    print(f"  {'receive rate (target >= 5,000/s)':<34}{main_run['receive_per_s']:>9,.0f} tickets/s")
+    if args.memory:
+        memory = measure_memory(args.memory)
+        report["memory"] = memory
+        print(f"  {'peak memory, %d tickets' % args.memory:<34}{memory['peak_mb']:>9.1f} MB (target <= 300)")
+        print(f"  {'receive rate at that size':<34}{memory['receive_per_s']:>9,.0f} tickets/s")
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    report["sizes"] = []
+    for size in sizes:
+        run = measure_drain(size, with_floor=False, concurrency=args.concurrency, latency=args.latency_ms / 1000)
+        report["sizes"].append(run)
+        print(f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
+              f"peak {run['peak_mb']:.0f} MB)")
+    if len(report["sizes"]) >= 2:
+        ratio = report["sizes"][-1]["per_ticket_ms"] / report["sizes"][0]["per_ticket_ms"]
+        report["size_ratio"] = ratio
+        print(f"  {'largest / smallest (target <= 1.3)':<34}{ratio:>9.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["measure_drain", "measure_memory", "floor_drain", "note_text", "os"]
