@@ -138,6 +138,12 @@ class Element:
                     self._setter_target[param.id] = read.id
         self._saved = {pid for pid, param in p.params.items() if param.save and not param.password}
         self._interval_params = {t.interval_param: t.id for t in p.timers.values() if t.interval_param}
+        # Per table: the positions and ids of the saved columns, the key column first.
+        self._saved_columns: dict[int, tuple[list[int], tuple[int, ...]]] = {}
+        for t in p.tables.values():
+            keyed = sorted(enumerate(t.columns), key=lambda ic: ic[1].id != t.key_column)
+            kept = [(i, c.id) for i, c in keyed if c.save or c.id == t.key_column]
+            self._saved_columns[t.id] = ([i for i, _ in kept], tuple(cid for _, cid in kept))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -492,13 +498,13 @@ class Element:
             written, deleted = table.changes.take()
             if table.model.volatile:
                 continue
-            saved_columns = [(i, c.id) for i, c in enumerate(table.columns) if c.save or c.id == table.model.key_column]
+            positions, columns = self._saved_columns[table.id]
             rows = {}
             for key in written:
                 if key in table:
                     cells = table.raw_cells(key)
-                    rows[key] = {cid: cells[i] for i, cid in saved_columns}
-            deltas.append(ev.TableDelta(table=table.id, written=rows, deleted=tuple(deleted)))
+                    rows[key] = tuple([cells[i] for i in positions])
+            deltas.append(ev.TableDelta(table=table.id, columns=columns, written=rows, deleted=tuple(deleted)))
         if not params and not deltas:
             return None
         return ev.Persist(params=params, tables=tuple(deltas))

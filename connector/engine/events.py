@@ -56,11 +56,21 @@ Event = Union[SetParameter, TimerFired, HttpResult]
 
 @frozen(kw_only=True)
 class TableDelta:
-    """One table's rows to write (key -> {column id: value}) and keys to delete."""
+    """One table's rows to write and keys to delete.
+
+    `written` maps a key to the row's saved cells, in the order of `columns` (the saved
+    column ids, the key column first): tuples, not dicts, because a drain writes tens of
+    thousands of rows and the store passes them to SQLite as they are.
+    """
 
     table: int
-    written: Mapping[str, Mapping[int, Any]]
+    columns: tuple[int, ...]
+    written: Mapping[str, tuple[Any, ...]]
     deleted: tuple[str, ...]
+
+    def cells(self, key: str) -> dict[int, Any]:
+        """One written row as {column id: value}."""
+        return dict(zip(self.columns, self.written[key]))
 
 
 @frozen(kw_only=True)

@@ -57,6 +57,7 @@ Flows = Generator["PlatformCall | list[PlatformCall]", "PlatformReply | list[Pla
 
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
+READ_ATTEMPTS = 3  # a read (login, metadata, search, look-up) is tried this often in a cycle
 LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
 
 
@@ -213,6 +214,25 @@ class _Platform:
                 self.session.metadata = None  # resolved again before the next Cherwell call
             raise
 
+    def retrying(self, attempt: Callable[[], Flow[T]]) -> Flow[T]:
+        """A read, tried again at once after a passing failure (no answer, 5xx, unreadable).
+
+        Reads change nothing on the platform, so trying again is safe; and a failed login,
+        metadata or search costs every waiting ticket one of its retries, so one lost answer
+        should not fail the whole cycle. Writes are never retried here: they are reconciled.
+        """
+        for remaining in range(READ_ATTEMPTS - 1, -1, -1):
+            try:
+                return (yield from attempt())
+            except PlatformError as error:
+                if not error.maybe_applied or not remaining:
+                    raise
+        raise AssertionError("unreachable")
+
+    def read(self, build: Callable[[str, Metadata], PlatformCall],
+             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
+        return (yield from self.retrying(lambda: self.call(build, parse)))
+
     def _authorized(self, build: Callable[[str], PlatformCall]) -> Flow[PlatformReply]:
         yield from self._ensure_token()
         reply = yield from self.send(build(self.session.access_token))
@@ -239,11 +259,15 @@ class _Platform:
         yield from self._login()
 
     def _login(self) -> Flow[None]:
-        sent_at = self.now()
         s = self.settings
-        reply = yield from self.send(cw.login_call(s.client_id, s.username, s.password))
-        try:
+
+        def once() -> Flow[None]:
+            sent_at = self.now()
+            reply = yield from self.send(cw.login_call(s.client_id, s.username, s.password))
             self._keep(cw.parse_token(reply), sent_at)
+
+        try:
+            yield from self.retrying(once)
         except PlatformError as error:
             self.session.forget_token()
             self.session.login_state = f"Login failed: {error.message}"
@@ -272,7 +296,10 @@ class _Platform:
         self.session.metadata = Metadata(incident=incident, note=note)
 
     def _read(self, build: Callable[[str], PlatformCall], parse: Callable[[PlatformReply], T]) -> Flow[T]:
-        return parse((yield from self._authorized(build)))
+        def once() -> Flow[T]:
+            return parse((yield from self._authorized(build)))
+
+        return (yield from self.retrying(once))
 
 
 @frozen
@@ -564,9 +591,12 @@ class _Cycle:
         incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
         if not incidents:
             return {}  # no incident, no OT: nothing to ask SFyC
-        reply = yield from self.platform.send(sfyc.lookup_call(self.settings.api_key, incidents))
+        def once() -> Flow[list[sfyc.WorkOrder]]:
+            return sfyc.parse_lookup((yield from self.platform.send(sfyc.lookup_call(self.settings.api_key, incidents))))
+
         wanted = {(t.platform_ticket, t.key) for t in chunk}
-        return {o.referencia: o for o in sfyc.parse_lookup(reply) if (o.ticket, o.referencia) in wanted and o.ot}
+        orders = yield from self.platform.retrying(once)
+        return {o.referencia: o for o in orders if (o.ticket, o.referencia) in wanted and o.ot}
 
     def _note_found(self, ticket: Ticket, record: Record) -> None:
         self.report.found_by_lookup += 1
@@ -587,7 +617,7 @@ class _Cycle:
         records: list[Record] = []
         page = 1
         while True:
-            result = yield from self.platform.call(
+            result = yield from self.platform.read(
                 lambda token, md: cw.search_call(token, bo(md), filters, fields, page=page),
                 lambda reply, md: cw.parse_search(reply, bo(md)))
             records.extend(result.records)

@@ -65,7 +65,8 @@ class CycleState:
 def _state(protocol: HandlerContext) -> CycleState:
     state = protocol.memory.get("ticketing")
     if state is None:
-        state = protocol.memory["ticketing"] = CycleState()
+        # Seeded by the element's name: runs are reproducible, and elements still differ.
+        state = protocol.memory["ticketing"] = CycleState(rng=random.Random(protocol.element_name))
     return state
 
 

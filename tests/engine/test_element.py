@@ -156,7 +156,7 @@ def test_saved_parameters_and_rows_are_persisted_first_and_passwords_never() -> 
     flat = [p for p in h.persisted]
     assert all(23 not in p.params for p in flat)
     rows = [d for p in flat for d in p.tables]
-    assert rows and rows[0].written["a"] == {1001: "a", 1002: "1"}  # Scratch is not saved
+    assert rows and rows[0].cells("a") == {1001: "a", 1002: "1"}  # Scratch is not saved
     effects = h.element.handle(ev.SetParameter(param="Level", value=9))
     assert isinstance(effects[0], ev.Persist) and effects[0].params == {10: 9}
 

@@ -585,13 +585,16 @@ def test_ids_are_discovered_per_platform_never_hard_coded(clock: Clock) -> None:
         fill(r, 6)
         r.drain()
         assert_exactly_once(r)
-    # Ids from another platform (say, after a migration) fail once, then are resolved again.
+    # Ids from another platform (say, after a migration): the search fails on them, the ids are
+    # resolved again, and the search is tried again in the same cycle.
     stale = Run(FakePlatform(seed=2, clock=clock), clock, session=runs[0].session)
     fill(stale, 3)
     first = stale.cycle()
-    assert first is not None and first.result.startswith("Search failed: Cherwell GENERALFAILURE")
-    assert stale.session.metadata is None
-    stale.drain()
+    assert first is not None and first.result == "OK" and first.failed == 0
+    # 401 (the other platform's token) -> login -> 500 (its ids) -> ids resolved again -> OK
+    assert first.requests["search"] == 3 and first.requests["metadata"] == 4
+    assert stale.session.metadata is not None
+    assert stale.session.metadata.incident.bus_ob_id == stale.platform.bus_ob_ids["Incident"]
     assert_exactly_once(stale)
 
 
@@ -751,3 +754,29 @@ def test_a_revoked_token_during_a_concurrent_wave_logs_in_again_and_creates_once
     assert report is not None and report.completed == 15 and report.failed == 0
     assert all(len(found) == 1 for found in platform.incidents_by_external_id().values())
     assert len(platform.incidents) == 15
+
+
+def test_a_read_that_fails_in_passing_is_tried_again_without_costing_a_retry(platform, clock) -> None:
+    lost_once: list[str] = []
+
+    def lose_first_of_each_read(call: PlatformCall) -> Faults | None:
+        if call.session in ("login", "metadata", "search") and call.path not in lost_once:
+            lost_once.append(call.path)
+            return Faults(lost_rate=1.0)
+        return None
+
+    run = Run(platform, clock, faults_for=lose_first_of_each_read)
+    run.add("WM-1")
+    report = run.cycle()
+    assert report is not None and report.result == "OK" and report.failed == 0
+    assert run.row("WM-1")["Status"] == tk.COMPLETED and run.row("WM-1")["Retries"] == 0
+    assert report.requests["login"] == 2 and report.requests["metadata"] == 8 and report.requests["search"] == 2
+
+
+def test_a_read_that_keeps_failing_fails_the_cycle_after_three_tries(platform, clock) -> None:
+    run = Run(platform, clock, faults_for=lambda call: Faults(error_rate=1.0) if call.session == "search" else None)
+    run.add("WM-1")
+    report = run.cycle()
+    assert report is not None and report.result.startswith("Search failed")
+    assert report.requests["search"] == 3
+    assert run.row("WM-1")["Retries"] == 1
