@@ -7,9 +7,14 @@ The element's single HTTP connection: host, port, scheme, and the bus address. B
 `BypassProxy` means no proxy (`trust_env=False`, so HTTP(S)_PROXY and friends are ignored);
 anything else uses the environment's proxy settings. TLS verification always stays on.
 Retries are the connector's business, not the transport's: one call, one attempt.
+`send` never raises: whatever happens, the element gets an `HttpResult` (an answer or an
+error), because an element whose request gets no result waits for it forever.
 """
 
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from attrs import frozen
@@ -19,6 +24,7 @@ from connector.engine.events import HttpResult, SendRequest
 __all__ = ["Connection", "HttpTransport", "httpx"]
 
 DEFAULT_TIMEOUT = 30.0
+MAX_IN_FLIGHT = 16  # Max Concurrent Requests' upper bound
 
 
 @frozen(kw_only=True)
@@ -40,10 +46,11 @@ class Connection:
 
 class HttpTransport:
     def __init__(self, connection: Connection, *, default_timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.connection = connection
         self.default_timeout = default_timeout
-        self._client = httpx.AsyncClient(
+        self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="http")
+        self._client = httpx.Client(
             base_url=connection.base_url,
             trust_env=not connection.bypass_proxy,
             verify=True,
@@ -55,13 +62,7 @@ class HttpTransport:
     async def send(self, request: SendRequest) -> HttpResult:
         timeout = request.timeout or self.default_timeout
         try:
-            response = await self._client.request(
-                request.method,
-                request.path if request.path.startswith("/") else "/" + request.path,
-                headers=dict(request.headers),
-                content=None if request.body is None else request.body.encode("utf-8"),
-                timeout=timeout,
-            )
+            response = await asyncio.get_running_loop().run_in_executor(self._pool, self._request, request, timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return self._failure(request, "connect", f"cannot connect to {self.connection.base_url}: {exc}")
         except httpx.TimeoutException:
@@ -70,6 +71,13 @@ class HttpTransport:
             return self._failure(request, "lost", f"connection lost: {exc or type(exc).__name__}")
         except httpx.HTTPError as exc:
             return self._failure(request, "error", f"{type(exc).__name__}: {exc}")
+        except UnicodeEncodeError:
+            # A header value HTTP cannot carry (httpx encodes them as ASCII), e.g. an API key
+            # pasted with a no-break space. The exception's text quotes the value: a secret.
+            return self._failure(request, "error", "cannot send the request: a header value holds "
+                                                   "characters HTTP headers cannot carry (not ASCII)")
+        except Exception as exc:  # noqa: BLE001 - every request must get a result, or the element waits forever
+            return self._failure(request, "error", f"cannot send the request: {type(exc).__name__}")
         return HttpResult(
             request_id=request.request_id,
             status=response.status_code,
@@ -79,9 +87,19 @@ class HttpTransport:
             body=response.text,
         )
 
+    def _request(self, request: SendRequest, timeout: float) -> httpx.Response:
+        return self._client.request(
+            request.method,
+            request.path if request.path.startswith("/") else "/" + request.path,
+            headers=dict(request.headers),
+            content=None if request.body is None else request.body.encode("utf-8"),
+            timeout=timeout,
+        )
+
     @staticmethod
     def _failure(request: SendRequest, error: str, detail: str) -> HttpResult:
         return HttpResult(request_id=request.request_id, error=error, detail=detail)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()

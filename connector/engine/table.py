@@ -179,11 +179,16 @@ class Table:
         return key
 
     def _apply(self, key: str, row: list[Any], cells: CellValues) -> None:
+        # The hot path of a drain (a set_row per ticket and step): plain dict look-ups only.
+        index, key_position = self._index, self._key_position
         for column, value in cells.items():
-            position = self.position(column)
-            if position == self._key_position:
-                if value is not None and value != key:
+            position = index.get(column)
+            if position is None:
+                self.position(column)  # raises the KeyError that names the column
+            if value is None:
+                continue
+            if position == key_position:
+                if value != key:
                     raise ValueError(f"table {self.model.name!r}: the primary key of row {key!r} cannot change")
                 continue
-            if value is not None:
-                row[position] = value
+            row[position] = value  # type: ignore[index]
