@@ -178,7 +178,14 @@ class ElementHost:
         return replies
 
     async def _send(self, request: ev.SendRequest) -> None:
-        result = await self.transport.send(request)
+        try:
+            result = await self.transport.send(request)
+        except Exception as exc:  # noqa: BLE001 - without a result the element waits forever
+            # Not the exception's text: it may quote a header value (a key, a token).
+            log.error("[%s] %s %s: the transport failed (%s)", self.name, request.method,
+                      request.path.split("?")[0], type(exc).__name__)
+            result = ev.HttpResult(request_id=request.request_id, error="error",
+                                   detail=f"the transport failed: {type(exc).__name__}")
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
