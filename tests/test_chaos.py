@@ -1,0 +1,143 @@
+"""The chaos runs of tools/chaos.py in CI size: the same functions, fewer tickets and kills.
+
+The two process tests drive a real `connector run` subprocess and the fake platform as its own
+process (marked `slow`); the checker tests below them show that a lost or duplicated ticket
+would indeed fail these runs.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.chaos import (
+    LIGHT_FAULTS,
+    ChaosOptions,
+    ElementSettings,
+    FailOptions,
+    Plan,
+    Report,
+    check_outcome,
+    plan_tickets,
+    render,
+    run_crash,
+    run_fail_for_good,
+)
+
+
+def explain(report: Report) -> str:
+    return render([report]) + "\n" + "\n".join(report.problems[:20])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_crash_run_with_kills_and_light_faults_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    options = ChaosOptions(tickets=300, kills=4, seed=5, faults=LIGHT_FAULTS, fault_rate=0.05,
+                           follower_share=0.1, settings=ElementSettings(concurrency=2, request_batch=20))
+    report = run_crash(options, tmp_path)
+    assert report.kills >= 4, explain(report)
+    assert report.lost == 0 and report.duplicated == 0, explain(report)
+    assert report.completed == 300 and report.errors == 0, explain(report)
+    assert report.exit_code == 0 and report.integrity == "ok", explain(report)
+    assert report.ok, explain(report)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_an_operation_failing_for_good_ends_its_tickets_in_error_then_retry_errors_completes_them(
+        tmp_path: Path) -> None:
+    report = run_fail_for_good(FailOptions(tickets=60, seed=3, operation="ot_create", max_retries=2), tmp_path)
+    assert report.errors > 0, explain(report)  # every created ticket went to Error first...
+    assert report.faults["fail_operation"] == 3 * report.errors, explain(report)  # ...after exactly 2 + 1 tries
+    assert report.completed == 60 and report.lost == 0 and report.duplicated == 0, explain(report)  # ...then done
+    assert report.ok, explain(report)
+
+
+# -- the checks catch what they are for (no processes) -------------------------------------------
+
+
+def state_for(plan: Plan, *, extra_incident_for: str | None = None, drop: str | None = None) -> dict[str, Any]:
+    """The platform state a perfect run of `plan` leaves, give or take one defect."""
+    incidents: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
+    open_by_node: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def incident(category: str, node: str, external: str = "", ot: str = "") -> dict[str, Any]:
+        number = str(102400 + len(incidents))
+        record = {"rec_id": f"r{number}", "incident_id": number, "status": "New", "category": category,
+                  "node": node, "external_id": external, "ot_number": ot}
+        incidents.append(record)
+        return record
+
+    for category, node in {v for v in plan.noted.values()}:
+        open_by_node[(category, node)] = incident(category, node)
+    for row in plan.rows:
+        key = row["ticketId"]
+        if key == drop:
+            continue
+        if key in plan.created:
+            copies = 2 if key == extra_incident_for else 1
+            for _ in range(copies):
+                made = incident(row["category"], row["node"], key, ot=f"OT-{key}")
+                orders.append({"ot": f"OT-{key}", "ticket": made["incident_id"], "referencia": key})
+        else:
+            leader = plan.followers.get(key)
+            parent = next(i for i in incidents if i["external_id"] == leader) if leader \
+                else open_by_node[(row["category"], row["node"])]
+            notes.append({"parent_rec_id": parent["rec_id"], "details": f"[{key}] {row['summary']}"})
+    return {"incidents": incidents, "notes": notes, "work_orders": orders}
+
+
+def rows_for(plan: Plan, state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    by_ext = {i["external_id"]: i for i in state["incidents"] if i["external_id"]}
+    by_rec = {i["rec_id"]: i for i in state["incidents"]}
+    noted = {n["details"][1:].split("]")[0]: n for n in state["notes"]}
+    rows = {}
+    for key in plan.ids:
+        if key in plan.created:
+            incident = by_ext.get(key, {})
+            platform_ticket, ot = incident.get("incident_id"), incident.get("ot_number")
+        else:
+            note = noted.get(key)
+            platform_ticket, ot = (by_rec[note["parent_rec_id"]]["incident_id"] if note else None), None
+        rows[key] = {"Status": "Completed", "Operation": "None", "Platform Ticket": platform_ticket, "OT Number": ot}
+    return rows
+
+
+@pytest.fixture
+def plan() -> Plan:
+    nodes = [("SNR", "GDL-ZAP-NODO-0001"), ("Falla de Linea", "MTY-SPG-NODO-0002")]
+    return plan_tickets(60, random.Random(1), nodes, note_share=0.3, follower_share=0.2)
+
+
+def test_a_perfect_run_passes_the_checks(plan: Plan) -> None:
+    state = state_for(plan)
+    found = check_outcome(plan, state, rows_for(plan, state))
+    assert (found.lost, found.duplicated, found.problems) == (0, 0, [])
+    assert found.completed == 60 and plan.created and plan.noted and plan.followers
+
+
+def test_a_second_incident_for_a_ticket_is_a_duplicate(plan: Plan) -> None:
+    victim = sorted(plan.created)[0]
+    state = state_for(plan, extra_incident_for=victim)
+    found = check_outcome(plan, state, rows_for(plan, state))
+    assert found.duplicated == 1 and victim in found.problems[0]
+
+
+@pytest.mark.parametrize("kind", ["created", "noted", "followers"])
+def test_a_completed_ticket_missing_on_the_platform_is_lost(plan: Plan, kind: str) -> None:
+    victim = sorted(getattr(plan, kind))[-1]
+    rows = rows_for(plan, state_for(plan))
+    found = check_outcome(plan, state_for(plan, drop=victim), rows)
+    assert found.lost == 1 and victim in " ".join(found.problems)
+
+
+def test_a_ticket_missing_from_the_table_is_lost(plan: Plan) -> None:
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    del rows[plan.ids[7]]
+    assert check_outcome(plan, state, rows).lost == 1
