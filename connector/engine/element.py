@@ -389,6 +389,9 @@ class Element:
         caller decides how many, and keeps what must stay in order in order.
         """
         set_id = self._next_request_id
+        self._next_request_id += 1
+        if self._held:
+            return set_id  # stopping: nothing new goes out (the set simply never completes)
         self._parallel_sets[set_id] = _ParallelSet(size=len(requests), trigger=done_trigger)
         for index, (session_id, overrides) in enumerate(requests):
             session = self.protocol.sessions[session_id]

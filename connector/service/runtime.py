@@ -27,7 +27,7 @@ from connector.engine import events as ev
 from connector.engine.element import Element
 from connector.engine.http import Connection, HttpTransport
 from connector.engine.store import SQLiteStore, Store
-from connector.engine.values import ValueRefused
+from connector.engine.values import ValueRefused, coerce
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
 
@@ -191,7 +191,13 @@ class ElementHost:
         self.post(result)
 
     def _ids(self, values: Mapping[int | str, Any]) -> dict[int, Any]:
-        return {self.protocol.param(ref).id: value for ref, value in values.items()}
+        """Values by parameter id, checked like a set (the element YAML loader already did;
+        this guards configurations built in code, such as the demo's)."""
+        resolved = {}
+        for ref, value in values.items():
+            param = self.protocol.param(ref)
+            resolved[param.id] = coerce(param, value)
+        return resolved
 
 
 class Runtime:
