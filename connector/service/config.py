@@ -51,21 +51,44 @@ def load_element(path: str | Path) -> tuple["ElementConfig", Protocol]:
     name = top.text("name")
     if name is not None and not name.strip():
         top.report("name", "name: must not be empty")
-    protocol_path = (file.parent / top.text("protocol", "")).resolve()
-    protocol = _load_protocol(top, protocol_path)
+    protocol_path = _resolve(top, "protocol", file.parent / top.text("protocol", ""))
+    protocol = _load_protocol(top, protocol_path) if protocol_path is not None else None
     connection = _connection(top)
     params, secrets = _params(top, protocol, file.parent) if protocol is not None else ({}, {})
     store = top.text("store")
-    store_path = (file.parent / store) if store else file.with_suffix(".sqlite")
+    store_path = _resolve(top, "store", (file.parent / store) if store else file.with_suffix(".sqlite"))
     reader.raise_if_problems()
     assert protocol is not None and connection is not None and name is not None
+    assert protocol_path is not None and store_path is not None
     config = ElementConfig(name=name.strip(), protocol_path=protocol_path, connection=connection,
-                           params=params, secrets=secrets, store_path=store_path.resolve(), source=str(file))
+                           params=params, secrets=secrets, store_path=store_path, source=str(file))
     return config, protocol
 
 
+def _resolve(top: Fields, key: str, path: Path) -> Path | None:
+    """`path` made absolute, or None after reporting why the system cannot use it.
+
+    A NUL in the text (ValueError) or a name longer than the file system takes (OSError) is a
+    problem of the YAML like any other, not a traceback.
+    """
+    try:
+        return path.resolve()
+    except (OSError, ValueError) as exc:
+        top.report(key, f"{key}: cannot use this path: {_os_reason(exc)}")
+        return None
+
+
+def _os_reason(exc: Exception) -> str:
+    return (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+
+
 def _load_protocol(top: Fields, path: Path) -> Protocol | None:
-    if not path.is_file():
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError) as exc:  # e.g. ENAMETOOLONG: is_file() only hides "no such file"
+        top.report("protocol", f"protocol: cannot use this path: {_os_reason(exc)}")
+        return None
+    if not is_file:
         top.report("protocol", f"protocol: no file {path}")
         return None
     try:

@@ -105,3 +105,19 @@ def test_missing_protocol_and_unreadable_files(tmp_path: Path) -> None:
         load_element(tmp_path / "missing.yaml")
     with pytest.raises(ProtocolError, match="YAML syntax error"):
         load_element(write(tmp_path, "name: [unclosed\n"))
+
+
+@pytest.mark.parametrize("line, where, reason", [
+    ('protocol: "PROTOCOL\\0x"\n', ":2:11: protocol:", "embedded null byte"),
+    ("protocol: " + "p" * 5000 + "\n", ":2:11: protocol:", "too long"),
+    ('store: "state/\\0be.sqlite"\n', ":4:8: store:", "embedded null byte"),
+])
+def test_a_path_the_system_cannot_use_is_a_problem_of_the_yaml(tmp_path: Path, line: str, where: str,
+                                                               reason: str) -> None:
+    # Regression (issue 5, Hypothesis over element YAML): a NUL or an over-long name in
+    # `protocol:` / `store:` raised ValueError / OSError out of load_element instead of a problem.
+    text = "name: X\nprotocol: PROTOCOL\nconnection: {host: h}\n"
+    text = text.replace("protocol: PROTOCOL\n", line) if line.startswith("protocol") else text + line
+    with pytest.raises(ProtocolError) as caught:
+        load_element(write(tmp_path, text))
+    assert where in str(caught.value) and reason in str(caught.value).lower()
