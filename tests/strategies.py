@@ -469,3 +469,138 @@ def protocol_mutated_texts(draw: st.DrawFn) -> str:
         else:
             lines.insert(index, line)
     return "".join(lines)
+
+
+# == badinput: bad input through the element and the element YAML (tests/ticketing/test_bad_input.py) ==
+# Built on the interapp and protocol sections above; nothing here replaces them.
+
+import math  # noqa: E402
+
+BADINPUT_JUNK_TEXTS = (
+    "", " ", "null", "[]", "{}", "{not json", '"just a string"', "42", "true", "\ufeff{}", "{\"$type\": 5}",
+    '{"$type": "InterAppCall,", "messages": null}', '{"$type": "InterAppCall,", "messages": [null, 1, "x"]}',
+    '{"$type": "TicketBatchMessage,", "tickets": {"$values": 7}}', '{"$ref": "1"}', '{"$id": "1", "a": {"$ref": "1"}}',
+    '{"$type": "TicketBatchResponse,", "guid": "g", "accepted": []}', '{"$type": "ErrorResponse,", "reason": "x"}',
+)  # fmt: skip
+
+
+def badinput_json_values() -> st.SearchStrategy[Any]:
+    """Any JSON value a client can send, lone surrogates ("\\ud800") and huge integers included."""
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
+        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30),
+        st.sampled_from(["\ud800", "Enabled", "Disabled", "Retry", "1", "0", "-1", "1e309", "2026-11-26T10:00:00Z",
+                         "0001-01-01T00:00:00", "nan", "inf", " 3 ", "x" * 5000]),
+    )
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                            max_size=3), max_leaves=6)
+
+
+def _badinput_plain(value: Any) -> Any:
+    """`value` without the dialect's `$` members at any depth (they make the whole call a matter
+    of the dialect, not of the Ticket rules) and with every non-finite float replaced by 1.5 (the
+    dialect refuses a whole call for an Infinity; 1.5 breaks the same member rules)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return 1.5
+    if isinstance(value, dict):
+        return {key: _badinput_plain(item) for key, item in value.items() if not str(key).startswith("$")}
+    if isinstance(value, list):
+        return [_badinput_plain(item) for item in value]
+    return value
+
+
+@st.composite
+def badinput_ticket_batches(draw: st.DrawFn) -> tuple[str, list[tuple[dict[str, Any], bool]]]:
+    """A TicketBatchMessage call (plain JSON, no `$id`s of ours) of 1-6 candidate tickets, and the
+    candidates with whether each keeps every Ticket rule: an oracle for the reply."""
+    candidates = []
+    for ticket, valid in draw(st.lists(interapp_ticket_candidates(), min_size=1, max_size=6)):
+        ticket = _badinput_plain(ticket)
+        candidates.append((ticket, valid))
+    message = {"$type": "TicketBatchMessage,", "guid": draw(st.uuids()).hex, "tickets": [t for t, _ in candidates]}
+    if draw(st.booleans()):
+        message["tickets"] = {"$type": "System.Collections.Generic.List`1[[Ticket, A]], mscorlib",
+                              "$values": message["tickets"]}
+    call = {"$type": "InterAppCall,", "guid": "call", "messages": [message]}
+    return json.dumps(call), candidates
+
+
+def badinput_interapp_payloads(sample_texts: list[str]) -> st.SearchStrategy[str]:
+    """Whatever may land on parameter 9000000: mutated samples (wrong types, missing members,
+    unknown `$type`, broken `$ref`, deep nesting, huge strings), batches of good and bad tickets,
+    junk text and junk JSON."""
+    return st.one_of(
+        interapp_mutated_samples(sample_texts),
+        interapp_mutated_samples(sample_texts),  # twice: the richest source
+        badinput_ticket_batches().map(lambda batch: batch[0]),
+        st.sampled_from(BADINPUT_JUNK_TEXTS),
+        st.text(max_size=200),
+        interapp_json_values().map(json.dumps),
+        st.integers(1, 3000).map(lambda depth: '{"$type": "InterAppCall,", "messages": ' + "[" * depth + "]" * depth + "}"),
+    )
+
+
+BADINPUT_ELEMENT_YAML = """\
+name: Ticketing BE 01
+protocol: {protocol}
+connection:
+  host: 127.0.0.1
+  port: 8980
+  bus_address: BypassProxy
+  scheme: http
+params:
+  Ticketing Processing: Enabled
+  Max Retries: 4
+  14: 50
+  Retry Delay: 0.5
+  Cherwell Client ID: client
+  Cherwell Username: dataminer
+  Cherwell Password: env:BADINPUT_PASSWORD
+  SFyC API Key: file:key.txt
+store: state/be.sqlite
+"""
+BADINPUT_YAML_PIECES = (
+    ":", "- ", "[", "]", "{", "}", ",", "\t", "  ", "\n", "#", "&a ", "*a", "<<: *a\n", "!!python/object:os.system ",
+    "!!binary ", "!!set ", "'", '"', "|", ">", "---\n", "...\n", "? ", "\x00", "\ufeff", "é", "env:", "file:",
+    "file:/", "env:NOPE_NOT_SET", "\\0", '"\\0"', "~", "null", ".nan", "-.inf", "0x1F", "1e999", "99999999999999999999",
+    "file:" + "k" * 300, "p" * 300,
+)  # fmt: skip
+BADINPUT_YAML_KEYS = ("name", "protocol", "connection", "host", "port", "bus_address", "scheme", "params", "store",
+                      "Max Retries", "Ticketing Processing", "SFyC API Key", "Cherwell Password", "9000000", "1000")
+
+
+@st.composite
+def badinput_element_yaml_texts(draw: st.DrawFn, protocol: str) -> str:
+    """The element YAML of the README, broken: values replaced (any YAML value, paths and
+    references that go nowhere), keys dropped or added, and characters inserted, deleted or
+    lines repeated."""
+    import yaml
+
+    document = yaml.safe_load(BADINPUT_ELEMENT_YAML.format(protocol=json.dumps(protocol)))
+    for _ in range(draw(st.integers(0, 3))):
+        places = _protocol_places(document)
+        container, key = draw(st.sampled_from(places))
+        change = draw(st.sampled_from(("replace", "delete", "add", "path")))
+        if change == "replace":
+            container[key] = draw(protocol_values())
+        elif change == "delete":
+            del container[key]
+        elif change == "add" and isinstance(container, dict):
+            container[draw(st.sampled_from(BADINPUT_YAML_KEYS))] = draw(protocol_values())
+        elif change == "path":
+            container[key] = draw(st.sampled_from(("file:", "file:.", "file:nope", "env:", "/", ".", "..", "state",
+                                                   "x\x00y", "file:x\x00y", "p" * 5000, "/dev/null", "key.txt")))
+    text = protocol_yaml(document)
+    lines = text.splitlines(keepends=True)
+    for _ in range(draw(st.integers(0, 4))):
+        index = draw(st.integers(0, len(lines) - 1))
+        line = lines[index]
+        column = draw(st.integers(0, len(line)))
+        change = draw(st.sampled_from(("insert", "delete", "repeat")))
+        if change == "insert":
+            lines[index] = line[:column] + draw(st.sampled_from(BADINPUT_YAML_PIECES) | st.text(max_size=3)) + line[column:]
+        elif change == "delete":
+            lines[index] = line[:column] + line[column + draw(st.integers(1, 6)) :]
+        else:
+            lines.insert(index, line)
+    return "".join(lines)
