@@ -227,19 +227,22 @@ class RuntimeProcess:
     """
 
     def __init__(self, element_yaml: Path, env: Mapping[str, str], *, log_path: Path,
-                 api_port: int | None = None, extra_args: Sequence[str] = ()) -> None:
+                 api_port: int | None = None, extra_args: Sequence[str] = (), listen: str = LOOPBACK,
+                 token: str | None = None) -> None:
         self.element_yaml = element_yaml
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.api_port = api_port or free_port()
+        self.listen = listen  # where the API listens; requests always go to loopback
         self.api = f"http://{LOOPBACK}:{self.api_port}"
-        self.extra_args = tuple(extra_args)
+        self.extra_args = tuple(extra_args) + (("--api-token", token) if token else ())
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
         self.kills = 0
         self.unexpected_exits: list[int] = []
         self._log = open(log_path, "a", encoding="utf-8")
-        self.client = httpx.Client(base_url=self.api, timeout=30, trust_env=False)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.api, timeout=30, trust_env=False, headers=headers)
 
     # -- life cycle --
 
@@ -247,7 +250,7 @@ class RuntimeProcess:
         self.lives += 1
         self._log.write(f"---- chaos: life {self.lives} ----\n")
         self._log.flush()
-        self.proc = _spawn(["run", str(self.element_yaml), "--api", f"{LOOPBACK}:{self.api_port}",
+        self.proc = _spawn(["run", str(self.element_yaml), "--api", f"{self.listen}:{self.api_port}",
                             *self.extra_args], self._log, self.env)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -488,7 +491,7 @@ class Killer(threading.Thread):
         self.stop = threading.Event()
         self.done = threading.Event()
         self.error: BaseException | None = None
-        self._client = httpx.Client(base_url=runtime.api, timeout=2, trust_env=False)
+        self._client = httpx.Client(base_url=runtime.api, timeout=2, trust_env=False, headers=runtime.client.headers)
 
     @property
     def kills(self) -> int:
