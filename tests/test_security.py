@@ -166,9 +166,6 @@ params:
     assert "Max Retries" in str(refused.value) and "31337" not in str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason="ElementConfig.secrets is an attrs field with repr on: a log line or a "
-                                      "traceback that shows the config shows the secrets (fix: field(repr=False) "
-                                      "in connector/service/runtime.py, being edited by the lead; issue 5 report)")
 def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text("key-from-file-31337\n", encoding="utf-8")
     (tmp_path / "e.yaml").write_text(f"name: BE\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\n"
@@ -185,11 +182,6 @@ def shown(h: Any) -> dict[str, str]:
     return {p.name: display(p, h.element.values.get(pid)) for pid, p in h.element.protocol.params.items()}
 
 
-LOGIN_LEAK = ("the login form goes to Request Body (101) and the token answer to Response Content (110), "
-              "neither a password parameter: fix waiting for handlers.py (issue 5 report)")
-
-
-@pytest.mark.xfail(strict=True, reason=LOGIN_LEAK)
 def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now, faults=fp.Faults(html_503_rate=1.0))
@@ -199,7 +191,6 @@ def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
     assert [name for name, text in shown(h).items() if quote_plus(fp.DEFAULT_PASSWORD) in text] == []
 
 
-@pytest.mark.xfail(strict=True, reason=LOGIN_LEAK)
 def test_the_tokens_of_a_login_answer_are_in_no_shown_parameter() -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now)
