@@ -615,18 +615,42 @@ class FaultInjector(threading.Thread):
 
 
 class Presser(threading.Thread):
-    """Presses Retry Errors every `every` s (jittered) through the API, as an operator would."""
+    """Presses Retry Errors every `every` s (jittered) through the API, as an operator would;
+    with `fiddle`, also changes settings mid-run: Ticketing Processing off for a moment and on
+    again (a running cycle stops before its next request), Max Tickets Per Request and Max
+    Concurrent Requests to random values."""
 
-    def __init__(self, runtime: RuntimeProcess, every: float, rng: random.Random) -> None:
+    def __init__(self, runtime: RuntimeProcess, every: float, rng: random.Random, *, fiddle: bool = False) -> None:
         super().__init__(name="chaos presser", daemon=True)
-        self.runtime, self.every, self.rng = runtime, every, rng
+        self.runtime, self.every, self.rng, self.fiddle = runtime, every, rng, fiddle
         self.presses = 0
+        self.changes = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.rng.uniform(0.5, 1.5) * self.every):
             if press_retry_errors(self.runtime):
                 self.presses += 1
+            if self.fiddle:
+                self._change_a_setting()
+
+    def _change_a_setting(self) -> None:
+        choice = self.rng.randrange(3)
+        try:
+            if choice == 0:
+                self.runtime.set_param("Ticketing Processing", "Disabled")
+                self.stop.wait(self.rng.uniform(0.05, 1.0))
+                self.changes += 1
+                # Until it is on again: a kill in between must not leave processing off for good.
+                wait_for(lambda: self.runtime.set_param("Ticketing Processing", "Enabled").status_code == 200,
+                         timeout=60, what="Ticketing Processing back on", every=0.1)
+            elif choice == 1:
+                self.runtime.set_param("Max Tickets Per Request", self.rng.choice((1, 3, 10, 50, 200)))
+            else:
+                self.runtime.set_param("Max Concurrent Requests", self.rng.choice((1, 2, 4, 16)))
+            self.changes += 1
+        except httpx.HTTPError:
+            pass  # killed meanwhile: the next round changes something else
 
 
 def press_retry_errors(runtime: RuntimeProcess) -> bool:
@@ -866,6 +890,7 @@ class ChaosOptions:
     # faults put tickets in Error; pressed at random moments (kills included), and again at the
     # end until every ticket is Completed: the Error -> retry path must not duplicate either.
     retry_errors_every: float = 0.0
+    fiddle: bool = False  # with retry_errors_every: also change settings mid-run (see Presser)
 
 
 @frozen(kw_only=True)
@@ -898,6 +923,7 @@ class Report:
     resends: int = 0
     duplicates_acknowledged: int = 0
     retry_presses: int = 0
+    platform_requests: dict[str, int] = field(factory=dict)  # the platform's own count, by operation
     problems: list[str] = field(factory=list)
     workdir: str = ""
 
@@ -908,7 +934,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "scenario", "tickets", "kills", "faults", "completed", "errors", "lost", "duplicated", "seconds",
-            "exit_code", "integrity", "resends", "duplicates_acknowledged", "retry_presses", "problems", "workdir")} | {
+            "exit_code", "integrity", "resends", "duplicates_acknowledged", "retry_presses", "platform_requests",
+            "problems", "workdir")} | {
             "ok": self.ok}
 
 
@@ -977,6 +1004,7 @@ def finish(report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[
         report.problems.append(f"{len(missing)} tickets missing from the store file, e.g. {sorted(missing)[:3]}")
     bad, failures = log_findings(setup.runtime.log_path)
     report.problems += [f"log: {line}" for line in bad[:20]]
+    report.platform_requests = {name: int(count) for name, count in state.get("requests", {}).items()}
     injected = state.get("injected", {})
     for name, word in INJECTED_NAMES.items():
         if injected.get(name):
@@ -1021,8 +1049,8 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
                         may_send=_pacing(options.kills, batches, killer), deadline=options.deadline,
                         rng=random.Random(rng.random()), think=options.kill_gap[1] if options.kills else 0.0)
         sender.posting = posting
-        presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random())) \
-            if options.retry_errors_every else None
+        presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()),
+                          fiddle=options.fiddle) if options.retry_errors_every else None
         if presser is not None:
             presser.start()
         sender.start()
@@ -1046,7 +1074,10 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
         rows = wait_drained(setup.runtime, plan.ids, timeout=options.drain_timeout)
         if presser is not None:
             presser.stop.set()
-            presser.join(30)
+            presser.join(90)
+            if options.fiddle:
+                report.faults["settings changed"] = presser.changes
+                setup.runtime.set_param("Ticketing Processing", "Enabled")
             rows = _retry_until_completed(setup.runtime, plan, rows, options.drain_timeout)
             report.retry_presses = presser.presses
         finish(report, setup, plan, rows)
@@ -1100,6 +1131,7 @@ def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
         errors_before_retry = sum(1 for key in failing if rows.get(key, {}).get("Status") == "Error")
         setup.platform.set_faults({})
         answer = setup.runtime.set_param("Retry Errors", "Retry")
+        report.retry_presses = 1
         if answer.status_code != 200:
             report.problems.append(f"Retry Errors: {answer.status_code} {answer.text[:200]}")
         rows = _wait_all_completed(setup.runtime, plan.ids, options.drain_timeout)
@@ -1154,6 +1186,9 @@ def _wait_all_completed(runtime: RuntimeProcess, ids: Sequence[str], timeout: fl
 # -- the table ----------------------------------------------------------------------------------------
 
 
+_CALLS = ("login", "refresh", "summary", "schema", "search", "save_batch", "ot_create", "ot_lookup")
+
+
 def render(reports: Sequence[Report]) -> str:
     """One table, a column per scenario."""
     kinds = sorted({kind for report in reports for kind in report.faults})
@@ -1167,6 +1202,9 @@ def render(reports: Sequence[Report]) -> str:
         ("duplicated", [str(r.duplicated) for r in reports]),
         ("WM resends / duplicates acked", [f"{r.resends} / {r.duplicates_acknowledged}" for r in reports]),
         ("Retry Errors presses", [str(r.retry_presses) for r in reports]),
+        ("platform calls (logins / refreshes)", [
+            f"{sum(v for k, v in r.platform_requests.items() if k in _CALLS)} "
+            f"({r.platform_requests.get('login', 0)} / {r.platform_requests.get('refresh', 0)})" for r in reports]),
         ("SIGTERM exit code", [str(r.exit_code) for r in reports]),
         ("store integrity_check", [r.integrity for r in reports]),
         ("other problems", [str(len(r.problems)) for r in reports]),
@@ -1221,6 +1259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--retry-errors", type=float, default=0.0, metavar="SECONDS",
                         help="press Retry Errors about every SECONDS during the run, and at the end until every "
                              "ticket is Completed (default 0: never); pair with a low --max-retries")
+    parser.add_argument("--fiddle", action="store_true",
+                        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
+                             "Request and Max Concurrent Requests mid-run")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, "
                                                      "removed when the run passes)")
@@ -1228,7 +1269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
     reports = [run_crash(ChaosOptions(tickets=args.tickets, kills=args.kills, seed=args.seed, faults=args.faults,
                                       fault_rate=args.fault_rate, follower_share=args.followers,
-                                      retry_errors_every=args.retry_errors,
+                                      retry_errors_every=args.retry_errors, fiddle=args.fiddle,
                                       settings=ElementSettings(concurrency=args.concurrency,
                                                                request_batch=args.request_batch,
                                                                max_retries=args.max_retries)),
