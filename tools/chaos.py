@@ -71,7 +71,7 @@ FAULT_KINDS = (*RATE_FAULTS, "latency", "revoke", "expiry")
 LIGHT_FAULTS = ("5xx", "html503", "lost", "malformed", "item", "revoke")
 # "expiry": tokens live this long, so that the flow refreshes them every few seconds (it refreshes
 # when less than a minute is left) and a refresh can be lost or killed half-way.
-SHORT_TOKEN_TTL = 65.0
+SHORT_TOKEN_TTL = 60.5  # the flow refreshes below 60 s left: half a second into every token's life
 # Platform counter names (FakePlatform.injected) -> the words of the report.
 INJECTED_NAMES = {"error": "5xx", "html_503": "html503", "lost": "lost", "malformed": "malformed",
                   "item_error": "item", "fail_operation": "fail_operation"}
@@ -427,6 +427,7 @@ class Sender(threading.Thread):
         self.stop = threading.Event()
         self.done = threading.Event()
         self.posting = threading.Event()  # a POST is on its way: the killer may aim at it
+        self.activity = threading.Event()  # set on every 202: the element has work (FaultInjector)
 
     def run(self) -> None:
         try:
@@ -466,6 +467,7 @@ class Sender(threading.Thread):
             if answer.status_code != 202:
                 self._pause(0.05)  # 503 while stopping/starting: WM tries again
                 continue
+            self.activity.set()
             body = answer.json()
             accepted, duplicates = set(body.get("accepted", ())), set(body.get("duplicates", ()))
             self.stats.duplicates_acknowledged += len(duplicates)
@@ -566,11 +568,18 @@ class FaultStats:
 
 class FaultInjector(threading.Thread):
     """Keeps the platform failing as asked: rates set once; token revocations and latency windows
-    (every answer slower than the client's timeout) at seeded random moments."""
+    (every answer slower than the client's timeout) at seeded random moments.
+
+    The element is busy in bursts (a WM batch arrives, a cycle drains it, it idles), so a moment
+    drawn on the clock alone mostly hits an idle element. Each burst (`activity`, set by the
+    sender on every 202) therefore also draws a revocation and a latency window a few hundred
+    milliseconds into it: mid-cycle, where they matter.
+    """
 
     def __init__(self, platform: PlatformProcess, kinds: Iterable[str], rate: float, rng: random.Random, *,
                  latency: float = 0.0, revoke_every: tuple[float, float] = (1.0, 4.0),
-                 latency_every: tuple[float, float] = (6.0, 14.0), latency_window: float = 6.0) -> None:
+                 latency_every: tuple[float, float] = (4.0, 10.0), latency_window: float = 6.0,
+                 activity: threading.Event | None = None, log_path: Path | None = None) -> None:
         super().__init__(name="chaos faults", daemon=True)
         self.platform, self.kinds, self.rng = platform, set(kinds), rng
         self.base: dict[str, Any] = {RATE_FAULTS[k]: rate for k in self.kinds if k in RATE_FAULTS}
@@ -578,33 +587,53 @@ class FaultInjector(threading.Thread):
             self.base["token_ttl"] = SHORT_TOKEN_TTL
         self.latency = latency
         self.revoke_every, self.latency_every, self.latency_window = revoke_every, latency_every, latency_window
+        self.activity = activity or threading.Event()
         self.stats = FaultStats()
         self.stop = threading.Event()
+        self._log = open(log_path, "a", encoding="utf-8") if log_path else None
+        self._next = {"revoke": math.inf, "latency": math.inf}
+        self._latency_ends = math.inf
 
     def run(self) -> None:
         self.platform.set_faults(self.base)
         now = time.monotonic()
-        next_revoke = now + self.rng.uniform(*self.revoke_every) if "revoke" in self.kinds else math.inf
-        next_latency = now + self.rng.uniform(*self.latency_every) if "latency" in self.kinds else math.inf
-        latency_ends = math.inf
-        while not self.stop.wait(0.05):
-            now = time.monotonic()
+        for kind, every in (("revoke", self.revoke_every), ("latency", self.latency_every)):
+            if kind in self.kinds:
+                self._next[kind] = now + self.rng.uniform(*every)
+        while not self.stop.wait(0.02):
             try:
-                if now >= next_revoke:
-                    self.platform.revoke()
-                    self.stats.revokes += 1
-                    next_revoke = now + self.rng.uniform(*self.revoke_every)
-                if now >= next_latency:
-                    self.platform.set_faults({**self.base, "latency": self.latency})
-                    self.stats.latency_windows += 1
-                    latency_ends, next_latency = now + self.latency_window, math.inf
-                if now >= latency_ends:
-                    self.platform.set_faults(self.base)
-                    latency_ends = math.inf
-                    next_latency = now + self.rng.uniform(*self.latency_every)
+                self._step(time.monotonic())
             except httpx.HTTPError:
                 continue  # the platform is busy; the next round tries again
         self.platform.set_faults({})  # the drain's tail and the checks run on a healthy platform
+        if self._log:
+            self._log.close()
+
+    def _step(self, now: float) -> None:
+        if self.activity.is_set():  # a burst begins: aim at its cycle
+            self.activity.clear()
+            for kind in ("revoke", "latency"):
+                if kind in self.kinds and self.rng.random() < 0.5:
+                    self._next[kind] = min(self._next[kind], now + self.rng.uniform(0.05, 0.4))
+        if now >= self._next["revoke"]:
+            self._note(f"revoked {self.platform.revoke()} tokens")
+            self.stats.revokes += 1
+            self._next["revoke"] = now + self.rng.uniform(*self.revoke_every)
+        if now >= self._next["latency"] and self._latency_ends == math.inf:
+            self.platform.set_faults({**self.base, "latency": self.latency})
+            self._note(f"latency {self.latency:g} s on")
+            self.stats.latency_windows += 1
+            self._latency_ends, self._next["latency"] = now + self.latency_window, math.inf
+        if now >= self._latency_ends:
+            self.platform.set_faults(self.base)
+            self._note("latency off")
+            self._latency_ends = math.inf
+            self._next["latency"] = now + self.rng.uniform(*self.latency_every)
+
+    def _note(self, text: str) -> None:
+        if self._log:
+            self._log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
+            self._log.flush()
 
     def quiet(self) -> None:
         self.stop.set()
@@ -882,7 +911,7 @@ class ChaosOptions:
     follower_share: float = 0.05
     wm_batch: int = 100
     settings: ElementSettings = ElementSettings()
-    session_timeout: float = 2.0  # the short timeouts when latency is among the faults
+    session_timeout: float = 0.6  # the short timeouts when latency is among the faults: shorter than a life
     kill_gap: tuple[float, float] = (0.2, 1.5)
     drain_timeout: float = 600.0
     deadline: float = 1800.0
@@ -1037,9 +1066,11 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
         plan = plan_tickets(options.tickets, rng, setup.nodes, note_share=options.note_share,
                             follower_share=options.follower_share)
         setup.runtime.start()
+        activity = threading.Event()
         if options.faults:
             injector = FaultInjector(setup.platform, options.faults, options.fault_rate, random.Random(rng.random()),
-                                     latency=options.session_timeout * 1.5, latency_window=options.session_timeout * 3)
+                                     latency=options.session_timeout * 1.5, latency_window=options.session_timeout * 3,
+                                     activity=activity, log_path=workdir / "faults.log")
             injector.start()
         posting = threading.Event()
         killer = Killer(setup.runtime, options.kills, random.Random(rng.random()), gap=options.kill_gap,
@@ -1048,7 +1079,7 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
         sender = Sender(setup.runtime, plan, batch=options.wm_batch,
                         may_send=_pacing(options.kills, batches, killer), deadline=options.deadline,
                         rng=random.Random(rng.random()), think=options.kill_gap[1] if options.kills else 0.0)
-        sender.posting = posting
+        sender.posting, sender.activity = posting, activity
         presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()),
                           fiddle=options.fiddle) if options.retry_errors_every else None
         if presser is not None:
