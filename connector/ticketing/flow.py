@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from attrs import define, field, frozen
@@ -45,15 +46,18 @@ from connector.engine.table import Table
 from connector.ticketing import cherwell as cw
 from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import PlatformCall, PlatformReply
+from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
 Flow = Generator[PlatformCall, PlatformReply, T]
-# A flow that may also yield several calls at once (a list) and then receives their replies
-# (a list, same order): the run_cycle generator, when Max Concurrent Requests is above 1.
-Flows = Generator["PlatformCall | list[PlatformCall]", "PlatformReply | list[PlatformReply]", T]
+# What run_cycle yields: a call (resumed with its reply); several calls at once (a list,
+# resumed with the list of replies) when Max Concurrent Requests is above 1; an Overlap
+# (resumed with None as soon as its calls are on their way) and then a Collect (resumed with
+# the Overlap's replies, a list).
+Flows = Generator["PlatformCall | list[PlatformCall] | Overlap | Collect",
+                  "PlatformReply | list[PlatformReply] | None", T]
 
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
@@ -153,12 +157,13 @@ def _outcome(flow: Flow[T]) -> Flow[T | PlatformError]:
         return error
 
 
-def gather(flows: Sequence[Flow[T]]) -> Flows[list[T | PlatformError]]:
+def gather(flows: Sequence[Flow[T]], platform: _Platform | None = None) -> Flows[list[T | PlatformError]]:
     """Run flows side by side: their next calls go out together, as one list.
 
     Each flow still sees its own calls and replies in order (a 401 re-login inside one of
     them is just its next call), so a batch written this way behaves exactly as when sent
-    alone; only the waiting overlaps. Results come back in the order of `flows`.
+    alone; only the waiting overlaps. Results come back in the order of `flows`. With a
+    `platform` whose background holds work, the first calls go out as an Overlap.
     """
     results: list[T | PlatformError | None] = [None] * len(flows)
     calls: dict[int, PlatformCall] = {}
@@ -170,13 +175,23 @@ def gather(flows: Sequence[Flow[T]]) -> Flows[list[T | PlatformError]]:
         except StopIteration as done:
             results[index] = done.value
 
-    for index in range(len(running)):
-        step(index, None)
-    while calls:
-        order = list(calls)
-        replies = yield [calls.pop(index) for index in order]
-        for index, reply in zip(order, replies):
-            step(index, reply)
+    if platform is not None:
+        platform.overlapping = False  # the flows' own sends must not overlap: the wave does
+    try:
+        for index in range(len(running)):
+            step(index, None)
+        while calls:
+            order = list(calls)
+            wave = [calls.pop(index) for index in order]
+            if platform is not None and platform.background:
+                replies = yield from platform.overlap(wave)
+            else:
+                replies = yield wave
+            for index, reply in zip(order, replies):  # type: ignore[arg-type]
+                step(index, reply)
+    finally:
+        if platform is not None:
+            platform.overlapping = True
     return results  # type: ignore[return-value]
 
 
@@ -188,11 +203,31 @@ class _Platform:
                  now: Callable[[], float]) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
+        # Work that may wait until the next request is on the wire (settling a batch), and
+        # whether a send may carry it (not inside `gather`, whose wave carries it instead).
+        self.background: list[Callable[[], None]] = []
+        self.overlapping = True
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
+        if self.background and self.overlapping:
+            replies = yield from self.overlap([call])  # type: ignore[misc]
+            return replies[0]
         reply = yield call
         return reply
+
+    def overlap(self, calls: list[PlatformCall]) -> Flows[list[PlatformReply]]:
+        """Send `calls`, do the background work while they are out, then collect their replies."""
+        yield Overlap(calls=tuple(calls))
+        self.drain()
+        replies = yield Collect()
+        return replies  # type: ignore[return-value]
+
+    def drain(self) -> None:
+        """Do the background work now."""
+        work, self.background = self.background, []
+        for job in work:
+            job()
 
     def prepare(self) -> Flow[None]:
         """A usable token and the ids, before anything is marked as being sent."""
@@ -460,6 +495,12 @@ class _Cycle:
         whatever the concurrency."""
         operation = self.operations[name]
         chunks = list(_chunks(self._at(name), self.settings.batch_size))
+        try:
+            yield from self._waves(operation, chunks)
+        finally:
+            self.platform.drain()  # every outcome settled before the next operation looks
+
+    def _waves(self, operation: _Operation, chunks: list[list[Ticket]]) -> Flows[None]:
         width = self.settings.concurrency
         for start in range(0, len(chunks), width):
             wave = chunks[start:start + width]
@@ -474,9 +515,15 @@ class _Cycle:
             if len(wave) == 1:
                 outcomes = [(yield from _outcome(operation.send(wave[0])))]
             else:
-                outcomes = yield from gather([operation.send(chunk) for chunk in wave])
-            for chunk, outcome in zip(wave, outcomes):
-                self._settle(operation, chunk, outcome)
+                outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
+            # Settled while the next wave is on the wire (its tickets are others: the chunks were
+            # drawn up front); the last wave, or one cut short by an error, in the `finally`.
+            self.platform.background.append(partial(self._settle_wave, operation, wave, outcomes))
+
+    def _settle_wave(self, operation: _Operation, wave: list[list[Ticket]],
+                     outcomes: Sequence[Sequence[Any] | PlatformError]) -> None:
+        for chunk, outcome in zip(wave, outcomes):
+            self._settle(operation, chunk, outcome)
 
     def _settle(self, operation: _Operation, chunk: list[Ticket], outcome: Sequence[Any] | PlatformError) -> None:
         if isinstance(outcome, PlatformError):

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from connector.engine.table import Table
 from connector.ticketing import cherwell as cw, sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import PlatformCall, PlatformReply
+from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake_platform import (
     DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
@@ -91,10 +91,14 @@ class Run:
         flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng)
         answered = 0
         seen: Counter[str] = Counter()
+        collected: list[PlatformReply] | None = None
         try:
             call = next(flow)
             while True:
-                calls = call if isinstance(call, list) else [call]  # a list: sent together
+                if isinstance(call, Collect):  # the replies of the Overlap before
+                    call, collected = flow.send(collected), None
+                    continue
+                calls = list(call.calls) if isinstance(call, Overlap) else call if isinstance(call, list) else [call]
                 for one in calls:
                     seen[one.session] += 1
                 if answered == crash_after or (crash_at is not None and any(
@@ -105,7 +109,11 @@ class Run:
                     return None
                 replies = [self.deliver(one) for one in calls]
                 answered += len(calls)
-                call = flow.send(replies if isinstance(call, list) else replies[0])
+                if isinstance(call, Overlap):
+                    collected = replies
+                    call = flow.send(None)  # on their way: the flow works until it collects
+                else:
+                    call = flow.send(replies if isinstance(call, list) else replies[0])
         except StopIteration as done:
             return done.value
 
