@@ -37,7 +37,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Protocol as TypingProtocol, TypeVar
 
 from attrs import define, field, frozen
 from attrs.validators import ge, instance_of, le
@@ -114,14 +114,44 @@ class CycleReport:
         return sum(self.requests.values())
 
 
+InFlightEntry = tuple[str, tuple[str, ...]]  # an operation, and the tickets of a write of it on its way
+
+
+class Journal(TypingProtocol):
+    """Where the flow notes, durably, the writes on their way (the element: a saved parameter).
+
+    A write's tickets are noted here before it leaves, and taken off in the step that stores
+    its outcome in their rows. A ticket still noted at the start of a cycle (the process died,
+    or the cycle stopped, before the outcome was stored) is looked up before it is tried again.
+    One small record per batch, instead of rewriting every row of the batch before it leaves.
+    """
+
+    def load(self) -> list[InFlightEntry]: ...
+
+    def save(self, entries: list[InFlightEntry]) -> None: ...
+
+
+class MemoryJournal:
+    """A Journal in memory (tests, and anything without a store)."""
+
+    def __init__(self) -> None:
+        self.entries: list[InFlightEntry] = []
+
+    def load(self) -> list[InFlightEntry]:
+        return list(self.entries)
+
+    def save(self, entries: list[InFlightEntry]) -> None:
+        self.entries = list(entries)
+
+
 def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, now: Callable[[], float],
-              rng: random.Random) -> Flows[CycleReport]:
+              rng: random.Random, journal: Journal) -> Flows[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
     With settings.concurrency 1 it yields one PlatformCall at a time; above 1 a write
     operation may yield a list of calls, to be sent at once, and expects the list of replies.
     """
-    return (yield from _Cycle(table, settings, session, now, rng).run())
+    return (yield from _Cycle(table, settings, session, now, rng, journal).run())
 
 
 class _SessionLost(Exception):
@@ -349,8 +379,11 @@ class _Operation:
 
 class _Cycle:
     def __init__(self, table: Table, settings: FlowSettings, session: PlatformSession,
-                 now: Callable[[], float], rng: random.Random) -> None:
+                 now: Callable[[], float], rng: random.Random, journal: Journal) -> None:
         self.table, self.settings, self.session, self.now, self.rng = table, settings, session, now, rng
+        self.journal = journal
+        self.in_flight: dict[int, InFlightEntry] = {}  # what the journal holds, by entry number
+        self._entries = 0
         self.report = CycleReport()
         self.platform = _Platform(settings, session, self.report, now)
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
@@ -372,6 +405,7 @@ class _Cycle:
 
     def run(self) -> Flows[CycleReport]:
         start = self.now()
+        self._recover_in_flight()
         self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
         if not self.ready:
             self.report.result = "No ready tickets"
@@ -506,24 +540,45 @@ class _Cycle:
             wave = chunks[start:start + width]
             if operation.cherwell:
                 yield from self.platform.prepare()
-            for chunk in wave:
-                for ticket in chunk:
-                    # Durable before the request leaves (the glue commits before each call): a crash
-                    # from here on makes the next cycle look the write up instead of resending it.
-                    ticket.status, ticket.outcome_unknown = tk.IN_PROGRESS, True
-                    self._store(ticket)
+            # Durable before the request leaves (the glue commits before each call): a crash from
+            # here on makes the next cycle look the write up instead of sending it again.
+            entries = [self._note_in_flight(operation.name, chunk) for chunk in wave]
             if len(wave) == 1:
                 outcomes = [(yield from _outcome(operation.send(wave[0])))]
             else:
                 outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
             # Settled while the next wave is on the wire (its tickets are others: the chunks were
             # drawn up front); the last wave, or one cut short by an error, in the `finally`.
-            self.platform.background.append(partial(self._settle_wave, operation, wave, outcomes))
+            self.platform.background.append(partial(self._settle_wave, operation, wave, outcomes, entries))
 
     def _settle_wave(self, operation: _Operation, wave: list[list[Ticket]],
-                     outcomes: Sequence[Sequence[Any] | PlatformError]) -> None:
+                     outcomes: Sequence[Sequence[Any] | PlatformError], entries: list[int]) -> None:
         for chunk, outcome in zip(wave, outcomes):
             self._settle(operation, chunk, outcome)
+        for entry in entries:  # their outcomes are in the rows now, in the same step
+            del self.in_flight[entry]
+        self.journal.save(list(self.in_flight.values()))
+
+    def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:
+        self._entries += 1
+        self.in_flight[self._entries] = (operation, tuple(t.key for t in chunk))
+        self.journal.save(list(self.in_flight.values()))
+        return self._entries
+
+    def _recover_in_flight(self) -> None:
+        """Writes noted on their way by an earlier life: their tickets are looked up first."""
+        entries = self.journal.load()
+        if not entries:
+            return
+        for operation, keys in entries:
+            for key in keys:
+                ticket = self.tickets.get(key)
+                if ticket is not None and ticket.live:
+                    # The row may still show the operation before (a creator's Create Ticket is
+                    # stored with its outcome): the journal says which write may have happened.
+                    ticket.operation, ticket.outcome_unknown = operation, True
+                    self._store(ticket)
+        self.journal.save([])
 
     def _settle(self, operation: _Operation, chunk: list[Ticket], outcome: Sequence[Any] | PlatformError) -> None:
         if isinstance(outcome, PlatformError):

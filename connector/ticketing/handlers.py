@@ -15,6 +15,7 @@ table change the cycle makes before yielding a call is durable when the call lea
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Generator
 from typing import Any
@@ -26,7 +27,7 @@ from connector.engine.events import HttpResult
 from connector.engine.interapp import serialize_call
 from connector.ticketing import messages, tickets
 from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
-from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession, run_cycle
+from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 
 # Ids in protocol.yaml (tests/ticketing/test_protocol_yaml.py checks they agree).
 TICKET_OVERVIEW = 1000
@@ -35,7 +36,7 @@ CLIENT_ID, USERNAME, PASSWORD, API_KEY = 30, 32, 34, 36
 RECEIVED_COUNT, PENDING_COUNT, COMPLETED_COUNT, ERROR_COUNT = 40, 41, 42, 43
 CYCLE_START, CYCLE_DURATION, CYCLE_RESULT = 44, 45, 46
 LOGIN_STATE, REQUESTS_SENT = 48, 49
-REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER = 100, 101, 102, 103
+REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER, IN_FLIGHT = 100, 101, 102, 103, 104
 LOGIN_BODY = 104  # the token session's body: the password or refresh token, so a password parameter
 INTERAPP_RECEIVE = 9000000
 PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
@@ -67,6 +68,24 @@ class CycleState:
     wants_list: bool = False  # the cycle expects the replies in flight as a list
     started: float = 0.0
     requests: int = 0
+
+
+class _ParamJournal:
+    """The flow's journal of writes on their way, in the saved parameter In Flight (JSON)."""
+
+    def __init__(self, protocol: HandlerContext) -> None:
+        self._protocol = protocol
+
+    def load(self) -> list[InFlightEntry]:
+        try:
+            entries = json.loads(self._protocol.get(IN_FLIGHT) or "[]")
+        except ValueError:
+            self._protocol.log("In Flight held no readable journal: ignored", "warning")
+            return []
+        return [(str(operation), tuple(str(k) for k in keys)) for operation, keys in entries]
+
+    def save(self, entries: list[InFlightEntry]) -> None:
+        self._protocol.set(IN_FLIGHT, json.dumps([[operation, list(keys)] for operation, keys in entries]))
 
 
 def _state(protocol: HandlerContext) -> CycleState:
@@ -217,7 +236,7 @@ def process_tickets(protocol: HandlerContext) -> None:
     if not tickets.has_ready_work(table, now):
         _wake_for_retries(protocol)
         return
-    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng)
+    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol))
     state.started = now
     state.requests = 0
     protocol.set(CYCLE_START, now)

@@ -28,7 +28,7 @@ from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake_platform import (
     DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
 )
-from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession, run_cycle
+from connector.ticketing.flow import CycleReport, FlowSettings, MemoryJournal, PlatformSession, run_cycle
 from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
 START = 1_795_651_200.0  # 2026-11-26T00:00:00Z
@@ -63,6 +63,7 @@ class Run:
     before: Callable[[PlatformCall], None] | None = None  # e.g. revoke tokens, move the clock
     reply_for: Callable[[PlatformCall], PlatformReply | None] | None = None  # a made-up answer
     sent: list[PlatformCall] = field(factory=list)
+    journal: MemoryJournal = field(factory=MemoryJournal)  # durable, like the table
 
     def add(self, key: str, category: str = "SNR", node: str = "N-1", **cells: object) -> None:
         flow_add_ticket(self.table, key, category, node, received=self.clock(), **cells)  # type: ignore[arg-type]
@@ -88,7 +89,7 @@ class Run:
         """One cycle, or a crash: dropped when `crash_after` calls have been answered, or at the
         n-th call of a session (`crash_at`); the call it had yielded reaches the platform only if
         `applied`. None when it crashed."""
-        flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng)
+        flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng, self.journal)
         answered = 0
         seen: Counter[str] = Counter()
         collected: list[PlatformReply] | None = None
