@@ -308,6 +308,247 @@ def flow_schedules() -> st.SearchStrategy[list[FlowStep]]:
     return st.lists(step, min_size=1, max_size=10)
 
 
+# == platform: the fake platform (connector.ticketing.fake_platform) ================================
+# Requests for FakePlatform.handle, from plausible to absurd. Pass the ids of a platform as
+# `schemas` ({busObId: its fieldIds}; ids depend only on the platform's seed) so that bodies reach
+# past the "unknown busObId" check into the save and search logic; `platform_requests` keeps method,
+# path and body coherent most of the time, so most examples get past routing and authentication.
+# Every strategy here is built once and only drawn from afterwards: building is the slow part.
+
+import functools  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
+from urllib.parse import urlencode  # noqa: E402
+
+from connector.ticketing.fake_platform import OPERATIONS as PLATFORM_OPERATIONS  # noqa: E402
+from connector.ticketing.fake_platform import Faults as PlatformFaults  # noqa: E402
+
+PLATFORM_TOKEN_PATH = "/CherwellAPI/token"
+PLATFORM_SUMMARY_PATH = "/CherwellAPI/api/V1/getbusinessobjectsummary/busobname/"
+PLATFORM_SCHEMA_PATH = "/CherwellAPI/api/V1/getbusinessobjectschema/busobid/"
+PLATFORM_SEARCH_PATH = "/CherwellAPI/api/V1/getsearchresults"
+PLATFORM_SAVE_PATH = "/CherwellAPI/api/V1/savebusinessobjectbatch"
+PLATFORM_ORDERS_PATH = "/SFyC/api/v1/ordenes-trabajo/lote"
+PLATFORM_LOOKUP_PATH = "/SFyC/api/v1/ordenes-trabajo"
+
+PlatformSchemas = Mapping[str, Sequence[str]]  # busObId -> its fieldIds
+
+
+@functools.cache
+def platform_json() -> st.SearchStrategy[Any]:
+    """Any JSON value, small."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(-(10**12), 10**12)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=16)
+    )
+    return st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=10,
+    )
+
+
+def _platform_usually(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], bad_in_ten: int = 2
+                      ) -> st.SearchStrategy[Any]:
+    """`good`, except `bad_in_ten` times in ten. (Hypothesis favours small draws, so the low end of
+    the roll, which it hits most, must be the good side.)"""
+    return st.integers(0, 9).flatmap(lambda roll: good if roll < 10 - bad_in_ten else bad)
+
+
+def _platform_pick(values: Sequence[Any]) -> st.SearchStrategy[Any]:
+    return st.sampled_from(list(values)) if values else st.nothing()
+
+
+def _platform_id(ids: Sequence[str]) -> st.SearchStrategy[Any]:
+    """A real id (sometimes upper-case, which must work too), else any JSON."""
+    real = _platform_pick(ids)
+    return _platform_usually(real | real.map(str.upper), platform_json())
+
+
+def _platform_mostly(right: str, *wrong: str) -> st.SearchStrategy[str | None]:
+    """`right` usually; else one of `wrong`, any text, or None (leave it out)."""
+    return _platform_usually(st.just(right), st.sampled_from([*wrong, None]) | st.text(max_size=12))
+
+
+def _platform_values() -> st.SearchStrategy[Any]:
+    return _platform_usually(st.sampled_from(["SNR", "Falla de Linea", "New", "Closed", "2", "WM-1"]),
+                             st.just("") | st.text(max_size=12) | platform_json(), bad_in_ten=4)
+
+
+def platform_methods() -> st.SearchStrategy[str]:
+    return st.sampled_from(["GET", "POST", "PUT", "DELETE", "get", "post"]) | st.text(min_size=1, max_size=8)
+
+
+def platform_path_variants(path: str) -> st.SearchStrategy[str]:
+    """One path as clients spell it: any case, maybe a trailing slash."""
+    return st.builds(lambda case, slash: case(path) + ("/" if slash else ""),
+                     st.sampled_from([str, str.lower, str.upper]), st.booleans())
+
+
+def platform_targets() -> st.SearchStrategy[str]:
+    """Known paths (any case, junk appended, a query) or any text at all."""
+    paths = [PLATFORM_TOKEN_PATH, PLATFORM_SUMMARY_PATH, PLATFORM_SCHEMA_PATH, PLATFORM_SEARCH_PATH,
+             PLATFORM_SAVE_PATH, PLATFORM_ORDERS_PATH, PLATFORM_LOOKUP_PATH]
+    known = st.builds(
+        lambda path, tail, query: path + tail + query,
+        st.one_of([platform_path_variants(path) for path in paths]),
+        st.sampled_from(["", "Incident", "Journal", "nada"]) | st.text(max_size=12),
+        st.sampled_from(["", "?ticket=102400&ticket=", "?auth_mode=Internal"]) | st.text(max_size=20).map("?".__add__),
+    )
+    return known | st.text(max_size=40) | st.text(max_size=40).map("/".__add__)
+
+
+def platform_headers(token: str, api_key: str) -> st.SearchStrategy[dict[str, str]]:
+    """Mostly the right credentials, sometimes wrong, missing or mangled ones, plus junk headers."""
+    known = st.fixed_dictionaries({
+        "Authorization": _platform_mostly(f"Bearer {token}", f"bearer {token}", token, "Bearer", "Basic eDp5"),
+        "X-Api-Key": _platform_mostly(api_key, api_key.upper(), ""),
+    })
+    junk = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=2)
+    return st.builds(lambda mine, other: {**other, **{k: v for k, v in mine.items() if v is not None}}, known, junk)
+
+
+def platform_save_bodies(schemas: PlatformSchemas, rec_ids: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+    """savebusinessobjectbatch bodies: items whose fields mostly belong to their busObId, dirty flags
+    of every spelling, values of every type, ids of existing and unknown records."""
+
+    def save_request(bus_ob_id: str, field_ids: Sequence[str]) -> st.SearchStrategy[Any]:
+        field_item = st.fixed_dictionaries(
+            {"fieldId": _platform_id(field_ids), "value": _platform_values(),
+             "dirty": _platform_usually(st.sampled_from([True, "true", "TRUE"]),
+                                        st.sampled_from([False, "no", None, 1]))},
+            optional={"name": st.text(max_size=8)},
+        )
+        return st.fixed_dictionaries(
+            {"busObId": _platform_id([bus_ob_id]),
+             "fields": _platform_usually(st.lists(field_item, max_size=7),
+                                         st.lists(field_item | platform_json(), max_size=3) | platform_json())},
+            optional={
+                "busObRecId": _platform_id([*rec_ids, "f" * 42]),
+                "busObPublicId": st.sampled_from(["102400", "102401", "1"]) | platform_json(),
+                "persist": platform_json(),
+            },
+        )
+
+    item = st.one_of([save_request(bus_ob_id, field_ids) for bus_ob_id, field_ids in schemas.items()])
+    return st.fixed_dictionaries(
+        {"saveRequests": _platform_usually(st.lists(item, max_size=5),
+                                           st.lists(item | platform_json(), max_size=3) | platform_json())},
+        optional={"stopOnError": st.booleans() | platform_json()},
+    )
+
+
+def platform_search_bodies(schemas: PlatformSchemas) -> st.SearchStrategy[Any]:
+    def search(bus_ob_id: str, field_ids: Sequence[str]) -> st.SearchStrategy[Any]:
+        a_filter = st.fixed_dictionaries({
+            "fieldId": _platform_id(field_ids),
+            "operator": _platform_usually(st.sampled_from(["eq", "EQ", "contains", "startswith", "gt", "lt"]),
+                                          st.just("ne") | platform_json()),
+            "value": _platform_values(),
+        })
+        return st.fixed_dictionaries(
+            {"busObId": _platform_id([bus_ob_id])},
+            optional={
+                "filters": _platform_usually(st.lists(a_filter, max_size=4),
+                                             st.lists(a_filter | platform_json(), max_size=2) | platform_json()),
+                "fields": _platform_usually(st.lists(_platform_id(field_ids), max_size=4), platform_json()),
+                "includeAllFields": st.booleans() | platform_json(),
+                "pageNumber": _platform_usually(st.integers(1, 5), st.integers(-2, 0) | platform_json()),
+                "pageSize": _platform_usually(st.integers(1, 500),
+                                              st.sampled_from([0, 501, "10", "x"]) | platform_json(), bad_in_ten=4),
+            },
+        )
+
+    return st.one_of([search(bus_ob_id, field_ids) for bus_ob_id, field_ids in schemas.items()])
+
+
+def platform_order_bodies(tickets: Sequence[str]) -> st.SearchStrategy[Any]:
+    text = _platform_usually(st.sampled_from(["WM-1", "SNR", "N1"]),
+                             st.just("") | st.text(max_size=10) | platform_json())
+    order = st.fixed_dictionaries(
+        {"ticket": _platform_usually(_platform_pick(tickets), platform_json(), bad_in_ten=3), "referencia": text,
+         "categoria": text,
+         "nodo": text},
+        optional={"descripcion": text, "prioridad": text},
+    )
+    return st.fixed_dictionaries({"ordenes": _platform_usually(
+        st.lists(order, max_size=4), st.lists(order | platform_json(), max_size=2) | platform_json())})
+
+
+def platform_form_bodies(client_id: str, username: str, password: str) -> st.SearchStrategy[bytes]:
+    values = {
+        "grant_type": _platform_mostly("password", "refresh_token", "client_credentials"),
+        "client_id": _platform_mostly(client_id),
+        "username": _platform_mostly(username),
+        "password": _platform_mostly(password),
+    }
+    optional = {"refresh_token": st.text(max_size=8), "auth_mode": st.just("Internal")}
+    return st.fixed_dictionaries(values, optional=optional).map(
+        lambda form: urlencode({k: v for k, v in form.items() if v is not None}).encode())
+
+
+def _platform_json_bytes(values: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
+    return values.map(lambda value: json.dumps(value).encode())
+
+
+def platform_bodies(schemas: PlatformSchemas = {"0" * 32: ()}, rec_ids: Sequence[str] = (),  # noqa: B006
+                    tickets: Sequence[str] = (), credentials: tuple[str, str, str] = ("", "", "")
+                    ) -> st.SearchStrategy[bytes]:
+    """Any request body: raw bytes, any JSON, or one of the structured bodies above."""
+    structured = (
+        platform_save_bodies(schemas, rec_ids) | platform_search_bodies(schemas) | platform_order_bodies(tickets)
+        | platform_json()
+    )
+    return st.binary(max_size=64) | _platform_json_bytes(structured) | platform_form_bodies(*credentials)
+
+
+def platform_requests(*, token: str, api_key: str, schemas: PlatformSchemas, rec_ids: Sequence[str] = (),
+                      tickets: Sequence[str] = (), credentials: tuple[str, str, str] = ("", "", "")
+                      ) -> st.SearchStrategy[tuple[str, str, dict[str, str], bytes]]:
+    """(method, target, headers, body): mostly a well-aimed call with a body shaped for its endpoint
+    (itself often half wrong), sometimes a body meant for another endpoint, sometimes junk."""
+    any_body = platform_bodies(schemas, rec_ids, tickets, credentials)
+
+    def aimed(path: str, bodies: st.SearchStrategy[bytes]) -> st.SearchStrategy[tuple[str, str, bytes]]:
+        return st.tuples(st.just("POST"), platform_path_variants(path), _platform_usually(bodies, any_body))
+
+    shaped = st.one_of(
+        aimed(PLATFORM_TOKEN_PATH, platform_form_bodies(*credentials)),
+        aimed(PLATFORM_SEARCH_PATH, _platform_json_bytes(platform_search_bodies(schemas))),
+        aimed(PLATFORM_SAVE_PATH, _platform_json_bytes(platform_save_bodies(schemas, rec_ids))),
+        aimed(PLATFORM_ORDERS_PATH, _platform_json_bytes(platform_order_bodies(tickets))),
+    )
+    metadata = st.tuples(
+        st.just("GET"),
+        st.builds(str.__add__, st.sampled_from([PLATFORM_SUMMARY_PATH, PLATFORM_SCHEMA_PATH]),
+                  st.sampled_from(["Incident", "journal", "JournalNote", "Nada", *schemas]) | st.text(max_size=12)),
+        st.just(b""),
+    )
+    ticket_lists = st.lists(_platform_pick(tickets) | st.text(max_size=8), max_size=4) | st.just(["1"] * 201)
+    lookup = st.tuples(
+        st.just("GET"),
+        ticket_lists.map(lambda values: PLATFORM_LOOKUP_PATH + "?" + urlencode([("ticket", t) for t in values])),
+        st.just(b""),
+    )
+    anything = st.tuples(platform_methods(), platform_targets(), any_body)
+    calls = _platform_usually(shaped, metadata | lookup | anything, bad_in_ten=3)
+    return st.builds(lambda call, headers: (call[0], call[1], headers, call[2]), calls,
+                     platform_headers(token, api_key))
+
+
+def platform_faults() -> st.SearchStrategy[PlatformFaults]:
+    """Mostly no fault, so that examples reach the application; any mix of them otherwise."""
+    rate = _platform_usually(st.just(0.0), st.sampled_from([0.5, 1.0]), bad_in_ten=1)
+    return st.builds(
+        PlatformFaults,
+        error_rate=rate, html_503_rate=rate, lost_rate=rate, malformed_rate=rate, item_error_rate=rate,
+        quoted_token_error_rate=rate, latency=st.sampled_from([0.0, 0.25]),
+        fail_operation=_platform_usually(
+            st.just({}), st.dictionaries(st.sampled_from(PLATFORM_OPERATIONS), st.text(max_size=12), max_size=1)),
+    )
+
+
 # == protocol: protocol.yaml documents (connector.protocol.loader) ================================
 
 

@@ -46,6 +46,19 @@ def test_crash_run_with_kills_and_light_faults_loses_and_duplicates_nothing(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_retry_errors_pressed_during_kills_and_faults_completes_everything_once(tmp_path: Path) -> None:
+    """Max Retries 1 under faults puts tickets in Error; Retry Errors pressed at random moments
+    (kills included) and at the end brings every one back, creators and waiters swapping roles."""
+    options = ChaosOptions(tickets=200, kills=3, seed=8, faults=LIGHT_FAULTS, fault_rate=0.1, follower_share=0.25,
+                           retry_errors_every=1.0, settings=ElementSettings(max_retries=1, request_batch=10))
+    report = run_crash(options, tmp_path)
+    assert report.lost == 0 and report.duplicated == 0, explain(report)
+    assert report.completed == 200 and report.retry_presses > 0, explain(report)
+    assert report.ok, explain(report)
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_an_operation_failing_for_good_ends_its_tickets_in_error_then_retry_errors_completes_them(
         tmp_path: Path) -> None:
@@ -130,7 +143,8 @@ def test_a_second_incident_for_a_ticket_is_a_duplicate(plan: Plan) -> None:
 
 @pytest.mark.parametrize("kind", ["created", "noted", "followers"])
 def test_a_completed_ticket_missing_on_the_platform_is_lost(plan: Plan, kind: str) -> None:
-    victim = sorted(getattr(plan, kind))[-1]
+    alone = set(plan.created) - set(plan.followers.values())  # no follower's note hangs on it
+    victim = sorted(alone if kind == "created" else getattr(plan, kind))[-1]
     rows = rows_for(plan, state_for(plan))
     found = check_outcome(plan, state_for(plan, drop=victim), rows)
     assert found.lost == 1 and victim in " ".join(found.problems)
@@ -141,3 +155,33 @@ def test_a_ticket_missing_from_the_table_is_lost(plan: Plan) -> None:
     rows = rows_for(plan, state)
     del rows[plan.ids[7]]
     assert check_outcome(plan, state, rows).lost == 1
+
+
+def swap_creator(state: dict[str, Any], leader: str, follower: str) -> None:
+    """The follower created the node's incident (its leader was in Error), the leader noted on it."""
+    incident = next(i for i in state["incidents"] if i["external_id"] == leader)
+    note = next(n for n in state["notes"] if n["details"].startswith(f"[{follower}]"))
+    incident["external_id"] = follower
+    note["details"] = f"[{leader}] {note['details'].split('] ', 1)[1]}"
+
+
+def test_a_follower_that_took_over_creating_its_node_is_fine(plan: Plan) -> None:
+    follower, leader = sorted(plan.followers.items())[0]
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    swap_creator(state, leader, follower)
+    rows[follower]["OT Number"], rows[leader]["OT Number"] = rows[leader]["OT Number"], None
+    found = check_outcome(plan, state, rows)
+    assert (found.lost, found.duplicated, found.problems) == (0, 0, [])
+
+
+def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:
+    follower, leader = sorted(plan.followers.items())[0]
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    twin = dict(next(i for i in state["incidents"] if i["external_id"] == leader), external_id=follower,
+                rec_id="r-twin", incident_id="999999")
+    state["incidents"].append(twin)
+    state["notes"] = [n for n in state["notes"] if not n["details"].startswith(f"[{follower}]")]
+    found = check_outcome(plan, state, rows)
+    assert found.duplicated == 1 and "2 incidents" in " ".join(found.problems)

@@ -50,9 +50,6 @@ from tools.chaos import (
 # A 64-hex run is an access token of the fake platform (ids are 32 or 42 hex digits).
 ACCESS_TOKEN = re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])")
 BEARER = re.compile(r"Bearer\s+[A-Za-z0-9._~+/=-]{8,}")
-# Parameters that still show a login's form or answer while the fix waits for handlers.py
-# (see test_a_failed_login_leaves_the_password_in_no_shown_parameter): checked there, not here.
-KNOWN_LEAKS = {"Request Body", "Response Content"}
 
 
 def secret_forms(*secrets: str) -> list[str]:
@@ -87,23 +84,12 @@ class Watcher(threading.Thread):
             listing = self.runtime.get("/params")
             self.answers.append(("params", listing.text))
             for param in listing.json():
-                if param["name"] not in KNOWN_LEAKS:
-                    self.answers.append((param["name"], self.runtime.get(f"/params/{param['id']}").text))
+                self.answers.append((param["name"], self.runtime.get(f"/params/{param['id']}").text))
             self.answers.append(("table", self.runtime.get("/tables/Ticket%20Overview").text))
             self.answers.append(("elements", self.runtime.client.get("/api/elements").text))
         except (httpx.HTTPError, ValueError):
             pass  # between answers of a busy element: the next round fetches again
 
-    def texts(self) -> list[tuple[str, str]]:
-        return [(name, text) for name, text in self.answers
-                if not (name == "params" and any(leak in text for leak in KNOWN_LEAKS))]
-
-
-def without_known_leaks(listing: str) -> str:
-    """The params list minus the entries of KNOWN_LEAKS (JSON objects, one per parameter)."""
-    import json
-
-    return json.dumps([p for p in json.loads(listing) if p["name"] not in KNOWN_LEAKS])
 
 
 @pytest.mark.slow
@@ -124,7 +110,7 @@ def test_no_credential_in_the_log_the_store_or_any_api_answer(tmp_path: Path) ->
         watcher.stop.set()
         watcher.join(10)
         watcher.fetch_all()
-        answers = [(name, without_known_leaks(text) if name == "params" else text) for name, text in watcher.texts()]
+        answers = list(watcher.answers)
         masked = {p["id"]: p for p in setup.runtime.get("/params").json()}
         token = login(setup.platform.url, setup.password)
         assert setup.runtime.terminate() == 0
@@ -132,7 +118,7 @@ def test_no_credential_in_the_log_the_store_or_any_api_answer(tmp_path: Path) ->
         watcher.stop.set()
         setup.close()
 
-    for pid in (handlers.PASSWORD, handlers.API_KEY, handlers.AUTH_HEADER, handlers.KEY_HEADER):
+    for pid in (handlers.PASSWORD, handlers.API_KEY, handlers.AUTH_HEADER, handlers.KEY_HEADER, handlers.REQUEST_BODY):
         assert masked[pid]["value"] == masked[pid]["display"] == "********", masked[pid]
     log = setup.runtime.log_path.read_text(encoding="utf-8")
     stores = {f.name: f.read_bytes().decode("latin-1") for f in (tmp_path / "state").glob("*.sqlite*")}
@@ -166,9 +152,6 @@ params:
     assert "Max Retries" in str(refused.value) and "31337" not in str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason="ElementConfig.secrets is an attrs field with repr on: a log line or a "
-                                      "traceback that shows the config shows the secrets (fix: field(repr=False) "
-                                      "in connector/service/runtime.py, being edited by the lead; issue 5 report)")
 def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text("key-from-file-31337\n", encoding="utf-8")
     (tmp_path / "e.yaml").write_text(f"name: BE\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\n"
@@ -177,7 +160,7 @@ def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
     assert config.secrets and "31337" not in repr(config)
 
 
-# -- a login's form and answer are shown nowhere (in process) --------------------------------------------
+# -- a login's form and answer are shown nowhere (in process; regressions of issue 5's security run) --------------------------------------------
 
 
 def shown(h: Any) -> dict[str, str]:
@@ -185,11 +168,6 @@ def shown(h: Any) -> dict[str, str]:
     return {p.name: display(p, h.element.values.get(pid)) for pid, p in h.element.protocol.params.items()}
 
 
-LOGIN_LEAK = ("the login form goes to Request Body (101) and the token answer to Response Content (110), "
-              "neither a password parameter: fix waiting for handlers.py (issue 5 report)")
-
-
-@pytest.mark.xfail(strict=True, reason=LOGIN_LEAK)
 def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now, faults=fp.Faults(html_503_rate=1.0))
@@ -199,7 +177,6 @@ def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
     assert [name for name, text in shown(h).items() if quote_plus(fp.DEFAULT_PASSWORD) in text] == []
 
 
-@pytest.mark.xfail(strict=True, reason=LOGIN_LEAK)
 def test_the_tokens_of_a_login_answer_are_in_no_shown_parameter() -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now)

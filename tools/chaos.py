@@ -336,6 +336,16 @@ class Plan:
     def ids(self) -> list[str]:
         return [row["ticketId"] for row in self.rows]
 
+    def node_groups(self) -> dict[str, list[str]]:
+        """Each created ticket with the followers on its node, in send order."""
+        position = {key: index for index, key in enumerate(self.ids)}
+        groups: dict[str, list[str]] = {key: [key] for key in self.ids if key in self.created}
+        for follower, leader in self.followers.items():
+            groups[leader].append(follower)
+        for members in groups.values():
+            members.sort(key=position.__getitem__)
+        return groups
+
     def batches(self, size: int) -> list[list[dict[str, Any]]]:
         return [self.rows[i:i + size] for i in range(0, len(self.rows), size)]
 
@@ -601,6 +611,55 @@ class FaultInjector(threading.Thread):
         self.join(30)
 
 
+# -- the operator ---------------------------------------------------------------------------------------
+
+
+class Presser(threading.Thread):
+    """Presses Retry Errors every `every` s (jittered) through the API, as an operator would;
+    with `fiddle`, also changes settings mid-run: Ticketing Processing off for a moment and on
+    again (a running cycle stops before its next request), Max Tickets Per Request and Max
+    Concurrent Requests to random values."""
+
+    def __init__(self, runtime: RuntimeProcess, every: float, rng: random.Random, *, fiddle: bool = False) -> None:
+        super().__init__(name="chaos presser", daemon=True)
+        self.runtime, self.every, self.rng, self.fiddle = runtime, every, rng, fiddle
+        self.presses = 0
+        self.changes = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.rng.uniform(0.5, 1.5) * self.every):
+            if press_retry_errors(self.runtime):
+                self.presses += 1
+            if self.fiddle:
+                self._change_a_setting()
+
+    def _change_a_setting(self) -> None:
+        choice = self.rng.randrange(3)
+        try:
+            if choice == 0:
+                self.runtime.set_param("Ticketing Processing", "Disabled")
+                self.stop.wait(self.rng.uniform(0.05, 1.0))
+                self.changes += 1
+                # Until it is on again: a kill in between must not leave processing off for good.
+                wait_for(lambda: self.runtime.set_param("Ticketing Processing", "Enabled").status_code == 200,
+                         timeout=60, what="Ticketing Processing back on", every=0.1)
+            elif choice == 1:
+                self.runtime.set_param("Max Tickets Per Request", self.rng.choice((1, 3, 10, 50, 200)))
+            else:
+                self.runtime.set_param("Max Concurrent Requests", self.rng.choice((1, 2, 4, 16)))
+            self.changes += 1
+        except httpx.HTTPError:
+            pass  # killed meanwhile: the next round changes something else
+
+
+def press_retry_errors(runtime: RuntimeProcess) -> bool:
+    try:
+        return runtime.set_param("Retry Errors", "Retry").status_code == 200
+    except httpx.HTTPError:
+        return False  # down (killed) or busy: the operator tries again later
+
+
 # -- checks -------------------------------------------------------------------------------------------
 
 
@@ -616,29 +675,49 @@ class Findings:
         self.problems.append(text)
 
 
+class PlatformIndex:
+    """The platform's state (GET /_fake/state) indexed the way the checks look things up."""
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        self.by_external: dict[str, list[dict[str, Any]]] = {}
+        for incident in state["incidents"]:
+            if incident["external_id"]:
+                self.by_external.setdefault(incident["external_id"], []).append(incident)
+        self.by_rec = {i["rec_id"].lower(): i for i in state["incidents"]}
+        self.notes_by_id: dict[str, list[dict[str, Any]]] = {}
+        for note in state["notes"]:
+            if note["details"].startswith("["):  # ours: "[<ticket id>] <summary>"
+                self.notes_by_id.setdefault(note["details"][1:].split("]", 1)[0], []).append(note)
+        self.orders_by_ticket: dict[str, list[dict[str, Any]]] = {}
+        for order in state["work_orders"]:
+            self.orders_by_ticket.setdefault(order["ticket"], []).append(order)
+
+    def incidents(self, ticket_id: str) -> list[dict[str, Any]]:
+        return self.by_external.get(ticket_id, [])
+
+    def notes(self, ticket_id: str) -> list[dict[str, Any]]:
+        return self.notes_by_id.get(ticket_id, [])
+
+    def parent(self, note: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.by_rec.get(note["parent_rec_id"].lower())
+
+
 def check_outcome(plan: Plan, state: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]], *,
                   allow_errors: bool = False) -> Findings:
     """The platform's state and the element's table against the plan.
 
-    lost: a ticket missing from the table, or Completed without its incident or note on the
-    platform. duplicated: a ticket that reached the platform more than once (two incidents, two
-    notes, an incident and a note, two OTs). Anything else that is wrong is a problem.
+    lost: a ticket missing from the table, or Completed without its incident (and OT) or its note
+    on the platform. duplicated: every platform object beyond the one a ticket should have made
+    (a second incident or note for one ticket, an incident and a note, a second incident for one
+    node, a second OT for one incident). Anything else that is wrong is a problem.
+
+    A node of our own (a created ticket and the followers on its node) must end with exactly one
+    incident, made by one of its tickets, and a note on it from each of the others: usually the
+    first ticket creates it, but when the creator ended in Error the next one took its place, and
+    the first one, retried, became a note. Any of them may hold the incident.
     """
     found = Findings()
-    incidents_by_ext: dict[str, list[dict[str, Any]]] = {}
-    for incident in state["incidents"]:
-        if incident["external_id"]:
-            incidents_by_ext.setdefault(incident["external_id"], []).append(incident)
-    incidents_by_rec = {i["rec_id"].lower(): i for i in state["incidents"]}
-    notes_by_id: dict[str, list[dict[str, Any]]] = {}
-    for note in state["notes"]:
-        details = note["details"]
-        if details.startswith("["):
-            notes_by_id.setdefault(details[1:].split("]", 1)[0], []).append(note)
-    orders_by_ticket: dict[str, list[dict[str, Any]]] = {}
-    for order in state["work_orders"]:
-        orders_by_ticket.setdefault(order["ticket"], []).append(order)
-
+    index = PlatformIndex(state)
     for ticket_id in plan.ids:
         row = rows.get(ticket_id)
         if row is None:
@@ -654,68 +733,88 @@ def check_outcome(plan: Plan, state: Mapping[str, Any], rows: Mapping[str, Mappi
                 found.problem(f"{ticket_id}: Error: {row.get('Last Error')}")
         else:
             found.problem(f"{ticket_id}: still {status} at {row.get('Operation')} (wedged?)")
-        incidents = incidents_by_ext.get(ticket_id, [])
-        notes = notes_by_id.get(ticket_id, [])
-        if ticket_id in plan.created:
-            _check_created(found, ticket_id, row, incidents, notes, orders_by_ticket)
-        else:
-            _check_noted(found, plan, ticket_id, row, incidents, notes, incidents_by_rec, incidents_by_ext)
+        made = len(index.incidents(ticket_id)) + len(index.notes(ticket_id))
+        if made > 1:
+            found.duplicated += made - 1
+            found.problem(f"{ticket_id}: {len(index.incidents(ticket_id))} incidents and "
+                          f"{len(index.notes(ticket_id))} notes")
+    for members in plan.node_groups().values():
+        _check_node(found, members, rows, index)
+    for ticket_id in plan.noted:
+        _check_noted(found, plan, ticket_id, rows.get(ticket_id), index)
     return found
 
 
-def _check_created(found: Findings, ticket_id: str, row: Mapping[str, Any], incidents: list[dict[str, Any]],
-                   notes: list[dict[str, Any]], orders_by_ticket: Mapping[str, list[dict[str, Any]]]) -> None:
-    if len(incidents) > 1 or notes:
-        found.duplicated += 1
-        found.problem(f"{ticket_id}: {len(incidents)} incidents and {len(notes)} notes")
+def _completed(rows: Mapping[str, Mapping[str, Any]], ticket_id: str) -> bool:
+    return rows.get(ticket_id, {}).get("Status") == "Completed"
+
+
+def _check_node(found: Findings, members: list[str], rows: Mapping[str, Mapping[str, Any]],
+                index: PlatformIndex) -> None:
+    """One node of our own: one incident from one of its tickets, with its one OT written back,
+    and a note on it from each other ticket."""
+    creators = [t for t in members if index.incidents(t)]
+    if len(creators) > 1:
+        found.duplicated += len(creators) - 1
+        found.problem(f"node of {members[0]}: {len(creators)} incidents, by {creators}")
+    if not creators:
+        for ticket_id in members:
+            if _completed(rows, ticket_id):
+                found.lost += 1
+                found.problem(f"{ticket_id}: Completed but its node has no incident")
         return
-    if not incidents:
-        if row.get("Status") == "Completed" or row.get("Operation") not in ("Check Existing", "Create Ticket"):
-            found.lost += 1
-            found.problem(f"{ticket_id}: {row.get('Status')} at {row.get('Operation')} but no incident")
-        return
-    incident = incidents[0]
-    orders = orders_by_ticket.get(incident["incident_id"], [])
+    creator = creators[0]
+    incident = index.incidents(creator)[0]
+    orders = index.orders_by_ticket.get(incident["incident_id"], [])
     if len(orders) > 1:
-        found.duplicated += 1
-        found.problem(f"{ticket_id}: incident {incident['incident_id']} has {len(orders)} OTs")
-        return
-    if row.get("Platform Ticket") != incident["incident_id"]:
-        found.problem(f"{ticket_id}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}")
-    if row.get("Status") != "Completed":
-        return  # in Error on the way: what exists must still exist once, which is checked above
-    if not orders:
-        found.lost += 1
-        found.problem(f"{ticket_id}: Completed but incident {incident['incident_id']} has no OT")
-    elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
-        found.problem(f"{ticket_id}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
-                      f"table says {row.get('OT Number')!r}")
+        found.duplicated += len(orders) - 1
+        found.problem(f"{creator}: incident {incident['incident_id']} has {len(orders)} OTs")
+    if _completed(rows, creator):
+        row = rows[creator]
+        if not orders:
+            found.lost += 1
+            found.problem(f"{creator}: Completed but incident {incident['incident_id']} has no OT")
+        elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
+            found.problem(f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
+                          f"table says {row.get('OT Number')!r}")
+        if row.get("Platform Ticket") != incident["incident_id"]:
+            found.problem(f"{creator}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}")
+    for ticket_id in members:
+        if ticket_id in creators:
+            continue
+        notes = index.notes(ticket_id)
+        if not notes:
+            if _completed(rows, ticket_id):
+                found.lost += 1
+                found.problem(f"{ticket_id}: Completed but no note on incident {incident['incident_id']}")
+            continue
+        parent = index.parent(notes[0])
+        if parent is None or parent["rec_id"] != incident["rec_id"]:
+            found.problem(f"{ticket_id}: its note is on {parent and parent['incident_id']}, "
+                          f"its node's incident is {incident['incident_id']}")
+        elif _completed(rows, ticket_id) and rows[ticket_id].get("Platform Ticket") != incident["incident_id"]:
+            found.problem(f"{ticket_id}: Platform Ticket {rows[ticket_id].get('Platform Ticket')!r}, "
+                          f"note on {incident['incident_id']}")
 
 
-def _check_noted(found: Findings, plan: Plan, ticket_id: str, row: Mapping[str, Any],
-                 incidents: list[dict[str, Any]], notes: list[dict[str, Any]],
-                 incidents_by_rec: Mapping[str, Mapping[str, Any]],
-                 incidents_by_ext: Mapping[str, list[dict[str, Any]]]) -> None:
-    if incidents or len(notes) > 1:
-        found.duplicated += 1
-        found.problem(f"{ticket_id}: {len(incidents)} incidents and {len(notes)} notes (a note expected)")
+def _check_noted(found: Findings, plan: Plan, ticket_id: str, row: Mapping[str, Any] | None,
+                 index: PlatformIndex) -> None:
+    """A ticket on the node of an open incident it did not create: one note on such an incident."""
+    if index.incidents(ticket_id):
+        found.problem(f"{ticket_id}: created an incident, but its node had an open one")
         return
+    notes = index.notes(ticket_id)
     if not notes:
-        if row.get("Status") == "Completed":
+        if row is not None and row.get("Status") == "Completed":
             found.lost += 1
             found.problem(f"{ticket_id}: Completed but no note")
         return
-    parent = incidents_by_rec.get(notes[0]["parent_rec_id"].lower())
-    if ticket_id in plan.followers:
-        leader = incidents_by_ext.get(plan.followers[ticket_id], [])
-        right = bool(leader) and parent is not None and parent["rec_id"] == leader[0]["rec_id"]
-    else:
-        category, node = plan.noted[ticket_id]
-        right = parent is not None and (parent["category"], parent["node"].casefold()) == (category, node.casefold())
-    if not right:
+    parent = index.parent(notes[0])
+    category, node = plan.noted[ticket_id]
+    if parent is None or (parent["category"], parent["node"].casefold()) != (category, node.casefold()):
         found.problem(f"{ticket_id}: its note is on the wrong incident ({parent and parent['incident_id']})")
-    elif row.get("Platform Ticket") != parent["incident_id"]:  # type: ignore[index]
-        found.problem(f"{ticket_id}: Platform Ticket {row.get('Platform Ticket')!r}, note on {parent['incident_id']}")  # type: ignore[index]
+    elif row is not None and row.get("Status") == "Completed" and row.get("Platform Ticket") != parent["incident_id"]:
+        found.problem(f"{ticket_id}: Platform Ticket {row.get('Platform Ticket')!r}, note on {parent['incident_id']}")
 
 
 def store_integrity(path: Path) -> str:
@@ -787,6 +886,11 @@ class ChaosOptions:
     kill_gap: tuple[float, float] = (0.2, 1.5)
     drain_timeout: float = 600.0
     deadline: float = 1800.0
+    # Seconds between Retry Errors presses during the run (0: none). With a low Max Retries,
+    # faults put tickets in Error; pressed at random moments (kills included), and again at the
+    # end until every ticket is Completed: the Error -> retry path must not duplicate either.
+    retry_errors_every: float = 0.0
+    fiddle: bool = False  # with retry_errors_every: also change settings mid-run (see Presser)
 
 
 @frozen(kw_only=True)
@@ -818,6 +922,8 @@ class Report:
     integrity: str = ""
     resends: int = 0
     duplicates_acknowledged: int = 0
+    retry_presses: int = 0
+    platform_requests: dict[str, int] = field(factory=dict)  # the platform's own count, by operation
     problems: list[str] = field(factory=list)
     workdir: str = ""
 
@@ -828,7 +934,9 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "scenario", "tickets", "kills", "faults", "completed", "errors", "lost", "duplicated", "seconds",
-            "exit_code", "integrity", "resends", "duplicates_acknowledged", "problems", "workdir")} | {"ok": self.ok}
+            "exit_code", "integrity", "resends", "duplicates_acknowledged", "retry_presses", "platform_requests",
+            "problems", "workdir")} | {
+            "ok": self.ok}
 
 
 @define
@@ -877,6 +985,12 @@ def finish(report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[
     for code in setup.runtime.unexpected_exits:
         report.problems.append(f"connector run exited by itself with {code}")
     state = setup.platform.state()
+    # Kept beside the logs: what the checks saw, for whoever investigates a failure.
+    (setup.workdir / "platform-state.json").write_text(json.dumps(state), encoding="utf-8")
+    (setup.workdir / "table.json").write_text(json.dumps(rows), encoding="utf-8")
+    (setup.workdir / "plan.json").write_text(json.dumps({"rows": plan.rows, "created": sorted(plan.created),
+                                                         "noted": plan.noted, "followers": plan.followers}),
+                                             encoding="utf-8")
     found = check_outcome(plan, state, rows, allow_errors=allow_errors)
     report.completed, report.errors, report.lost, report.duplicated = found.completed, found.errors, found.lost, found.duplicated
     report.problems += found.problems
@@ -890,6 +1004,7 @@ def finish(report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[
         report.problems.append(f"{len(missing)} tickets missing from the store file, e.g. {sorted(missing)[:3]}")
     bad, failures = log_findings(setup.runtime.log_path)
     report.problems += [f"log: {line}" for line in bad[:20]]
+    report.platform_requests = {name: int(count) for name, count in state.get("requests", {}).items()}
     injected = state.get("injected", {})
     for name, word in INJECTED_NAMES.items():
         if injected.get(name):
@@ -917,7 +1032,7 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
     protocol = short_timeout_protocol(workdir, options.session_timeout) if latency else PROTOCOL_YAML
     incidents = max(4, round(options.tickets * options.note_share / 3))
     setup = set_up(workdir, seed=options.seed, incidents=incidents, settings=options.settings, protocol=protocol)
-    injector = killer = None
+    injector = killer = presser = None
     try:
         plan = plan_tickets(options.tickets, rng, setup.nodes, note_share=options.note_share,
                             follower_share=options.follower_share)
@@ -934,6 +1049,10 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
                         may_send=_pacing(options.kills, batches, killer), deadline=options.deadline,
                         rng=random.Random(rng.random()), think=options.kill_gap[1] if options.kills else 0.0)
         sender.posting = posting
+        presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()),
+                          fiddle=options.fiddle) if options.retry_errors_every else None
+        if presser is not None:
+            presser.start()
         sender.start()
         if killer is not None:
             killer.start()
@@ -953,14 +1072,33 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
             if injector.stats.latency_windows:
                 report.faults["latency windows"] = injector.stats.latency_windows
         rows = wait_drained(setup.runtime, plan.ids, timeout=options.drain_timeout)
+        if presser is not None:
+            presser.stop.set()
+            presser.join(90)
+            if options.fiddle:
+                report.faults["settings changed"] = presser.changes
+                setup.runtime.set_param("Ticketing Processing", "Enabled")
+            rows = _retry_until_completed(setup.runtime, plan, rows, options.drain_timeout)
+            report.retry_presses = presser.presses
         finish(report, setup, plan, rows)
     finally:
-        for thread in (killer, injector):
+        for thread in (killer, injector, presser):
             if thread is not None:
                 thread.stop.set()
         setup.close()
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def _retry_until_completed(runtime: RuntimeProcess, plan: Plan, rows: dict[str, dict[str, Any]],
+                           timeout: float, rounds: int = 5) -> dict[str, dict[str, Any]]:
+    """Press Retry Errors while tickets are in Error (the platform is healthy again by now)."""
+    for _ in range(rounds):
+        if not any(rows.get(key, {}).get("Status") == "Error" for key in plan.ids):
+            break
+        press_retry_errors(runtime)
+        rows = wait_drained(runtime, plan.ids, timeout=timeout)
+    return rows
 
 
 def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
@@ -993,6 +1131,7 @@ def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
         errors_before_retry = sum(1 for key in failing if rows.get(key, {}).get("Status") == "Error")
         setup.platform.set_faults({})
         answer = setup.runtime.set_param("Retry Errors", "Retry")
+        report.retry_presses = 1
         if answer.status_code != 200:
             report.problems.append(f"Retry Errors: {answer.status_code} {answer.text[:200]}")
         rows = _wait_all_completed(setup.runtime, plan.ids, options.drain_timeout)
@@ -1047,6 +1186,9 @@ def _wait_all_completed(runtime: RuntimeProcess, ids: Sequence[str], timeout: fl
 # -- the table ----------------------------------------------------------------------------------------
 
 
+_CALLS = ("login", "refresh", "summary", "schema", "search", "save_batch", "ot_create", "ot_lookup")
+
+
 def render(reports: Sequence[Report]) -> str:
     """One table, a column per scenario."""
     kinds = sorted({kind for report in reports for kind in report.faults})
@@ -1059,6 +1201,10 @@ def render(reports: Sequence[Report]) -> str:
         ("lost", [str(r.lost) for r in reports]),
         ("duplicated", [str(r.duplicated) for r in reports]),
         ("WM resends / duplicates acked", [f"{r.resends} / {r.duplicates_acknowledged}" for r in reports]),
+        ("Retry Errors presses", [str(r.retry_presses) for r in reports]),
+        ("platform calls (logins / refreshes)", [
+            f"{sum(v for k, v in r.platform_requests.items() if k in _CALLS)} "
+            f"({r.platform_requests.get('login', 0)} / {r.platform_requests.get('refresh', 0)})" for r in reports]),
         ("SIGTERM exit code", [str(r.exit_code) for r in reports]),
         ("store integrity_check", [r.integrity for r in reports]),
         ("other problems", [str(len(r.problems)) for r in reports]),
@@ -1109,6 +1255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="share of tickets on the node of an earlier created ticket (default 0.05)")
     parser.add_argument("--concurrency", type=int, default=1, help="Max Concurrent Requests of the element (default 1)")
     parser.add_argument("--request-batch", type=int, default=20, help="Max Tickets Per Request (default 20)")
+    parser.add_argument("--max-retries", type=int, default=10, help="Max Retries of the element (default 10)")
+    parser.add_argument("--retry-errors", type=float, default=0.0, metavar="SECONDS",
+                        help="press Retry Errors about every SECONDS during the run, and at the end until every "
+                             "ticket is Completed (default 0: never); pair with a low --max-retries")
+    parser.add_argument("--fiddle", action="store_true",
+                        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
+                             "Request and Max Concurrent Requests mid-run")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, "
                                                      "removed when the run passes)")
@@ -1116,8 +1269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
     reports = [run_crash(ChaosOptions(tickets=args.tickets, kills=args.kills, seed=args.seed, faults=args.faults,
                                       fault_rate=args.fault_rate, follower_share=args.followers,
+                                      retry_errors_every=args.retry_errors, fiddle=args.fiddle,
                                       settings=ElementSettings(concurrency=args.concurrency,
-                                                               request_batch=args.request_batch)),
+                                                               request_batch=args.request_batch,
+                                                               max_retries=args.max_retries)),
                          base / "crash")]
     if args.fail_operation != "none":
         reports.append(run_fail_for_good(FailOptions(tickets=args.fail_tickets, seed=args.seed,

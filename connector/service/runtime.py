@@ -21,7 +21,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from attrs import frozen
+from attrs import field, frozen
 
 from connector.engine import events as ev
 from connector.engine.element import Element
@@ -44,7 +44,8 @@ class ElementConfig:
     protocol_path: Path
     connection: Connection
     params: Mapping[int | str, Any]  # initial values: apply when the store is empty
-    secrets: Mapping[int | str, str]  # password parameters: applied at every start, never stored
+    # Password parameters: applied at every start, never stored, never in a repr.
+    secrets: Mapping[int | str, str] = field(repr=False)
     store_path: Path
     source: str = ""
 

@@ -1,0 +1,224 @@
+"""The fake platform on the wire: a Starlette app around `FakePlatform.handle`, its control API, and
+the `connector platform` command.
+
+Platform traffic (everything outside `/_fake/`) skips Starlette's routing and middleware on purpose:
+a *lost* answer must look like a dropped connection, and ASGI has no message for that. A server that
+sees an app fail before it started answering sends a 500 of its own (the ASGI spec asks for it), so
+failing is not enough. uvicorn's `send` is a bound method of its request cycle, which owns the
+transport: closing that transport before answering is the one way to give the client a connection
+closed with no response (httpx: RemoteProtocolError or ReadError). The app must be the outermost ASGI
+layer to see that `send`, hence the bypass. On another server, or in process through
+`httpx.ASGITransport`, there is no transport: the app raises `AnswerLost`, which ASGITransport hands
+to the client as an exception.
+
+The control API, for tools and crash tests run against a real server process:
+
+    GET  /_fake/state     counts, request counters, injected faults, incidents, notes, work orders
+    GET  /_fake/faults    the current Faults as JSON
+    PUT  /_fake/faults    replace them (JSON object of Faults fields; a missing field takes its default)
+    POST /_fake/revoke    every access token stops working
+    POST /_fake/seed      {"incidents": n[, "seed": s]}: add n manual incidents
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, TypeGuard
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from connector.ticketing.fake_platform import (
+    DEFAULT_API_KEY,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    FakeAnswer,
+    FakePlatform,
+    Faults,
+)
+
+CONTROL_PREFIX = "/_fake/"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8980
+
+logger = logging.getLogger(__name__)
+
+
+class AnswerLost(ConnectionError):
+    """The fake dropped this answer (`Faults.lost_rate`) and had no socket to close."""
+
+
+class FakePlatformApp(Starlette):
+    """Starlette for the control API; platform calls go straight to `FakePlatform.handle`."""
+
+    def __init__(self, platform: FakePlatform) -> None:
+        super().__init__(routes=_control_routes(platform))
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(CONTROL_PREFIX):
+            await _serve_platform_call(self.platform, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(platform: FakePlatform) -> Starlette:
+    return FakePlatformApp(platform)
+
+
+async def _serve_platform_call(platform: FakePlatform, scope: Scope, receive: Receive, send: Send) -> None:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return  # the client left before sending its request: nothing to apply, nobody to answer
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    # raw_path keeps the percent-encoding (the core decodes once); httpx's ASGITransport puts the
+    # query string in it too, so cut it there and take the query from query_string.
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    target = raw_path.split(b"?", 1)[0].decode("latin-1")
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    answer = platform.handle(scope["method"], target, headers, bytes(body))
+    if answer.delay:
+        await asyncio.sleep(answer.delay)
+    if answer.lost:
+        await _drop_connection(send)
+    else:
+        await _send_answer(answer, send)
+
+
+async def _send_answer(answer: FakeAnswer, send: Send) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers.items()]
+    headers.append((b"content-length", str(len(answer.body)).encode()))
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _drop_connection(send: Send) -> None:
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if not isinstance(transport, asyncio.BaseTransport):
+        raise AnswerLost("the fake platform dropped this answer (lost_rate)")
+    transport.close()
+    # Let the server's connection_lost run before the app returns: uvicorn then knows the client is
+    # gone and neither logs an error nor tries its own 500.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def _control_routes(platform: FakePlatform) -> list[Route]:
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(platform.snapshot())
+
+    async def get_faults(request: Request) -> JSONResponse:
+        return JSONResponse(platform.faults.to_json())
+
+    async def put_faults(request: Request) -> JSONResponse:
+        try:
+            faults = Faults.from_json(await request.json())
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": f"invalid faults: {exc}"}, status_code=400)
+        platform.faults = faults
+        return JSONResponse(faults.to_json())
+
+    async def revoke(request: Request) -> JSONResponse:
+        return JSONResponse({"revoked": platform.revoke_tokens()})
+
+    async def seed(request: Request) -> JSONResponse:
+        try:
+            data: Any = await request.json()
+        except ValueError:
+            data = None
+        count = data.get("incidents") if isinstance(data, dict) else None
+        seed_value = data.get("seed") if isinstance(data, dict) else None
+        if not _is_count(count) or not (seed_value is None or _is_count(seed_value)):
+            return JSONResponse({"error": 'send {"incidents": <n >= 0>} with an optional integer "seed"'},
+                                status_code=400)
+        created = platform.seed_incidents(count, seed=seed_value)
+        return JSONResponse({"created": [incident.incident_id for incident in created]})
+
+    return [
+        Route(CONTROL_PREFIX + "state", state, methods=["GET"]),
+        Route(CONTROL_PREFIX + "faults", get_faults, methods=["GET"]),
+        Route(CONTROL_PREFIX + "faults", put_faults, methods=["PUT"]),
+        Route(CONTROL_PREFIX + "revoke", revoke, methods=["POST"]),
+        Route(CONTROL_PREFIX + "seed", seed, methods=["POST"]),
+    ]
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1_000_000
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    seed: int = 0,
+    incidents: int = 0,
+    client_id: str = DEFAULT_CLIENT_ID,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    api_key: str = DEFAULT_API_KEY,
+    log_level: str = "info",
+) -> None:
+    """Run the fake platform on host:port until interrupted."""
+    platform = FakePlatform(seed=seed, client_id=client_id, username=username, password=password, api_key=api_key)
+    if incidents:
+        platform.seed_incidents(incidents)
+    # The credentials stay out of the log on purpose: this line ends up in CI output.
+    logger.info("fake platform on http://%s:%d (seed %d, %d incidents)", host, port, seed, incidents)
+    uvicorn.run(create_app(platform), host=host, port=port, log_level=log_level)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `connector platform` (shared with this module's own `main`)."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for ids, faults and seeded incidents")
+    parser.add_argument("--incidents", type=_non_negative, default=0, help="manual incidents to start with")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="Cherwell client_id to accept")
+    parser.add_argument("--username", default=DEFAULT_USERNAME, help="Cherwell user to accept")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help="Cherwell password to accept")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="SFyC X-Api-Key to accept")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"fake platform on http://{args.host}:{args.port} (seed {args.seed}, {args.incidents} incidents)",
+          file=sys.stderr)
+    serve(args.host, args.port, seed=args.seed, incidents=args.incidents, client_id=args.client_id,
+          username=args.username, password=args.password, api_key=args.api_key, log_level=args.log_level)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="connector platform",
+        description="Run the fake Cherwell + SFyC platform (contracts/platform-api.md) on one HTTP host.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
