@@ -2,17 +2,26 @@
 
 The flow is sans-I/O, shaped like httpx's auth flows: `run_cycle` is a generator that yields
 `PlatformCall`s, receives `PlatformReply`s and returns a `CycleReport`. Whoever drives it (the
-element's glue, a test) sends the requests. The glue commits the table before every call goes
-out, and that is the whole crash-safety story:
+element's glue, a test) sends the requests. The glue commits the table and the journal before
+every call goes out, and that is the whole crash-safety story:
 
-    before a write batch is yielded, its tickets get Outcome Unknown = 1 (durable when sent);
-    a definite answer (success, or an error that says nothing was saved) sets it back to 0;
-    a ticket with Outcome Unknown = 1 is looked up on the platform before it is ever sent again
+    before a write batch is yielded, its tickets are noted in the journal (one entry a batch,
+    durable when the batch is sent); the step that stores the batch's outcome in the rows takes
+    the entry off. An answer that leaves the outcome open (no answer, 5xx, unreadable) sets the
+    ticket's Outcome Unknown = 1 instead; a definite one (success, or an error that says nothing
+    was saved) leaves it 0. A ticket still noted when a cycle starts gets Outcome Unknown = 1.
+    A ticket with Outcome Unknown = 1 is looked up on the platform before it is ever sent again
     (incidents by ExternalID, notes by the "[ticket id]" their Details start with, work orders
     by referencia), and what is found is adopted instead of created twice.
 
-The process may die between any two yields; the table as of the last yield is what survives,
-and the next cycle picks up from it with a fresh `PlatformSession`.
+The process may die between any two yields; the table and the journal as of the last yield are
+what survives, and the next cycle picks up from them with a fresh `PlatformSession`.
+
+Bookkeeping stays off the critical path: once a batch's answer is in, the next batch is noted
+and sent (an `Overlap`) and only then is the answered batch settled into the rows, while the
+next one is on the wire; the flow `Collect`s its answer after. Within one operation the batches
+hold different tickets, so the order does not matter to them; between operations the flow
+settles everything first (every incident exists before any OT is asked for).
 
 A cycle, in order (the contract's "processing cycle", issue 3):
 
