@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from connector.engine.events import HttpResult, SendInterApp
+from connector.engine.events import Defer, HttpResult, SendInterApp
 from connector.engine.table import Table
 from connector.engine.values import coerce
 from connector.protocol.model import INTERAPP_RECEIVE
@@ -75,6 +75,10 @@ class HandlerContext:
     def parallel_results(self, set_id: int) -> list[HttpResult]:
         """The answers of a parallel set, in request order (taken: a second call gets [])."""
         return self._element.parallel_results.pop(set_id, [])
+
+    def defer(self, trigger: int) -> None:
+        """Fire `trigger` in a step of its own, after this step's requests have left."""
+        self._element.emit(Defer(trigger=trigger))
 
     def start_timer(self, timer: int, after: float | None = None) -> None:
         self._element.start_timer(timer, after)

@@ -192,6 +192,8 @@ class Element:
             self._timer_fired(event.timer)
         elif isinstance(event, ev.HttpResult):
             self._http_result(event)
+        elif isinstance(event, ev.CheckTrigger):
+            self.fire_trigger(event.trigger)
         else:  # pragma: no cover - the Event union is closed
             raise TypeError(f"unknown event {event!r}")
         self._pump()

@@ -49,7 +49,14 @@ class HttpResult:
         return f"{self.http_version} {self.status} {self.reason}".rstrip()
 
 
-Event = Union[SetParameter, TimerFired, HttpResult]
+@frozen(kw_only=True)
+class CheckTrigger:
+    """Fire a trigger: what a `Defer` effect comes back as, in a step of its own."""
+
+    trigger: int
+
+
+Event = Union[SetParameter, TimerFired, HttpResult, CheckTrigger]
 
 # -- effects -----------------------------------------------------------------------------
 
@@ -113,4 +120,15 @@ class SendInterApp:
     raw: str
 
 
-Effect = Union[Persist, SendRequest, ScheduleTimer, CancelTimer, SendInterApp]
+@frozen(kw_only=True)
+class Defer:
+    """Fire `trigger` in a new step, once this step's effects are carried out.
+
+    A handler that has sent a request and has more work to do uses it so that its request
+    leaves first: the work then runs (and commits) while the request is on the wire.
+    """
+
+    trigger: int
+
+
+Effect = Union[Persist, SendRequest, ScheduleTimer, CancelTimer, SendInterApp, Defer]

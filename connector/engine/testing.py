@@ -137,6 +137,8 @@ class Harness:
                 self._timers[effect.timer] = (self.clock.time + effect.first_in, max(effect.interval, 1e-3))
             elif isinstance(effect, ev.CancelTimer):
                 self._timers.pop(effect.timer, None)
+            elif isinstance(effect, ev.Defer):
+                self._events.append(ev.CheckTrigger(trigger=effect.trigger))
             elif isinstance(effect, ev.SendInterApp):
                 self.interapp.append(effect)
                 if self.route is not None:

@@ -162,6 +162,7 @@ class ElementHost:
 
     async def _carry_out(self, effects: list[ev.Effect]) -> list[ev.SendInterApp]:
         replies = []
+        sent = False
         for effect in effects:
             if isinstance(effect, ev.Persist):
                 self.store.commit(effect)
@@ -169,13 +170,20 @@ class ElementHost:
                 task = asyncio.create_task(self._send(effect))
                 self._requests.add(task)
                 task.add_done_callback(self._requests.discard)
+                sent = True
             elif isinstance(effect, ev.ScheduleTimer):
                 self.runtime.schedule_timer(self, effect)
             elif isinstance(effect, ev.CancelTimer):
                 self.runtime.cancel_timer(self, effect.timer)
+            elif isinstance(effect, ev.Defer):
+                self.post(ev.CheckTrigger(trigger=effect.trigger))  # behind the requests just sent
             elif isinstance(effect, ev.SendInterApp):
                 replies.append(effect)
                 self.runtime.route(self, effect)
+        if sent:
+            # Let the send tasks hand their requests to the HTTP threads before this task
+            # takes the next event (a deferred step would otherwise run first).
+            await asyncio.sleep(0)
         return replies
 
     async def _send(self, request: ev.SendRequest) -> None:

@@ -65,3 +65,22 @@ class PlatformReply:
         if not self.answered:
             return self.error != "connect"
         return self.status >= 500
+
+
+@frozen(kw_only=True)
+class Overlap:
+    """Send `calls` now, and resume the flow at once: it has work to do while they are on
+    the wire (settling the previous batch). Their replies come back at the next `Collect`,
+    as a list in the same order.
+
+    This is how the flow keeps its bookkeeping off the critical path: what must be durable
+    before a request leaves (its tickets' marks) is written before the Overlap; what only
+    records the previous batch's outcome is written while the request is in flight.
+    """
+
+    calls: tuple[PlatformCall, ...]
+
+
+@frozen
+class Collect:
+    """Resume the flow with the replies of the last `Overlap`."""

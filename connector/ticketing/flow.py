@@ -2,17 +2,26 @@
 
 The flow is sans-I/O, shaped like httpx's auth flows: `run_cycle` is a generator that yields
 `PlatformCall`s, receives `PlatformReply`s and returns a `CycleReport`. Whoever drives it (the
-element's glue, a test) sends the requests. The glue commits the table before every call goes
-out, and that is the whole crash-safety story:
+element's glue, a test) sends the requests. The glue commits the table and the journal before
+every call goes out, and that is the whole crash-safety story:
 
-    before a write batch is yielded, its tickets get Outcome Unknown = 1 (durable when sent);
-    a definite answer (success, or an error that says nothing was saved) sets it back to 0;
-    a ticket with Outcome Unknown = 1 is looked up on the platform before it is ever sent again
+    before a write batch is yielded, its tickets are noted in the journal (one entry a batch,
+    durable when the batch is sent); the step that stores the batch's outcome in the rows takes
+    the entry off. An answer that leaves the outcome open (no answer, 5xx, unreadable) sets the
+    ticket's Outcome Unknown = 1 instead; a definite one (success, or an error that says nothing
+    was saved) leaves it 0. A ticket still noted when a cycle starts gets Outcome Unknown = 1.
+    A ticket with Outcome Unknown = 1 is looked up on the platform before it is ever sent again
     (incidents by ExternalID, notes by the "[ticket id]" their Details start with, work orders
     by referencia), and what is found is adopted instead of created twice.
 
-The process may die between any two yields; the table as of the last yield is what survives,
-and the next cycle picks up from it with a fresh `PlatformSession`.
+The process may die between any two yields; the table and the journal as of the last yield are
+what survives, and the next cycle picks up from them with a fresh `PlatformSession`.
+
+Bookkeeping stays off the critical path: once a batch's answer is in, the next batch is noted
+and sent (an `Overlap`) and only then is the answered batch settled into the rows, while the
+next one is on the wire; the flow `Collect`s its answer after. Within one operation the batches
+hold different tickets, so the order does not matter to them; between operations the flow
+settles everything first (every incident exists before any OT is asked for).
 
 A cycle, in order (the contract's "processing cycle", issue 3):
 
@@ -36,7 +45,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Protocol as TypingProtocol, TypeVar
 
 from attrs import define, field, frozen
 from attrs.validators import ge, instance_of, le
@@ -45,15 +55,18 @@ from connector.engine.table import Table
 from connector.ticketing import cherwell as cw
 from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import PlatformCall, PlatformReply
+from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
 Flow = Generator[PlatformCall, PlatformReply, T]
-# A flow that may also yield several calls at once (a list) and then receives their replies
-# (a list, same order): the run_cycle generator, when Max Concurrent Requests is above 1.
-Flows = Generator["PlatformCall | list[PlatformCall]", "PlatformReply | list[PlatformReply]", T]
+# What run_cycle yields: a call (resumed with its reply); several calls at once (a list,
+# resumed with the list of replies) when Max Concurrent Requests is above 1; an Overlap
+# (resumed with None as soon as its calls are on their way) and then a Collect (resumed with
+# the Overlap's replies, a list).
+Flows = Generator["PlatformCall | list[PlatformCall] | Overlap | Collect",
+                  "PlatformReply | list[PlatformReply] | None", T]
 
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
@@ -110,14 +123,44 @@ class CycleReport:
         return sum(self.requests.values())
 
 
+InFlightEntry = tuple[str, tuple[str, ...]]  # an operation, and the tickets of a write of it on its way
+
+
+class Journal(TypingProtocol):
+    """Where the flow notes, durably, the writes on their way (the element: a saved parameter).
+
+    A write's tickets are noted here before it leaves, and taken off in the step that stores
+    its outcome in their rows. A ticket still noted at the start of a cycle (the process died,
+    or the cycle stopped, before the outcome was stored) is looked up before it is tried again.
+    One small record per batch, instead of rewriting every row of the batch before it leaves.
+    """
+
+    def load(self) -> list[InFlightEntry]: ...
+
+    def save(self, entries: list[InFlightEntry]) -> None: ...
+
+
+class MemoryJournal:
+    """A Journal in memory (tests, and anything without a store)."""
+
+    def __init__(self) -> None:
+        self.entries: list[InFlightEntry] = []
+
+    def load(self) -> list[InFlightEntry]:
+        return list(self.entries)
+
+    def save(self, entries: list[InFlightEntry]) -> None:
+        self.entries = list(entries)
+
+
 def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, now: Callable[[], float],
-              rng: random.Random) -> Flows[CycleReport]:
+              rng: random.Random, journal: Journal) -> Flows[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
     With settings.concurrency 1 it yields one PlatformCall at a time; above 1 a write
     operation may yield a list of calls, to be sent at once, and expects the list of replies.
     """
-    return (yield from _Cycle(table, settings, session, now, rng).run())
+    return (yield from _Cycle(table, settings, session, now, rng, journal).run())
 
 
 class _SessionLost(Exception):
@@ -153,12 +196,13 @@ def _outcome(flow: Flow[T]) -> Flow[T | PlatformError]:
         return error
 
 
-def gather(flows: Sequence[Flow[T]]) -> Flows[list[T | PlatformError]]:
+def gather(flows: Sequence[Flow[T]], platform: _Platform | None = None) -> Flows[list[T | PlatformError]]:
     """Run flows side by side: their next calls go out together, as one list.
 
     Each flow still sees its own calls and replies in order (a 401 re-login inside one of
     them is just its next call), so a batch written this way behaves exactly as when sent
-    alone; only the waiting overlaps. Results come back in the order of `flows`.
+    alone; only the waiting overlaps. Results come back in the order of `flows`. With a
+    `platform` whose background holds work, the first calls go out as an Overlap.
     """
     results: list[T | PlatformError | None] = [None] * len(flows)
     calls: dict[int, PlatformCall] = {}
@@ -170,13 +214,23 @@ def gather(flows: Sequence[Flow[T]]) -> Flows[list[T | PlatformError]]:
         except StopIteration as done:
             results[index] = done.value
 
-    for index in range(len(running)):
-        step(index, None)
-    while calls:
-        order = list(calls)
-        replies = yield [calls.pop(index) for index in order]
-        for index, reply in zip(order, replies):
-            step(index, reply)
+    if platform is not None:
+        platform.overlapping = False  # the flows' own sends must not overlap: the wave does
+    try:
+        for index in range(len(running)):
+            step(index, None)
+        while calls:
+            order = list(calls)
+            wave = [calls.pop(index) for index in order]
+            if platform is not None and platform.background:
+                replies = yield from platform.overlap(wave)
+            else:
+                replies = yield wave
+            for index, reply in zip(order, replies):  # type: ignore[arg-type]
+                step(index, reply)
+    finally:
+        if platform is not None:
+            platform.overlapping = True
     return results  # type: ignore[return-value]
 
 
@@ -188,11 +242,31 @@ class _Platform:
                  now: Callable[[], float]) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
+        # Work that may wait until the next request is on the wire (settling a batch), and
+        # whether a send may carry it (not inside `gather`, whose wave carries it instead).
+        self.background: list[Callable[[], None]] = []
+        self.overlapping = True
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
+        if self.background and self.overlapping:
+            replies = yield from self.overlap([call])  # type: ignore[misc]
+            return replies[0]
         reply = yield call
         return reply
+
+    def overlap(self, calls: list[PlatformCall]) -> Flows[list[PlatformReply]]:
+        """Send `calls`, do the background work while they are out, then collect their replies."""
+        yield Overlap(calls=tuple(calls))
+        self.drain()
+        replies = yield Collect()
+        return replies  # type: ignore[return-value]
+
+    def drain(self) -> None:
+        """Do the background work now."""
+        work, self.background = self.background, []
+        for job in work:
+            job()
 
     def prepare(self) -> Flow[None]:
         """A usable token and the ids, before anything is marked as being sent."""
@@ -314,8 +388,11 @@ class _Operation:
 
 class _Cycle:
     def __init__(self, table: Table, settings: FlowSettings, session: PlatformSession,
-                 now: Callable[[], float], rng: random.Random) -> None:
+                 now: Callable[[], float], rng: random.Random, journal: Journal) -> None:
         self.table, self.settings, self.session, self.now, self.rng = table, settings, session, now, rng
+        self.journal = journal
+        self.in_flight: dict[int, InFlightEntry] = {}  # what the journal holds, by entry number
+        self._entries = 0
         self.report = CycleReport()
         self.platform = _Platform(settings, session, self.report, now)
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
@@ -337,6 +414,7 @@ class _Cycle:
 
     def run(self) -> Flows[CycleReport]:
         start = self.now()
+        self._recover_in_flight()
         self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
         if not self.ready:
             self.report.result = "No ready tickets"
@@ -460,23 +538,56 @@ class _Cycle:
         whatever the concurrency."""
         operation = self.operations[name]
         chunks = list(_chunks(self._at(name), self.settings.batch_size))
+        try:
+            yield from self._waves(operation, chunks)
+        finally:
+            self.platform.drain()  # every outcome settled before the next operation looks
+
+    def _waves(self, operation: _Operation, chunks: list[list[Ticket]]) -> Flows[None]:
         width = self.settings.concurrency
         for start in range(0, len(chunks), width):
             wave = chunks[start:start + width]
             if operation.cherwell:
                 yield from self.platform.prepare()
-            for chunk in wave:
-                for ticket in chunk:
-                    # Durable before the request leaves (the glue commits before each call): a crash
-                    # from here on makes the next cycle look the write up instead of resending it.
-                    ticket.status, ticket.outcome_unknown = tk.IN_PROGRESS, True
-                    self._store(ticket)
+            # Durable before the request leaves (the glue commits before each call): a crash from
+            # here on makes the next cycle look the write up instead of sending it again.
+            entries = [self._note_in_flight(operation.name, chunk) for chunk in wave]
             if len(wave) == 1:
                 outcomes = [(yield from _outcome(operation.send(wave[0])))]
             else:
-                outcomes = yield from gather([operation.send(chunk) for chunk in wave])
-            for chunk, outcome in zip(wave, outcomes):
-                self._settle(operation, chunk, outcome)
+                outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
+            # Settled while the next wave is on the wire (its tickets are others: the chunks were
+            # drawn up front); the last wave, or one cut short by an error, in the `finally`.
+            self.platform.background.append(partial(self._settle_wave, operation, wave, outcomes, entries))
+
+    def _settle_wave(self, operation: _Operation, wave: list[list[Ticket]],
+                     outcomes: Sequence[Sequence[Any] | PlatformError], entries: list[int]) -> None:
+        for chunk, outcome in zip(wave, outcomes):
+            self._settle(operation, chunk, outcome)
+        for entry in entries:  # their outcomes are in the rows now, in the same step
+            del self.in_flight[entry]
+        self.journal.save(list(self.in_flight.values()))
+
+    def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:
+        self._entries += 1
+        self.in_flight[self._entries] = (operation, tuple(t.key for t in chunk))
+        self.journal.save(list(self.in_flight.values()))
+        return self._entries
+
+    def _recover_in_flight(self) -> None:
+        """Writes noted on their way by an earlier life: their tickets are looked up first."""
+        entries = self.journal.load()
+        if not entries:
+            return
+        for operation, keys in entries:
+            for key in keys:
+                ticket = self.tickets.get(key)
+                if ticket is not None and ticket.live:
+                    # The row may still show the operation before (a creator's Create Ticket is
+                    # stored with its outcome): the journal says which write may have happened.
+                    ticket.operation, ticket.outcome_unknown = operation, True
+                    self._store(ticket)
+        self.journal.save([])
 
     def _settle(self, operation: _Operation, chunk: list[Ticket], outcome: Sequence[Any] | PlatformError) -> None:
         if isinstance(outcome, PlatformError):

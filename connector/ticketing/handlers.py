@@ -15,6 +15,7 @@ table change the cycle makes before yielding a call is durable when the call lea
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Generator
 from typing import Any
@@ -25,8 +26,8 @@ from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
 from connector.engine.interapp import serialize_call
 from connector.ticketing import messages, tickets
-from connector.ticketing.calls import PlatformCall, PlatformReply
-from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession, run_cycle
+from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
+from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 
 # Ids in protocol.yaml (tests/ticketing/test_protocol_yaml.py checks they agree).
 TICKET_OVERVIEW = 1000
@@ -35,10 +36,12 @@ CLIENT_ID, USERNAME, PASSWORD, API_KEY = 30, 32, 34, 36
 RECEIVED_COUNT, PENDING_COUNT, COMPLETED_COUNT, ERROR_COUNT = 40, 41, 42, 43
 CYCLE_START, CYCLE_DURATION, CYCLE_RESULT = 44, 45, 46
 LOGIN_STATE, REQUESTS_SENT = 48, 49
-REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER = 100, 101, 102, 103
+REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER, IN_FLIGHT = 100, 101, 102, 103, 104
+LOGIN_BODY = 104  # the token session's body: the password or refresh token, so a password parameter
 INTERAPP_RECEIVE = 9000000
 PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
 PARALLEL_ANSWERED = 29  # trigger: every request of a parallel set is answered
+CONTINUE_CYCLE = 30  # trigger: the cycle goes on while its Overlap's requests are on the wire
 RETRY_TIMER = 3
 SESSION_IDS = {"login": 1, "metadata": 2, "search": 3, "add_note": 4, "create_ticket": 5,
                "create_ot": 6, "lookup_ot": 7, "update_ticket_ot": 8}
@@ -55,11 +58,34 @@ class CycleState:
 
     session: PlatformSession = field(factory=PlatformSession)
     rng: random.Random = field(factory=random.Random)
-    cycle: Generator[PlatformCall | list[PlatformCall], PlatformReply | list[PlatformReply], CycleReport] | None = None
-    call: PlatformCall | list[PlatformCall] | None = None
-    parallel_set: int | None = None
+    cycle: Generator[Any, Any, CycleReport] | None = None  # connector.ticketing.flow.Flows
+    call: PlatformCall | None = None  # the single call in flight on the group path
+    parallel_set: int | None = None  # the parallel set in flight
+    # An Overlap's calls are out and the cycle works on until it collects them: their replies,
+    # if they come back first, wait in `early` (as a list).
+    overlapping: bool = False
+    early: list[PlatformReply] | None = None
+    wants_list: bool = False  # the cycle expects the replies in flight as a list
     started: float = 0.0
     requests: int = 0
+
+
+class _ParamJournal:
+    """The flow's journal of writes on their way, in the saved parameter In Flight (JSON)."""
+
+    def __init__(self, protocol: HandlerContext) -> None:
+        self._protocol = protocol
+
+    def load(self) -> list[InFlightEntry]:
+        try:
+            entries = json.loads(self._protocol.get(IN_FLIGHT) or "[]")
+        except ValueError:
+            self._protocol.log("In Flight held no readable journal: ignored", "warning")
+            return []
+        return [(str(operation), tuple(str(k) for k in keys)) for operation, keys in entries]
+
+    def save(self, entries: list[InFlightEntry]) -> None:
+        self._protocol.set(IN_FLIGHT, json.dumps([[operation, list(keys)] for operation, keys in entries]))
 
 
 def _state(protocol: HandlerContext) -> CycleState:
@@ -210,7 +236,7 @@ def process_tickets(protocol: HandlerContext) -> None:
     if not tickets.has_ready_work(table, now):
         _wake_for_retries(protocol)
         return
-    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng)
+    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol))
     state.started = now
     state.requests = 0
     protocol.set(CYCLE_START, now)
@@ -218,16 +244,30 @@ def process_tickets(protocol: HandlerContext) -> None:
 
 
 def platform_response(protocol: HandlerContext) -> None:
+    """The answer to what the cycle sent (a session group's, or a whole parallel set's)."""
     state = _state(protocol)
     if state.parallel_set is not None:
-        results = protocol.parallel_results(state.parallel_set)
+        replies = [_platform_reply(result) for result in protocol.parallel_results(state.parallel_set)]
         state.parallel_set = None
-        if state.cycle is not None:
-            _advance(protocol, state, [_platform_reply(result) for result in results])
-        return
-    if state.cycle is None or not isinstance(state.call, PlatformCall):
+    elif state.call is not None:
+        replies = [_platform_reply(protocol.last_result(SESSION_IDS[state.call.session]))]
+        state.call = None
+    else:
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
-    _advance(protocol, state, _platform_reply(protocol.last_result(SESSION_IDS[state.call.session])))
+    if state.cycle is None:
+        return
+    if state.overlapping:
+        state.early = replies  # the cycle collects them when it has finished its work
+        return
+    _advance(protocol, state, replies if state.wants_list else replies[0])
+
+
+def continue_cycle(protocol: HandlerContext) -> None:
+    """The cycle's Overlap is on the wire: let it do its work until it collects."""
+    state = _state(protocol)
+    if state.cycle is not None and state.overlapping:
+        state.overlapping = False
+        _advance(protocol, state, None)
 
 
 def _platform_reply(result: HttpResult | None) -> PlatformReply:
@@ -236,46 +276,68 @@ def _platform_reply(result: HttpResult | None) -> PlatformReply:
     return PlatformReply(status=result.status, reason=result.reason, body=result.body)
 
 
-def _advance(protocol: HandlerContext, state: CycleState,
-             reply: PlatformReply | list[PlatformReply] | None) -> None:
+def _advance(protocol: HandlerContext, state: CycleState, resume: Any) -> None:
+    """Run the cycle to its next request (or its end), and send that request."""
     assert state.cycle is not None
-    try:
-        if protocol.get(PROCESSING) != ENABLED:
-            state.cycle.close()
-            _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
+    while True:
+        try:
+            if protocol.get(PROCESSING) != ENABLED:
+                state.cycle.close()
+                _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
+                return
+            item = state.cycle.send(resume)
+        except StopIteration as done:
+            _finish(protocol, state, done.value, None)
             return
-        call = next(state.cycle) if reply is None else state.cycle.send(reply)
-    except StopIteration as done:
-        _finish(protocol, state, done.value, None)
+        except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
+            protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
+            state.cycle = None
+            _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
+            return
+        if not isinstance(item, Collect):
+            break
+        if state.early is None:
+            state.wants_list = True  # wait for the Overlap's replies
+            return
+        resume, state.early = state.early, None
+    if isinstance(item, Overlap):
+        # Out first; the cycle goes on in a step of its own, after this step's commit
+        # (the marks of these tickets) and the requests have left.
+        _send(protocol, state, list(item.calls))
+        state.overlapping, state.early = True, None
+        protocol.defer(CONTINUE_CYCLE)
         return
-    except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
-        protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
-        state.cycle = None
-        _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
-        return
-    state.call = call
+    _send(protocol, state, item)
+
+
+def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list[PlatformCall]) -> None:
     calls = call if isinstance(call, list) else [call]
+    state.wants_list = isinstance(call, list)
     state.requests += len(calls)
     protocol.set(REQUESTS_SENT, int(protocol.get(REQUESTS_SENT) or 0) + len(calls))
-    if isinstance(call, list):
-        # Max Concurrent Requests > 1: the batches go out together, outside the group queue.
+    if len(calls) > 1:
+        # Several batches at once (Max Concurrent Requests > 1): outside the group queue.
         state.parallel_set = protocol.send_parallel(
             [(SESSION_IDS[c.session], {"path": c.path, "body": c.body, "headers": dict(c.headers)}) for c in calls],
             PARALLEL_ANSWERED)
         return
-    protocol.set(REQUEST_PATH, call.path)
-    protocol.set(REQUEST_BODY, call.body or "")
-    for key, value in call.headers.items():
+    # One request: the DataMiner way, through its session's parameters and group.
+    single = calls[0]
+    state.call = single
+    protocol.set(REQUEST_PATH, single.path)
+    protocol.set(REQUEST_BODY, single.body or "")
+    for key, value in single.headers.items():
         pid = HEADER_PARAMS.get(key.lower())
         if pid is not None:
             protocol.set(pid, value)
-    protocol.check_trigger(SEND_TRIGGERS[call.session])
+    protocol.check_trigger(SEND_TRIGGERS[single.session])
 
 
 def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | None, result: str | None) -> None:
     state.cycle = None
     state.call = None
     state.parallel_set = None
+    state.overlapping, state.early = False, None
     now = protocol.now()
     protocol.set(CYCLE_DURATION, round(now - state.started, 3))
     protocol.set(CYCLE_RESULT, result if result is not None else (report.result if report else ""))

@@ -23,12 +23,12 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from connector.engine.table import Table
 from connector.ticketing import cherwell as cw, sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import PlatformCall, PlatformReply
+from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake_platform import (
     DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
 )
-from connector.ticketing.flow import CycleReport, FlowSettings, PlatformSession, run_cycle
+from connector.ticketing.flow import CycleReport, FlowSettings, MemoryJournal, PlatformSession, run_cycle
 from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
 START = 1_795_651_200.0  # 2026-11-26T00:00:00Z
@@ -63,6 +63,7 @@ class Run:
     before: Callable[[PlatformCall], None] | None = None  # e.g. revoke tokens, move the clock
     reply_for: Callable[[PlatformCall], PlatformReply | None] | None = None  # a made-up answer
     sent: list[PlatformCall] = field(factory=list)
+    journal: MemoryJournal = field(factory=MemoryJournal)  # durable, like the table
 
     def add(self, key: str, category: str = "SNR", node: str = "N-1", **cells: object) -> None:
         flow_add_ticket(self.table, key, category, node, received=self.clock(), **cells)  # type: ignore[arg-type]
@@ -88,13 +89,17 @@ class Run:
         """One cycle, or a crash: dropped when `crash_after` calls have been answered, or at the
         n-th call of a session (`crash_at`); the call it had yielded reaches the platform only if
         `applied`. None when it crashed."""
-        flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng)
+        flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng, self.journal)
         answered = 0
         seen: Counter[str] = Counter()
+        collected: list[PlatformReply] | None = None
         try:
             call = next(flow)
             while True:
-                calls = call if isinstance(call, list) else [call]  # a list: sent together
+                if isinstance(call, Collect):  # the replies of the Overlap before
+                    call, collected = flow.send(collected), None
+                    continue
+                calls = list(call.calls) if isinstance(call, Overlap) else call if isinstance(call, list) else [call]
                 for one in calls:
                     seen[one.session] += 1
                 if answered == crash_after or (crash_at is not None and any(
@@ -105,7 +110,11 @@ class Run:
                     return None
                 replies = [self.deliver(one) for one in calls]
                 answered += len(calls)
-                call = flow.send(replies if isinstance(call, list) else replies[0])
+                if isinstance(call, Overlap):
+                    collected = replies
+                    call = flow.send(None)  # on their way: the flow works until it collects
+                else:
+                    call = flow.send(replies if isinstance(call, list) else replies[0])
         except StopIteration as done:
             return done.value
 
