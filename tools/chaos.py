@@ -934,6 +934,8 @@ class FailOptions:
     wm_batch: int = 100
     retry_delay: float = 0.05
     drain_timeout: float = 120.0
+    concurrency: int = 1
+    request_batch: int = 20
 
 
 @define
@@ -1139,7 +1141,8 @@ def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
     started = time.monotonic()
     rng = random.Random(options.seed)
     report = Report(scenario=f"fail for good ({options.operation})", tickets=options.tickets, workdir=str(workdir))
-    settings = ElementSettings(max_retries=options.max_retries, retry_delay=options.retry_delay)
+    settings = ElementSettings(max_retries=options.max_retries, retry_delay=options.retry_delay,
+                               concurrency=options.concurrency, request_batch=options.request_batch)
     setup = set_up(workdir, seed=options.seed, incidents=max(4, round(options.tickets * options.note_share / 3)),
                    settings=settings)
     try:
@@ -1307,7 +1310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          base / "crash")]
     if args.fail_operation != "none":
         reports.append(run_fail_for_good(FailOptions(tickets=args.fail_tickets, seed=args.seed,
-                                                     operation=args.fail_operation), base / "fail"))
+                                                     operation=args.fail_operation, concurrency=args.concurrency,
+                                                     request_batch=args.request_batch), base / "fail"))
     print(render(reports))
     for report in reports:
         for problem in report.problems[:15]:
