@@ -29,7 +29,7 @@ from connector.ticketing import messages, tickets
 from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 
-# Ids in protocol.yaml (tests/ticketing/test_protocol_yaml.py checks they agree).
+# Ids in protocol.yaml (tests/ticketing/test_element.py checks they agree).
 TICKET_OVERVIEW = 1000
 PROCESSING, MAX_RETRIES, BATCH_SIZE, RETRY_DELAY, RETENTION, CONCURRENCY = 10, 12, 14, 16, 20, 22
 CLIENT_ID, USERNAME, PASSWORD, API_KEY = 30, 32, 34, 36
@@ -37,7 +37,6 @@ RECEIVED_COUNT, PENDING_COUNT, COMPLETED_COUNT, ERROR_COUNT = 40, 41, 42, 43
 CYCLE_START, CYCLE_DURATION, CYCLE_RESULT = 44, 45, 46
 LOGIN_STATE, REQUESTS_SENT = 48, 49
 REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER, IN_FLIGHT = 100, 101, 102, 103, 104
-LOGIN_BODY = 104  # the token session's body: the password or refresh token, so a password parameter
 INTERAPP_RECEIVE = 9000000
 PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
 PARALLEL_ANSWERED = 29  # trigger: every request of a parallel set is answered
