@@ -235,3 +235,28 @@ def test_faults_under_concurrency_lose_and_duplicate_nothing(clock, concurrency:
             assert len(orders) == 1 and incident.ot_number == orders[0].ot
     details = [n.details.split("]")[0] for n in platform.notes]
     assert len(details) == len(set(details)) == notes
+
+
+@pytest.mark.parametrize("session", ["create_ticket", "add_note", "create_ot"])
+def test_a_crash_with_a_write_on_the_wire_is_looked_up_after_the_restart(platform, clock, session: str) -> None:
+    """A write reaches the platform, the process dies before its answer: the In Flight journal
+    (committed before the request left) makes the next life look it up, not write it again."""
+    from connector.ticketing.inprocess import platform_transport
+
+    platform.add_incident("SNR", "MTY-SPG-NODO-0007")  # WM-20261126-000103 becomes a note on it
+    store = MemoryStore()
+    h = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled"})
+    send = platform_transport(platform, clock)
+    h.transport = None  # answer by hand, to stop at the create
+    h.set(9000000, sample_text("ticket-batch.json"))
+    while h.unanswered[0].session != handlers.SESSION_IDS[session]:
+        h.respond(send)
+    send(h.unanswered.popleft())  # applied on the platform; the answer is lost with the process
+    assert store.params[handlers.IN_FLIGHT] != "[]"
+    again = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled"})
+    again.advance(60)
+    assert statuses(again) == {tickets.COMPLETED: 3}
+    assert len(platform.incidents) == 3 and all(len(v) == 1 for v in platform.incidents_by_external_id().values())
+    assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents if i.external_id)
+    assert [n.details.split("]")[0] for n in platform.notes] == ["[WM-20261126-000103"]
+    assert store.params[handlers.IN_FLIGHT] == "[]"
