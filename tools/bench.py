@@ -22,11 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,88 +35,46 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from connector.engine.http import httpx  # noqa: E402
-from connector.engine.interapp import OutgoingMessage, serialize_call  # noqa: E402
 from connector.ticketing import cherwell as cw  # noqa: E402
 from connector.ticketing import sfyc  # noqa: E402
 from connector.ticketing.calls import PlatformCall, PlatformReply  # noqa: E402
-from connector.ticketing.fake_platform import (  # noqa: E402
-    CALL_OPERATIONS, DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, OPEN_STATES)
-from connector.ticketing.flow import note_text  # noqa: E402
+from connector.ticketing.fake_platform import CALL_OPERATIONS  # noqa: E402
+from tools import chaos  # noqa: E402
 
-ELEMENT = "Bench BE"
-ELEMENT_PATH = "/api/elements/Bench%20BE"
 BATCH = 100
 SEED = 11
+PASSWORD, API_KEY = chaos.credentials(SEED)
 
 
-# -- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
+# -- processes: the chaos tool's (the same platform and `connector run`, started the same way) ----
 
 
 @contextmanager
-def platform_server(latency: float = 0.0, incidents: int = 0) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "platform", "--port", str(port), "--seed",
-                             str(SEED), "--incidents", str(incidents), "--log-level", "warning"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[chaos.PlatformProcess]:
+    platform = chaos.PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY,
+                                     log_path=workdir / "platform.log")
     try:
-        wait_for(url + "/_fake/faults")
+        if incidents:
+            platform.seed_incidents(incidents, SEED)
         if latency:
-            httpx.put(url + "/_fake/faults", json={"latency": latency}, trust_env=False).raise_for_status()
-        yield url
+            platform.set_faults({"latency": latency})
+        yield platform
     finally:
-        proc.terminate()
-        proc.wait(10)
+        platform.stop()
 
 
 @contextmanager
-def runtime(platform_url: str, workdir: Path, concurrency: int) -> Iterator[tuple[str, int]]:
-    port = int(platform_url.rsplit(":", 1)[1])
-    element = workdir / "bench.yaml"
-    element.write_text(f"""\
-name: {ELEMENT}
-protocol: {REPO / 'protocol.yaml'}
-connection: {{host: 127.0.0.1, port: {port}, bus_address: BypassProxy}}
-params:
-  Ticketing Processing: Disabled
-  Max Tickets Per Request: {BATCH}
-  Max Concurrent Requests: {concurrency}
-  Processing Interval: 3600
-  Cherwell Client ID: {DEFAULT_CLIENT_ID}
-  Cherwell Username: {DEFAULT_USERNAME}
-  Cherwell Password: {DEFAULT_PASSWORD}
-  SFyC API Key: {DEFAULT_API_KEY}
-store: {workdir / 'bench.sqlite'}
-""")
-    api_port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "connector", "run", str(element), "--api",
-                             f"127.0.0.1:{api_port}", "--log-level", "WARNING"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api = f"http://127.0.0.1:{api_port}"
+def runtime(platform: chaos.PlatformProcess, workdir: Path, concurrency: int) -> Iterator[chaos.RuntimeProcess]:
+    settings = chaos.ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
+    element, env = chaos.write_element_yaml(workdir, platform.port, password=PASSWORD, api_key=API_KEY,
+                                            settings=settings, processing=False)
+    process = chaos.RuntimeProcess(element, env, log_path=workdir / "runtime.log")
+    process.start()
     try:
-        wait_for(api + "/api/health")
-        yield api, proc.pid
+        yield process
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        process.terminate()
+        process.close()
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -133,9 +87,8 @@ def peak_memory_mb(pid: int) -> float:
 # -- the scenario --------------------------------------------------------------------------------
 
 
-def open_incidents(platform_url: str) -> list[tuple[str, str]]:
-    state = httpx.get(platform_url + "/_fake/state", timeout=60, trust_env=False).json()
-    return [(i["category"], i["node"]) for i in state["incidents"] if i["status"] in OPEN_STATES]
+def open_incidents(platform: chaos.PlatformProcess) -> list[tuple[str, str]]:
+    return chaos.open_nodes(platform.state())
 
 
 def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> list[dict[str, Any]]:
@@ -152,42 +105,29 @@ def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> l
     return rows
 
 
-def send_all(api: str, rows: list[dict[str, Any]]) -> float:
+def send_all(element: chaos.RuntimeProcess, rows: list[dict[str, Any]]) -> float:
     """POST the tickets 100 a message; returns tickets stored per second."""
-    with httpx.Client(base_url=api, timeout=60, trust_env=False) as client:
-        start = time.perf_counter()
-        for index in range(0, len(rows), BATCH):
-            message = serialize_call([OutgoingMessage(type="TicketBatchMessage",
-                                                      members={"guid": f"bench-{index}", "tickets": rows[index:index + BATCH]})])
-            answer = client.post(ELEMENT_PATH + "/interapp", content=message)
-            answer.raise_for_status()
-        return len(rows) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for index in range(0, len(rows), BATCH):
+        element.post_interapp(chaos.batch_message(rows[index:index + BATCH], f"bench-{index}")).raise_for_status()
+    return len(rows) / (time.perf_counter() - start)
 
 
-def param(client: httpx.Client, name: str) -> Any:
-    return client.get(f"{ELEMENT_PATH}/params/{name}").json()["value"]
-
-
-def element_drain(api: str, n: int, timeout: float = 1800.0) -> float:
+def element_drain(element: chaos.RuntimeProcess, n: int, timeout: float = 1800.0) -> float:
     """Seconds from enabling processing to the end of the cycle that completed the last ticket.
 
     The end is the element's own Last Cycle Start + Last Cycle Duration, so the bench's slow
     polling (every 100 ms, to leave the runtime's event loop alone) adds nothing to it.
     """
-    with httpx.Client(base_url=api, timeout=60, trust_env=False) as client:
-        enabled_at = time.time()
-        client.put(ELEMENT_PATH + "/params/Ticketing%20Processing", json={"value": "Enabled"}).raise_for_status()
-        while time.time() - enabled_at < timeout:
-            time.sleep(0.1)
-            if param(client, "Tickets Completed") == n:
-                return float(param(client, "Last Cycle Start")) + float(param(client, "Last Cycle Duration")) - enabled_at
-            if param(client, "Tickets Error"):
-                raise RuntimeError(f"tickets in Error during the bench: {param(client, 'Last Cycle Result')}")
+    enabled_at = time.time()
+    element.set_param("Ticketing Processing", "Enabled").raise_for_status()
+    while time.time() - enabled_at < timeout:
+        time.sleep(0.1)
+        if element.param("Tickets Completed") == n:
+            return float(element.param("Last Cycle Start")) + float(element.param("Last Cycle Duration")) - enabled_at
+        if element.param("Tickets Error"):
+            raise RuntimeError(f"tickets in Error during the bench: {element.param('Last Cycle Result')}")
     raise RuntimeError(f"not drained within {timeout:g} s")
-
-
-def platform_requests(platform_url: str) -> dict[str, int]:
-    return httpx.get(platform_url + "/_fake/state", timeout=60, trust_env=False).json()["requests"]
 
 
 # -- the floor: bare httpx, the least requests ---------------------------------------------------
@@ -209,7 +149,7 @@ def floor_drain(url: str, rows: list[dict[str, Any]]) -> tuple[float, int]:
     """The least requests for the drain, sent one after the other; (seconds, requests)."""
     bare = Bare(url)
     start = time.perf_counter()
-    token = cw.parse_token(bare.send(cw.login_call(DEFAULT_CLIENT_ID, DEFAULT_USERNAME, DEFAULT_PASSWORD))).access_token
+    token = cw.parse_token(bare.send(cw.login_call(chaos.CLIENT_ID, chaos.USERNAME, PASSWORD))).access_token
     incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
     note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
     incident = cw.parse_schema(bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS)
@@ -247,7 +187,7 @@ def floor_drain(url: str, rows: list[dict[str, Any]]) -> tuple[float, int]:
     for chunk in batches(created):
         orders = [sfyc.OrderRequest(ticket=res.public_id, referencia=r["ticketId"], categoria=r["category"],
                                     nodo=r["node"], descripcion=r["summary"], prioridad=r["priority"]) for r, res in chunk]
-        results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(DEFAULT_API_KEY, orders)), orders)
+        results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
         ordered += [(res, result.ot) for (_, res), result in zip(chunk, results)]
     for chunk in batches(ordered):
         saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
@@ -268,19 +208,20 @@ WRITE_CALLS = ("save_batch", "ot_create")
 def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_floor: bool = True) -> dict[str, Any]:
     incidents = max(1, int(n * 0.3 / 0.8 * 1.1))  # 80% of seeded incidents are open: enough nodes for 30%
     result: dict[str, Any] = {"tickets": n, "latency_ms": latency * 1000, "concurrency": concurrency}
+    notes = sum(1 for i in range(n) if i % 10 < 3)
     if with_floor:
-        with platform_server(latency, incidents) as url:
-            rows = wm_tickets(n, open_incidents(url)[: int(n * 0.3)])
-            result["floor_s"], result["floor_requests"] = floor_drain(url, rows)
-    with platform_server(latency, incidents) as url, tempfile.TemporaryDirectory() as work:
-        rows = wm_tickets(n, open_incidents(url)[: int(n * 0.3)])
-        notes = sum(1 for i in range(n) if i % 10 < 3)
-        with runtime(url, Path(work), concurrency) as (api, pid):
-            result["receive_per_s"] = send_all(api, rows)
-            before = platform_requests(url)
-            result["element_s"] = element_drain(api, n)
-            result["peak_mb"] = peak_memory_mb(pid)
-        after = platform_requests(url)
+        with tempfile.TemporaryDirectory() as work, platform_server(Path(work), latency, incidents) as platform:
+            rows = wm_tickets(n, open_incidents(platform)[:notes])
+            result["floor_s"], result["floor_requests"] = floor_drain(platform.url, rows)
+    with tempfile.TemporaryDirectory() as work, platform_server(Path(work), latency, incidents) as platform:
+        rows = wm_tickets(n, open_incidents(platform)[:notes])
+        with runtime(platform, Path(work), concurrency) as element:
+            result["receive_per_s"] = send_all(element, rows)
+            before = platform.state()["requests"]
+            result["element_s"] = element_drain(element, n)
+            assert element.proc is not None
+            result["peak_mb"] = peak_memory_mb(element.proc.pid)
+        after = platform.state()["requests"]
         # The platform counts requests by call (and save items by operation): count calls.
         result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in CALL_OPERATIONS)
         result["element_writes"] = sum(after.get(k, 0) - before.get(k, 0) for k in WRITE_CALLS)
@@ -292,10 +233,11 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
 
 
 def measure_memory(n: int) -> dict[str, Any]:
-    with platform_server() as url, tempfile.TemporaryDirectory() as work:
-        with runtime(url, Path(work), 1) as (api, pid):
-            rate = send_all(api, wm_tickets(n, []))
-            return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(pid)}
+    with tempfile.TemporaryDirectory() as work, platform_server(Path(work)) as platform:
+        with runtime(platform, Path(work), 1) as element:
+            rate = send_all(element, wm_tickets(n, []))
+            assert element.proc is not None
+            return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
 
 
 def main() -> int:
@@ -341,5 +283,3 @@ def main() -> int:
 if __name__ == "__main__":
     raise SystemExit(main())
 
-
-__all__ = ["measure_drain", "measure_memory", "floor_drain", "note_text", "os"]
