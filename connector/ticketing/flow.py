@@ -582,7 +582,10 @@ class _Cycle:
         for operation, keys in entries:
             for key in keys:
                 ticket = self.tickets.get(key)
-                if ticket is not None and ticket.live:
+                # In Error too: the journal is cleared below, and Retry Errors would then send
+                # again a write that may have happened (a wave cut short by a lost session fails
+                # its tickets without settling the batches that were answered).
+                if ticket is not None and ticket.status != tk.COMPLETED:
                     # The row may still show the operation before (a creator's Create Ticket is
                     # stored with its outcome): the journal says which write may have happened.
                     ticket.operation, ticket.outcome_unknown = operation, True

@@ -11,12 +11,13 @@ import random
 
 import pytest
 
+from connector.engine import events as ev
 from connector.engine.interapp import parse_call
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake_platform as fp
 from connector.ticketing import handlers, messages, tickets
-from connector.ticketing.inprocess import ticketing_element, ticketing_protocol
+from connector.ticketing.inprocess import platform_transport, ticketing_element, ticketing_protocol
 from tests.conftest import sample_text
 
 
@@ -260,3 +261,42 @@ def test_a_crash_with_a_write_on_the_wire_is_looked_up_after_the_restart(platfor
     assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents if i.external_id)
     assert [n.details.split("]")[0] for n in platform.notes] == ["[WM-20261126-000103"]
     assert store.params[handlers.IN_FLIGHT] == "[]"
+
+
+def test_a_wave_cut_short_by_a_lost_session_is_looked_up_even_from_error(platform, clock) -> None:
+    # Regression (issue 5, chaos run with Max Concurrent Requests 4, Max Retries 1, Retry Errors):
+    # one batch of a wave met a 401 and the re-login failed, so the cycle ended without settling
+    # the other batch, whose notes were saved; its tickets went to Error with Outcome Unknown 0. A
+    # cycle for other work then cleared the In Flight journal without marking them (not live),
+    # and Retry Errors sent their notes a second time.
+    rows = [{"ticketId": f"WM-{i}", "category": "SNR", "node": f"N-{i}", "summary": "s"} for i in range(4)]
+    for node in [r["node"] for r in rows] + ["N-LATE"]:
+        platform.add_incident("SNR", node)  # every ticket becomes a note
+    real = platform_transport(platform, clock)
+    state = {"saves": 0, "login_down": False}
+
+    def transport(request: ev.SendRequest) -> ev.HttpResult:
+        if "savebusinessobjectbatch" in request.path:
+            state["saves"] += 1
+            if state["saves"] == 1:  # the wave's first batch: its token was revoked just before
+                state["login_down"] = True
+                return ev.HttpResult(request_id=request.request_id, status=401, reason="Unauthorized",
+                                     body='{"Message": "Authorization has been denied for this request."}')
+        if request.path.endswith("/token") and state["login_down"]:
+            return ev.HttpResult(request_id=request.request_id, status=503, reason="Service Unavailable", body="")
+        return real(request)
+
+    h = ticketing_element(platform, clock, params={"Max Concurrent Requests": 2, "Max Tickets Per Request": 2,
+                                                   "Max Retries": 0, "Retry Delay": 1})
+    h.transport = transport
+    h.set(9000000, batch(rows))
+    h.set("Ticketing Processing", "Enabled")
+    assert statuses(h) == {tickets.ERROR: 4} and len(platform.notes) == 2  # the second batch was saved
+    state["login_down"] = False
+    h.set(9000000, batch([{"ticketId": "WM-LATE", "category": "SNR", "node": "N-LATE", "summary": "s"}], guid="g-2"))
+    h.advance(30)  # a cycle for WM-LATE recovers the journal while the four are in Error
+    h.set("Retry Errors", "Retry")
+    h.advance(30)
+    assert statuses(h) == {tickets.COMPLETED: 5}
+    details = [n.details.split("]")[0] for n in platform.notes]
+    assert sorted(details) == sorted(set(details)) and len(details) == 5
