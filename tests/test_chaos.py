@@ -49,9 +49,11 @@ def test_crash_run_with_kills_and_light_faults_loses_and_duplicates_nothing(tmp_
 @pytest.mark.timeout(180)
 def test_retry_errors_pressed_during_kills_and_faults_completes_everything_once(tmp_path: Path) -> None:
     """Max Retries 1 under faults puts tickets in Error; Retry Errors pressed at random moments
-    (kills included) and at the end brings every one back, creators and waiters swapping roles."""
+    (kills included) and at the end brings every one back, creators and waiters swapping roles;
+    meanwhile processing goes off and on and the batch size and concurrency change."""
     options = ChaosOptions(tickets=200, kills=3, seed=8, faults=LIGHT_FAULTS, fault_rate=0.1, follower_share=0.25,
-                           retry_errors_every=1.0, settings=ElementSettings(max_retries=1, request_batch=10))
+                           retry_errors_every=0.5, fiddle=True,
+                           settings=ElementSettings(max_retries=1, request_batch=5, concurrency=4))
     report = run_crash(options, tmp_path)
     assert report.lost == 0 and report.duplicated == 0, explain(report)
     assert report.completed == 200 and report.retry_presses > 0, explain(report)
