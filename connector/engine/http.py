@@ -70,7 +70,8 @@ class HttpTransport:
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             return self._failure(request, "lost", f"connection lost: {exc or type(exc).__name__}")
         except httpx.HTTPError as exc:
-            return self._failure(request, "error", f"{type(exc).__name__}: {exc}")
+            # Only the kind: the text of a local protocol error can quote a header (a secret).
+            return self._failure(request, "error", f"cannot send the request: {type(exc).__name__}")
         except UnicodeEncodeError:
             # A header value HTTP cannot carry (httpx encodes them as ASCII), e.g. an API key
             # pasted with a no-break space. The exception's text quotes the value: a secret.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -59,7 +60,14 @@ def _run(args: argparse.Namespace) -> int:
     if worst:
         return worst
     configure_logging(args.log_level)
-    return asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    # Every element has committed and closed its store. A request still blocked in an HTTP
+    # thread (a platform that does not answer) would hold the interpreter's exit until its
+    # timeout, with nothing left to deliver: flush the logs and leave now.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def add_demo(subparsers: Subparsers) -> None:

@@ -120,8 +120,10 @@ def describe(platform: str, data: Any, status: int = 0, reason: str = "") -> str
 def read_reply(reply: PlatformReply, platform: str) -> Any:
     """The JSON document of a successful answer, or PlatformError saying why there is none."""
     if not reply.answered:
-        raise PlatformError(f"{platform}: no answer ({reply.error or 'unknown error'})",
-                            maybe_applied=reply.maybe_applied)
+        # The transport's detail (the glue passes it as the reason) says what to fix: a refused
+        # connection, a timeout, a header that cannot be sent.
+        why = f"{reply.error or 'unknown error'}: {reply.reason}" if reply.reason else (reply.error or "unknown error")
+        raise PlatformError(shorten(f"{platform}: no answer ({why})"), maybe_applied=reply.maybe_applied)
     try:
         data: Any = load_json(reply.body) if reply.body.strip() else None
     except ValueError:

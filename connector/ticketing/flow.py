@@ -203,8 +203,11 @@ def gather(flows: Sequence[Flow[T]], platform: _Platform | None = None) -> Flows
     them is just its next call), so a batch written this way behaves exactly as when sent
     alone; only the waiting overlaps. Results come back in the order of `flows`. With a
     `platform` whose background holds work, the first calls go out as an Overlap.
+
+    A flow that loses the session (`_SessionLost`) has that as its result, and the others run
+    to their end: their batches may have been saved, and their outcomes must be kept.
     """
-    results: list[T | PlatformError | None] = [None] * len(flows)
+    results: list[T | PlatformError | _SessionLost | None] = [None] * len(flows)
     calls: dict[int, PlatformCall] = {}
     running = [_outcome(flow) for flow in flows]
 
@@ -213,6 +216,8 @@ def gather(flows: Sequence[Flow[T]], platform: _Platform | None = None) -> Flows
             calls[index] = running[index].send(reply)  # type: ignore[arg-type]
         except StopIteration as done:
             results[index] = done.value
+        except _SessionLost as lost:
+            results[index] = lost
 
     if platform is not None:
         platform.overlapping = False  # the flows' own sends must not overlap: the wave does
@@ -556,16 +561,22 @@ class _Cycle:
                 outcomes = [(yield from _outcome(operation.send(wave[0])))]
             else:
                 outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
+            # A batch whose session was lost keeps its journal entry (its write may have happened:
+            # the next cycle looks it up); the others are settled whatever happened to it.
+            done = [(chunk, outcome, entry) for chunk, outcome, entry in zip(wave, outcomes, entries)
+                    if not isinstance(outcome, _SessionLost)]
             # Settled while the next wave is on the wire (its tickets are others: the chunks were
             # drawn up front); the last wave, or one cut short by an error, in the `finally`.
-            self.platform.background.append(partial(self._settle_wave, operation, wave, outcomes, entries))
+            self.platform.background.append(partial(self._settle_wave, operation, done))
+            lost = next((outcome for outcome in outcomes if isinstance(outcome, _SessionLost)), None)
+            if lost is not None:
+                raise lost
 
-    def _settle_wave(self, operation: _Operation, wave: list[list[Ticket]],
-                     outcomes: Sequence[Sequence[Any] | PlatformError], entries: list[int]) -> None:
-        for chunk, outcome in zip(wave, outcomes):
+    def _settle_wave(self, operation: _Operation,
+                     done: list[tuple[list[Ticket], Sequence[Any] | PlatformError, int]]) -> None:
+        for chunk, outcome, entry in done:
             self._settle(operation, chunk, outcome)
-        for entry in entries:  # their outcomes are in the rows now, in the same step
-            del self.in_flight[entry]
+            del self.in_flight[entry]  # its outcome is in the rows now, in the same step
         self.journal.save(list(self.in_flight.values()))
 
     def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:
