@@ -618,9 +618,17 @@ class _Cycle:
                 self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
 
     def _save_batch(self, session: str, saves: Callable[[Metadata], list[cw.Save]]) -> Flow[Sequence[cw.SaveResult]]:
-        # Built from the ids current when the call goes out (they may be resolved again meanwhile).
-        return (yield from self.platform.call(lambda token, md: cw.save_batch_call(token, session, saves(md)),
-                                              lambda reply, md: cw.parse_save_batch(reply, saves(md))))
+        # Built from the ids current when the call goes out (they may be resolved again meanwhile),
+        # once for the call and the reading of its answer, which use the same metadata.
+        built: list[tuple[Metadata, list[cw.Save]]] = []
+
+        def for_ids(md: Metadata) -> list[cw.Save]:
+            if not built or built[-1][0] is not md:
+                built.append((md, saves(md)))
+            return built[-1][1]
+
+        return (yield from self.platform.call(lambda token, md: cw.save_batch_call(token, session, for_ids(md)),
+                                              lambda reply, md: cw.parse_save_batch(reply, for_ids(md))))
 
     def _send_creates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
         return self._save_batch("create_ticket", lambda md: [
