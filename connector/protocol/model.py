@@ -15,7 +15,6 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 from attrs import field, frozen
 
 
@@ -354,4 +353,4 @@ class Protocol:
         return None
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in {"annotations", "enum", "attrs", "field", "frozen", "Any", "Mapping"}]
+__all__ = [n for n in dir() if not n.startswith("_") and n not in {"annotations", "enum", "field", "frozen", "Any", "Mapping"}]

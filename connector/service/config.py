@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.engine.http import Connection
 from connector.engine.values import ValueRefused, coerce
@@ -29,12 +29,15 @@ from connector.protocol.loader import load_protocol
 from connector.protocol.model import ParamType, Protocol
 from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose, to_int, to_text, to_value
 
+if TYPE_CHECKING:
+    from connector.service.runtime import ElementConfig
+
 TOP = Keys(required=("name", "protocol", "connection"), optional=("params", "store"))
 CONNECTION = Keys(required=("host",), optional=("port", "bus_address", "scheme"))
 SCHEMES = ("http", "https")
 
 
-def load_element(path: str | Path) -> tuple["ElementConfig", Protocol]:
+def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
     """Read and check an element YAML and its protocol; ProtocolError lists every problem."""
     from connector.service.runtime import ElementConfig  # the runtime imports httpx; keep config light
 

@@ -44,83 +44,35 @@ not tried again in the same cycle.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, Protocol as TypingProtocol, TypeVar
 
-from attrs import define, field, frozen
-from attrs.validators import ge, instance_of, le
+from attrs import frozen
 
 from connector.engine.table import Table
 from connector.ticketing import cherwell as cw
 from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
+from connector.ticketing.session import (
+    CycleReport,
+    FlowSettings,
+    Flow,
+    Flows,
+    PlatformClient,
+    PlatformSession,
+    SessionLost,
+    gather,
+    run_to_end,
+)
 from connector.ticketing.tickets import Ticket
 
+__all__ = ["CycleReport", "FlowSettings", "InFlightEntry", "Journal", "MemoryJournal", "PlatformSession",
+           "note_text", "run_cycle"]
+
 T = TypeVar("T")
-Flow = Generator[PlatformCall, PlatformReply, T]
-# What run_cycle yields: a call (resumed with its reply); several calls at once (a list,
-# resumed with the list of replies) when Max Concurrent Requests is above 1; an Overlap
-# (resumed with None as soon as its calls are on their way) and then a Collect (resumed with
-# the Overlap's replies, a list).
-Flows = Generator["PlatformCall | list[PlatformCall] | Overlap | Collect",
-                  "PlatformReply | list[PlatformReply] | None", T]
-
-REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
-DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
-READ_ATTEMPTS = 3  # a read (login, metadata, search, look-up) is tried this often in a cycle
 LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
-
-
-@frozen(kw_only=True)
-class FlowSettings:
-    max_retries: int = field(default=3, validator=[instance_of(int), ge(0)])
-    batch_size: int = field(default=50, validator=[instance_of(int), ge(1), le(cw.MAX_SAVES)])
-    retry_delay: float = field(default=5.0, converter=float, validator=ge(0.0))
-    client_id: str = ""
-    username: str = ""
-    password: str = field(default="", repr=False)
-    api_key: str = field(default="", repr=False)
-    concurrency: int = field(default=1, validator=[instance_of(int), ge(1), le(16)])  # batches in flight
-
-
-@define(kw_only=True)
-class PlatformSession:
-    """What the flow keeps between cycles, in memory only (a restart simply logs in again)."""
-
-    access_token: str = field(default="", repr=False)
-    refresh_token: str = field(default="", repr=False)
-    expires_at: float = 0.0
-    metadata: Metadata | None = None
-    login_state: str = "Not logged in"  # for the element's login state parameter
-
-    def forget_token(self) -> None:
-        self.access_token = self.refresh_token = ""
-        self.expires_at = 0.0
-
-    def describe(self) -> str:
-        """The platform login state, for people (never the token)."""
-        return self.login_state
-
-
-@define(kw_only=True)
-class CycleReport:
-    requests: dict[str, int] = field(factory=dict)  # by PlatformCall.session
-    notes_added: int = 0
-    tickets_created: int = 0
-    incidents_adopted: int = 0
-    ots_created: int = 0
-    found_by_lookup: int = 0  # notes and OTs found after an uncertain outcome, instead of resent
-    completed: int = 0
-    failed: int = 0  # failures counted (each one a retry, or the last one before Error)
-    errors: int = 0  # tickets that went to Error in this cycle
-    result: str = "OK"
-
-    @property
-    def request_count(self) -> int:
-        return sum(self.requests.values())
 
 
 InFlightEntry = tuple[str, tuple[str, ...]]  # an operation, and the tickets of a write of it on its way
@@ -163,11 +115,6 @@ def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, no
     return (yield from _Cycle(table, settings, session, now, rng, journal).run())
 
 
-class _SessionLost(Exception):
-    """No ticket can progress: Cherwell would not let us in (login, metadata) or would not say
-    which incidents exist (the search). The message is the cycle's result."""
-
-
 @frozen
 class _Incident:
     incident_id: str
@@ -188,199 +135,6 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[start:start + size])
 
 
-def _outcome(flow: Flow[T]) -> Flow[T | PlatformError]:
-    """Run a flow to its end; a PlatformError becomes its result instead of escaping."""
-    try:
-        return (yield from flow)
-    except PlatformError as error:
-        return error
-
-
-def gather(flows: Sequence[Flow[T]], platform: _Platform | None = None) -> Flows[list[T | PlatformError]]:
-    """Run flows side by side: their next calls go out together, as one list.
-
-    Each flow still sees its own calls and replies in order (a 401 re-login inside one of
-    them is just its next call), so a batch written this way behaves exactly as when sent
-    alone; only the waiting overlaps. Results come back in the order of `flows`. With a
-    `platform` whose background holds work, the first calls go out as an Overlap.
-
-    A flow that loses the session (`_SessionLost`) has that as its result, and the others run
-    to their end: their batches may have been saved, and their outcomes must be kept.
-    """
-    results: list[T | PlatformError | _SessionLost | None] = [None] * len(flows)
-    calls: dict[int, PlatformCall] = {}
-    running = [_outcome(flow) for flow in flows]
-
-    def step(index: int, reply: PlatformReply | None) -> None:
-        try:
-            calls[index] = running[index].send(reply)  # type: ignore[arg-type]
-        except StopIteration as done:
-            results[index] = done.value
-        except _SessionLost as lost:
-            results[index] = lost
-
-    if platform is not None:
-        platform.overlapping = False  # the flows' own sends must not overlap: the wave does
-    try:
-        for index in range(len(running)):
-            step(index, None)
-        while calls:
-            order = list(calls)
-            wave = [calls.pop(index) for index in order]
-            if platform is not None and platform.background:
-                replies = yield from platform.overlap(wave)
-            else:
-                replies = yield wave
-            for index, reply in zip(order, replies):  # type: ignore[arg-type]
-                step(index, reply)
-    finally:
-        if platform is not None:
-            platform.overlapping = True
-    return results  # type: ignore[return-value]
-
-
-class _Platform:
-    """Requests out, counted; Cherwell's with the session's token and ids (login, refresh, the
-    401 retry, metadata). SFyC needs none of that: its calls just go through `send`."""
-
-    def __init__(self, settings: FlowSettings, session: PlatformSession, report: CycleReport,
-                 now: Callable[[], float]) -> None:
-        self.settings, self.session, self.report, self.now = settings, session, report, now
-        self._ids_renewed = False  # metadata is resolved again at most once per cycle
-        # Work that may wait until the next request is on the wire (settling a batch), and
-        # whether a send may carry it (not inside `gather`, whose wave carries it instead).
-        self.background: list[Callable[[], None]] = []
-        self.overlapping = True
-
-    def send(self, call: PlatformCall) -> Flow[PlatformReply]:
-        self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
-        if self.background and self.overlapping:
-            replies = yield from self.overlap([call])  # type: ignore[misc]
-            return replies[0]
-        reply = yield call
-        return reply
-
-    def overlap(self, calls: list[PlatformCall]) -> Flows[list[PlatformReply]]:
-        """Send `calls`, do the background work while they are out, then collect their replies."""
-        yield Overlap(calls=tuple(calls))
-        self.drain()
-        replies = yield Collect()
-        return replies  # type: ignore[return-value]
-
-    def drain(self) -> None:
-        """Do the background work now."""
-        work, self.background = self.background, []
-        for job in work:
-            job()
-
-    def prepare(self) -> Flow[None]:
-        """A usable token and the ids, before anything is marked as being sent."""
-        yield from self._ensure_token()
-        if self.session.metadata is None:
-            yield from self._resolve_metadata()
-
-    def call(self, build: Callable[[str, Metadata], PlatformCall],
-             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
-        yield from self.prepare()
-        metadata = self.session.metadata
-        assert metadata is not None
-        reply = yield from self._authorized(lambda token: build(token, metadata))
-        try:
-            return parse(reply, metadata)
-        except PlatformError as error:
-            if error.stale_ids and not self._ids_renewed:
-                self._ids_renewed = True
-                self.session.metadata = None  # resolved again before the next Cherwell call
-            raise
-
-    def retrying(self, attempt: Callable[[], Flow[T]]) -> Flow[T]:
-        """A read, tried again at once after a passing failure (no answer, 5xx, unreadable).
-
-        Reads change nothing on the platform, so trying again is safe; and a failed login,
-        metadata or search costs every waiting ticket one of its retries, so one lost answer
-        should not fail the whole cycle. Writes are never retried here: they are reconciled.
-        """
-        for remaining in range(READ_ATTEMPTS - 1, -1, -1):
-            try:
-                return (yield from attempt())
-            except PlatformError as error:
-                if not error.maybe_applied or not remaining:
-                    raise
-        raise AssertionError("unreachable")
-
-    def read(self, build: Callable[[str, Metadata], PlatformCall],
-             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
-        return (yield from self.retrying(lambda: self.call(build, parse)))
-
-    def _authorized(self, build: Callable[[str], PlatformCall]) -> Flow[PlatformReply]:
-        yield from self._ensure_token()
-        reply = yield from self.send(build(self.session.access_token))
-        if reply.status == 401:
-            # Revoked or expired early: one new login, one retry. A 401 was not applied, so
-            # resending a write is safe. A second 401 is the call's failure.
-            self.session.forget_token()
-            yield from self._login()
-            reply = yield from self.send(build(self.session.access_token))
-        return reply
-
-    def _ensure_token(self) -> Flow[None]:
-        session = self.session
-        if session.access_token and session.expires_at - self.now() >= REFRESH_MARGIN:
-            return
-        if session.access_token and session.refresh_token:
-            sent_at = self.now()
-            reply = yield from self.send(cw.refresh_call(self.settings.client_id, session.refresh_token))
-            try:
-                self._keep(cw.parse_token(reply), sent_at)
-                return
-            except PlatformError:
-                pass  # a used or expired refresh token: the password still works
-        yield from self._login()
-
-    def _login(self) -> Flow[None]:
-        s = self.settings
-
-        def once() -> Flow[None]:
-            sent_at = self.now()
-            reply = yield from self.send(cw.login_call(s.client_id, s.username, s.password))
-            self._keep(cw.parse_token(reply), sent_at)
-
-        try:
-            yield from self.retrying(once)
-        except PlatformError as error:
-            self.session.forget_token()
-            self.session.login_state = f"Login failed: {error.message}"
-            raise _SessionLost(self.session.login_state) from None
-
-    def _keep(self, token: cw.Token, sent_at: float) -> None:
-        # Counted from when the request left: the server's clock started no later than that.
-        self.session.access_token = token.access_token
-        self.session.refresh_token = token.refresh_token
-        self.session.expires_at = sent_at + (token.expires_in if token.expires_in > 0 else DEFAULT_TOKEN_LIFE)
-        self.session.login_state = "Logged in"
-
-    def _resolve_metadata(self) -> Flow[None]:
-        try:
-            incident_id = yield from self._read(lambda t: cw.summary_call(t, cw.INCIDENT),
-                                                lambda r: cw.parse_summary(r, cw.INCIDENT))
-            note_id = yield from self._read(lambda t: cw.summary_call(t, cw.JOURNAL),
-                                            lambda r: cw.parse_summary(r, cw.JOURNAL, member=cw.NOTE))
-            incident = yield from self._read(
-                lambda t: cw.schema_call(t, incident_id),
-                lambda r: cw.parse_schema(r, cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS))
-            note = yield from self._read(lambda t: cw.schema_call(t, note_id),
-                                         lambda r: cw.parse_schema(r, cw.NOTE, note_id, cw.NOTE_FIELDS))
-        except PlatformError as error:
-            raise _SessionLost(f"Metadata failed: {error.message}") from None
-        self.session.metadata = Metadata(incident=incident, note=note)
-
-    def _read(self, build: Callable[[str], PlatformCall], parse: Callable[[PlatformReply], T]) -> Flow[T]:
-        def once() -> Flow[T]:
-            return parse((yield from self._authorized(build)))
-
-        return (yield from self.retrying(once))
-
-
 @frozen
 class _Operation:
     """One write operation, for `_Cycle._batches`: how a chunk is sent and what success does."""
@@ -399,7 +153,7 @@ class _Cycle:
         self.in_flight: dict[int, InFlightEntry] = {}  # what the journal holds, by entry number
         self._entries = 0
         self.report = CycleReport()
-        self.platform = _Platform(settings, session, self.report, now)
+        self.platform = PlatformClient(settings, session, self.report, now)
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
         self.ready: dict[str, Ticket] = {}
         self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
@@ -429,7 +183,7 @@ class _Cycle:
                 try:
                     yield from self._load_open_incidents()
                 except PlatformError as error:
-                    raise _SessionLost(f"Search failed: {error.message}") from None
+                    raise SessionLost(f"Search failed: {error.message}") from None
                 yield from self._reconcile(self._at(tk.CREATE_TICKET), self._find_incidents, self._adopt)
                 self._decide()
             yield from self._batches(tk.CREATE_TICKET)
@@ -439,7 +193,7 @@ class _Cycle:
             yield from self._reconcile(self._at(tk.CREATE_OT), self._find_orders, self._order_found)
             yield from self._batches(tk.CREATE_OT)
             yield from self._batches(tk.UPDATE_TICKET_OT)  # idempotent: no look-up needed
-        except _SessionLost as lost:
+        except SessionLost as lost:
             # Nothing can progress without Cherwell: one failure for every ticket still pending,
             # so that a platform that never lets us in ends each ticket in Error with the reason.
             together = tk.jitter(self.rng)
@@ -558,17 +312,17 @@ class _Cycle:
             # here on makes the next cycle look the write up instead of sending it again.
             entries = [self._note_in_flight(operation.name, chunk) for chunk in wave]
             if len(wave) == 1:
-                outcomes = [(yield from _outcome(operation.send(wave[0])))]
+                outcomes = [(yield from run_to_end(operation.send(wave[0])))]
             else:
                 outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
             # A batch whose session was lost keeps its journal entry (its write may have happened:
             # the next cycle looks it up); the others are settled whatever happened to it.
             done = [(chunk, outcome, entry) for chunk, outcome, entry in zip(wave, outcomes, entries)
-                    if not isinstance(outcome, _SessionLost)]
+                    if not isinstance(outcome, SessionLost)]
             # Settled while the next wave is on the wire (its tickets are others: the chunks were
             # drawn up front); the last wave, or one cut short by an error, in the `finally`.
             self.platform.background.append(partial(self._settle_wave, operation, done))
-            lost = next((outcome for outcome in outcomes if isinstance(outcome, _SessionLost)), None)
+            lost = next((outcome for outcome in outcomes if isinstance(outcome, SessionLost)), None)
             if lost is not None:
                 raise lost
 

@@ -3,7 +3,6 @@ SIGTERM and SIGKILL restarts with the state intact; and a `connector demo` smoke
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
