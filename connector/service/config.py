@@ -97,7 +97,11 @@ def _load_protocol(top: Fields, path: Path) -> Protocol | None:
     try:
         return load_protocol(path)
     except ProtocolError as exc:
-        top.report("protocol", f"protocol: {path} is not valid:\n" + str(exc))
+        # Where, not what: a mistyped path may name a secrets file, whose text a YAML message
+        # would quote. `connector validate` tells the whole story of a real protocol file.
+        places = ", ".join(str(p.mark) for p in exc.problems[:5] if p.mark is not None)
+        top.report("protocol", f"protocol: {path} is not a valid protocol ({len(exc.problems)} problems"
+                               f"{': ' + places if places else ''}); run `connector validate {path}` for details")
         return None
 
 

@@ -98,6 +98,16 @@ def test_a_secret_never_appears_in_a_message(tmp_path: Path, monkeypatch) -> Non
     assert "s3cr3t-value" not in str(caught.value)
 
 
+def test_a_protocol_path_to_a_secrets_file_does_not_show_its_text(tmp_path: Path) -> None:
+    (tmp_path / "key.txt").write_text("sk-live-0123456789\n", encoding="utf-8")
+    path = tmp_path / "element.yaml"
+    path.write_text("name: A\nprotocol: key.txt\nconnection: {host: h}\n", encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_element(path)
+    assert "sk-live" not in str(caught.value)
+    assert "is not a valid protocol" in str(caught.value) and "connector validate" in str(caught.value)
+
+
 def test_missing_protocol_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match="no file"):
         load_element(write(tmp_path, "name: A\nprotocol: nowhere.yaml\nconnection: {host: h}\n"))
