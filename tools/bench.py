@@ -25,8 +25,10 @@ import math
 import random
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -137,17 +139,25 @@ class Bare:
     def __init__(self, url: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=120, trust_env=False)
         self.requests = 0
+        self._lock = threading.Lock()
 
     def send(self, call: PlatformCall) -> PlatformReply:
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         answer = self.client.request(call.method, call.path, headers=dict(call.headers),
                                      content=None if call.body is None else call.body.encode())
         return PlatformReply(status=answer.status_code, reason=answer.reason_phrase, body=answer.text)
 
 
-def floor_drain(url: str, rows: list[dict[str, Any]]) -> tuple[float, int]:
-    """The least requests for the drain, sent one after the other; (seconds, requests)."""
+def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[float, int]:
+    """The least requests for the drain; (seconds, requests). The batches of one operation go
+    `width` at a time (1: one after the other), the operations one after the other."""
     bare = Bare(url)
+    pool = ThreadPoolExecutor(max_workers=width)
+
+    def each(chunks: Iterator[list[Any]], send: Any) -> list[Any]:
+        return list(pool.map(send, chunks)) if width > 1 else [send(chunk) for chunk in chunks]
+
     start = time.perf_counter()
     token = cw.parse_token(bare.send(cw.login_call(chaos.CLIENT_ID, chaos.USERNAME, PASSWORD))).access_token
     incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
@@ -171,27 +181,34 @@ def floor_drain(url: str, rows: list[dict[str, Any]]) -> tuple[float, int]:
         for index in range(0, len(items), BATCH):
             yield items[index:index + BATCH]
 
-    for chunk in batches(notes):
+    def add_notes(chunk: list[dict[str, Any]]) -> None:
         saves = [cw.Save(bo=note, values={
             "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
             "ParentTypeID": incident.bus_ob_id, "Details": f"[{r['ticketId']}] {r['summary']}"}) for r in chunk]
         cw.parse_save_batch(bare.send(cw.save_batch_call(token, "add_note", saves)), saves)
-    created: list[tuple[dict[str, Any], cw.SaveResult]] = []
-    for chunk in batches(creates):
+
+    def create(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
         saves = [cw.Save(bo=incident, values={
             "Category": r["category"], "ShortDescription": r["summary"], "Description": r["description"],
             "Priority": str(r["priority"]), "Node": r["node"], "ExternalID": r["ticketId"],
             "Source": "DataMiner Ticketing BE"}) for r in chunk]
-        created += zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves))
-    ordered: list[tuple[cw.SaveResult, str]] = []
-    for chunk in batches(created):
+        return list(zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves)))
+
+    def order(chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
         orders = [sfyc.OrderRequest(ticket=res.public_id, referencia=r["ticketId"], categoria=r["category"],
                                     nodo=r["node"], descripcion=r["summary"], prioridad=r["priority"]) for r, res in chunk]
         results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
-        ordered += [(res, result.ot) for (_, res), result in zip(chunk, results)]
-    for chunk in batches(ordered):
+        return [(res, result.ot) for (_, res), result in zip(chunk, results)]
+
+    def update(chunk: list[tuple[cw.SaveResult, str]]) -> None:
         saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
         cw.parse_save_batch(bare.send(cw.save_batch_call(token, "update_ticket_ot", saves)), saves)
+
+    each(batches(notes), add_notes)
+    created = [pair for chunk in each(batches(creates), create) for pair in chunk]
+    ordered = [pair for chunk in each(batches(created), order) for pair in chunk]
+    each(batches(ordered), update)
+    pool.shutdown()
     return time.perf_counter() - start, bare.requests
 
 
@@ -213,6 +230,10 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
         with tempfile.TemporaryDirectory() as work, platform_server(Path(work), latency, incidents) as platform:
             rows = wm_tickets(n, open_incidents(platform)[:notes])
             result["floor_s"], result["floor_requests"] = floor_drain(platform.url, rows)
+        if concurrency > 1:  # the same least requests, the batches `concurrency` at a time
+            with tempfile.TemporaryDirectory() as work2, platform_server(Path(work2), latency, incidents) as platform:
+                rows = wm_tickets(n, open_incidents(platform)[:notes])
+                result["concurrent_floor_s"], _ = floor_drain(platform.url, rows, width=concurrency)
     with tempfile.TemporaryDirectory() as work, platform_server(Path(work), latency, incidents) as platform:
         rows = wm_tickets(n, open_incidents(platform)[:notes])
         with runtime(platform, Path(work), concurrency) as element:
@@ -257,6 +278,10 @@ def main() -> int:
     print(f"  {'floor (bare httpx)':<34}{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
     print(f"  {'element':<34}{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
     print(f"  {'ratio (target <= 1.25)':<34}{main_run['ratio']:>9.3f}")
+    if "concurrent_floor_s" in main_run:
+        least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
+        print(f"  {'bare httpx, %d batches at a time' % args.concurrency:<34}{main_run['concurrent_floor_s']:>9.3f} s")
+        print(f"  {'requests x latency / concurrency':<34}{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
     print(f"  {'write requests / least':<34}{main_run['element_writes']:>9} / {main_run['least_writes']}")
     print(f"  {'receive rate (target >= 5,000/s)':<34}{main_run['receive_per_s']:>9,.0f} tickets/s")
     if args.memory:
