@@ -261,7 +261,12 @@ def _command(run: Callable[[argparse.Namespace, ApiClient, Console], int]) -> Ca
 
         try:
             with _client(args) as client:
-                return run(args, client, Console(highlight=False))
+                # Piped or redirected output has no width to fit: Rich would squeeze a table
+                # into 80 columns; a wide table stays readable (and greppable) instead.
+                console = Console(highlight=False)
+                if not console.is_terminal:
+                    console = Console(highlight=False, width=240)
+                return run(args, client, console)
         except ApiRefused as refused:
             _fail(args, refused.reason if refused.status != 422 else f"refused: {refused.reason}", refused.status)
             return EXIT_REFUSED
