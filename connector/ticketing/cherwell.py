@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import attrs
 from attrs import field, frozen
 
 from connector.ticketing.calls import PlatformCall, PlatformReply
@@ -225,6 +226,11 @@ class Metadata:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+
+def with_token(call: PlatformCall, token: str) -> PlatformCall:
+    """The same request with this access token (a request may be built before it is sent)."""
+    return attrs.evolve(call, headers={**call.headers, **_auth(token)})
 
 
 def summary_call(token: str, name: str) -> PlatformCall:

@@ -54,6 +54,7 @@ from connector.engine.table import Table
 from connector.ticketing import cherwell as cw
 from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
+from connector.ticketing.calls import PlatformCall, PlatformReply
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.session import (
     CycleReport,
@@ -137,11 +138,14 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
 
 @frozen
 class _Operation:
-    """One write operation, for `_Cycle._batches`: how a chunk is sent and what success does."""
+    """One write operation, for `_Cycle._batches`: how a chunk's request is built and read, and
+    what success does. `build(chunk, md)` gives the request (without credentials) and what
+    `read(reply, built)` needs; results have .ok/.message/.maybe_applied."""
 
     name: str
     cherwell: bool  # needs a Cherwell session (prepared before the chunk is marked)
-    send: Callable[[list[Ticket]], Flow[Sequence[Any]]]  # results with .ok/.message/.maybe_applied
+    build: Callable[[list[Ticket], Metadata | None], tuple[PlatformCall, Any]]
+    read: Callable[[PlatformReply, Any], Sequence[Any]]
     succeeded: Callable[[Ticket, Any], None]
 
 
@@ -163,11 +167,16 @@ class _Cycle:
         self.waiting: dict[tuple[str, str], list[Ticket]] = {}  # node -> tickets waiting for its creator
         self.last_reason = ""
         self.operations = {
-            tk.CREATE_TICKET: _Operation(tk.CREATE_TICKET, True, self._send_creates, self._created),
-            tk.ADD_NOTE: _Operation(tk.ADD_NOTE, True, self._send_notes, self._noted),
-            tk.CREATE_OT: _Operation(tk.CREATE_OT, False, self._send_orders, self._ordered),
-            tk.UPDATE_TICKET_OT: _Operation(tk.UPDATE_TICKET_OT, True, self._send_updates, self._updated),
+            tk.CREATE_TICKET: _Operation(tk.CREATE_TICKET, True, self._create_request, _read_saves, self._created),
+            tk.ADD_NOTE: _Operation(tk.ADD_NOTE, True, self._note_request, _read_saves, self._noted),
+            tk.CREATE_OT: _Operation(tk.CREATE_OT, False, self._order_request, _read_orders, self._ordered),
+            tk.UPDATE_TICKET_OT: _Operation(tk.UPDATE_TICKET_OT, True, self._update_request, _read_saves,
+                                            self._updated),
         }
+        # Requests built ahead, while the batch before is on the wire (by chunk), and the
+        # journal entries of the chunks noted ahead.
+        self._built: dict[int, tuple[Metadata | None, PlatformCall, Any]] = {}
+        self._noted: dict[int, int] = {}
 
     # -- the cycle ------------------------------------------------------------------------------
 
@@ -304,17 +313,21 @@ class _Cycle:
 
     def _waves(self, operation: _Operation, chunks: list[list[Ticket]]) -> Flows[None]:
         width = self.settings.concurrency
-        for start in range(0, len(chunks), width):
-            wave = chunks[start:start + width]
+        waves = [chunks[start:start + width] for start in range(0, len(chunks), width)]
+        for number, wave in enumerate(waves):
             if operation.cherwell:
                 yield from self.platform.prepare()
             # Durable before the request leaves (the glue commits before each call): a crash from
             # here on makes the next cycle look the write up instead of sending it again.
-            entries = [self._note_in_flight(operation.name, chunk) for chunk in wave]
+            entries = [self._note(operation, chunk) for chunk in wave]
+            if number + 1 < len(waves):
+                # The next wave is noted and built while this one is on the wire, so that this
+                # one's answer can send it at once, with nothing left to commit first.
+                self.platform.background.append(partial(self._prepare_wave, operation, waves[number + 1]))
             if len(wave) == 1:
-                outcomes = [(yield from run_to_end(operation.send(wave[0])))]
+                outcomes = [(yield from run_to_end(self._send(operation, wave[0])))]
             else:
-                outcomes = yield from gather([operation.send(chunk) for chunk in wave], self.platform)
+                outcomes = yield from gather([self._send(operation, chunk) for chunk in wave], self.platform)
             # A batch whose session was lost keeps its journal entry (its write may have happened:
             # the next cycle looks it up); the others are settled whatever happened to it.
             done = [(chunk, outcome, entry) for chunk, outcome, entry in zip(wave, outcomes, entries)
@@ -325,6 +338,34 @@ class _Cycle:
             lost = next((outcome for outcome in outcomes if isinstance(outcome, SessionLost)), None)
             if lost is not None:
                 raise lost
+
+    def _note(self, operation: _Operation, chunk: list[Ticket]) -> int:
+        entry = self._noted.pop(id(chunk), None)
+        return entry if entry is not None else self._note_in_flight(operation.name, chunk)
+
+    def _prepare_wave(self, operation: _Operation, wave: list[list[Ticket]]) -> None:
+        md = self.session.metadata
+        if operation.cherwell and md is None:
+            return  # the ids are being resolved again: built when sent
+        for chunk in wave:
+            self._noted[id(chunk)] = self._note_in_flight(operation.name, chunk)
+            self._built[id(chunk)] = (md, *operation.build(chunk, md))
+
+    def _send(self, operation: _Operation, chunk: list[Ticket]) -> Flow[Sequence[Any]]:
+        """One chunk's request, built ahead when it could be; its results."""
+        read_with: list[Any] = []
+
+        def build(md: Metadata | None) -> PlatformCall:
+            ahead = self._built.pop(id(chunk), None)
+            call, context = ahead[1:] if ahead is not None and ahead[0] is md else operation.build(chunk, md)
+            read_with[:] = [context]
+            return call
+
+        if operation.cherwell:
+            return (yield from self.platform.call(lambda token, md: cw.with_token(build(md), token),
+                                                  lambda reply, md: operation.read(reply, read_with[0])))
+        reply = yield from self.platform.send(sfyc.with_key(build(None), self.settings.api_key))
+        return operation.read(reply, read_with[0])
 
     def _settle_wave(self, operation: _Operation,
                      done: list[tuple[list[Ticket], Sequence[Any] | PlatformError, int]]) -> None:
@@ -371,37 +412,27 @@ class _Cycle:
             else:
                 self._fail(ticket, result.message, outcome_unknown=result.maybe_applied)
 
-    def _save_batch(self, session: str, saves: Callable[[Metadata], list[cw.Save]]) -> Flow[Sequence[cw.SaveResult]]:
-        # Built from the ids current when the call goes out (they may be resolved again meanwhile),
-        # once for the call and the reading of its answer, which use the same metadata.
-        built: list[tuple[Metadata, list[cw.Save]]] = []
+    # How each write is built (without credentials: they are added when it is sent) --------------
 
-        def for_ids(md: Metadata) -> list[cw.Save]:
-            if not built or built[-1][0] is not md:
-                built.append((md, saves(md)))
-            return built[-1][1]
+    def _create_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[cw.Save]]:
+        assert md is not None
+        return _saves_request("create_ticket", [cw.Save(bo=md.incident, values=_incident_values(t)) for t in chunk])
 
-        return (yield from self.platform.call(lambda token, md: cw.save_batch_call(token, session, for_ids(md)),
-                                              lambda reply, md: cw.parse_save_batch(reply, for_ids(md))))
-
-    def _send_creates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        return self._save_batch("create_ticket", lambda md: [
-            cw.Save(bo=md.incident, values=_incident_values(t)) for t in chunk])
-
-    def _send_notes(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        return self._save_batch("add_note", lambda md: [
+    def _note_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[cw.Save]]:
+        assert md is not None
+        return _saves_request("add_note", [
             cw.Save(bo=md.note, values={"ParentRecID": t.platform_record, "ParentTypeID": md.incident.bus_ob_id,
                                         "Details": note_text(t)}) for t in chunk])
 
-    def _send_updates(self, chunk: list[Ticket]) -> Flow[Sequence[cw.SaveResult]]:
-        return self._save_batch("update_ticket_ot", lambda md: [
+    def _update_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[cw.Save]]:
+        assert md is not None
+        return _saves_request("update_ticket_ot", [
             cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number}) for t in chunk])
 
-    def _send_orders(self, chunk: list[Ticket]) -> Flow[Sequence[sfyc.OrderResult]]:
+    def _order_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[sfyc.OrderRequest]]:
         orders = [sfyc.OrderRequest(ticket=t.platform_ticket, referencia=t.key, categoria=t.category, nodo=t.node,
                                     descripcion=note_text(t, with_id=False), prioridad=t.priority) for t in chunk]
-        reply = yield from self.platform.send(sfyc.create_orders_call(self.settings.api_key, orders))
-        return sfyc.parse_create_orders(reply, orders)
+        return sfyc.create_orders_call("", orders), orders
 
     def _created(self, ticket: Ticket, result: cw.SaveResult) -> None:
         ticket.platform_ticket, ticket.platform_record = result.public_id, result.rec_id
@@ -541,6 +572,18 @@ class _Cycle:
             if secret and len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text
+
+
+def _saves_request(session: str, saves: list[cw.Save]) -> tuple[PlatformCall, list[cw.Save]]:
+    return cw.save_batch_call("", session, saves), saves
+
+
+def _read_saves(reply: PlatformReply, saves: list[cw.Save]) -> Sequence[cw.SaveResult]:
+    return cw.parse_save_batch(reply, saves)
+
+
+def _read_orders(reply: PlatformReply, orders: list[sfyc.OrderRequest]) -> Sequence[sfyc.OrderResult]:
+    return sfyc.parse_create_orders(reply, orders)
 
 
 def note_text(ticket: Ticket, *, with_id: bool = True) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import attrs
 from attrs import frozen
 
 from connector.ticketing.calls import PlatformCall, PlatformReply
@@ -64,6 +65,11 @@ def create_orders_call(api_key: str, orders: Sequence[OrderRequest]) -> Platform
     return PlatformCall(session="create_ot", method="POST", path=f"{API}/ordenes-trabajo/lote",
                         headers=_headers(api_key) | {"Content-Type": "application/json"},
                         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+
+
+def with_key(call: PlatformCall, api_key: str) -> PlatformCall:
+    """The same request with this API key (a request may be built before it is sent)."""
+    return attrs.evolve(call, headers={**call.headers, **_headers(api_key)})
 
 
 def _document(reply: PlatformReply) -> Mapping[str, Any]:
