@@ -27,7 +27,7 @@ from typing import Any
 from connector.engine import events as ev
 from connector.engine.groups import GroupQueue
 from connector.engine.table import Table
-from connector.engine.values import coerce
+from connector.engine.values import ValueRefused, coerce
 from connector.protocol.model import (
     EACH,
     GROUP_ACTIONS,
@@ -188,6 +188,8 @@ class Element:
     def handle(self, event: ev.Event) -> list[ev.Effect]:
         if isinstance(event, ev.SetParameter):
             self.set_command(event.param, event.value)
+        elif isinstance(event, ev.SetCell):
+            self.set_cell(event.table, event.key, event.column, event.value)
         elif isinstance(event, ev.TimerFired):
             self._timer_fired(event.timer)
         elif isinstance(event, ev.HttpResult):
@@ -211,6 +213,23 @@ class Element:
         if param.type is ParamType.ARRAY:
             raise KeyError(f"{param.name!r} is a table")
         self.change(param.id, coerce(param, value), always=True)
+
+    def set_cell(self, table_ref: int | str, key: str, column_ref: int | str, value: Any) -> None:
+        """A set on one cell: the cell changes, then the handlers on its column run; a handler
+        declared `row: true` gets the row's key (DataMiner's row QActions).
+
+        KeyError for an unknown table, row or column, ValueRefused for a bad value or the key
+        column; nothing changes then.
+        """
+        table = self.tables[self.protocol.table(table_ref).id]
+        column = table.model.column(column_ref)
+        if key not in table:
+            raise KeyError(f"table {table.name!r} has no row {key!r}")
+        if column.id == table.model.key_column:
+            raise ValueRefused("the primary key of a row never changes")
+        table.set(key, column.id, coerce(column, value))
+        for hid in self._param_handlers.get(column.id, ()):
+            self.run_handler(hid, column.id, key if self.protocol.handlers[hid].row else None)
 
     # -- parameters -----------------------------------------------------------------------
 

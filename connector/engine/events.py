@@ -25,6 +25,16 @@ class SetParameter:
 
 
 @frozen(kw_only=True)
+class SetCell:
+    """A set command on one cell: DataMiner's set on a column parameter, by row key."""
+
+    table: int | str
+    key: str
+    column: int | str
+    value: Any
+
+
+@frozen(kw_only=True)
 class TimerFired:
     timer: int
 
@@ -56,7 +66,7 @@ class CheckTrigger:
     trigger: int
 
 
-Event = Union[SetParameter, TimerFired, HttpResult, CheckTrigger]
+Event = Union[SetParameter, SetCell, TimerFired, HttpResult, CheckTrigger]
 
 # -- effects -----------------------------------------------------------------------------
 

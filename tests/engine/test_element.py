@@ -208,3 +208,27 @@ def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> N
         h.element.handle(answer(request, 200, request.path))
         assert h.element.get("Counter") == (1 if request is sent[0] else None)
     assert [r.body for r in h.element.parallel_results[set_id]] == ["/p0", "/p1", "/p2"]
+
+
+def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key() -> None:
+    seen: list[tuple[int | None, str | None]] = []
+
+    def on_value(protocol) -> None:
+        seen.append((protocol.trigger_param, protocol.row_key))
+
+    handlers = (m.Handler(id=7, name="Row Handler", entry="x:y", triggers=(1002,), row=True),
+                m.Handler(id=8, name="Column Handler", entry="x:y", triggers=(1002,)))
+    base = toy.toy_protocol()
+    protocol = toy.toy_protocol(handlers={**base.handlers, **{h.id: h for h in handlers}})
+    clock = FakeClock()
+    element = Element(protocol, name="Toy", handlers={**toy.HANDLERS, 7: on_value, 8: on_value}, now=clock.now)
+    h = Harness(element, clock, transport=fetch_transport("a=1"))
+    h.start()
+    h.dispatch(ev.SetCell(table="Things", key="a", column="Value", value="9"))
+    assert element.tables[1000].get("a", "Value") == "9"
+    assert seen == [(1002, "a"), (1002, None)]
+    with pytest.raises(KeyError):
+        element.set_cell("Things", "nope", "Value", "1")
+    with pytest.raises(ValueRefused):
+        element.set_cell("Things", "a", "Key", "b")
+    assert element.tables[1000].keys() == ["a"] and len(seen) == 2
