@@ -310,6 +310,10 @@ class _Cycle:
             yield from self._waves(operation, chunks)
         finally:
             self.platform.drain()  # every outcome settled before the next operation looks
+            # Built ahead but never sent (the stage was cut short): keyed by these chunks' ids,
+            # which later lists may reuse. Their journal entries stay: looked up next cycle.
+            self._built.clear()
+            self._noted.clear()
 
     def _waves(self, operation: _Operation, chunks: list[list[Ticket]]) -> Flows[None]:
         width = self.settings.concurrency
