@@ -35,7 +35,6 @@ from connector.protocol.model import (
     ActionType,
     ContentKind,
     GroupType,
-    Param,
     ParamType,
     Protocol,
     Session,
@@ -66,7 +65,7 @@ class Saved:
 
     @property
     def empty(self) -> bool:
-        return not self.params and not any(True for _ in self.tables.values())
+        return not self.params and not self.tables
 
 
 class Element:
@@ -533,11 +532,3 @@ class Element:
             return None
         return ev.Persist(params=params, tables=tuple(deltas))
 
-    # -- views ----------------------------------------------------------------------------
-
-    def param_spec(self, ref: int | str) -> Param:
-        return self.protocol.param(ref)
-
-    @property
-    def busy(self) -> bool:
-        return self.running is not None or len(self.queue) > 0

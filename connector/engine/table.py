@@ -106,11 +106,6 @@ class Table:
         position = self.position(column)
         return [key for key, cells in self._rows.items() if cells[position] == value]
 
-    def column_values(self, column: int | str) -> Iterator[tuple[str, Any]]:
-        position = self.position(column)
-        for key, cells in self._rows.items():
-            yield key, cells[position]
-
     # -- changes -------------------------------------------------------------------------
 
     def add_row(self, key: str, cells: CellValues | None = None) -> bool:

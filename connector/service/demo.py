@@ -152,8 +152,8 @@ async def _demo(options: DemoOptions) -> int:
     finally:
         platform_server.should_exit = True
         await platform_task
-    lost = summary.get("received", 0) != summary.get("completed", -1) + summary.get("errors", 0)  # type: ignore[operator]
-    return code if not lost else 1
+    finished = summary.get("completed", 0) + summary.get("errors", 0)  # type: ignore[operator]
+    return code if summary and finished == summary["received"] else 1  # every ticket accounted for
 
 
 def _progress(host, platform: fp.FakePlatform, accepted: int, elapsed: float) -> RichTable:

@@ -50,6 +50,15 @@ class ElementConfig:
     source: str = ""
 
 
+def param_values(protocol: Protocol, values: Mapping[int | str, Any]) -> dict[int, Any]:
+    """Values by parameter id or name, as parameter ids, each checked like a set (ValueRefused)."""
+    resolved = {}
+    for ref, value in values.items():
+        param = protocol.param(ref)
+        resolved[param.id] = coerce(param, value)
+    return resolved
+
+
 def resolve_handlers(protocol: Protocol) -> dict[int, Callable[[Any], None]]:
     """Import every handler's entry point (`package.module:function`)."""
     resolved = {}
@@ -80,8 +89,10 @@ class ElementHost:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        initial = self._ids(self.config.params)
-        always = self._ids(self.config.secrets)
+        # Checked again here: the element YAML loader did, but configurations built in code
+        # (the demo's) come this way too.
+        initial = param_values(self.protocol, self.config.params)
+        always = param_values(self.protocol, self.config.secrets)
         effects = self.element.start(self.store.load(), initial, always)
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
@@ -198,15 +209,6 @@ class ElementHost:
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
-
-    def _ids(self, values: Mapping[int | str, Any]) -> dict[int, Any]:
-        """Values by parameter id, checked like a set (the element YAML loader already did;
-        this guards configurations built in code, such as the demo's)."""
-        resolved = {}
-        for ref, value in values.items():
-            param = self.protocol.param(ref)
-            resolved[param.id] = coerce(param, value)
-        return resolved
 
 
 class Runtime:

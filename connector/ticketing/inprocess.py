@@ -18,7 +18,7 @@ from connector.engine.store import Store
 from connector.engine.testing import FakeClock, Harness, Transport
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import Protocol
-from connector.service.runtime import resolve_handlers
+from connector.service.runtime import param_values, resolve_handlers
 from connector.ticketing import fake_platform as fp
 
 PROTOCOL_YAML = Path(__file__).resolve().parents[2] / "protocol.yaml"
@@ -53,10 +53,8 @@ def platform_transport(platform: fp.FakePlatform, clock: FakeClock | None = None
     return send
 
 
-def credentials(platform_defaults: bool = True) -> dict[str, str]:
+def credentials() -> dict[str, str]:
     """Parameter values that log in to a FakePlatform built with its default credentials."""
-    if not platform_defaults:
-        return {}
     return {"Cherwell Client ID": fp.DEFAULT_CLIENT_ID, "Cherwell Username": fp.DEFAULT_USERNAME}
 
 
@@ -76,11 +74,7 @@ def ticketing_element(
     protocol = ticketing_protocol()
     element = Element(protocol, name=name, handlers=resolve_handlers(protocol), now=clock.now)
     harness = Harness(element, clock, transport=platform_transport(platform, clock), store=store)
-    initial = {protocol.param(k).id: v for k, v in {**credentials(), **(params or {})}.items()}
-    always = {protocol.param(k).id: v for k, v in secrets().items()}
     saved = store.load() if store is not None else Saved()
-    from connector.engine.values import coerce
-
-    initial = {pid: coerce(protocol.params[pid], value) for pid, value in initial.items()}
-    harness.start(saved=saved, initial=initial, always=always)
+    harness.start(saved=saved, initial=param_values(protocol, {**credentials(), **(params or {})}),
+                  always=param_values(protocol, secrets()))
     return harness

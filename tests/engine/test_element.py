@@ -95,13 +95,21 @@ def test_protocol_writes_fire_only_on_change_until_cleared() -> None:
 
 
 def test_copy_fires_only_when_the_value_changes() -> None:
-    h = make(transport=fetch_transport())
+    copied: list[object] = []
+    watcher = m.Handler(id=9, name="Copy Target Changed", entry="x:y", triggers=(25,))
+    base = toy.toy_protocol()
+    clock = FakeClock()
+    element = Element(toy.toy_protocol(handlers={**base.handlers, 9: watcher}), name="Toy",
+                      handlers={**toy.HANDLERS, 9: lambda protocol: copied.append(protocol.get(25))},
+                      now=clock.now)
+    h = Harness(element, clock, transport=fetch_transport())
     h.start()
     h.set("Echo", "x")
-    assert h.element.get(25) == "x"
-    h.element.change(25, "y", always=False)
-    h.set("Echo", "y")  # copy of an equal value: no change, nothing to fire
-    assert h.element.get(25) == "y"
+    assert copied == ["x"]
+    h.set("Echo", "x")  # the set fires (Echo's trigger runs the copy) but the copy changes nothing
+    assert copied == ["x"]
+    h.set("Echo", "y")
+    assert copied == ["x", "y"]
 
 
 def test_the_response_sets_the_status_line_and_the_content() -> None:
