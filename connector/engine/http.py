@@ -14,7 +14,9 @@ error), because an element whose request gets no result waits for it forever.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 from attrs import frozen
@@ -59,10 +61,13 @@ class HttpTransport:
             transport=transport,
         )
 
-    async def send(self, request: SendRequest) -> HttpResult:
+    async def send(self, request: SendRequest, on_wire: Callable[[], None] | None = None) -> HttpResult:
+        """The request's result. `on_wire` is called once, from the HTTP thread, when the
+        request has been written (or the attempt ended without it)."""
         timeout = request.timeout or self.default_timeout
         try:
-            response = await asyncio.get_running_loop().run_in_executor(self._pool, self._request, request, timeout)
+            response = await asyncio.get_running_loop().run_in_executor(self._pool, self._request, request, timeout,
+                                                                        on_wire)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return self._failure(request, "connect", f"cannot connect to {self.connection.base_url}: {exc}")
         except httpx.TimeoutException:
@@ -88,14 +93,27 @@ class HttpTransport:
             body=response.text,
         )
 
-    def _request(self, request: SendRequest, timeout: float) -> httpx.Response:
-        return self._client.request(
-            request.method,
-            request.path if request.path.startswith("/") else "/" + request.path,
-            headers=dict(request.headers),
-            content=None if request.body is None else request.body.encode("utf-8"),
-            timeout=timeout,
-        )
+    def _request(self, request: SendRequest, timeout: float, on_wire: Callable[[], None] | None) -> httpx.Response:
+        told = on_wire is None
+
+        def trace(event: str, info: Any) -> None:  # httpcore's trace hook, on this thread
+            nonlocal told
+            if event == "http11.send_request_body.complete" and not told:
+                told = True
+                on_wire()  # type: ignore[misc]
+
+        try:
+            return self._client.request(
+                request.method,
+                request.path if request.path.startswith("/") else "/" + request.path,
+                headers=dict(request.headers),
+                content=None if request.body is None else request.body.encode("utf-8"),
+                timeout=timeout,
+                extensions=None if on_wire is None else {"trace": trace},
+            )
+        finally:
+            if not told:
+                on_wire()  # type: ignore[misc]
 
     @staticmethod
     def _failure(request: SendRequest, error: str, detail: str) -> HttpResult:

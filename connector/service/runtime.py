@@ -34,6 +34,7 @@ from connector.protocol.model import INTERAPP_RECEIVE, Protocol
 log = logging.getLogger("connector.runtime")
 
 _STOP = object()
+ON_WIRE_WAIT = 0.05  # seconds a step waits for its requests to be written before the next step
 
 
 @frozen(kw_only=True)
@@ -173,15 +174,15 @@ class ElementHost:
 
     async def _carry_out(self, effects: list[ev.Effect]) -> list[ev.SendInterApp]:
         replies = []
-        sent = False
+        on_wire: list[asyncio.Future[None]] = []
         for effect in effects:
             if isinstance(effect, ev.Persist):
                 self.store.commit(effect)
             elif isinstance(effect, ev.SendRequest):
-                task = asyncio.create_task(self._send(effect))
+                on_wire.append(asyncio.get_running_loop().create_future())
+                task = asyncio.create_task(self._send(effect, on_wire[-1]))
                 self._requests.add(task)
                 task.add_done_callback(self._requests.discard)
-                sent = True
             elif isinstance(effect, ev.ScheduleTimer):
                 self.runtime.schedule_timer(self, effect)
             elif isinstance(effect, ev.CancelTimer):
@@ -191,15 +192,23 @@ class ElementHost:
             elif isinstance(effect, ev.SendInterApp):
                 replies.append(effect)
                 self.runtime.route(self, effect)
-        if sent:
-            # Let the send tasks hand their requests to the HTTP threads before this task
-            # takes the next event (a deferred step would otherwise run first).
-            await asyncio.sleep(0)
+        if on_wire:
+            # The next step would hold the GIL, and an HTTP thread cannot write its request
+            # without it: a deferred step (settling the previous batch) used to delay each
+            # request by 2-3 ms. Wait, idle, until the requests are written, and no longer than
+            # ON_WIRE_WAIT (a connect may take its time; the element must not stall on it).
+            await asyncio.wait(on_wire, timeout=ON_WIRE_WAIT)
         return replies
 
-    async def _send(self, request: ev.SendRequest) -> None:
+    async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+
+        def written() -> None:  # from the HTTP thread
+            if on_wire is not None:
+                loop.call_soon_threadsafe(lambda: on_wire.done() or on_wire.set_result(None))
+
         try:
-            result = await self.transport.send(request)
+            result = await self.transport.send(request, written)
         except Exception as exc:  # noqa: BLE001 - without a result the element waits forever
             # Not the exception's text: it may quote a header value (a key, a token).
             log.error("[%s] %s %s: the transport failed (%s)", self.name, request.method,

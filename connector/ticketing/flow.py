@@ -348,7 +348,8 @@ class _Cycle:
         return entry if entry is not None else self._note_in_flight(operation.name, chunk)
 
     def _prepare_wave(self, operation: _Operation, wave: list[list[Ticket]]) -> None:
-        md = self.session.metadata
+        # Built with the ids `_send` will check against: SFyC's calls are built without any.
+        md = self.session.metadata if operation.cherwell else None
         if operation.cherwell and md is None:
             return  # the ids are being resolved again: built when sent
         for chunk in wave:

@@ -20,7 +20,7 @@ from connector.ticketing.inprocess import PROTOCOL_YAML, ticketing_protocol
 
 
 class RaisingTransport:
-    async def send(self, request: ev.SendRequest) -> ev.HttpResult:
+    async def send(self, request: ev.SendRequest, on_wire: object = None) -> ev.HttpResult:
         raise UnicodeEncodeError("ascii", "key\u00a0-secret", 3, 4, "ordinal not in range(128)")
 
     async def aclose(self) -> None:

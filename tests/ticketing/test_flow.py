@@ -28,6 +28,7 @@ from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake_platform import (
     DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
 )
+from connector.ticketing import flow as flow_module
 from connector.ticketing.flow import CycleReport, FlowSettings, MemoryJournal, PlatformSession, run_cycle
 from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
@@ -361,6 +362,31 @@ def test_drain_of_1000_tickets_with_30_percent_notes_at_batch_size_50(run: Run) 
     assert reports[0].notes_added == notes == 300
     assert_exactly_once(run)
     print(f"\n1,000 tickets (30% notes) at batch size 50: {len(run.sent)} requests, {elapsed:.3f} s in process")
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_each_batch_request_is_built_once(run: Run, concurrency: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches after an operation's first are built while the one before is on the wire; the
+    request sent is that one, not built a second time (SFyC's were, for every Create OT)."""
+    built: Counter[str] = Counter()
+
+    def counting(module: Any, name: str, session: Callable[..., str]) -> None:
+        real = getattr(module, name)
+
+        def build(*args: Any) -> Any:
+            built[session(*args)] += 1
+            return real(*args)
+
+        monkeypatch.setattr(module, name, build)
+
+    counting(flow_module.cw, "save_batch_call", lambda token, session, saves: session)
+    counting(flow_module.sfyc, "create_orders_call", lambda key, orders: "create_ot")
+    run.settings = make_settings(batch_size=10, concurrency=concurrency)
+    fill(run, 95)
+    report = run.cycle()
+    assert report is not None and report.completed == 95
+    writes = ("add_note", "create_ticket", "create_ot", "update_ticket_ot")
+    assert {s: built[s] for s in writes} == {s: report.requests[s] for s in writes}
 
 
 def test_the_open_incidents_are_read_page_by_page(run: Run) -> None:
