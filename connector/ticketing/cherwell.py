@@ -303,6 +303,7 @@ class Record:
 class SearchPage:
     records: tuple[Record, ...]
     has_more: bool
+    total: int = 0  # totalRows: how many records the search has in all pages (0: not said)
 
 
 def _json_call(session: str, token: str, path: str, body: Any) -> PlatformCall:
@@ -343,7 +344,9 @@ def parse_search(reply: PlatformReply, bo: BusinessObject) -> SearchPage:
                 values[name] = "" if cell.get("value") is None else str(cell["value"])
         records.append(Record(rec_id=str(item.get("busObRecId") or values.get("RecID") or ""),
                               public_id=str(item.get("busObPublicId") or ""), values=values))
-    return SearchPage(records=tuple(records), has_more=bool(data.get("hasMoreRecords")) and bool(objects))
+    total = data.get("totalRows")
+    return SearchPage(records=tuple(records), has_more=bool(data.get("hasMoreRecords")) and bool(objects),
+                      total=total if isinstance(total, int) and total > 0 else 0)
 
 
 def existing_incidents_filters() -> list[Filter]:

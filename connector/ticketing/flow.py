@@ -44,6 +44,7 @@ not tried again in the same cycle.
 from __future__ import annotations
 
 import random
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, Protocol as TypingProtocol, TypeVar
@@ -149,6 +150,59 @@ class _Operation:
     succeeded: Callable[[Ticket, Any], None]
 
 
+# Which queued batches go first when several could: those that finish tickets.
+_WAVE_PRIORITY = (tk.UPDATE_TICKET_OT, tk.CREATE_OT, tk.CREATE_TICKET, tk.ADD_NOTE)
+# The operations whose tickets may still move on to each operation (a node's waiters become notes
+# once their creator has its incident).
+_UPSTREAM = {
+    tk.CREATE_TICKET: (),
+    tk.ADD_NOTE: (tk.CREATE_TICKET,),
+    tk.CREATE_OT: (tk.CREATE_TICKET,),
+    tk.UPDATE_TICKET_OT: (tk.CREATE_TICKET, tk.CREATE_OT),
+}
+
+
+class _Lanes:
+    """The tickets still to send, one queue per operation, taken in batches.
+
+    A batch is full (Max Tickets Per Request) unless nothing more can join its queue: no ticket
+    is queued or in flight at an operation upstream of it. So a drain makes the least requests
+    whatever order its batches come back in. `chained`: a ticket whose batch is settled joins the
+    queue of the operation it is now at (Max Concurrent Requests above 1); otherwise each stage
+    sends only what was ready when it began.
+    """
+
+    def __init__(self, cycle: _Cycle, operations: Sequence[str], *, chained: bool) -> None:
+        self.cycle = cycle
+        self.chained = chained
+        self.batch = cycle.settings.batch_size
+        self.queues: dict[str, deque[Ticket]] = {name: deque(cycle._at(name)) for name in operations}
+        self.unsettled: Counter[str] = Counter()  # batches taken and not settled yet
+
+    def take(self, width: int) -> list[tuple[str, list[Ticket]]]:
+        wave: list[tuple[str, list[Ticket]]] = []
+        for name, queue in self.queues.items():
+            while queue and len(wave) < width:
+                if len(queue) < self.batch and not self._upstream_done(name):
+                    break  # more will come: wait for a full batch
+                wave.append((name, [queue.popleft() for _ in range(min(self.batch, len(queue)))]))
+                self.unsettled[name] += 1
+        return wave
+
+    def settled(self, name: str, tickets: list[Ticket]) -> None:
+        self.unsettled[name] -= 1
+        if not self.chained:
+            return
+        finished = self.cycle.finished
+        for ticket in tickets:
+            queue = self.queues.get(ticket.operation)
+            if queue is not None and ticket.live and ticket.key not in finished:
+                queue.append(ticket)
+
+    def _upstream_done(self, name: str) -> bool:
+        return not any(self.queues.get(up) or self.unsettled[up] for up in _UPSTREAM[name])
+
+
 class _Cycle:
     def __init__(self, table: Table, settings: FlowSettings, session: PlatformSession,
                  now: Callable[[], float], rng: random.Random, journal: Journal) -> None:
@@ -177,6 +231,8 @@ class _Cycle:
         # journal entries of the chunks noted ahead.
         self._built: dict[int, tuple[Metadata | None, PlatformCall, Any]] = {}
         self._noted: dict[int, int] = {}
+        # While pipelined: tickets a settled batch moved on that were not in it (a node's waiters).
+        self._promoted: list[Ticket] | None = None
 
     # -- the cycle ------------------------------------------------------------------------------
 
@@ -195,13 +251,16 @@ class _Cycle:
                     raise SessionLost(f"Search failed: {error.message}") from None
                 yield from self._reconcile(self._at(tk.CREATE_TICKET), self._find_incidents, self._adopt)
                 self._decide()
-            yield from self._batches(tk.CREATE_TICKET)
-            self._hold_waiters()
-            yield from self._reconcile(self._at(tk.ADD_NOTE), self._find_notes, self._note_found)
-            yield from self._batches(tk.ADD_NOTE)
-            yield from self._reconcile(self._at(tk.CREATE_OT), self._find_orders, self._order_found)
-            yield from self._batches(tk.CREATE_OT)
-            yield from self._batches(tk.UPDATE_TICKET_OT)  # idempotent: no look-up needed
+            if self.settings.concurrency > 1:
+                yield from self._pipelined()
+            else:
+                yield from self._batches(tk.CREATE_TICKET)
+                self._hold_waiters()
+                yield from self._reconcile(self._at(tk.ADD_NOTE), self._find_notes, self._note_found)
+                yield from self._batches(tk.ADD_NOTE)
+                yield from self._reconcile(self._at(tk.CREATE_OT), self._find_orders, self._order_found)
+                yield from self._batches(tk.CREATE_OT)
+                yield from self._batches(tk.UPDATE_TICKET_OT)  # idempotent: no look-up needed
         except SessionLost as lost:
             # Nothing can progress without Cherwell: one failure for every ticket still pending,
             # so that a platform that never lets us in ends each ticket in Error with the reason.
@@ -280,6 +339,8 @@ class _Cycle:
         ticket.platform_ticket, ticket.platform_record = incident.incident_id, incident.rec_id
         tk.advance(ticket, tk.ADD_NOTE)
         self._store(ticket)
+        if self._promoted is not None:
+            self._promoted.append(ticket)  # a waiter whose creator's incident now exists: a note next
 
     def _hold_waiters(self) -> None:
         """Waiters whose creator has not got its incident wait as long as it does.
@@ -300,61 +361,90 @@ class _Cycle:
     # -- write operations in batches ------------------------------------------------------------------
 
     def _batches(self, name: str) -> Flows[None]:
-        """Send every ready ticket at `name` in chunks of at most Max Tickets Per Request,
-        up to Max Concurrent Requests chunks at a time. The operations run one after the other
-        (every Create Ticket before any Create OT, ...), so a ticket's operations stay in order
-        whatever the concurrency."""
-        operation = self.operations[name]
-        chunks = list(_chunks(self._at(name), self.settings.batch_size))
+        """Max Concurrent Requests 1, DataMiner's way: every ready ticket at `name` in chunks of at
+        most Max Tickets Per Request, one request at a time; the operations one after the other
+        (every Create Ticket before any Create OT, ...)."""
+        yield from self._send_lanes(_Lanes(self, (name,), chained=False))
+
+    def _pipelined(self) -> Flows[None]:
+        """Max Concurrent Requests above 1: every operation at once, up to that many batches in
+        flight, and a ticket moves on as soon as its batch is settled: the Create OT of the
+        incidents a batch created goes out while other incidents are still being created.
+
+        A ticket's own operations stay in order (its OT only once its incident exists, its update
+        only once its OT does): it joins the next operation's queue when its batch is settled. The
+        look-ups of earlier lives' unknown outcomes run first, before anything is written.
+        """
+        yield from self._reconcile(self._at(tk.ADD_NOTE), self._find_notes, self._note_found)
+        yield from self._reconcile(self._at(tk.CREATE_OT), self._find_orders, self._order_found)
+        self._promoted = []
         try:
-            yield from self._waves(operation, chunks)
+            yield from self._send_lanes(_Lanes(self, _WAVE_PRIORITY, chained=True))
         finally:
-            self.platform.drain()  # every outcome settled before the next operation looks
+            self._promoted = None
+        self._hold_waiters()
+
+    def _send_lanes(self, lanes: _Lanes) -> Flows[None]:
+        """Send the lanes' chunks in waves of up to Max Concurrent Requests.
+
+        The next wave is composed, noted and built while this one is on the wire (so that this
+        one's answer sends it at once, with nothing left to commit first), and this one is
+        settled while the next one is out. A wave composed ahead holds only tickets that were
+        queued by then: one settled meanwhile joins the wave after.
+        """
+        width = self.settings.concurrency
+        try:
+            wave = lanes.take(width)
+            while wave:
+                if any(self.operations[name].cherwell for name, _ in wave):
+                    yield from self.platform.prepare()
+                # Durable before the request leaves (the glue commits before each call): a crash from
+                # here on makes the next cycle look the write up instead of sending it again.
+                entries = [self._note(self.operations[name], chunk) for name, chunk in wave]
+                ahead: list[tuple[str, list[Ticket]]] = []
+                self.platform.background.append(partial(self._compose_ahead, lanes, width, ahead))
+                flows = [self._send(self.operations[name], chunk) for name, chunk in wave]
+                if len(flows) == 1:
+                    outcomes = [(yield from run_to_end(flows[0]))]
+                else:
+                    outcomes = yield from gather(flows, self.platform)
+                # A batch whose session was lost keeps its journal entry (its write may have happened:
+                # the next cycle looks it up); the others are settled whatever happened to it.
+                done = [(name, chunk, outcome, entry) for (name, chunk), outcome, entry in zip(wave, outcomes, entries)
+                        if not isinstance(outcome, SessionLost)]
+                # Settled while the next wave is on the wire (its tickets are others); the last wave,
+                # or one cut short by an error, in the `finally`.
+                self.platform.background.append(partial(self._settle_wave, lanes, done))
+                lost = next((outcome for outcome in outcomes if isinstance(outcome, SessionLost)), None)
+                if lost is not None:
+                    raise lost
+                wave = ahead
+                if not wave:  # nothing was queued ahead: this wave's settling may queue some
+                    self.platform.drain()
+                    wave = lanes.take(width)
+        finally:
+            self.platform.drain()  # every outcome settled before anything else looks at the rows
             # Built ahead but never sent (the stage was cut short): keyed by these chunks' ids,
             # which later lists may reuse. Their journal entries stay: looked up next cycle.
             self._built.clear()
             self._noted.clear()
 
-    def _waves(self, operation: _Operation, chunks: list[list[Ticket]]) -> Flows[None]:
-        width = self.settings.concurrency
-        waves = [chunks[start:start + width] for start in range(0, len(chunks), width)]
-        for number, wave in enumerate(waves):
-            if operation.cherwell:
-                yield from self.platform.prepare()
-            # Durable before the request leaves (the glue commits before each call): a crash from
-            # here on makes the next cycle look the write up instead of sending it again.
-            entries = [self._note(operation, chunk) for chunk in wave]
-            if number + 1 < len(waves):
-                # The next wave is noted and built while this one is on the wire, so that this
-                # one's answer can send it at once, with nothing left to commit first.
-                self.platform.background.append(partial(self._prepare_wave, operation, waves[number + 1]))
-            if len(wave) == 1:
-                outcomes = [(yield from run_to_end(self._send(operation, wave[0])))]
-            else:
-                outcomes = yield from gather([self._send(operation, chunk) for chunk in wave], self.platform)
-            # A batch whose session was lost keeps its journal entry (its write may have happened:
-            # the next cycle looks it up); the others are settled whatever happened to it.
-            done = [(chunk, outcome, entry) for chunk, outcome, entry in zip(wave, outcomes, entries)
-                    if not isinstance(outcome, SessionLost)]
-            # Settled while the next wave is on the wire (its tickets are others: the chunks were
-            # drawn up front); the last wave, or one cut short by an error, in the `finally`.
-            self.platform.background.append(partial(self._settle_wave, operation, done))
-            lost = next((outcome for outcome in outcomes if isinstance(outcome, SessionLost)), None)
-            if lost is not None:
-                raise lost
-
     def _note(self, operation: _Operation, chunk: list[Ticket]) -> int:
         entry = self._noted.pop(id(chunk), None)
         return entry if entry is not None else self._note_in_flight(operation.name, chunk)
 
-    def _prepare_wave(self, operation: _Operation, wave: list[list[Ticket]]) -> None:
-        # Built with the ids `_send` will check against: SFyC's calls are built without any.
-        md = self.session.metadata if operation.cherwell else None
-        if operation.cherwell and md is None:
-            return  # the ids are being resolved again: built when sent
-        for chunk in wave:
-            self._noted[id(chunk)] = self._note_in_flight(operation.name, chunk)
-            self._built[id(chunk)] = (md, *operation.build(chunk, md))
+    def _compose_ahead(self, lanes: _Lanes, width: int, wave: list[tuple[str, list[Ticket]]]) -> None:
+        """The next wave, noted in the journal and built, while the one before is on the wire."""
+        wave.extend(lanes.take(width))
+        md = self.session.metadata
+        for name, chunk in wave:
+            operation = self.operations[name]
+            self._noted[id(chunk)] = self._note_in_flight(name, chunk)
+            if operation.cherwell and md is None:
+                continue  # the ids are being resolved again: built when sent
+            # Built with the ids `_send` will check against: SFyC's calls are built without any.
+            ids = md if operation.cherwell else None
+            self._built[id(chunk)] = (ids, *operation.build(chunk, ids))
 
     def _send(self, operation: _Operation, chunk: list[Ticket]) -> Flow[Sequence[Any]]:
         """One chunk's request, built ahead when it could be; its results."""
@@ -372,11 +462,13 @@ class _Cycle:
         reply = yield from self.platform.send(sfyc.with_key(build(None), self.settings.api_key))
         return operation.read(reply, read_with[0])
 
-    def _settle_wave(self, operation: _Operation,
-                     done: list[tuple[list[Ticket], Sequence[Any] | PlatformError, int]]) -> None:
-        for chunk, outcome, entry in done:
-            self._settle(operation, chunk, outcome)
+    def _settle_wave(self, lanes: _Lanes,
+                     done: list[tuple[str, list[Ticket], Sequence[Any] | PlatformError, int]]) -> None:
+        for name, chunk, outcome, entry in done:
+            self._settle(self.operations[name], chunk, outcome)
             del self.in_flight[entry]  # its outcome is in the rows now, in the same step
+            promoted, self._promoted = self._promoted, [] if self._promoted is not None else None
+            lanes.settled(name, chunk + (promoted or []))
         self.journal.save(list(self.in_flight.values()))
 
     def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:
@@ -536,17 +628,34 @@ class _Cycle:
 
     def _search(self, bo: Callable[[Metadata], cw.BusinessObject], filters: list[cw.Filter],
                 fields: Sequence[str]) -> Flow[list[Record]]:
-        """Every page of one search (filters on one field are OR'd by Cherwell)."""
-        records: list[Record] = []
-        page = 1
-        while True:
-            result = yield from self.platform.read(
-                lambda token, md: cw.search_call(token, bo(md), filters, fields, page=page),
-                lambda reply, md: cw.parse_search(reply, bo(md)))
-            records.extend(result.records)
-            if not result.has_more:
-                return records
-            page += 1
+        """Every page of one search (filters on one field are OR'd by Cherwell). With Max
+        Concurrent Requests above 1, the pages after the first (which says how many records
+        there are) are read that many at a time."""
+        def page(number: int) -> Flow[cw.SearchPage]:
+            return (yield from self.platform.read(
+                lambda token, md: cw.search_call(token, bo(md), filters, fields, page=number),
+                lambda reply, md: cw.parse_search(reply, bo(md))))
+
+        first = yield from page(1)
+        records, number, more = list(first.records), 1, first.has_more
+        width = self.settings.concurrency
+        if more and width > 1 and first.total:
+            rest = list(range(2, -(-first.total // cw.PAGE_SIZE) + 1))
+            for start in range(0, len(rest), width):
+                numbers = rest[start:start + width]
+                pages = yield from gather([page(n) for n in numbers], self.platform)
+                failed = next((p for p in pages if isinstance(p, (PlatformError, SessionLost))), None)
+                if failed is not None:
+                    raise failed
+                for found in pages:
+                    records.extend(found.records)  # type: ignore[union-attr]
+                number, more = numbers[-1], pages[-1].has_more  # type: ignore[union-attr]
+        while more:  # one page at a time (or records were added while the pages were read)
+            number += 1
+            found = yield from page(number)
+            records.extend(found.records)
+            more = found.has_more
+        return records
 
     # -- bookkeeping ------------------------------------------------------------------------------------
 
