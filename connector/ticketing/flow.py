@@ -17,11 +17,16 @@ every call goes out, and that is the whole crash-safety story:
 The process may die between any two yields; the table and the journal as of the last yield are
 what survives, and the next cycle picks up from them with a fresh `PlatformSession`.
 
-Bookkeeping stays off the critical path: once a batch's answer is in, the next batch is noted
-and sent (an `Overlap`) and only then is the answered batch settled into the rows, while the
-next one is on the wire; the flow `Collect`s its answer after. Within one operation the batches
-hold different tickets, so the order does not matter to them; between operations the flow
-settles everything first (every incident exists before any OT is asked for).
+Bookkeeping stays off the critical path: while a batch (a wave of batches) is on the wire, the
+flow settles the one before into the rows and notes and builds the one after, so an answer sends
+the next request at once (an `Overlap`; the flow `Collect`s its answer after). Batches in flight
+together always hold different tickets.
+
+With Max Concurrent Requests 1 the operations run one after the other, as DataMiner sends one
+request at a time (every incident exists before any OT is asked for). Above 1 they run as one
+pipeline: a ticket joins the next operation's queue as soon as its batch is settled, so the OTs
+of the first incidents go out while later incidents are still being created; a ticket's own
+operations still come in order, and batches stay full until nothing more can join them.
 
 A cycle, in order (the contract's "processing cycle", issue 3):
 
@@ -35,7 +40,7 @@ A cycle, in order (the contract's "processing cycle", issue 3):
    open incident of the same Category and Node; else the node's creator creates it and the
    other tickets of the node wait for it (see `_decide`);
 5. Create Ticket, Add Note (including the waiters whose incident now exists), Create OT, Update
-   Ticket OT, each in batches of at most Max Tickets Per Request (one helper: `_batches`).
+   Ticket OT, each in batches of at most Max Tickets Per Request (`_Lanes`, sent by `_send_lanes`).
 
 A failure counts one retry at the ticket's current operation (`tickets.fail`); a failed ticket is
 not tried again in the same cycle.
@@ -111,8 +116,8 @@ def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, no
               rng: random.Random, journal: Journal) -> Flows[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
-    With settings.concurrency 1 it yields one PlatformCall at a time; above 1 a write
-    operation may yield a list of calls, to be sent at once, and expects the list of replies.
+    With settings.concurrency 1 it yields one PlatformCall at a time; above 1 it may yield a
+    list of calls (writes, search pages), to be sent at once, and expects the list of replies.
     """
     return (yield from _Cycle(table, settings, session, now, rng, journal).run())
 
@@ -639,7 +644,7 @@ class _Cycle:
         first = yield from page(1)
         records, number, more = list(first.records), 1, first.has_more
         width = self.settings.concurrency
-        if more and width > 1 and first.total:
+        if more and width > 1 and first.total and self.platform.overlapping:  # not inside a wave
             rest = list(range(2, -(-first.total // cw.PAGE_SIZE) + 1))
             for start in range(0, len(rest), width):
                 numbers = rest[start:start + width]

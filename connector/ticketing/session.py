@@ -264,19 +264,30 @@ class PlatformClient:
         self.session.login_state = "Logged in"
 
     def _resolve_metadata(self) -> Flow[None]:
+        """The incident and note business objects: each a summary (its id), then its schema.
+        With Max Concurrent Requests above 1 the two go side by side (unless this already runs
+        inside a wave of batches: a batch that found the ids stale resolves them alone)."""
+        flows = [self._business_object(cw.INCIDENT, None, cw.INCIDENT_FIELDS),
+                 self._business_object(cw.JOURNAL, cw.NOTE, cw.NOTE_FIELDS)]
         try:
-            incident_id = yield from self._read(lambda t: cw.summary_call(t, cw.INCIDENT),
-                                                lambda r: cw.parse_summary(r, cw.INCIDENT))
-            note_id = yield from self._read(lambda t: cw.summary_call(t, cw.JOURNAL),
-                                            lambda r: cw.parse_summary(r, cw.JOURNAL, member=cw.NOTE))
-            incident = yield from self._read(
-                lambda t: cw.schema_call(t, incident_id),
-                lambda r: cw.parse_schema(r, cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS))
-            note = yield from self._read(lambda t: cw.schema_call(t, note_id),
-                                         lambda r: cw.parse_schema(r, cw.NOTE, note_id, cw.NOTE_FIELDS))
+            if self.settings.concurrency > 1 and self.overlapping:
+                found = yield from gather(flows, self)  # type: ignore[misc]
+                failed = next((f for f in found if isinstance(f, (PlatformError, SessionLost))), None)
+                if failed is not None:
+                    raise failed
+                incident, note = found
+            else:
+                incident = yield from flows[0]
+                note = yield from flows[1]
         except PlatformError as error:
             raise SessionLost(f"Metadata failed: {error.message}") from None
-        self.session.metadata = Metadata(incident=incident, note=note)
+        self.session.metadata = Metadata(incident=incident, note=note)  # type: ignore[arg-type]
+
+    def _business_object(self, name: str, member: str | None, needed: Sequence[str]) -> Flow[cw.BusinessObject]:
+        bus_ob_id = yield from self._read(lambda t: cw.summary_call(t, name),
+                                          lambda r: cw.parse_summary(r, name, member=member))
+        return (yield from self._read(lambda t: cw.schema_call(t, bus_ob_id),
+                                      lambda r: cw.parse_schema(r, member or name, bus_ob_id, needed)))
 
     def _read(self, build: Callable[[str], PlatformCall], parse: Callable[[PlatformReply], T]) -> Flow[T]:
         def once() -> Flow[T]:

@@ -806,7 +806,7 @@ def test_concurrent_batches_keep_the_least_requests_and_each_tickets_order(platf
     assert_exactly_once(run)
 
 
-def test_concurrent_waves_are_full_and_the_search_pages_are_read_side_by_side(platform, clock) -> None:
+def test_concurrent_waves_are_full_and_metadata_and_search_pages_go_side_by_side(platform, clock) -> None:
     run = Run(platform, clock, settings=make_settings(batch_size=10, concurrency=4))
     for i in range(1400):  # 3 pages of open incidents of our categories
         platform.add_incident("SNR", f"OLD-{i:04d}")
@@ -830,6 +830,7 @@ def test_concurrent_waves_are_full_and_the_search_pages_are_read_side_by_side(pl
     except StopIteration as done:
         assert done.value.completed == 200
     assert ["search", "search"] in waves, "pages 2 and 3 at once, after the first said how many there are"
+    assert waves[:4] == [["login"], ["metadata"] * 2, ["metadata"] * 2, ["search"]], "both summaries, then both schemas"
     writes = [wave for wave in waves if wave[0] not in ("login", "metadata", "search")]
     # 4 notes + 16 x 3 writes = 52 batches, 4 at a time: 13 waves if every wave were full; the
     # chain (an OT needs its incident, an update its OT) may leave a few short at the end.
