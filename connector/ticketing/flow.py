@@ -405,7 +405,7 @@ class _Cycle:
                     yield from self.platform.prepare()
                 # Durable before the request leaves (the glue commits before each call): a crash from
                 # here on makes the next cycle look the write up instead of sending it again.
-                entries = [self._note(self.operations[name], chunk) for name, chunk in wave]
+                entries = self._note(wave)
                 ahead: list[tuple[str, list[Ticket]]] = []
                 self.platform.background.append(partial(self._compose_ahead, lanes, width, ahead))
                 flows = [self._send(self.operations[name], chunk) for name, chunk in wave]
@@ -434,17 +434,25 @@ class _Cycle:
             self._built.clear()
             self._noted.clear()
 
-    def _note(self, operation: _Operation, chunk: list[Ticket]) -> int:
-        entry = self._noted.pop(id(chunk), None)
-        return entry if entry is not None else self._note_in_flight(operation.name, chunk)
+    def _note(self, wave: list[tuple[str, list[Ticket]]]) -> list[int]:
+        """The wave's journal entries: noted ahead, or now (one save for the whole wave)."""
+        entries = [self._noted.pop(id(chunk), None) for _, chunk in wave]
+        if None in entries:
+            entries = [entry if entry is not None else self._note_in_flight(name, chunk)
+                       for entry, (name, chunk) in zip(entries, wave)]
+            self.journal.save(list(self.in_flight.values()))
+        return entries  # type: ignore[return-value]
 
     def _compose_ahead(self, lanes: _Lanes, width: int, wave: list[tuple[str, list[Ticket]]]) -> None:
         """The next wave, noted in the journal and built, while the one before is on the wire."""
         wave.extend(lanes.take(width))
+        if wave:
+            for name, chunk in wave:
+                self._noted[id(chunk)] = self._note_in_flight(name, chunk)
+            self.journal.save(list(self.in_flight.values()))  # once: it holds every batch in flight
         md = self.session.metadata
         for name, chunk in wave:
             operation = self.operations[name]
-            self._noted[id(chunk)] = self._note_in_flight(name, chunk)
             if operation.cherwell and md is None:
                 continue  # the ids are being resolved again: built when sent
             # Built with the ids `_send` will check against: SFyC's calls are built without any.
@@ -477,9 +485,9 @@ class _Cycle:
         self.journal.save(list(self.in_flight.values()))
 
     def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:
+        """A journal entry for the chunk (the caller saves the journal)."""
         self._entries += 1
         self.in_flight[self._entries] = (operation, tuple(t.key for t in chunk))
-        self.journal.save(list(self.in_flight.values()))
         return self._entries
 
     def _recover_in_flight(self) -> None:
