@@ -32,6 +32,9 @@ Flow = Generator[PlatformCall, PlatformReply, T]
 Flows = Generator["PlatformCall | list[PlatformCall] | Overlap | Collect",
                   "PlatformReply | list[PlatformReply] | None", T]
 
+# What a flow inside `gather` yields to wait one round without a call (for another flow's login).
+WAIT = object()
+
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
 READ_ATTEMPTS = 3  # a read (login, metadata, search, look-up) is tried this often in a cycle
@@ -113,30 +116,40 @@ def gather(flows: Sequence[Flow[T]], platform: PlatformClient | None = None) -> 
     """
     results: list[T | PlatformError | SessionLost | None] = [None] * len(flows)
     calls: dict[int, PlatformCall] = {}
+    waiting: list[int] = []  # flows that yielded WAIT: stepped again after the next round
     running = [run_to_end(flow) for flow in flows]
 
     def step(index: int, reply: PlatformReply | None) -> None:
         try:
-            calls[index] = running[index].send(reply)  # type: ignore[arg-type]
+            call = running[index].send(reply)  # type: ignore[arg-type]
         except StopIteration as done:
             results[index] = done.value
         except SessionLost as lost:
             results[index] = lost
+        else:
+            if call is WAIT:
+                waiting.append(index)
+            else:
+                calls[index] = call
 
     if platform is not None:
         platform.overlapping = False  # the flows' own sends must not overlap: the wave does
     try:
         for index in range(len(running)):
             step(index, None)
-        while calls:
+        while calls or waiting:
             order = list(calls)
             wave = [calls.pop(index) for index in order]
-            if platform is not None and platform.background:
-                replies = yield from platform.overlap(wave)
-            else:
-                replies = yield wave
-            for index, reply in zip(order, replies):  # type: ignore[arg-type]
-                step(index, reply)
+            if wave:
+                if platform is not None and platform.background:
+                    replies = yield from platform.overlap(wave)
+                else:
+                    replies = yield wave
+                for index, reply in zip(order, replies):  # type: ignore[arg-type]
+                    step(index, reply)
+            resumed, waiting[:] = list(waiting), []
+            for index in resumed:
+                step(index, None)
     finally:
         if platform is not None:
             platform.overlapping = True
@@ -155,6 +168,7 @@ class PlatformClient:
         # whether a send may carry it (not inside `gather`, whose wave carries it instead).
         self.background: list[Callable[[], None]] = []
         self.overlapping = True
+        self._logging_in = False  # a flow of the wave logs in again after a 401
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
@@ -218,12 +232,24 @@ class PlatformClient:
 
     def _authorized(self, build: Callable[[str], PlatformCall]) -> Flow[PlatformReply]:
         yield from self._ensure_token()
-        reply = yield from self.send(build(self.session.access_token))
+        used = self.session.access_token
+        reply = yield from self.send(build(used))
         if reply.status == 401:
             # Revoked or expired early: one new login, one retry. A 401 was not applied, so
-            # resending a write is safe. A second 401 is the call's failure.
-            self.session.forget_token()
-            yield from self._login()
+            # resending a write is safe. A second 401 is the call's failure. In a wave of
+            # batches, the first to see the 401 logs in; the others wait for it and retry with
+            # its token (one login, not one per batch in flight).
+            if self.session.access_token == used:
+                self.session.forget_token()
+                self._logging_in = True
+                try:
+                    yield from self._login()
+                finally:
+                    self._logging_in = False
+            else:
+                while self._logging_in:
+                    yield WAIT  # type: ignore[misc]
+                yield from self._ensure_token()  # that login failed: try for ourselves
             reply = yield from self.send(build(self.session.access_token))
         return reply
 

@@ -850,6 +850,8 @@ def test_a_revoked_token_during_a_concurrent_wave_logs_in_again_and_creates_once
         run.add(f"T-{i:03d}", node=f"N-{i:03d}")
     report = run.cycle()
     assert report is not None and report.completed == 15 and report.failed == 0
+    # The three batches in flight all got a 401: the first logged in, the others used its token.
+    assert report.requests["login"] == 2, report.requests
     assert all(len(found) == 1 for found in platform.incidents_by_external_id().values())
     assert len(platform.incidents) == 15
 
