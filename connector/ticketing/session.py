@@ -168,7 +168,7 @@ class PlatformClient:
         # whether a send may carry it (not inside `gather`, whose wave carries it instead).
         self.background: list[Callable[[], None]] = []
         self.overlapping = True
-        self._logging_in = False  # a flow of the wave logs in again after a 401
+        self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
@@ -241,31 +241,32 @@ class PlatformClient:
             # its token (one login, not one per batch in flight).
             if self.session.access_token == used:
                 self.session.forget_token()
-                self._logging_in = True
-                try:
-                    yield from self._login()
-                finally:
-                    self._logging_in = False
-            else:
-                while self._logging_in:
-                    yield WAIT  # type: ignore[misc]
-                yield from self._ensure_token()  # that login failed: try for ourselves
+            yield from self._ensure_token()
             reply = yield from self.send(build(self.session.access_token))
         return reply
 
     def _ensure_token(self) -> Flow[None]:
+        """A token with over REFRESH_MARGIN of life left: refreshed, or a new login. Batches in
+        flight together wait for the one that is already getting it (a refresh token works
+        once: eight refreshes at once would be one refresh and seven logins)."""
+        while self._logging_in:
+            yield WAIT  # type: ignore[misc]
         session = self.session
         if session.access_token and session.expires_at - self.now() >= REFRESH_MARGIN:
             return
-        if session.access_token and session.refresh_token:
-            sent_at = self.now()
-            reply = yield from self.send(cw.refresh_call(self.settings.client_id, session.refresh_token))
-            try:
-                self._keep(cw.parse_token(reply), sent_at)
-                return
-            except PlatformError:
-                pass  # a used or expired refresh token: the password still works
-        yield from self._login()
+        self._logging_in = True
+        try:
+            if session.access_token and session.refresh_token:
+                sent_at = self.now()
+                reply = yield from self.send(cw.refresh_call(self.settings.client_id, session.refresh_token))
+                try:
+                    self._keep(cw.parse_token(reply), sent_at)
+                    return
+                except PlatformError:
+                    pass  # a used or expired refresh token: the password still works
+            yield from self._login()
+        finally:
+            self._logging_in = False
 
     def _login(self) -> Flow[None]:
         s = self.settings

@@ -613,6 +613,24 @@ def test_the_token_is_refreshed_before_it_expires(run: Run) -> None:
     assert_exactly_once(run)
 
 
+def test_batches_in_flight_together_share_one_refresh(run: Run) -> None:
+    """A refresh token works once: eight batches refreshing at once were one refresh and seven
+    logins. The first refreshes; the others wait for its token."""
+    run.platform.faults = Faults(token_ttl=61)  # under a minute left one second into its life
+    run.settings = make_settings(batch_size=2, concurrency=4)
+    fill(run, 40)
+
+    def time_passes(call: PlatformCall) -> None:
+        run.clock.time += 1
+
+    run.before = time_passes
+    report = run.cycle()
+    assert report is not None and report.result == "OK" and report.completed == 40
+    assert run.platform.requests["login"] == 1 and run.platform.requests["refresh"] >= 2
+    assert all(entry.status != 401 for entry in run.platform.log)
+    assert_exactly_once(run)
+
+
 def test_ids_are_discovered_per_platform_never_hard_coded(clock: Clock) -> None:
     runs = [Run(FakePlatform(seed=seed, clock=clock), clock) for seed in (1, 2)]
     assert runs[0].platform.bus_ob_ids["Incident"] != runs[1].platform.bus_ob_ids["Incident"]
