@@ -77,7 +77,8 @@ class HandlerContext:
         return self._element.parallel_results.pop(set_id, [])
 
     def defer(self, trigger: int) -> None:
-        """Fire `trigger` in a step of its own, after this step's requests have left."""
+        """Fire `trigger` in a step of its own, after this step's requests have left, when no
+        other event waits."""
         self._element.emit(Defer(trigger=trigger))
 
     def start_timer(self, timer: int, after: float | None = None) -> None:

@@ -132,7 +132,8 @@ class SendInterApp:
 
 @frozen(kw_only=True)
 class Defer:
-    """Fire `trigger` in a new step, once this step's effects are carried out.
+    """Fire `trigger` in a new step, once this step's effects are carried out and no other
+    event waits (an answer that is already in goes first).
 
     A handler that has sent a request and has more work to do uses it so that its request
     leaves first: the work then runs (and commits) while the request is on the wire.

@@ -76,6 +76,7 @@ class Harness:
         self.persisted: list[ev.Persist] = []
         self._timers: dict[int, tuple[float, float]] = {}  # timer -> (due, interval)
         self._events: deque[ev.Event] = deque()
+        self._deferred: deque[ev.CheckTrigger] = deque()
 
     # -- driving --------------------------------------------------------------------------
 
@@ -118,8 +119,10 @@ class Harness:
     # -- effects --------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        while self._events:
-            self._carry_out(self.element.handle(self._events.popleft()))
+        # Deferred triggers run when no other event waits, as in the runtime.
+        while self._events or self._deferred:
+            event = self._events.popleft() if self._events else self._deferred.popleft()
+            self._carry_out(self.element.handle(event))
 
     def _carry_out(self, effects: list[ev.Effect]) -> None:
         for effect in effects:
@@ -138,7 +141,7 @@ class Harness:
             elif isinstance(effect, ev.CancelTimer):
                 self._timers.pop(effect.timer, None)
             elif isinstance(effect, ev.Defer):
-                self._events.append(ev.CheckTrigger(trigger=effect.trigger))
+                self._deferred.append(ev.CheckTrigger(trigger=effect.trigger))
             elif isinstance(effect, ev.SendInterApp):
                 self.interapp.append(effect)
                 if self.route is not None:

@@ -14,6 +14,7 @@ import asyncio
 import importlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -86,6 +87,9 @@ class ElementHost:
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
+        # Deferred triggers (ev.Defer) run when no other event waits: an answer that is already
+        # in goes first, so that its next request leaves before the deferred work is done.
+        self._deferred: deque[ev.CheckTrigger] = deque()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -144,7 +148,10 @@ class ElementHost:
 
     async def _run(self) -> None:
         while True:
-            event, future = await self._queue.get()
+            if self._deferred and self._queue.empty():
+                event, future = self._deferred.popleft(), None
+            else:
+                event, future = await self._queue.get()
             if event is _STOP:
                 return
             try:
@@ -188,7 +195,7 @@ class ElementHost:
             elif isinstance(effect, ev.CancelTimer):
                 self.runtime.cancel_timer(self, effect.timer)
             elif isinstance(effect, ev.Defer):
-                self.post(ev.CheckTrigger(trigger=effect.trigger))  # behind the requests just sent
+                self._deferred.append(ev.CheckTrigger(trigger=effect.trigger))  # when nothing else waits
             elif isinstance(effect, ev.SendInterApp):
                 replies.append(effect)
                 self.runtime.route(self, effect)

@@ -79,6 +79,7 @@ __all__ = ["CycleReport", "FlowSettings", "InFlightEntry", "Journal", "MemoryJou
            "note_text", "run_cycle"]
 
 T = TypeVar("T")
+WAVES_AHEAD = 2  # waves noted and built before they are sent
 LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
 
 
@@ -398,6 +399,7 @@ class _Cycle:
         queued by then: one settled meanwhile joins the wave after.
         """
         width = self.settings.concurrency
+        prepared: deque[list[tuple[str, list[Ticket]]]] = deque()  # waves composed ahead, oldest first
         try:
             wave = lanes.take(width)
             while wave:
@@ -406,8 +408,7 @@ class _Cycle:
                 # Durable before the request leaves (the glue commits before each call): a crash from
                 # here on makes the next cycle look the write up instead of sending it again.
                 entries = self._note(wave)
-                ahead: list[tuple[str, list[Ticket]]] = []
-                self.platform.background.append(partial(self._compose_ahead, lanes, width, ahead))
+                self.platform.background.append(partial(self._compose_ahead, lanes, width, prepared))
                 flows = [self._send(self.operations[name], chunk) for name, chunk in wave]
                 if len(flows) == 1:
                     outcomes = [(yield from run_to_end(flows[0]))]
@@ -423,10 +424,11 @@ class _Cycle:
                 lost = next((outcome for outcome in outcomes if isinstance(outcome, SessionLost)), None)
                 if lost is not None:
                     raise lost
-                wave = ahead
-                if not wave:  # nothing was queued ahead: this wave's settling may queue some
+                if not prepared:
+                    # The answers came before the work was done (or nothing was queued ahead, and
+                    # this wave's settling may queue some): do it now.
                     self.platform.drain()
-                    wave = lanes.take(width)
+                wave = prepared.popleft() if prepared else lanes.take(width)
         finally:
             self.platform.drain()  # every outcome settled before anything else looks at the rows
             # Built ahead but never sent (the stage was cut short): keyed by these chunks' ids,
@@ -443,15 +445,23 @@ class _Cycle:
             self.journal.save(list(self.in_flight.values()))
         return entries  # type: ignore[return-value]
 
-    def _compose_ahead(self, lanes: _Lanes, width: int, wave: list[tuple[str, list[Ticket]]]) -> None:
-        """The next wave, noted in the journal and built, while the one before is on the wire."""
-        wave.extend(lanes.take(width))
-        if wave:
-            for name, chunk in wave:
-                self._noted[id(chunk)] = self._note_in_flight(name, chunk)
-            self.journal.save(list(self.in_flight.values()))  # once: it holds every batch in flight
+    def _compose_ahead(self, lanes: _Lanes, width: int, prepared: deque[list[tuple[str, list[Ticket]]]]) -> None:
+        """The next waves (WAVES_AHEAD), noted in the journal and built, while one is on the wire.
+
+        Two, not one: when an answer is handled before this work (the element is busy, or the
+        machine runs it late), the wave after is still ready to go at once.
+        """
+        composed = []
+        while len(prepared) < WAVES_AHEAD and (wave := lanes.take(width)):
+            prepared.append(wave)
+            composed.extend(wave)
+        if not composed:
+            return
+        for name, chunk in composed:
+            self._noted[id(chunk)] = self._note_in_flight(name, chunk)
+        self.journal.save(list(self.in_flight.values()))  # once: it holds every batch in flight
         md = self.session.metadata
-        for name, chunk in wave:
+        for name, chunk in composed:
             operation = self.operations[name]
             if operation.cherwell and md is None:
                 continue  # the ids are being resolved again: built when sent

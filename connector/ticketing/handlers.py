@@ -60,10 +60,9 @@ class CycleState:
     cycle: Generator[Any, Any, CycleReport] | None = None  # connector.ticketing.flow.Flows
     call: PlatformCall | None = None  # the single call in flight on the group path
     parallel_set: int | None = None  # the parallel set in flight
-    # An Overlap's calls are out and the cycle works on until it collects them: their replies,
-    # if they come back first, wait in `early` (as a list).
+    # An Overlap's calls are out and the cycle has work to do while they are (CONTINUE_CYCLE,
+    # deferred); replies that come back first resume it at once and the work waits.
     overlapping: bool = False
-    early: list[PlatformReply] | None = None
     wants_list: bool = False  # the cycle expects the replies in flight as a list
     started: float = 0.0
     requests: int = 0
@@ -255,14 +254,13 @@ def platform_response(protocol: HandlerContext) -> None:
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
     if state.cycle is None:
         return
-    if state.overlapping:
-        state.early = replies  # the cycle collects them when it has finished its work
-        return
+    state.overlapping = False  # the answers first: the next request goes out before the work
     _advance(protocol, state, replies if state.wants_list else replies[0])
 
 
 def continue_cycle(protocol: HandlerContext) -> None:
-    """The cycle's Overlap is on the wire: let it do its work until it collects."""
+    """The cycle's Overlap is on the wire: let it do its work until it collects (unless its
+    answers came first)."""
     state = _state(protocol)
     if state.cycle is not None and state.overlapping:
         state.overlapping = False
@@ -278,32 +276,28 @@ def _platform_reply(result: HttpResult | None) -> PlatformReply:
 def _advance(protocol: HandlerContext, state: CycleState, resume: Any) -> None:
     """Run the cycle to its next request (or its end), and send that request."""
     assert state.cycle is not None
-    while True:
-        try:
-            if protocol.get(PROCESSING) != ENABLED:
-                state.cycle.close()
-                _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
-                return
-            item = state.cycle.send(resume)
-        except StopIteration as done:
-            _finish(protocol, state, done.value, None)
+    try:
+        if protocol.get(PROCESSING) != ENABLED:
+            state.cycle.close()
+            _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
             return
-        except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
-            protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
-            state.cycle = None
-            _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
-            return
-        if not isinstance(item, Collect):
-            break
-        if state.early is None:
-            state.wants_list = True  # wait for the Overlap's replies
-            return
-        resume, state.early = state.early, None
+        item = state.cycle.send(resume)
+    except StopIteration as done:
+        _finish(protocol, state, done.value, None)
+        return
+    except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
+        protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
+        state.cycle = None
+        _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
+        return
+    if isinstance(item, Collect):
+        state.wants_list = True  # its work done, the cycle waits for the Overlap's replies
+        return
     if isinstance(item, Overlap):
         # Out first; the cycle goes on in a step of its own, after this step's commit
         # (the marks of these tickets) and the requests have left.
         _send(protocol, state, list(item.calls))
-        state.overlapping, state.early = True, None
+        state.overlapping = True
         protocol.defer(CONTINUE_CYCLE)
         return
     _send(protocol, state, item)
@@ -336,7 +330,7 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     state.cycle = None
     state.call = None
     state.parallel_set = None
-    state.overlapping, state.early = False, None
+    state.overlapping = False
     now = protocol.now()
     protocol.set(CYCLE_DURATION, round(now - state.started, 3))
     protocol.set(CYCLE_RESULT, result if result is not None else (report.result if report else ""))

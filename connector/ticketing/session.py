@@ -179,8 +179,15 @@ class PlatformClient:
         return reply
 
     def overlap(self, calls: list[PlatformCall]) -> Flows[list[PlatformReply]]:
-        """Send `calls`, do the background work while they are out, then collect their replies."""
-        yield Overlap(calls=tuple(calls))
+        """Send `calls`, do the background work while they are out, then collect their replies.
+
+        The driver resumes the Overlap with None once the calls are out (the work is done, then
+        the flow `Collect`s), or straight with their replies when they came back before it got
+        to the work: the work then waits for the next Overlap (or a `drain`).
+        """
+        early = yield Overlap(calls=tuple(calls))
+        if early is not None:
+            return early  # type: ignore[return-value]
         self.drain()
         replies = yield Collect()
         return replies  # type: ignore[return-value]

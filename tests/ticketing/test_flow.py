@@ -65,6 +65,9 @@ class Run:
     reply_for: Callable[[PlatformCall], PlatformReply | None] | None = None  # a made-up answer
     sent: list[PlatformCall] = field(factory=list)
     journal: MemoryJournal = field(factory=MemoryJournal)  # durable, like the table
+    # An Overlap's replies resume the flow before its work is done (the element's answer came
+    # in before its deferred step), instead of after it.
+    answers_first: bool = False
 
     def add(self, key: str, category: str = "SNR", node: str = "N-1", **cells: object) -> None:
         flow_add_ticket(self.table, key, category, node, received=self.clock(), **cells)  # type: ignore[arg-type]
@@ -111,7 +114,9 @@ class Run:
                     return None
                 replies = [self.deliver(one) for one in calls]
                 answered += len(calls)
-                if isinstance(call, Overlap):
+                if isinstance(call, Overlap) and self.answers_first:
+                    call = flow.send(replies)  # back before the flow got to its work
+                elif isinstance(call, Overlap):
                     collected = replies
                     call = flow.send(None)  # on their way: the flow works until it collects
                 else:
@@ -365,7 +370,9 @@ def test_drain_of_1000_tickets_with_30_percent_notes_at_batch_size_50(run: Run) 
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-def test_each_batch_request_is_built_once(run: Run, concurrency: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("answers_first", [False, True])
+def test_each_batch_request_is_built_once(run: Run, concurrency: int, answers_first: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches after an operation's first are built while the one before is on the wire; the
     request sent is that one, not built a second time (SFyC's were, for every Create OT)."""
     built: Counter[str] = Counter()
@@ -382,6 +389,7 @@ def test_each_batch_request_is_built_once(run: Run, concurrency: int, monkeypatc
     counting(flow_module.cw, "save_batch_call", lambda token, session, saves: session)
     counting(flow_module.sfyc, "create_orders_call", lambda key, orders: "create_ot")
     run.settings = make_settings(batch_size=10, concurrency=concurrency)
+    run.answers_first = answers_first
     fill(run, 95)
     report = run.cycle()
     assert report is not None and report.completed == 95
@@ -695,23 +703,25 @@ def test_retry_errors_then_completes_them_once_the_fault_is_gone(run: Run) -> No
 # == crashes and random faults: exactly once, whatever happens =======================================
 
 
-def crash_scenario(run: Run, concurrency: int = 1) -> None:
+def crash_scenario(run: Run, concurrency: int = 1, answers_first: bool = False) -> None:
     run.settings = make_settings(batch_size=3, max_retries=10, concurrency=concurrency)
+    run.answers_first = answers_first
     run.platform.add_incident("SNR", "N-0")
     for i in range(8):  # notes on N-0, a shared new node N-1, and nodes of their own
         run.add(f"WM-{i}", "SNR", f"N-{min(i, 2) if i < 5 else i}")
 
 
-@pytest.mark.parametrize("concurrency", [1, 3])
-def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: Clock, concurrency: int) -> None:
+@pytest.mark.parametrize("concurrency, answers_first", [(1, False), (1, True), (3, False), (3, True)])
+def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: Clock, concurrency: int,
+                                                                          answers_first: bool) -> None:
     probe = Run(FakePlatform(seed=3, clock=clock), clock)
-    crash_scenario(probe, concurrency)
+    crash_scenario(probe, concurrency, answers_first)
     probe.drain()
     total = len(probe.sent)
     for crash_after in range(total):
         for applied in (False, True):
             run = Run(FakePlatform(seed=3, clock=clock), clock)
-            crash_scenario(run, concurrency)
+            crash_scenario(run, concurrency, answers_first)
             if run.cycle(crash_after=crash_after, applied=applied) is not None:
                 # Past the last wave's first answer (waves answer several calls at once).
                 assert concurrency > 1 and crash_after > total - concurrency
@@ -723,15 +733,16 @@ def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: 
 
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=flow_ticket_plans(), schedule=flow_schedules(), seed=st.integers(0, 2**16),
-       batch_size=st.integers(1, 5), max_retries=st.integers(0, 2), concurrency=st.sampled_from([1, 1, 2, 4]))
+       batch_size=st.integers(1, 5), max_retries=st.integers(0, 2), concurrency=st.sampled_from([1, 1, 2, 4]),
+       answers_first=st.booleans())
 def test_exactly_once_under_random_faults_crashes_arrivals_and_retries(
         plan: list[tuple[str, int, bool]], schedule: list[FlowStep], seed: int, batch_size: int,
-        max_retries: int, concurrency: int) -> None:
+        max_retries: int, concurrency: int, answers_first: bool) -> None:
     clock = Clock()
     platform = FakePlatform(seed=seed, clock=clock)
     run = Run(platform, clock, settings=make_settings(batch_size=batch_size, max_retries=max_retries,
                                                       retry_delay=1.0, concurrency=concurrency),
-              rng=random.Random(seed))
+              rng=random.Random(seed), answers_first=answers_first)
     for node in range(3):
         platform.add_incident("SNR", f"N-{node}")
     waiting = list(enumerate(plan))
