@@ -307,7 +307,11 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     report["sizes"] = []
     for size in sizes:
-        run = measure_drain(size, with_floor=False, concurrency=args.concurrency, latency=args.latency_ms / 1000)
+        # A drain under a second swings by half on this VM: the small sizes take the median of 3.
+        tries = sorted((measure_drain(size, with_floor=False, concurrency=args.concurrency,
+                                      latency=args.latency_ms / 1000) for _ in range(3 if size < 10_000 else 1)),
+                       key=lambda run: run["per_ticket_ms"])
+        run = tries[len(tries) // 2]
         report["sizes"].append(run)
         print(f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
               f"peak {run['peak_mb']:.0f} MB)")
