@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from connector.engine import events as ev
@@ -138,11 +139,14 @@ class Element:
         self._saved = {pid for pid, param in p.params.items() if param.save and not param.password}
         self._interval_params = {t.interval_param: t.id for t in p.timers.values() if t.interval_param}
         # Per table: the positions and ids of the saved columns, the key column first.
-        self._saved_columns: dict[int, tuple[list[int], tuple[int, ...]]] = {}
+        self._saved_columns: dict[int, tuple[Callable[[list[Any]], tuple[Any, ...]], tuple[int, ...]]] = {}
         for t in p.tables.values():
             keyed = sorted(enumerate(t.columns), key=lambda ic: ic[1].id != t.key_column)
             kept = [(i, c.id) for i, c in keyed if c.save or c.id == t.key_column]
-            self._saved_columns[t.id] = ([i for i, _ in kept], tuple(cid for _, cid in kept))
+            # itemgetter builds each row's tuple in C; with one position it would give a bare value.
+            positions = [i for i, _ in kept]
+            getter = itemgetter(*positions) if len(positions) > 1 else (lambda cells, i=positions[0]: (cells[i],))
+            self._saved_columns[t.id] = (getter, tuple(cid for _, cid in kept))
 
     # -- events ---------------------------------------------------------------------------
 
@@ -521,12 +525,11 @@ class Element:
             written, deleted = table.changes.take()
             if table.model.volatile:
                 continue
-            positions, columns = self._saved_columns[table.id]
+            saved_cells, columns = self._saved_columns[table.id]
             rows = {}
             for key in written:
                 if key in table:
-                    cells = table.raw_cells(key)
-                    rows[key] = tuple([cells[i] for i in positions])
+                    rows[key] = saved_cells(table.raw_cells(key))
             deltas.append(ev.TableDelta(table=table.id, columns=columns, written=rows, deleted=tuple(deleted)))
         if not params and not deltas:
             return None

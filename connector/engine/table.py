@@ -13,7 +13,7 @@ one transaction per group. Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from connector.protocol.model import Column, Table as TableModel
@@ -129,6 +129,24 @@ class Table:
 
     def set(self, key: str, column: int | str, value: Any) -> None:
         self.set_row(key, {column: value})
+
+    def writer(self, columns: Iterable[int | str]) -> Callable[[str, Iterable[Any]], None]:
+        """`set_row` for a fixed list of columns, for loops over many rows: `write(key, values)`
+        with the values in `columns` order (None keeps a cell). The columns are looked up once,
+        here, instead of once per cell. KeyError for an unknown column or row."""
+        positions = tuple(self.position(column) for column in columns)
+        if self._key_position in positions:
+            raise ValueError(f"table {self.model.name!r}: a writer cannot change the primary key")
+        rows, wrote = self._rows, self.changes.wrote
+
+        def write(key: str, values: Iterable[Any]) -> None:
+            row = rows[key]
+            for position, value in zip(positions, values):
+                if value is not None:
+                    row[position] = value
+            wrote(key)
+
+        return write
 
     def fill(self, rows: Mapping[str, CellValues], *, full: bool = True) -> None:
         """Set many rows at once. full: rows not given are removed; partial: they stay."""

@@ -219,6 +219,7 @@ class _Cycle:
         self.report = CycleReport()
         self.platform = PlatformClient(settings, session, self.report, now)
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
+        self._write = tk.writer(table)
         self.ready: dict[str, Ticket] = {}
         self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
         self.open_by_node: dict[tuple[str, str], _Incident] = {}
@@ -683,7 +684,7 @@ class _Cycle:
     # -- bookkeeping ------------------------------------------------------------------------------------
 
     def _store(self, ticket: Ticket) -> None:
-        tk.store(self.table, ticket, self.now())
+        self._write(ticket, self.now())
 
     def _fail(self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None,
               jitter: float | None = None) -> None:

@@ -29,7 +29,7 @@ Everything here is table-level and linear in the table's size; the flow
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from attrs import define
@@ -155,23 +155,26 @@ def load_tickets(table: Table) -> dict[str, Ticket]:
     return {key: Ticket.from_cells(key, cells) for key, cells in table.rows()}
 
 
+# The cells the flow owns, in the order `writer` writes them.
+_FLOW_COLUMNS = (STATUS, OPERATION, RETRIES, OUTCOME_UNKNOWN, PLATFORM_TICKET, PLATFORM_RECORD, OT_NUMBER,
+                 NEXT_TRY, LAST_ERROR, LAST_UPDATE)
+
+
+def writer(table: Table) -> Callable[[Ticket, float], None]:
+    """`store` for many tickets of one table (a drain stores each ticket a few times)."""
+    write = table.writer(_FLOW_COLUMNS)
+
+    def store_ticket(ticket: Ticket, now: float) -> None:
+        write(ticket.key, (ticket.status, ticket.operation, ticket.retries, int(ticket.outcome_unknown),
+                           ticket.platform_ticket, ticket.platform_record, ticket.ot_number, ticket.next_try,
+                           ticket.last_error, now))
+
+    return store_ticket
+
+
 def store(table: Table, ticket: Ticket, now: float) -> None:
     """Write the flow-owned cells of `ticket` back to its row (Last Update = now)."""
-    table.set_row(
-        ticket.key,
-        {
-            STATUS: ticket.status,
-            OPERATION: ticket.operation,
-            RETRIES: ticket.retries,
-            OUTCOME_UNKNOWN: int(ticket.outcome_unknown),
-            PLATFORM_TICKET: ticket.platform_ticket,
-            PLATFORM_RECORD: ticket.platform_record,
-            OT_NUMBER: ticket.ot_number,
-            NEXT_TRY: ticket.next_try,
-            LAST_ERROR: ticket.last_error,
-            LAST_UPDATE: now,
-        },
-    )
+    writer(table)(ticket, now)
 
 
 # -- transitions of one ticket (the flow calls these, then `store`) ------------------------------

@@ -41,6 +41,18 @@ class TableMachine(RuleBasedStateMachine):
         self.table.set_row(key, cells)
         self.model[key].update(cells)
 
+    @rule(key=KEYS, b=st.none() | st.integers(0, 9), a=st.none() | st.text(max_size=3))
+    def write_row(self, key: str, b: int | None, a: str | None) -> None:
+        """`writer` is set_row for fixed columns: the same cells, None keeping a cell."""
+        write = self.table.writer(["B", 1002])
+        if key not in self.model:
+            with pytest.raises(KeyError):
+                write(key, (b, a))
+            return
+        write(key, (b, a))
+        self.model[key].update({name: value for name, value in (("B", b), ("A", a)) if value is not None})
+        assert key in self.table.changes.written
+
     @rule(rows=st.dictionaries(KEYS, CELLS, max_size=4), full=st.booleans())
     def fill(self, rows: dict[str, dict[str, object]], full: bool) -> None:
         self.table.fill(rows, full=full)
@@ -87,3 +99,11 @@ def test_changes_keep_the_order_rows_were_written_in() -> None:
     written, deleted = t.changes.take()
     assert written == ["k3", "k2"] and deleted == {"k1"}
     assert not t.changes
+
+
+def test_a_writer_names_its_columns_up_front_and_never_the_key() -> None:
+    t = Table(MODEL)
+    with pytest.raises(KeyError):
+        t.writer(["A", "No such column"])
+    with pytest.raises(ValueError):
+        t.writer(["A", "Key"])
