@@ -491,8 +491,10 @@ class _Cycle:
         for name, chunk, outcome, entry in done:
             self._settle(self.operations[name], chunk, outcome)
             del self.in_flight[entry]  # its outcome is in the rows now, in the same step
-            promoted, self._promoted = self._promoted, [] if self._promoted is not None else None
-            lanes.settled(name, chunk + (promoted or []))
+            promoted: list[Ticket] = []
+            if self._promoted:  # waiters this batch's incidents let through: notes next
+                promoted, self._promoted = self._promoted, []
+            lanes.settled(name, chunk + promoted)
         self.journal.save(list(self.in_flight.values()))
 
     def _note_in_flight(self, operation: str, chunk: list[Ticket]) -> int:

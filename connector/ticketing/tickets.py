@@ -91,7 +91,7 @@ DAY = 86_400.0
 class Ticket:
     """One row, loaded once per cycle so that the flow never scans the table inside a loop.
 
-    The flow changes these attributes and writes them back with `store`; the receive path's
+    The flow changes these attributes and writes them back with `writer`; the receive path's
     cells (category, node, summary, ...) are read-only here.
     """
 
@@ -161,7 +161,8 @@ _FLOW_COLUMNS = (STATUS, OPERATION, RETRIES, OUTCOME_UNKNOWN, PLATFORM_TICKET, P
 
 
 def writer(table: Table) -> Callable[[Ticket, float], None]:
-    """`store` for many tickets of one table (a drain stores each ticket a few times)."""
+    """`write(ticket, now)`: the flow-owned cells of `ticket` back to its row (Last Update =
+    now). Made once per table: a drain writes each ticket a few times."""
     write = table.writer(_FLOW_COLUMNS)
 
     def store_ticket(ticket: Ticket, now: float) -> None:
@@ -172,12 +173,7 @@ def writer(table: Table) -> Callable[[Ticket, float], None]:
     return store_ticket
 
 
-def store(table: Table, ticket: Ticket, now: float) -> None:
-    """Write the flow-owned cells of `ticket` back to its row (Last Update = now)."""
-    writer(table)(ticket, now)
-
-
-# -- transitions of one ticket (the flow calls these, then `store`) ------------------------------
+# -- transitions of one ticket (the flow calls these, then writes it) ------------------------------
 
 
 def advance(ticket: Ticket, operation: str) -> None:

@@ -68,6 +68,7 @@ class Run:
     # An Overlap's replies resume the flow before its work is done (the element's answer came
     # in before its deferred step), instead of after it.
     answers_first: bool = False
+    rounds: list[list[str]] = field(factory=list)  # the sessions of each round of calls sent together
 
     def add(self, key: str, category: str = "SNR", node: str = "N-1", **cells: object) -> None:
         flow_add_ticket(self.table, key, category, node, received=self.clock(), **cells)  # type: ignore[arg-type]
@@ -104,6 +105,7 @@ class Run:
                     call, collected = flow.send(collected), None
                     continue
                 calls = list(call.calls) if isinstance(call, Overlap) else call if isinstance(call, list) else [call]
+                self.rounds.append([one.session for one in calls])
                 for one in calls:
                     seen[one.session] += 1
                 if (crash_after is not None and answered >= crash_after) or (crash_at is not None and any(
@@ -840,24 +842,9 @@ def test_concurrent_waves_are_full_and_metadata_and_search_pages_go_side_by_side
     for i in range(1400):  # 3 pages of open incidents of our categories
         platform.add_incident("SNR", f"OLD-{i:04d}")
     fill(run, 200, note_share=0.2)
-    waves: list[list[str]] = []
-    flow = run_cycle(run.table, run.settings, run.session, run.clock, run.rng, run.journal)
-    item: Any = next(flow)
-    collected = None
-    try:
-        while True:
-            if isinstance(item, Collect):
-                item, collected = flow.send(collected), None
-                continue
-            calls = list(item.calls) if isinstance(item, Overlap) else item if isinstance(item, list) else [item]
-            waves.append([c.session for c in calls])
-            replies = [run.deliver(c) for c in calls]
-            if isinstance(item, Overlap):
-                collected, item = replies, flow.send(None)
-            else:
-                item = flow.send(replies if isinstance(item, list) else replies[0])
-    except StopIteration as done:
-        assert done.value.completed == 200
+    report = run.cycle()
+    assert report is not None and report.completed == 200
+    waves = run.rounds
     assert ["search", "search"] in waves, "pages 2 and 3 at once, after the first said how many there are"
     assert waves[:4] == [["login"], ["metadata"] * 2, ["metadata"] * 2, ["search"]], "both summaries, then both schemas"
     writes = [wave for wave in waves if wave[0] not in ("login", "metadata", "search")]

@@ -108,7 +108,7 @@ def test_fail_counts_retries_and_errors_after_max_retries_plus_one(table: Table)
     assert results == [False, False, True]
     assert (ticket.status, ticket.operation, ticket.retries) == (tk.ERROR, tk.CREATE_OT, 3)
     assert ticket.last_error == "Create OT: SFyC X: no"
-    tk.store(table, ticket, NOW)
+    tk.writer(table)(ticket, NOW)
     assert table.row("A")[tk.STATUS] == tk.ERROR
 
 
