@@ -38,9 +38,7 @@ def interapp_json_values(*, metadata_keys: bool = True) -> st.SearchStrategy[Any
         keys = keys.filter(lambda key: not key.startswith("$"))
     return st.recursive(
         interapp_json_scalars(),
-        lambda children: st.one_of(
-            st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)
-        ),
+        lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)),
         max_leaves=12,
     )
 
@@ -53,9 +51,7 @@ def interapp_member_names() -> st.SearchStrategy[str]:
 
 
 def interapp_members() -> st.SearchStrategy[dict[str, Any]]:
-    return st.dictionaries(
-        interapp_member_names(), interapp_json_values(metadata_keys=False), max_size=5
-    )
+    return st.dictionaries(interapp_member_names(), interapp_json_values(metadata_keys=False), max_size=5)
 
 
 def interapp_dates() -> st.SearchStrategy[datetime]:
@@ -64,9 +60,7 @@ def interapp_dates() -> st.SearchStrategy[datetime]:
     offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
         lambda minutes: timezone(timedelta(minutes=minutes))
     )
-    return st.datetimes(
-        min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.none() | offsets
-    )
+    return st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.none() | offsets)
 
 
 def _interapp_places(document: Any) -> list[tuple[Any, Any]]:
@@ -160,9 +154,7 @@ def _interapp_text_member(longest: int, *, required: bool) -> st.SearchStrategy[
 def _interapp_integer_member(low: int, high: int) -> st.SearchStrategy[tuple[Any, bool]]:
     fitting = st.one_of(st.sampled_from([_ABSENT, None, low, high]), st.integers(low, high))
     outside = st.one_of(st.integers(max_value=low - 1), st.integers(min_value=high + 1))
-    wrong_type = st.one_of(
-        st.booleans(), st.integers(low, high).map(float), st.integers(low, high).map(str)
-    )
+    wrong_type = st.one_of(st.booleans(), st.integers(low, high).map(float), st.integers(low, high).map(str))
     return _interapp_valid_or_not(fitting, st.one_of(outside, wrong_type))
 
 
@@ -225,14 +217,21 @@ def interapp_ticket_candidates(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
 from attrs import frozen  # noqa: E402
 
 from connector.engine.table import Table  # noqa: E402
-from connector.protocol.model import Column, Table as TableModel, ValueKind  # noqa: E402
+from connector.protocol.model import Column, ValueKind  # noqa: E402
+from connector.protocol.model import Table as TableModel
 from connector.ticketing import tickets as flow_tk  # noqa: E402
 from connector.ticketing.fake_platform import Faults  # noqa: E402
 
 _FLOW_NUMBER_COLUMNS = {flow_tk.PRIORITY, flow_tk.RETRIES, flow_tk.AFFECTED_CUSTOMERS, flow_tk.OUTCOME_UNKNOWN}
 _FLOW_TIME_COLUMNS = {flow_tk.RECEIVED_AT, flow_tk.LAST_UPDATE, flow_tk.DETECTED_AT, flow_tk.NEXT_TRY}
-_FLOW_HIDDEN = {flow_tk.DESCRIPTION, flow_tk.DETECTED_AT, flow_tk.AFFECTED_CUSTOMERS, flow_tk.PLATFORM_RECORD,
-                flow_tk.NEXT_TRY, flow_tk.OUTCOME_UNKNOWN}
+_FLOW_HIDDEN = {
+    flow_tk.DESCRIPTION,
+    flow_tk.DETECTED_AT,
+    flow_tk.AFFECTED_CUSTOMERS,
+    flow_tk.PLATFORM_RECORD,
+    flow_tk.NEXT_TRY,
+    flow_tk.OUTCOME_UNKNOWN,
+}
 
 
 def flow_ticket_table() -> Table:
@@ -245,29 +244,51 @@ def flow_ticket_table() -> Table:
             return ValueKind.DATETIME
         return ValueKind.STRING
 
-    columns = tuple(Column(id=1001 + i, name=name, kind=kind(name), hidden=name in _FLOW_HIDDEN)
-                    for i, name in enumerate(flow_tk.COLUMNS))
+    columns = tuple(
+        Column(id=1001 + i, name=name, kind=kind(name), hidden=name in _FLOW_HIDDEN)
+        for i, name in enumerate(flow_tk.COLUMNS)
+    )
     return Table(TableModel(id=1000, name="Ticket Overview", columns=columns, key_column=1001))
 
 
-def flow_add_ticket(table: Table, key: str, category: str = "SNR", node: str = "GDL-ZAP-NODO-0001", *,
-                    summary: str = "SNR bajo", description: str = "", priority: int = 3,
-                    received: float = 0.0) -> None:
+def flow_add_ticket(
+    table: Table,
+    key: str,
+    category: str = "SNR",
+    node: str = "GDL-ZAP-NODO-0001",
+    *,
+    summary: str = "SNR bajo",
+    description: str = "",
+    priority: int = 3,
+    received: float = 0.0,
+) -> None:
     """A ticket as the receive path stores it: Received, Check Existing, nothing tried yet."""
-    table.add_row(key, {
-        flow_tk.CATEGORY: category, flow_tk.NODE: node, flow_tk.SUMMARY: summary, flow_tk.PRIORITY: priority,
-        flow_tk.STATUS: flow_tk.RECEIVED, flow_tk.OPERATION: flow_tk.CHECK_EXISTING, flow_tk.RETRIES: 0,
-        flow_tk.LAST_ERROR: "", flow_tk.RECEIVED_AT: received, flow_tk.LAST_UPDATE: received,
-        flow_tk.DESCRIPTION: description, flow_tk.OUTCOME_UNKNOWN: 0,
-    })
+    table.add_row(
+        key,
+        {
+            flow_tk.CATEGORY: category,
+            flow_tk.NODE: node,
+            flow_tk.SUMMARY: summary,
+            flow_tk.PRIORITY: priority,
+            flow_tk.STATUS: flow_tk.RECEIVED,
+            flow_tk.OPERATION: flow_tk.CHECK_EXISTING,
+            flow_tk.RETRIES: 0,
+            flow_tk.LAST_ERROR: "",
+            flow_tk.RECEIVED_AT: received,
+            flow_tk.LAST_UPDATE: received,
+            flow_tk.DESCRIPTION: description,
+            flow_tk.OUTCOME_UNKNOWN: 0,
+        },
+    )
 
 
 def flow_ticket_plans(max_tickets: int = 30) -> st.SearchStrategy[list[tuple[str, int, bool]]]:
     """Tickets to receive, as (category, node number, valid). Few nodes, so that tickets share
     them (the tests give nodes below 3 an open incident first); an invalid ticket (empty summary)
     is refused by Cherwell item by item, for good."""
-    ticket = st.tuples(st.sampled_from(("SNR", "Falla de Linea")), st.integers(0, 7),
-                       st.sampled_from((True, True, True, False)))
+    ticket = st.tuples(
+        st.sampled_from(("SNR", "Falla de Linea")), st.integers(0, 7), st.sampled_from((True, True, True, False))
+    )
     return st.lists(ticket, min_size=1, max_size=max_tickets)
 
 
@@ -283,8 +304,16 @@ def flow_faults(draw: st.DrawFn) -> Faults:
     return Faults(**rates, token_ttl=draw(st.sampled_from((1199.0, 90.0, 30.0))))
 
 
-FLOW_CRASH_SESSIONS = ("create_ticket", "add_note", "create_ot", "update_ticket_ot", "search", "lookup_ot",
-                       "login", "metadata")
+FLOW_CRASH_SESSIONS = (
+    "create_ticket",
+    "add_note",
+    "create_ot",
+    "update_ticket_ot",
+    "search",
+    "lookup_ot",
+    "login",
+    "metadata",
+)
 
 
 @frozen(kw_only=True)
@@ -303,8 +332,15 @@ class FlowStep:
 def flow_schedules() -> st.SearchStrategy[list[FlowStep]]:
     """Cycles to run before the platform heals. Crashes hit writes mostly: that is where it hurts."""
     crash = st.none() | st.tuples(st.sampled_from(FLOW_CRASH_SESSIONS), st.integers(1, 3))
-    step = st.builds(FlowStep, arrivals=st.integers(0, 4), retry_errors=st.booleans(), faults=flow_faults(),
-                     crash_at=crash, applied=st.booleans(), wait=st.sampled_from((0.0, 1.0, 5.0, 400.0)))
+    step = st.builds(
+        FlowStep,
+        arrivals=st.integers(0, 4),
+        retry_errors=st.booleans(),
+        faults=flow_faults(),
+        crash_at=crash,
+        applied=st.booleans(),
+        wait=st.sampled_from((0.0, 1.0, 5.0, 400.0)),
+    )
     return st.lists(step, min_size=1, max_size=10)
 
 
@@ -344,13 +380,15 @@ def platform_json() -> st.SearchStrategy[Any]:
         | st.text(max_size=16)
     )
     return st.recursive(
-        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
         max_leaves=10,
     )
 
 
-def _platform_usually(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], bad_in_ten: int = 2
-                      ) -> st.SearchStrategy[Any]:
+def _platform_usually(
+    good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any], bad_in_ten: int = 2
+) -> st.SearchStrategy[Any]:
     """`good`, except `bad_in_ten` times in ten. (Hypothesis favours small draws, so the low end of
     the roll, which it hits most, must be the good side.)"""
     return st.integers(0, 9).flatmap(lambda roll: good if roll < 10 - bad_in_ten else bad)
@@ -372,8 +410,11 @@ def _platform_mostly(right: str, *wrong: str) -> st.SearchStrategy[str | None]:
 
 
 def _platform_values() -> st.SearchStrategy[Any]:
-    return _platform_usually(st.sampled_from(["SNR", "Falla de Linea", "New", "Closed", "2", "WM-1"]),
-                             st.just("") | st.text(max_size=12) | platform_json(), bad_in_ten=4)
+    return _platform_usually(
+        st.sampled_from(["SNR", "Falla de Linea", "New", "Closed", "2", "WM-1"]),
+        st.just("") | st.text(max_size=12) | platform_json(),
+        bad_in_ten=4,
+    )
 
 
 def platform_methods() -> st.SearchStrategy[str]:
@@ -382,14 +423,24 @@ def platform_methods() -> st.SearchStrategy[str]:
 
 def platform_path_variants(path: str) -> st.SearchStrategy[str]:
     """One path as clients spell it: any case, maybe a trailing slash."""
-    return st.builds(lambda case, slash: case(path) + ("/" if slash else ""),
-                     st.sampled_from([str, str.lower, str.upper]), st.booleans())
+    return st.builds(
+        lambda case, slash: case(path) + ("/" if slash else ""),
+        st.sampled_from([str, str.lower, str.upper]),
+        st.booleans(),
+    )
 
 
 def platform_targets() -> st.SearchStrategy[str]:
     """Known paths (any case, junk appended, a query) or any text at all."""
-    paths = [PLATFORM_TOKEN_PATH, PLATFORM_SUMMARY_PATH, PLATFORM_SCHEMA_PATH, PLATFORM_SEARCH_PATH,
-             PLATFORM_SAVE_PATH, PLATFORM_ORDERS_PATH, PLATFORM_LOOKUP_PATH]
+    paths = [
+        PLATFORM_TOKEN_PATH,
+        PLATFORM_SUMMARY_PATH,
+        PLATFORM_SCHEMA_PATH,
+        PLATFORM_SEARCH_PATH,
+        PLATFORM_SAVE_PATH,
+        PLATFORM_ORDERS_PATH,
+        PLATFORM_LOOKUP_PATH,
+    ]
     known = st.builds(
         lambda path, tail, query: path + tail + query,
         st.one_of([platform_path_variants(path) for path in paths]),
@@ -401,10 +452,12 @@ def platform_targets() -> st.SearchStrategy[str]:
 
 def platform_headers(token: str, api_key: str) -> st.SearchStrategy[dict[str, str]]:
     """Mostly the right credentials, sometimes wrong, missing or mangled ones, plus junk headers."""
-    known = st.fixed_dictionaries({
-        "Authorization": _platform_mostly(f"Bearer {token}", f"bearer {token}", token, "Bearer", "Basic eDp5"),
-        "X-Api-Key": _platform_mostly(api_key, api_key.upper(), ""),
-    })
+    known = st.fixed_dictionaries(
+        {
+            "Authorization": _platform_mostly(f"Bearer {token}", f"bearer {token}", token, "Bearer", "Basic eDp5"),
+            "X-Api-Key": _platform_mostly(api_key, api_key.upper(), ""),
+        }
+    )
     junk = st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=20), max_size=2)
     return st.builds(lambda mine, other: {**other, **{k: v for k, v in mine.items() if v is not None}}, known, junk)
 
@@ -415,15 +468,23 @@ def platform_save_bodies(schemas: PlatformSchemas, rec_ids: Sequence[str] = ()) 
 
     def save_request(bus_ob_id: str, field_ids: Sequence[str]) -> st.SearchStrategy[Any]:
         field_item = st.fixed_dictionaries(
-            {"fieldId": _platform_id(field_ids), "value": _platform_values(),
-             "dirty": _platform_usually(st.sampled_from([True, "true", "TRUE"]),
-                                        st.sampled_from([False, "no", None, 1]))},
+            {
+                "fieldId": _platform_id(field_ids),
+                "value": _platform_values(),
+                "dirty": _platform_usually(
+                    st.sampled_from([True, "true", "TRUE"]), st.sampled_from([False, "no", None, 1])
+                ),
+            },
             optional={"name": st.text(max_size=8)},
         )
         return st.fixed_dictionaries(
-            {"busObId": _platform_id([bus_ob_id]),
-             "fields": _platform_usually(st.lists(field_item, max_size=7),
-                                         st.lists(field_item | platform_json(), max_size=3) | platform_json())},
+            {
+                "busObId": _platform_id([bus_ob_id]),
+                "fields": _platform_usually(
+                    st.lists(field_item, max_size=7),
+                    st.lists(field_item | platform_json(), max_size=3) | platform_json(),
+                ),
+            },
             optional={
                 "busObRecId": _platform_id([*rec_ids, "f" * 42]),
                 "busObPublicId": st.sampled_from(["102400", "102401", "1"]) | platform_json(),
@@ -433,30 +494,38 @@ def platform_save_bodies(schemas: PlatformSchemas, rec_ids: Sequence[str] = ()) 
 
     item = st.one_of([save_request(bus_ob_id, field_ids) for bus_ob_id, field_ids in schemas.items()])
     return st.fixed_dictionaries(
-        {"saveRequests": _platform_usually(st.lists(item, max_size=5),
-                                           st.lists(item | platform_json(), max_size=3) | platform_json())},
+        {
+            "saveRequests": _platform_usually(
+                st.lists(item, max_size=5), st.lists(item | platform_json(), max_size=3) | platform_json()
+            )
+        },
         optional={"stopOnError": st.booleans() | platform_json()},
     )
 
 
 def platform_search_bodies(schemas: PlatformSchemas) -> st.SearchStrategy[Any]:
     def search(bus_ob_id: str, field_ids: Sequence[str]) -> st.SearchStrategy[Any]:
-        a_filter = st.fixed_dictionaries({
-            "fieldId": _platform_id(field_ids),
-            "operator": _platform_usually(st.sampled_from(["eq", "EQ", "contains", "startswith", "gt", "lt"]),
-                                          st.just("ne") | platform_json()),
-            "value": _platform_values(),
-        })
+        a_filter = st.fixed_dictionaries(
+            {
+                "fieldId": _platform_id(field_ids),
+                "operator": _platform_usually(
+                    st.sampled_from(["eq", "EQ", "contains", "startswith", "gt", "lt"]), st.just("ne") | platform_json()
+                ),
+                "value": _platform_values(),
+            }
+        )
         return st.fixed_dictionaries(
             {"busObId": _platform_id([bus_ob_id])},
             optional={
-                "filters": _platform_usually(st.lists(a_filter, max_size=4),
-                                             st.lists(a_filter | platform_json(), max_size=2) | platform_json()),
+                "filters": _platform_usually(
+                    st.lists(a_filter, max_size=4), st.lists(a_filter | platform_json(), max_size=2) | platform_json()
+                ),
                 "fields": _platform_usually(st.lists(_platform_id(field_ids), max_size=4), platform_json()),
                 "includeAllFields": st.booleans() | platform_json(),
                 "pageNumber": _platform_usually(st.integers(1, 5), st.integers(-2, 0) | platform_json()),
-                "pageSize": _platform_usually(st.integers(1, 500),
-                                              st.sampled_from([0, 501, "10", "x"]) | platform_json(), bad_in_ten=4),
+                "pageSize": _platform_usually(
+                    st.integers(1, 500), st.sampled_from([0, 501, "10", "x"]) | platform_json(), bad_in_ten=4
+                ),
             },
         )
 
@@ -464,16 +533,25 @@ def platform_search_bodies(schemas: PlatformSchemas) -> st.SearchStrategy[Any]:
 
 
 def platform_order_bodies(tickets: Sequence[str]) -> st.SearchStrategy[Any]:
-    text = _platform_usually(st.sampled_from(["WM-1", "SNR", "N1"]),
-                             st.just("") | st.text(max_size=10) | platform_json())
+    text = _platform_usually(
+        st.sampled_from(["WM-1", "SNR", "N1"]), st.just("") | st.text(max_size=10) | platform_json()
+    )
     order = st.fixed_dictionaries(
-        {"ticket": _platform_usually(_platform_pick(tickets), platform_json(), bad_in_ten=3), "referencia": text,
-         "categoria": text,
-         "nodo": text},
+        {
+            "ticket": _platform_usually(_platform_pick(tickets), platform_json(), bad_in_ten=3),
+            "referencia": text,
+            "categoria": text,
+            "nodo": text,
+        },
         optional={"descripcion": text, "prioridad": text},
     )
-    return st.fixed_dictionaries({"ordenes": _platform_usually(
-        st.lists(order, max_size=4), st.lists(order | platform_json(), max_size=2) | platform_json())})
+    return st.fixed_dictionaries(
+        {
+            "ordenes": _platform_usually(
+                st.lists(order, max_size=4), st.lists(order | platform_json(), max_size=2) | platform_json()
+            )
+        }
+    )
 
 
 def platform_form_bodies(client_id: str, username: str, password: str) -> st.SearchStrategy[bytes]:
@@ -485,27 +563,39 @@ def platform_form_bodies(client_id: str, username: str, password: str) -> st.Sea
     }
     optional = {"refresh_token": st.text(max_size=8), "auth_mode": st.just("Internal")}
     return st.fixed_dictionaries(values, optional=optional).map(
-        lambda form: urlencode({k: v for k, v in form.items() if v is not None}).encode())
+        lambda form: urlencode({k: v for k, v in form.items() if v is not None}).encode()
+    )
 
 
 def _platform_json_bytes(values: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
     return values.map(lambda value: json.dumps(value).encode())
 
 
-def platform_bodies(schemas: PlatformSchemas = {"0" * 32: ()}, rec_ids: Sequence[str] = (),  # noqa: B006
-                    tickets: Sequence[str] = (), credentials: tuple[str, str, str] = ("", "", "")
-                    ) -> st.SearchStrategy[bytes]:
+def platform_bodies(
+    schemas: PlatformSchemas = {"0" * 32: ()},
+    rec_ids: Sequence[str] = (),  # noqa: B006
+    tickets: Sequence[str] = (),
+    credentials: tuple[str, str, str] = ("", "", ""),
+) -> st.SearchStrategy[bytes]:
     """Any request body: raw bytes, any JSON, or one of the structured bodies above."""
     structured = (
-        platform_save_bodies(schemas, rec_ids) | platform_search_bodies(schemas) | platform_order_bodies(tickets)
+        platform_save_bodies(schemas, rec_ids)
+        | platform_search_bodies(schemas)
+        | platform_order_bodies(tickets)
         | platform_json()
     )
     return st.binary(max_size=64) | _platform_json_bytes(structured) | platform_form_bodies(*credentials)
 
 
-def platform_requests(*, token: str, api_key: str, schemas: PlatformSchemas, rec_ids: Sequence[str] = (),
-                      tickets: Sequence[str] = (), credentials: tuple[str, str, str] = ("", "", "")
-                      ) -> st.SearchStrategy[tuple[str, str, dict[str, str], bytes]]:
+def platform_requests(
+    *,
+    token: str,
+    api_key: str,
+    schemas: PlatformSchemas,
+    rec_ids: Sequence[str] = (),
+    tickets: Sequence[str] = (),
+    credentials: tuple[str, str, str] = ("", "", ""),
+) -> st.SearchStrategy[tuple[str, str, dict[str, str], bytes]]:
     """(method, target, headers, body): mostly a well-aimed call with a body shaped for its endpoint
     (itself often half wrong), sometimes a body meant for another endpoint, sometimes junk."""
     any_body = platform_bodies(schemas, rec_ids, tickets, credentials)
@@ -521,8 +611,11 @@ def platform_requests(*, token: str, api_key: str, schemas: PlatformSchemas, rec
     )
     metadata = st.tuples(
         st.just("GET"),
-        st.builds(str.__add__, st.sampled_from([PLATFORM_SUMMARY_PATH, PLATFORM_SCHEMA_PATH]),
-                  st.sampled_from(["Incident", "journal", "JournalNote", "Nada", *schemas]) | st.text(max_size=12)),
+        st.builds(
+            str.__add__,
+            st.sampled_from([PLATFORM_SUMMARY_PATH, PLATFORM_SCHEMA_PATH]),
+            st.sampled_from(["Incident", "journal", "JournalNote", "Nada", *schemas]) | st.text(max_size=12),
+        ),
         st.just(b""),
     )
     ticket_lists = st.lists(_platform_pick(tickets) | st.text(max_size=8), max_size=4) | st.just(["1"] * 201)
@@ -533,8 +626,9 @@ def platform_requests(*, token: str, api_key: str, schemas: PlatformSchemas, rec
     )
     anything = st.tuples(platform_methods(), platform_targets(), any_body)
     calls = _platform_usually(shaped, metadata | lookup | anything, bad_in_ten=3)
-    return st.builds(lambda call, headers: (call[0], call[1], headers, call[2]), calls,
-                     platform_headers(token, api_key))
+    return st.builds(
+        lambda call, headers: (call[0], call[1], headers, call[2]), calls, platform_headers(token, api_key)
+    )
 
 
 def platform_faults() -> st.SearchStrategy[PlatformFaults]:
@@ -542,10 +636,16 @@ def platform_faults() -> st.SearchStrategy[PlatformFaults]:
     rate = _platform_usually(st.just(0.0), st.sampled_from([0.5, 1.0]), bad_in_ten=1)
     return st.builds(
         PlatformFaults,
-        error_rate=rate, html_503_rate=rate, lost_rate=rate, malformed_rate=rate, item_error_rate=rate,
-        quoted_token_error_rate=rate, latency=st.sampled_from([0.0, 0.25]),
+        error_rate=rate,
+        html_503_rate=rate,
+        lost_rate=rate,
+        malformed_rate=rate,
+        item_error_rate=rate,
+        quoted_token_error_rate=rate,
+        latency=st.sampled_from([0.0, 0.25]),
         fail_operation=_platform_usually(
-            st.just({}), st.dictionaries(st.sampled_from(PLATFORM_OPERATIONS), st.text(max_size=12), max_size=1)),
+            st.just({}), st.dictionaries(st.sampled_from(PLATFORM_OPERATIONS), st.text(max_size=12), max_size=1)
+        ),
     )
 
 
@@ -576,8 +676,12 @@ def protocol_minimal_document() -> dict[str, Any]:
                 "key": 1001,
                 "columns": [
                     {"id": 1001, "name": "Tickets ID"},
-                    {"id": 1002, "name": "Tickets Status", "kind": "discreet",
-                     "discreets": [{"display": "Received"}, {"display": "Error"}]},
+                    {
+                        "id": 1002,
+                        "name": "Tickets Status",
+                        "kind": "discreet",
+                        "discreets": [{"display": "Received"}, {"display": "Error"}],
+                    },
                 ],
             }
         ],  # fmt: skip
@@ -728,13 +832,36 @@ BADINPUT_JUNK_TEXTS = (
 def badinput_json_values() -> st.SearchStrategy[Any]:
     """Any JSON value a client can send, lone surrogates ("\\ud800") and huge integers included."""
     scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
-        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30),
-        st.sampled_from(["\ud800", "Enabled", "Disabled", "Retry", "1", "0", "-1", "1e309", "2026-11-26T10:00:00Z",
-                         "0001-01-01T00:00:00", "nan", "inf", " 3 ", "x" * 5000]),
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=10**300, max_value=10**400),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=30),
+        st.sampled_from(
+            [
+                "\ud800",
+                "Enabled",
+                "Disabled",
+                "Retry",
+                "1",
+                "0",
+                "-1",
+                "1e309",
+                "2026-11-26T10:00:00Z",
+                "0001-01-01T00:00:00",
+                "nan",
+                "inf",
+                " 3 ",
+                "x" * 5000,
+            ]
+        ),
     )
-    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                            max_size=3), max_leaves=6)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=6,
+    )
 
 
 def _badinput_plain(value: Any) -> Any:
@@ -760,8 +887,10 @@ def badinput_ticket_batches(draw: st.DrawFn) -> tuple[str, list[tuple[dict[str, 
         candidates.append((ticket, valid))
     message = {"$type": "TicketBatchMessage,", "guid": draw(st.uuids()).hex, "tickets": [t for t, _ in candidates]}
     if draw(st.booleans()):
-        message["tickets"] = {"$type": "System.Collections.Generic.List`1[[Ticket, A]], mscorlib",
-                              "$values": message["tickets"]}
+        message["tickets"] = {
+            "$type": "System.Collections.Generic.List`1[[Ticket, A]], mscorlib",
+            "$values": message["tickets"],
+        }
     call = {"$type": "InterAppCall,", "guid": "call", "messages": [message]}
     return json.dumps(call), candidates
 
@@ -777,7 +906,9 @@ def badinput_interapp_payloads(sample_texts: list[str]) -> st.SearchStrategy[str
         st.sampled_from(BADINPUT_JUNK_TEXTS),
         st.text(max_size=200),
         interapp_json_values().map(json.dumps),
-        st.integers(1, 3000).map(lambda depth: '{"$type": "InterAppCall,", "messages": ' + "[" * depth + "]" * depth + "}"),
+        st.integers(1, 3000).map(
+            lambda depth: '{"$type": "InterAppCall,", "messages": ' + "[" * depth + "]" * depth + "}"
+        ),
     )
 
 
@@ -806,8 +937,23 @@ BADINPUT_YAML_PIECES = (
     "file:/", "env:NOPE_NOT_SET", "\\0", '"\\0"', "~", "null", ".nan", "-.inf", "0x1F", "1e999", "99999999999999999999",
     "file:" + "k" * 300, "p" * 300,
 )  # fmt: skip
-BADINPUT_YAML_KEYS = ("name", "protocol", "connection", "host", "port", "bus_address", "scheme", "params", "store",
-                      "Max Retries", "Ticketing Processing", "SFyC API Key", "Cherwell Password", "9000000", "1000")
+BADINPUT_YAML_KEYS = (
+    "name",
+    "protocol",
+    "connection",
+    "host",
+    "port",
+    "bus_address",
+    "scheme",
+    "params",
+    "store",
+    "Max Retries",
+    "Ticketing Processing",
+    "SFyC API Key",
+    "Cherwell Password",
+    "9000000",
+    "1000",
+)
 
 
 @st.composite
@@ -829,8 +975,25 @@ def badinput_element_yaml_texts(draw: st.DrawFn, protocol: str) -> str:
         elif change == "add" and isinstance(container, dict):
             container[draw(st.sampled_from(BADINPUT_YAML_KEYS))] = draw(protocol_values())
         elif change == "path":
-            container[key] = draw(st.sampled_from(("file:", "file:.", "file:nope", "env:", "/", ".", "..", "state",
-                                                   "x\x00y", "file:x\x00y", "p" * 5000, "/dev/null", "key.txt")))
+            container[key] = draw(
+                st.sampled_from(
+                    (
+                        "file:",
+                        "file:.",
+                        "file:nope",
+                        "env:",
+                        "/",
+                        ".",
+                        "..",
+                        "state",
+                        "x\x00y",
+                        "file:x\x00y",
+                        "p" * 5000,
+                        "/dev/null",
+                        "key.txt",
+                    )
+                )
+            )
     text = protocol_yaml(document)
     lines = text.splitlines(keepends=True)
     for _ in range(draw(st.integers(0, 4))):
@@ -839,7 +1002,9 @@ def badinput_element_yaml_texts(draw: st.DrawFn, protocol: str) -> str:
         column = draw(st.integers(0, len(line)))
         change = draw(st.sampled_from(("insert", "delete", "repeat")))
         if change == "insert":
-            lines[index] = line[:column] + draw(st.sampled_from(BADINPUT_YAML_PIECES) | st.text(max_size=3)) + line[column:]
+            lines[index] = (
+                line[:column] + draw(st.sampled_from(BADINPUT_YAML_PIECES) | st.text(max_size=3)) + line[column:]
+            )
         elif change == "delete":
             lines[index] = line[:column] + line[column + draw(st.integers(1, 6)) :]
         else:

@@ -35,8 +35,15 @@ def explain(report: Report) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_crash_run_with_kills_and_light_faults_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    options = ChaosOptions(tickets=300, kills=4, seed=5, faults=LIGHT_FAULTS, fault_rate=0.05,
-                           follower_share=0.1, settings=ElementSettings(concurrency=2, request_batch=20))
+    options = ChaosOptions(
+        tickets=300,
+        kills=4,
+        seed=5,
+        faults=LIGHT_FAULTS,
+        fault_rate=0.05,
+        follower_share=0.1,
+        settings=ElementSettings(concurrency=2, request_batch=20),
+    )
     report = run_crash(options, tmp_path)
     assert report.kills >= 4, explain(report)
     assert report.lost == 0 and report.duplicated == 0, explain(report)
@@ -51,9 +58,17 @@ def test_retry_errors_pressed_during_kills_and_faults_completes_everything_once(
     """Max Retries 1 under faults puts tickets in Error; Retry Errors pressed at random moments
     (kills included) and at the end brings every one back, creators and waiters swapping roles;
     meanwhile processing goes off and on and the batch size and concurrency change."""
-    options = ChaosOptions(tickets=200, kills=3, seed=8, faults=LIGHT_FAULTS, fault_rate=0.1, follower_share=0.25,
-                           retry_errors_every=0.5, fiddle=True,
-                           settings=ElementSettings(max_retries=1, request_batch=5, concurrency=4))
+    options = ChaosOptions(
+        tickets=200,
+        kills=3,
+        seed=8,
+        faults=LIGHT_FAULTS,
+        fault_rate=0.1,
+        follower_share=0.25,
+        retry_errors_every=0.5,
+        fiddle=True,
+        settings=ElementSettings(max_retries=1, request_batch=5, concurrency=4),
+    )
     report = run_crash(options, tmp_path)
     assert report.lost == 0 and report.duplicated == 0, explain(report)
     assert report.completed == 200 and report.retry_presses > 0, explain(report)
@@ -63,7 +78,8 @@ def test_retry_errors_pressed_during_kills_and_faults_completes_everything_once(
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_an_operation_failing_for_good_ends_its_tickets_in_error_then_retry_errors_completes_them(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     report = run_fail_for_good(FailOptions(tickets=60, seed=3, operation="ot_create", max_retries=2), tmp_path)
     assert report.errors > 0, explain(report)  # every created ticket went to Error first...
     assert report.faults["fail_operation"] == 3 * report.errors, explain(report)  # ...after exactly 2 + 1 tries
@@ -83,8 +99,15 @@ def state_for(plan: Plan, *, extra_incident_for: str | None = None, drop: str | 
 
     def incident(category: str, node: str, external: str = "", ot: str = "") -> dict[str, Any]:
         number = str(102400 + len(incidents))
-        record = {"rec_id": f"r{number}", "incident_id": number, "status": "New", "category": category,
-                  "node": node, "external_id": external, "ot_number": ot}
+        record = {
+            "rec_id": f"r{number}",
+            "incident_id": number,
+            "status": "New",
+            "category": category,
+            "node": node,
+            "external_id": external,
+            "ot_number": ot,
+        }
         incidents.append(record)
         return record
 
@@ -101,8 +124,11 @@ def state_for(plan: Plan, *, extra_incident_for: str | None = None, drop: str | 
                 orders.append({"ot": f"OT-{key}", "ticket": made["incident_id"], "referencia": key})
         else:
             leader = plan.followers.get(key)
-            parent = next(i for i in incidents if i["external_id"] == leader) if leader \
+            parent = (
+                next(i for i in incidents if i["external_id"] == leader)
+                if leader
                 else open_by_node[(row["category"], row["node"])]
+            )
             notes.append({"parent_rec_id": parent["rec_id"], "details": f"[{key}] {row['summary']}"})
     return {"incidents": incidents, "notes": notes, "work_orders": orders}
 
@@ -181,8 +207,12 @@ def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:
     follower, leader = sorted(plan.followers.items())[0]
     state = state_for(plan)
     rows = rows_for(plan, state)
-    twin = dict(next(i for i in state["incidents"] if i["external_id"] == leader), external_id=follower,
-                rec_id="r-twin", incident_id="999999")
+    twin = dict(
+        next(i for i in state["incidents"] if i["external_id"] == leader),
+        external_id=follower,
+        rec_id="r-twin",
+        incident_id="999999",
+    )
     state["incidents"].append(twin)
     state["notes"] = [n for n in state["notes"] if not n["details"].startswith(f"[{follower}]")]
     found = check_outcome(plan, state, rows)

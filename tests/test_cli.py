@@ -113,7 +113,9 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys: pytest.CaptureFixture[str]
     assert code == 0 and "validate" in out
 
 
-def test_a_subcommand_is_one_function_in_one_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_subcommand_is_one_function_in_one_list(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def _add_hello(subparsers: cli.Subparsers) -> None:
         parser = subparsers.add_parser("hello")
         parser.set_defaults(run=lambda args: print("hi") or 0)

@@ -91,7 +91,6 @@ class Watcher(threading.Thread):
             pass  # between answers of a busy element: the next round fetches again
 
 
-
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_no_credential_in_the_log_the_store_or_any_api_answer(tmp_path: Path) -> None:
@@ -137,7 +136,7 @@ def test_file_and_env_secrets_are_read_but_never_shown(tmp_path: Path, monkeypat
     (tmp_path / "key.txt").write_text("key-from-file-31337\n", encoding="utf-8")
     text = f"""\
 name: BE
-protocol: {REPO / 'protocol.yaml'}
+protocol: {REPO / "protocol.yaml"}
 connection: {{host: 127.0.0.1, port: 8980}}
 params:
   Cherwell Password: env:SECURITY_PW
@@ -154,8 +153,11 @@ params:
 
 def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
     (tmp_path / "key.txt").write_text("key-from-file-31337\n", encoding="utf-8")
-    (tmp_path / "e.yaml").write_text(f"name: BE\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\n"
-                                     "params:\n  SFyC API Key: file:key.txt\n", encoding="utf-8")
+    (tmp_path / "e.yaml").write_text(
+        f"name: BE\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\n"
+        "params:\n  SFyC API Key: file:key.txt\n",
+        encoding="utf-8",
+    )
     config, _ = load_element(tmp_path / "e.yaml")
     assert config.secrets and "31337" not in repr(config)
 
@@ -187,8 +189,9 @@ def test_the_tokens_of_a_login_answer_are_in_no_shown_parameter() -> None:
     assert h.respond(platform_transport(platform)).session == handlers.SESSION_IDS["login"]
     session = h.element.memory["ticketing"].session
     assert session.access_token and session.refresh_token
-    assert [name for name, text in shown(h).items()
-            if session.access_token in text or session.refresh_token in text] == []
+    assert [
+        name for name, text in shown(h).items() if session.access_token in text or session.refresh_token in text
+    ] == []
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------
@@ -208,8 +211,9 @@ def test_the_transport_builds_its_client_with_verification_on(monkeypatch: pytes
     assert built, "HttpTransport builds an httpx client"
     for kwargs in built:
         verify = kwargs.get("verify", True)
-        assert verify is True or (isinstance(verify, ssl.SSLContext) and verify.verify_mode == ssl.CERT_REQUIRED
-                                  and verify.check_hostname)
+        assert verify is True or (
+            isinstance(verify, ssl.SSLContext) and verify.verify_mode == ssl.CERT_REQUIRED and verify.check_hostname
+        )
     del transport
 
 
@@ -218,30 +222,62 @@ def test_the_transport_builds_its_client_with_verification_on(monkeypatch: pytes
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a self-signed certificate")
 def test_a_self_signed_certificate_is_refused(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", f"""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import http.server, ssl
 httpd = http.server.HTTPServer(("127.0.0.1", {port}), http.server.SimpleHTTPRequestHandler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain({str(cert)!r}, {str(key)!r})
 httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
 httpd.serve_forever()
-"""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+""",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import socket
 
-        wait_for(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
-                 timeout=20, what="the TLS server")
+        wait_for(
+            lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True,
+            timeout=20,
+            what="the TLS server",
+        )
         import asyncio
 
         async def send() -> Any:
             transport = HttpTransport(Connection(host="127.0.0.1", port=port, scheme="https"))
             try:
-                return await transport.send(SendRequest(request_id=1, session=1, method="GET", path="/",
-                                                        headers={}, body=None, timeout=10))
+                return await transport.send(
+                    SendRequest(request_id=1, session=1, method="GET", path="/", headers={}, body=None, timeout=10)
+                )
             finally:
                 await transport.aclose()
 
@@ -261,24 +297,51 @@ httpd.serve_forever()
 def test_a_public_api_needs_a_token_and_then_every_call_must_carry_it(tmp_path: Path) -> None:
     setup = set_up(tmp_path, seed=78, incidents=0, processing=False)
     try:
-        refused = subprocess.run([sys.executable, "-m", "connector", "run", str(setup.runtime.element_yaml), "--api",
-                                  f"0.0.0.0:{free_port()}"], cwd=REPO, capture_output=True, text=True, timeout=30,
-                                 env={**setup.runtime.env, "CONNECTOR_API_TOKEN": ""})
+        refused = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "connector",
+                "run",
+                str(setup.runtime.element_yaml),
+                "--api",
+                f"0.0.0.0:{free_port()}",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**setup.runtime.env, "CONNECTOR_API_TOKEN": ""},
+        )
         assert refused.returncode == 2 and "--api-token" in refused.stderr
         assert not (tmp_path / "state").exists()  # refused before anything started
 
         token = "s3cr3t-api-token-for-the-test"
-        runtime = RuntimeProcess(setup.runtime.element_yaml, setup.runtime.env, log_path=tmp_path / "public.log",
-                                 listen="0.0.0.0", token=token)
+        runtime = RuntimeProcess(
+            setup.runtime.element_yaml,
+            setup.runtime.env,
+            log_path=tmp_path / "public.log",
+            listen="0.0.0.0",
+            token=token,
+        )
         try:
             runtime.start()  # its health check needs no token
             element = f"/api/elements/{quote(ELEMENT)}"
             bare = httpx.Client(base_url=runtime.api, timeout=10, trust_env=False)
-            for method, path in (("GET", "/api/elements"), ("GET", element + "/params"),
-                                 ("GET", element + "/tables/Ticket%20Overview"), ("PUT", element + "/params/Max%20Retries"),
-                                 ("POST", element + "/interapp"), ("GET", "/api/nothing-here")):
-                for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token},
-                                {"Authorization": f"Basic {token}"}):
+            for method, path in (
+                ("GET", "/api/elements"),
+                ("GET", element + "/params"),
+                ("GET", element + "/tables/Ticket%20Overview"),
+                ("PUT", element + "/params/Max%20Retries"),
+                ("POST", element + "/interapp"),
+                ("GET", "/api/nothing-here"),
+            ):
+                for headers in (
+                    {},
+                    {"Authorization": "Bearer wrong"},
+                    {"Authorization": token},
+                    {"Authorization": f"Basic {token}"},
+                ):
                     answer = bare.request(method, path, headers=headers, json={"value": 5})
                     assert answer.status_code == 401, (method, path, headers, answer.status_code)
                     assert token not in answer.text

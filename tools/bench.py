@@ -54,8 +54,7 @@ PASSWORD, API_KEY = chaos.credentials(SEED)
 
 @contextmanager
 def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[chaos.PlatformProcess]:
-    platform = chaos.PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY,
-                                     log_path=workdir / "platform.log")
+    platform = chaos.PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY, log_path=workdir / "platform.log")
     try:
         if incidents:
             platform.seed_incidents(incidents, SEED)
@@ -69,8 +68,9 @@ def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> 
 @contextmanager
 def runtime(platform: chaos.PlatformProcess, workdir: Path, concurrency: int) -> Iterator[chaos.RuntimeProcess]:
     settings = chaos.ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
-    element, env = chaos.write_element_yaml(workdir, platform.port, password=PASSWORD, api_key=API_KEY,
-                                            settings=settings, processing=False)
+    element, env = chaos.write_element_yaml(
+        workdir, platform.port, password=PASSWORD, api_key=API_KEY, settings=settings, processing=False
+    )
     process = chaos.RuntimeProcess(element, env, log_path=workdir / "runtime.log")
     process.start()
     try:
@@ -103,8 +103,16 @@ def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> l
             category, node = notes_on[(i // 10 * 3 + i % 10) % len(notes_on)]
         else:
             category, node = rng.choice(("SNR", "Falla de Linea")), f"BENCH-NODO-{i:06d}"
-        rows.append({"ticketId": f"{prefix}-{i:06d}", "category": category, "node": node,
-                     "summary": f"{category} en {node}", "description": "Bench ticket.", "priority": 2})
+        rows.append(
+            {
+                "ticketId": f"{prefix}-{i:06d}",
+                "category": category,
+                "node": node,
+                "summary": f"{category} en {node}",
+                "description": "Bench ticket.",
+                "priority": 2,
+            }
+        )
     return rows
 
 
@@ -112,7 +120,7 @@ def send_all(element: chaos.RuntimeProcess, rows: list[dict[str, Any]]) -> float
     """POST the tickets 100 a message; returns tickets stored per second."""
     start = time.perf_counter()
     for index in range(0, len(rows), BATCH):
-        element.post_interapp(chaos.batch_message(rows[index:index + BATCH], f"bench-{index}")).raise_for_status()
+        element.post_interapp(chaos.batch_message(rows[index : index + BATCH], f"bench-{index}")).raise_for_status()
     return len(rows) / (time.perf_counter() - start)
 
 
@@ -145,8 +153,12 @@ class Bare:
     def send(self, call: PlatformCall) -> PlatformReply:
         with self._lock:
             self.requests += 1
-        answer = self.client.request(call.method, call.path, headers=dict(call.headers),
-                                     content=None if call.body is None else call.body.encode())
+        answer = self.client.request(
+            call.method,
+            call.path,
+            headers=dict(call.headers),
+            content=None if call.body is None else call.body.encode(),
+        )
         return PlatformReply(status=answer.status_code, reason=answer.reason_phrase, body=answer.text)
 
 
@@ -163,13 +175,26 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
     token = cw.parse_token(bare.send(cw.login_call(chaos.CLIENT_ID, chaos.USERNAME, PASSWORD))).access_token
     incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
     note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
-    incident = cw.parse_schema(bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS)
+    incident = cw.parse_schema(
+        bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS
+    )
     note = cw.parse_schema(bare.send(cw.schema_call(token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
     open_by_node: dict[tuple[str, str], cw.Record] = {}
     page = 1
     while True:
-        found = cw.parse_search(bare.send(cw.search_call(token, incident, cw.existing_incidents_filters(),
-                                                         cw.INCIDENT_RESULT_FIELDS, page=page, page_size=500)), incident)
+        found = cw.parse_search(
+            bare.send(
+                cw.search_call(
+                    token,
+                    incident,
+                    cw.existing_incidents_filters(),
+                    cw.INCIDENT_RESULT_FIELDS,
+                    page=page,
+                    page_size=500,
+                )
+            ),
+            incident,
+        )
         for record in found.records:
             open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
         if not found.has_more:
@@ -180,24 +205,54 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
 
     def batches(items: list[Any]) -> Iterator[list[Any]]:
         for index in range(0, len(items), BATCH):
-            yield items[index:index + BATCH]
+            yield items[index : index + BATCH]
 
     def add_notes(chunk: list[dict[str, Any]]) -> None:
-        saves = [cw.Save(bo=note, values={
-            "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
-            "ParentTypeID": incident.bus_ob_id, "Details": f"[{r['ticketId']}] {r['summary']}"}) for r in chunk]
+        saves = [
+            cw.Save(
+                bo=note,
+                values={
+                    "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
+                    "ParentTypeID": incident.bus_ob_id,
+                    "Details": f"[{r['ticketId']}] {r['summary']}",
+                },
+            )
+            for r in chunk
+        ]
         cw.parse_save_batch(bare.send(cw.save_batch_call(token, "add_note", saves)), saves)
 
     def create(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
-        saves = [cw.Save(bo=incident, values={
-            "Category": r["category"], "ShortDescription": r["summary"], "Description": r["description"],
-            "Priority": str(r["priority"]), "Node": r["node"], "ExternalID": r["ticketId"],
-            "Source": "DataMiner Ticketing BE"}) for r in chunk]
-        return list(zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves)))
+        saves = [
+            cw.Save(
+                bo=incident,
+                values={
+                    "Category": r["category"],
+                    "ShortDescription": r["summary"],
+                    "Description": r["description"],
+                    "Priority": str(r["priority"]),
+                    "Node": r["node"],
+                    "ExternalID": r["ticketId"],
+                    "Source": "DataMiner Ticketing BE",
+                },
+            )
+            for r in chunk
+        ]
+        return list(
+            zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves))
+        )
 
     def order(chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
-        orders = [sfyc.OrderRequest(ticket=res.public_id, referencia=r["ticketId"], categoria=r["category"],
-                                    nodo=r["node"], descripcion=r["summary"], prioridad=r["priority"]) for r, res in chunk]
+        orders = [
+            sfyc.OrderRequest(
+                ticket=res.public_id,
+                referencia=r["ticketId"],
+                categoria=r["category"],
+                nodo=r["node"],
+                descripcion=r["summary"],
+                prioridad=r["priority"],
+            )
+            for r, res in chunk
+        ]
         results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
         return [(res, result.ot) for (_, res), result in zip(chunk, results)]
 
@@ -269,18 +324,29 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--sizes", default="1000,10000,50000", help="per-ticket drain sizes ('' to skip)")
     parser.add_argument("--memory", type=int, default=100_000, help="tickets for the memory run (0 to skip)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="drain runs; the one with the median ratio is shown (this VM's disk and CPU vary)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="drain runs; the one with the median ratio is shown (this VM's disk and CPU vary)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     report: dict[str, Any] = {}
-    runs = sorted((measure_drain(args.tickets, latency=args.latency_ms / 1000, concurrency=args.concurrency)
-                   for _ in range(max(1, args.repeat))), key=lambda run: run["ratio"])
+    runs = sorted(
+        (
+            measure_drain(args.tickets, latency=args.latency_ms / 1000, concurrency=args.concurrency)
+            for _ in range(max(1, args.repeat))
+        ),
+        key=lambda run: run["ratio"],
+    )
     main_run = runs[len(runs) // 2]
     report["drain"] = main_run
     report["drain_ratios"] = [run["ratio"] for run in runs]
-    print(f"drain of {args.tickets} tickets (30% notes), batch {BATCH}, latency {args.latency_ms:g} ms, "
-          f"concurrency {args.concurrency}")
+    print(
+        f"drain of {args.tickets} tickets (30% notes), batch {BATCH}, latency {args.latency_ms:g} ms, "
+        f"concurrency {args.concurrency}"
+    )
     print(f"  {'floor (bare httpx)':<34}{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
     print(f"  {'element':<34}{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
     ratios = ", ".join(f"{run['ratio']:.2f}" for run in runs)
@@ -288,11 +354,14 @@ def main() -> int:
     report["drain_runs"] = [{k: run[k] for k in ("floor_s", "element_s", "ratio")} for run in runs]
     # This VM's speed drifts by a third within a minute: the floor's own runs spread as much as
     # the ratio does, so the ratio of the two medians is shown too.
-    report["ratio_of_medians"] = (statistics.median(run["element_s"] for run in runs)
-                                  / statistics.median(run["floor_s"] for run in runs))
+    report["ratio_of_medians"] = statistics.median(run["element_s"] for run in runs) / statistics.median(
+        run["floor_s"] for run in runs
+    )
     print(f"  {'median element / median floor':<34}{report['ratio_of_medians']:>9.3f}")
-    print(f"  {'each run, floor / element (s)':<34}"
-          + ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs))
+    print(
+        f"  {'each run, floor / element (s)':<34}"
+        + ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs)
+    )
     if "concurrent_floor_s" in main_run:
         least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
         print(f"  {'bare httpx, %d batches at a time' % args.concurrency:<34}{main_run['concurrent_floor_s']:>9.3f} s")
@@ -308,13 +377,19 @@ def main() -> int:
     report["sizes"] = []
     for size in sizes:
         # A drain under a second swings by half on this VM: the small sizes take the median of 3.
-        tries = sorted((measure_drain(size, with_floor=False, concurrency=args.concurrency,
-                                      latency=args.latency_ms / 1000) for _ in range(3 if size < 10_000 else 1)),
-                       key=lambda run: run["per_ticket_ms"])
+        tries = sorted(
+            (
+                measure_drain(size, with_floor=False, concurrency=args.concurrency, latency=args.latency_ms / 1000)
+                for _ in range(3 if size < 10_000 else 1)
+            ),
+            key=lambda run: run["per_ticket_ms"],
+        )
         run = tries[len(tries) // 2]
         report["sizes"].append(run)
-        print(f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
-              f"peak {run['peak_mb']:.0f} MB)")
+        print(
+            f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
+            f"peak {run['peak_mb']:.0f} MB)"
+        )
     if len(report["sizes"]) >= 2:
         ratio = report["sizes"][-1]["per_ticket_ms"] / report["sizes"][0]["per_ticket_ms"]
         report["size_ratio"] = ratio
@@ -326,4 +401,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -29,14 +29,23 @@ def protocol() -> m.Protocol:
         m.Param(id=3, name="Seen", kind=m.ValueKind.NUMBER),
         m.Param(id=4, name="Fire", type=m.ParamType.DUMMY),
     ]
-    trigger = m.Trigger(id=1, name="On Watched", on=m.TriggerOn.PARAMETER, on_id=2, time=m.TriggerTime.CHANGE,
-                        actions=(1,))
+    trigger = m.Trigger(
+        id=1, name="On Watched", on=m.TriggerOn.PARAMETER, on_id=2, time=m.TriggerTime.CHANGE, actions=(1,)
+    )
     action = m.Action(id=1, name="Run", on=m.ActionOn.PARAMETER, on_ids=(4,), type=m.ActionType.RUN_HANDLERS)
     handler = m.Handler(id=1, name="Count", entry="tools.bench_engine:count", triggers=(4,))
-    table = m.Table(id=1000, name="Rows", key_column=1001, columns=tuple(
-        m.Column(id=1001 + i, name=f"C{i}") for i in range(12)))
-    return m.Protocol(name="Bench", version="1", params={p.id: p for p in params}, triggers={1: trigger},
-                      actions={1: action}, handlers={1: handler}, tables={1000: table})
+    table = m.Table(
+        id=1000, name="Rows", key_column=1001, columns=tuple(m.Column(id=1001 + i, name=f"C{i}") for i in range(12))
+    )
+    return m.Protocol(
+        name="Bench",
+        version="1",
+        params={p.id: p for p in params},
+        triggers={1: trigger},
+        actions={1: action},
+        handlers={1: handler},
+        tables={1000: table},
+    )
 
 
 def count(protocol) -> None:
@@ -115,7 +124,9 @@ def main() -> int:
     }
     results["set_row_ratio"] = results["set_row_us_100000"] / results["set_row_us_1000"]
     results["set_row_scattered_ratio"] = results["set_row_scattered_us_100000"] / results["set_row_scattered_us_1000"]
-    results["bare_dict_scattered_ratio"] = results["bare_dict_scattered_us_100000"] / results["bare_dict_scattered_us_1000"]
+    results["bare_dict_scattered_ratio"] = (
+        results["bare_dict_scattered_us_100000"] / results["bare_dict_scattered_us_1000"]
+    )
     print(f"{'measure':<36}{'value':>14}{'target':>14}")
     print(f"{'parameter sets/s, plain':<36}{results['sets_per_s_plain']:>14,.0f}{'>= 100,000':>14}")
     print(f"{'sets/s through trigger + handler':<36}{results['sets_per_s_trigger_handler']:>14,.0f}{'>= 20,000':>14}")

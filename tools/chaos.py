@@ -65,16 +65,27 @@ USERNAME = "chaos-dataminer"
 PASSWORD_ENV = "CHAOS_CHERWELL_PASSWORD"
 
 # --faults words -> what they set on the platform (rates) or do (revoke, latency windows).
-RATE_FAULTS = {"5xx": "error_rate", "html503": "html_503_rate", "lost": "lost_rate",
-               "malformed": "malformed_rate", "item": "item_error_rate"}
+RATE_FAULTS = {
+    "5xx": "error_rate",
+    "html503": "html_503_rate",
+    "lost": "lost_rate",
+    "malformed": "malformed_rate",
+    "item": "item_error_rate",
+}
 FAULT_KINDS = (*RATE_FAULTS, "latency", "revoke", "expiry")
 LIGHT_FAULTS = ("5xx", "html503", "lost", "malformed", "item", "revoke")
 # "expiry": tokens live this long, so that the flow refreshes them every few seconds (it refreshes
 # when less than a minute is left) and a refresh can be lost or killed half-way.
 SHORT_TOKEN_TTL = 60.5  # the flow refreshes below 60 s left: half a second into every token's life
 # Platform counter names (FakePlatform.injected) -> the words of the report.
-INJECTED_NAMES = {"error": "5xx", "html_503": "html503", "lost": "lost", "malformed": "malformed",
-                  "item_error": "item", "fail_operation": "fail_operation"}
+INJECTED_NAMES = {
+    "error": "5xx",
+    "html_503": "html503",
+    "lost": "lost",
+    "malformed": "malformed",
+    "item_error": "item",
+    "fail_operation": "fail_operation",
+}
 TERMINAL = ("Completed", "Error")
 
 
@@ -105,8 +116,14 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: floa
 
 
 def _spawn(args: Sequence[str], log: IO[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=REPO, env=dict(env or os.environ),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "connector", *args],
+        cwd=REPO,
+        env=dict(env or os.environ),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
@@ -131,9 +148,28 @@ class PlatformProcess:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "a", encoding="utf-8")
-        self.proc = _spawn(["platform", "--host", LOOPBACK, "--port", str(self.port), "--seed", str(seed),
-                            "--client-id", CLIENT_ID, "--username", USERNAME, "--password", password,
-                            "--api-key", api_key, "--log-level", "warning"], self._log)
+        self.proc = _spawn(
+            [
+                "platform",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--seed",
+                str(seed),
+                "--client-id",
+                CLIENT_ID,
+                "--username",
+                USERNAME,
+                "--password",
+                password,
+                "--api-key",
+                api_key,
+                "--log-level",
+                "warning",
+            ],
+            self._log,
+        )
         self.client = httpx.Client(base_url=self.url, timeout=30, trust_env=False)
         try:
             wait_for(lambda: self.client.get("/_fake/faults").status_code == 200, timeout=30, what="the fake platform")
@@ -190,14 +226,22 @@ def short_timeout_protocol(workdir: Path, timeout: float) -> Path:
     return path
 
 
-def write_element_yaml(workdir: Path, platform_port: int, *, password: str, api_key: str,
-                       settings: ElementSettings = ElementSettings(), protocol: Path = PROTOCOL_YAML,
-                       processing: bool = True) -> tuple[Path, dict[str, str]]:
+def write_element_yaml(
+    workdir: Path,
+    platform_port: int,
+    *,
+    password: str,
+    api_key: str,
+    settings: ElementSettings = ElementSettings(),
+    protocol: Path = PROTOCOL_YAML,
+    processing: bool = True,
+) -> tuple[Path, dict[str, str]]:
     """The element YAML (password through `env:`, API key through `file:`) and the environment
     `connector run` needs for it."""
     (workdir / "sfyc.key").write_text(api_key + "\n", encoding="utf-8")
     path = workdir / "element.yaml"
-    path.write_text(f"""\
+    path.write_text(
+        f"""\
 name: {ELEMENT}
 protocol: {json.dumps(str(protocol))}
 connection: {{host: {LOOPBACK}, port: {platform_port}, bus_address: BypassProxy, scheme: http}}
@@ -212,7 +256,9 @@ params:
   Cherwell Password: env:{PASSWORD_ENV}
   SFyC API Key: file:sfyc.key
 store: state/element.sqlite
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path, {PASSWORD_ENV: password}
 
 
@@ -226,9 +272,17 @@ class RuntimeProcess:
     Every life appends its stderr to one log file. `lives` counts starts; `kills` our SIGKILLs.
     """
 
-    def __init__(self, element_yaml: Path, env: Mapping[str, str], *, log_path: Path,
-                 api_port: int | None = None, extra_args: Sequence[str] = (), listen: str = LOOPBACK,
-                 token: str | None = None) -> None:
+    def __init__(
+        self,
+        element_yaml: Path,
+        env: Mapping[str, str],
+        *,
+        log_path: Path,
+        api_port: int | None = None,
+        extra_args: Sequence[str] = (),
+        listen: str = LOOPBACK,
+        token: str | None = None,
+    ) -> None:
         self.element_yaml = element_yaml
         self.env = {**os.environ, **env}
         self.log_path = log_path
@@ -250,14 +304,18 @@ class RuntimeProcess:
         self.lives += 1
         self._log.write(f"---- chaos: life {self.lives} ----\n")
         self._log.flush()
-        self.proc = _spawn(["run", str(self.element_yaml), "--api", f"{self.listen}:{self.api_port}",
-                            *self.extra_args], self._log, self.env)
+        self.proc = _spawn(
+            ["run", str(self.element_yaml), "--api", f"{self.listen}:{self.api_port}", *self.extra_args],
+            self._log,
+            self.env,
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"connector run exited with {self.proc.returncode} while starting; "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"connector run exited with {self.proc.returncode} while starting; see {self.log_path}"
+                )
             return self.client.get("/api/health", timeout=2).status_code == 200
 
         wait_for(up, timeout=timeout, what="connector run's API")
@@ -347,18 +405,28 @@ class Plan:
         return groups
 
     def batches(self, size: int) -> list[list[dict[str, Any]]]:
-        return [self.rows[i:i + size] for i in range(0, len(self.rows), size)]
+        return [self.rows[i : i + size] for i in range(0, len(self.rows), size)]
 
 
 def open_nodes(state: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(Category, Node) of the platform's open incidents of our categories, one entry per node."""
-    nodes = {(i["category"], i["node"]) for i in state["incidents"]
-             if i["status"] in ("New", "Assigned", "In Progress", "Pending") and i["category"] in ("SNR", "Falla de Linea")}
+    nodes = {
+        (i["category"], i["node"])
+        for i in state["incidents"]
+        if i["status"] in ("New", "Assigned", "In Progress", "Pending") and i["category"] in ("SNR", "Falla de Linea")
+    }
     return sorted(nodes)
 
 
-def plan_tickets(count: int, rng: random.Random, nodes: Sequence[tuple[str, str]], *, note_share: float = 0.3,
-                 follower_share: float = 0.0, prefix: str = "WM-CHAOS") -> Plan:
+def plan_tickets(
+    count: int,
+    rng: random.Random,
+    nodes: Sequence[tuple[str, str]],
+    *,
+    note_share: float = 0.3,
+    follower_share: float = 0.0,
+    prefix: str = "WM-CHAOS",
+) -> Plan:
     """`count` tickets: `note_share` on the open incidents' nodes, `follower_share` on the node of
     an earlier created ticket (the waiter path), the rest on nodes of their own."""
     plan = Plan()
@@ -379,9 +447,13 @@ def plan_tickets(count: int, rng: random.Random, nodes: Sequence[tuple[str, str]
             node = f"CHAOS-{'NODO' if category == 'SNR' else 'SG'}-{i:06d}"
             plan.created.add(ticket_id)
             leaders.append(ticket_id)
-        row: dict[str, Any] = {"ticketId": ticket_id, "category": category, "node": node,
-                               "summary": f"{'SNR bajo' if category == 'SNR' else 'Falla de linea'} en {node}",
-                               "priority": rng.randint(1, 5)}
+        row: dict[str, Any] = {
+            "ticketId": ticket_id,
+            "category": category,
+            "node": node,
+            "summary": f"{'SNR bajo' if category == 'SNR' else 'Falla de linea'} en {node}",
+            "priority": rng.randint(1, 5),
+        }
         if rng.random() < 0.5:
             row["description"] = f"{rng.randint(2, 40)} eventos criticos en las ultimas 24 horas."
             row["affectedCustomers"] = rng.randint(0, 2500)
@@ -414,9 +486,17 @@ class Sender(threading.Thread):
     `may_send(i)` gates batch i (the crash run spreads sending over the kills); `stop` ends it.
     """
 
-    def __init__(self, runtime: RuntimeProcess, plan: Plan, *, batch: int = 100,
-                 may_send: Callable[[int], bool] = lambda i: True, deadline: float = 600.0,
-                 rng: random.Random | None = None, think: float = 0.0) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeProcess,
+        plan: Plan,
+        *,
+        batch: int = 100,
+        may_send: Callable[[int], bool] = lambda i: True,
+        deadline: float = 600.0,
+        rng: random.Random | None = None,
+        think: float = 0.0,
+    ) -> None:
         super().__init__(name="chaos sender", daemon=True)
         self.runtime, self.plan, self.batch_size, self.may_send = runtime, plan, batch, may_send
         # WM sends on its own timer: up to `think` s between batches, so that posts land at
@@ -493,9 +573,16 @@ class Killer(threading.Thread):
     (the moments themselves depend on the machine's timing).
     """
 
-    def __init__(self, runtime: RuntimeProcess, kills: int, rng: random.Random, *,
-                 gap: tuple[float, float] = (0.2, 1.5), deadline: float = 600.0,
-                 posting: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeProcess,
+        kills: int,
+        rng: random.Random,
+        *,
+        gap: tuple[float, float] = (0.2, 1.5),
+        deadline: float = 600.0,
+        posting: threading.Event | None = None,
+    ) -> None:
         super().__init__(name="chaos killer", daemon=True)
         self.runtime, self.target, self.rng, self.gap = runtime, kills, rng, gap
         self.posting = posting
@@ -576,10 +663,20 @@ class FaultInjector(threading.Thread):
     milliseconds into it: mid-cycle, where they matter.
     """
 
-    def __init__(self, platform: PlatformProcess, kinds: Iterable[str], rate: float, rng: random.Random, *,
-                 latency: float = 0.0, revoke_every: tuple[float, float] = (1.0, 4.0),
-                 latency_every: tuple[float, float] = (4.0, 10.0), latency_window: float = 6.0,
-                 activity: threading.Event | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        platform: PlatformProcess,
+        kinds: Iterable[str],
+        rate: float,
+        rng: random.Random,
+        *,
+        latency: float = 0.0,
+        revoke_every: tuple[float, float] = (1.0, 4.0),
+        latency_every: tuple[float, float] = (4.0, 10.0),
+        latency_window: float = 6.0,
+        activity: threading.Event | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__(name="chaos faults", daemon=True)
         self.platform, self.kinds, self.rng = platform, set(kinds), rng
         self.base: dict[str, Any] = {RATE_FAULTS[k]: rate for k in self.kinds if k in RATE_FAULTS}
@@ -671,8 +768,12 @@ class Presser(threading.Thread):
                 self.stop.wait(self.rng.uniform(0.05, 1.0))
                 self.changes += 1
                 # Until it is on again: a kill in between must not leave processing off for good.
-                wait_for(lambda: self.runtime.set_param("Ticketing Processing", "Enabled").status_code == 200,
-                         timeout=60, what="Ticketing Processing back on", every=0.1)
+                wait_for(
+                    lambda: self.runtime.set_param("Ticketing Processing", "Enabled").status_code == 200,
+                    timeout=60,
+                    what="Ticketing Processing back on",
+                    every=0.1,
+                )
             elif choice == 1:
                 self.runtime.set_param("Max Tickets Per Request", self.rng.choice((1, 3, 10, 50, 200)))
             else:
@@ -731,8 +832,9 @@ class PlatformIndex:
         return self.by_rec.get(note["parent_rec_id"].lower())
 
 
-def check_outcome(plan: Plan, state: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]], *,
-                  allow_errors: bool = False) -> Findings:
+def check_outcome(
+    plan: Plan, state: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]], *, allow_errors: bool = False
+) -> Findings:
     """The platform's state and the element's table against the plan.
 
     lost: a ticket missing from the table, or Completed without its incident (and OT) or its note
@@ -765,8 +867,9 @@ def check_outcome(plan: Plan, state: Mapping[str, Any], rows: Mapping[str, Mappi
         made = len(index.incidents(ticket_id)) + len(index.notes(ticket_id))
         if made > 1:
             found.duplicated += made - 1
-            found.problem(f"{ticket_id}: {len(index.incidents(ticket_id))} incidents and "
-                          f"{len(index.notes(ticket_id))} notes")
+            found.problem(
+                f"{ticket_id}: {len(index.incidents(ticket_id))} incidents and {len(index.notes(ticket_id))} notes"
+            )
     for members in plan.node_groups().values():
         _check_node(found, members, rows, index)
     for ticket_id in plan.noted:
@@ -778,8 +881,9 @@ def _completed(rows: Mapping[str, Mapping[str, Any]], ticket_id: str) -> bool:
     return rows.get(ticket_id, {}).get("Status") == "Completed"
 
 
-def _check_node(found: Findings, members: list[str], rows: Mapping[str, Mapping[str, Any]],
-                index: PlatformIndex) -> None:
+def _check_node(
+    found: Findings, members: list[str], rows: Mapping[str, Mapping[str, Any]], index: PlatformIndex
+) -> None:
     """One node of our own: one incident from one of its tickets, with its one OT written back,
     and a note on it from each other ticket."""
     creators = [t for t in members if index.incidents(t)]
@@ -804,10 +908,14 @@ def _check_node(found: Findings, members: list[str], rows: Mapping[str, Mapping[
             found.lost += 1
             found.problem(f"{creator}: Completed but incident {incident['incident_id']} has no OT")
         elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
-            found.problem(f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
-                          f"table says {row.get('OT Number')!r}")
+            found.problem(
+                f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
+                f"table says {row.get('OT Number')!r}"
+            )
         if row.get("Platform Ticket") != incident["incident_id"]:
-            found.problem(f"{creator}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}")
+            found.problem(
+                f"{creator}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}"
+            )
     for ticket_id in members:
         if ticket_id in creators:
             continue
@@ -819,15 +927,20 @@ def _check_node(found: Findings, members: list[str], rows: Mapping[str, Mapping[
             continue
         parent = index.parent(notes[0])
         if parent is None or parent["rec_id"] != incident["rec_id"]:
-            found.problem(f"{ticket_id}: its note is on {parent and parent['incident_id']}, "
-                          f"its node's incident is {incident['incident_id']}")
+            found.problem(
+                f"{ticket_id}: its note is on {parent and parent['incident_id']}, "
+                f"its node's incident is {incident['incident_id']}"
+            )
         elif _completed(rows, ticket_id) and rows[ticket_id].get("Platform Ticket") != incident["incident_id"]:
-            found.problem(f"{ticket_id}: Platform Ticket {rows[ticket_id].get('Platform Ticket')!r}, "
-                          f"note on {incident['incident_id']}")
+            found.problem(
+                f"{ticket_id}: Platform Ticket {rows[ticket_id].get('Platform Ticket')!r}, "
+                f"note on {incident['incident_id']}"
+            )
 
 
-def _check_noted(found: Findings, plan: Plan, ticket_id: str, row: Mapping[str, Any] | None,
-                 index: PlatformIndex) -> None:
+def _check_noted(
+    found: Findings, plan: Plan, ticket_id: str, row: Mapping[str, Any] | None, index: PlatformIndex
+) -> None:
     """A ticket on the node of an open incident it did not create: one note on such an incident."""
     if index.incidents(ticket_id):
         found.problem(f"{ticket_id}: created an incident, but its node had an open one")
@@ -963,11 +1076,28 @@ class Report:
         return not self.problems and self.lost == 0 and self.duplicated == 0 and self.exit_code == 0
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (
-            "scenario", "tickets", "kills", "faults", "completed", "errors", "lost", "duplicated", "seconds",
-            "exit_code", "integrity", "resends", "duplicates_acknowledged", "retry_presses", "platform_requests",
-            "problems", "workdir")} | {
-            "ok": self.ok}
+        return {
+            name: getattr(self, name)
+            for name in (
+                "scenario",
+                "tickets",
+                "kills",
+                "faults",
+                "completed",
+                "errors",
+                "lost",
+                "duplicated",
+                "seconds",
+                "exit_code",
+                "integrity",
+                "resends",
+                "duplicates_acknowledged",
+                "retry_presses",
+                "platform_requests",
+                "problems",
+                "workdir",
+            )
+        } | {"ok": self.ok}
 
 
 @define
@@ -987,9 +1117,16 @@ class Setup:
         self.platform.stop()
 
 
-def set_up(workdir: Path, *, seed: int, incidents: int, settings: ElementSettings = ElementSettings(),
-           protocol: Path = PROTOCOL_YAML, processing: bool = True,
-           secrets: tuple[str, str] | None = None) -> Setup:
+def set_up(
+    workdir: Path,
+    *,
+    seed: int,
+    incidents: int,
+    settings: ElementSettings = ElementSettings(),
+    protocol: Path = PROTOCOL_YAML,
+    processing: bool = True,
+    secrets: tuple[str, str] | None = None,
+) -> Setup:
     """`secrets`: (Cherwell password, SFyC API key) the platform accepts and the element is given;
     default: `credentials(seed)`."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -998,8 +1135,15 @@ def set_up(workdir: Path, *, seed: int, incidents: int, settings: ElementSetting
     try:
         platform.seed_incidents(incidents, seed)
         nodes = open_nodes(platform.state())
-        element_yaml, env = write_element_yaml(workdir, platform.port, password=password, api_key=api_key,
-                                               settings=settings, protocol=protocol, processing=processing)
+        element_yaml, env = write_element_yaml(
+            workdir,
+            platform.port,
+            password=password,
+            api_key=api_key,
+            settings=settings,
+            protocol=protocol,
+            processing=processing,
+        )
         runtime = RuntimeProcess(element_yaml, env, log_path=workdir / "runtime.log")
     except BaseException:
         platform.stop()
@@ -1007,8 +1151,9 @@ def set_up(workdir: Path, *, seed: int, incidents: int, settings: ElementSetting
     return Setup(workdir, platform, runtime, nodes, password, api_key)
 
 
-def finish(report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[str, Any]], *,
-           allow_errors: bool = False) -> None:
+def finish(
+    report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[str, Any]], *, allow_errors: bool = False
+) -> None:
     """SIGTERM the runtime and check both sides into `report`."""
     report.exit_code = setup.runtime.terminate()
     if report.exit_code != 0:
@@ -1019,11 +1164,19 @@ def finish(report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[
     # Kept beside the logs: what the checks saw, for whoever investigates a failure.
     (setup.workdir / "platform-state.json").write_text(json.dumps(state), encoding="utf-8")
     (setup.workdir / "table.json").write_text(json.dumps(rows), encoding="utf-8")
-    (setup.workdir / "plan.json").write_text(json.dumps({"rows": plan.rows, "created": sorted(plan.created),
-                                                         "noted": plan.noted, "followers": plan.followers}),
-                                             encoding="utf-8")
+    (setup.workdir / "plan.json").write_text(
+        json.dumps(
+            {"rows": plan.rows, "created": sorted(plan.created), "noted": plan.noted, "followers": plan.followers}
+        ),
+        encoding="utf-8",
+    )
     found = check_outcome(plan, state, rows, allow_errors=allow_errors)
-    report.completed, report.errors, report.lost, report.duplicated = found.completed, found.errors, found.lost, found.duplicated
+    report.completed, report.errors, report.lost, report.duplicated = (
+        found.completed,
+        found.errors,
+        found.lost,
+        found.duplicated,
+    )
     report.problems += found.problems
     store = store_path(setup.workdir)
     report.integrity = store_integrity(store)
@@ -1056,8 +1209,9 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
     """The crash scenario (with `options.faults`); see the module's docstring."""
     started = time.monotonic()
     rng = random.Random(options.seed)
-    report = Report(scenario="crash" + (" + faults" if options.faults else ""), tickets=options.tickets,
-                    workdir=str(workdir))
+    report = Report(
+        scenario="crash" + (" + faults" if options.faults else ""), tickets=options.tickets, workdir=str(workdir)
+    )
     workdir.mkdir(parents=True, exist_ok=True)
     latency = "latency" in options.faults
     protocol = short_timeout_protocol(workdir, options.session_timeout) if latency else PROTOCOL_YAML
@@ -1065,25 +1219,52 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
     setup = set_up(workdir, seed=options.seed, incidents=incidents, settings=options.settings, protocol=protocol)
     injector = killer = presser = None
     try:
-        plan = plan_tickets(options.tickets, rng, setup.nodes, note_share=options.note_share,
-                            follower_share=options.follower_share)
+        plan = plan_tickets(
+            options.tickets, rng, setup.nodes, note_share=options.note_share, follower_share=options.follower_share
+        )
         setup.runtime.start()
         activity = threading.Event()
         if options.faults:
-            injector = FaultInjector(setup.platform, options.faults, options.fault_rate, random.Random(rng.random()),
-                                     latency=options.session_timeout * 1.5, latency_window=options.session_timeout * 3,
-                                     activity=activity, log_path=workdir / "faults.log")
+            injector = FaultInjector(
+                setup.platform,
+                options.faults,
+                options.fault_rate,
+                random.Random(rng.random()),
+                latency=options.session_timeout * 1.5,
+                latency_window=options.session_timeout * 3,
+                activity=activity,
+                log_path=workdir / "faults.log",
+            )
             injector.start()
         posting = threading.Event()
-        killer = Killer(setup.runtime, options.kills, random.Random(rng.random()), gap=options.kill_gap,
-                        deadline=options.deadline, posting=posting) if options.kills else None
+        killer = (
+            Killer(
+                setup.runtime,
+                options.kills,
+                random.Random(rng.random()),
+                gap=options.kill_gap,
+                deadline=options.deadline,
+                posting=posting,
+            )
+            if options.kills
+            else None
+        )
         batches = len(plan.batches(options.wm_batch))
-        sender = Sender(setup.runtime, plan, batch=options.wm_batch,
-                        may_send=_pacing(options.kills, batches, killer), deadline=options.deadline,
-                        rng=random.Random(rng.random()), think=options.kill_gap[1] if options.kills else 0.0)
+        sender = Sender(
+            setup.runtime,
+            plan,
+            batch=options.wm_batch,
+            may_send=_pacing(options.kills, batches, killer),
+            deadline=options.deadline,
+            rng=random.Random(rng.random()),
+            think=options.kill_gap[1] if options.kills else 0.0,
+        )
         sender.posting, sender.activity = posting, activity
-        presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()),
-                          fiddle=options.fiddle) if options.retry_errors_every else None
+        presser = (
+            Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()), fiddle=options.fiddle)
+            if options.retry_errors_every
+            else None
+        )
         if presser is not None:
             presser.start()
         sender.start()
@@ -1123,8 +1304,9 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
     return report
 
 
-def _retry_until_completed(runtime: RuntimeProcess, plan: Plan, rows: dict[str, dict[str, Any]],
-                           timeout: float, rounds: int = 5) -> dict[str, dict[str, Any]]:
+def _retry_until_completed(
+    runtime: RuntimeProcess, plan: Plan, rows: dict[str, dict[str, Any]], timeout: float, rounds: int = 5
+) -> dict[str, dict[str, Any]]:
     """Press Retry Errors while tickets are in Error (the platform is healthy again by now)."""
     for _ in range(rounds):
         if not any(rows.get(key, {}).get("Status") == "Error" for key in plan.ids):
@@ -1141,13 +1323,19 @@ def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
     started = time.monotonic()
     rng = random.Random(options.seed)
     report = Report(scenario=f"fail for good ({options.operation})", tickets=options.tickets, workdir=str(workdir))
-    settings = ElementSettings(max_retries=options.max_retries, retry_delay=options.retry_delay,
-                               concurrency=options.concurrency, request_batch=options.request_batch)
-    setup = set_up(workdir, seed=options.seed, incidents=max(4, round(options.tickets * options.note_share / 3)),
-                   settings=settings)
+    settings = ElementSettings(
+        max_retries=options.max_retries,
+        retry_delay=options.retry_delay,
+        concurrency=options.concurrency,
+        request_batch=options.request_batch,
+    )
+    setup = set_up(
+        workdir, seed=options.seed, incidents=max(4, round(options.tickets * options.note_share / 3)), settings=settings
+    )
     try:
-        plan = plan_tickets(options.tickets, rng, setup.nodes, note_share=options.note_share,
-                            follower_share=options.follower_share)
+        plan = plan_tickets(
+            options.tickets, rng, setup.nodes, note_share=options.note_share, follower_share=options.follower_share
+        )
         failing = _failing_tickets(plan, options.operation)
         setup.platform.set_faults({"fail_operation": {options.operation: options.message}})
         setup.runtime.start()
@@ -1160,8 +1348,10 @@ def run_fail_for_good(options: FailOptions, workdir: Path) -> Report:
         injected = setup.platform.state()["injected"].get("fail_operation", 0)
         tries = (options.max_retries + 1) * len(failing)
         if injected != tries:
-            report.problems.append(f"the platform failed {injected} {options.operation} items; "
-                                   f"{len(failing)} tickets x (Max Retries + 1) = {tries}")
+            report.problems.append(
+                f"the platform failed {injected} {options.operation} items; "
+                f"{len(failing)} tickets x (Max Retries + 1) = {tries}"
+            )
         errors_before_retry = sum(1 for key in failing if rows.get(key, {}).get("Status") == "Error")
         setup.platform.set_faults({})
         answer = setup.runtime.set_param("Retry Errors", "Retry")
@@ -1189,20 +1379,28 @@ def _failing_tickets(plan: Plan, operation: str) -> set[str]:
     raise ValueError(f"the fail-for-good scenario knows no ticket that goes through {operation!r}")
 
 
-def _check_failed_for_good(rows: Mapping[str, Mapping[str, Any]], failing: set[str], plan: Plan,
-                           options: FailOptions) -> list[str]:
+def _check_failed_for_good(
+    rows: Mapping[str, Mapping[str, Any]], failing: set[str], plan: Plan, options: FailOptions
+) -> list[str]:
     problems = []
     for key in plan.ids:
         row = rows.get(key)
         if row is None:
             problems.append(f"{key}: not in the table")
         elif key in failing:
-            if row.get("Status") != "Error" or row.get("Retries") != options.max_retries + 1 \
-                    or options.message not in str(row.get("Last Error")):
-                problems.append(f"{key}: expected Error after {options.max_retries + 1} tries with the platform's "
-                                f"reason, got {row.get('Status')} / Retries {row.get('Retries')} / {row.get('Last Error')!r}")
+            if (
+                row.get("Status") != "Error"
+                or row.get("Retries") != options.max_retries + 1
+                or options.message not in str(row.get("Last Error"))
+            ):
+                problems.append(
+                    f"{key}: expected Error after {options.max_retries + 1} tries with the platform's "
+                    f"reason, got {row.get('Status')} / Retries {row.get('Retries')} / {row.get('Last Error')!r}"
+                )
         elif row.get("Status") != "Completed":
-            problems.append(f"{key}: does not need {options.operation} but is {row.get('Status')}: {row.get('Last Error')!r}")
+            problems.append(
+                f"{key}: does not need {options.operation} but is {row.get('Status')}: {row.get('Last Error')!r}"
+            )
     return problems
 
 
@@ -1226,8 +1424,10 @@ _CALLS = ("login", "refresh", "summary", "schema", "search", "save_batch", "ot_c
 def render(reports: Sequence[Report]) -> str:
     """One table, a column per scenario."""
     kinds = sorted({kind for report in reports for kind in report.faults})
-    lines: list[tuple[str, list[str]]] = [("tickets", [str(r.tickets) for r in reports]),
-                                          ("kills (SIGKILL + restart)", [str(r.kills) for r in reports])]
+    lines: list[tuple[str, list[str]]] = [
+        ("tickets", [str(r.tickets) for r in reports]),
+        ("kills (SIGKILL + restart)", [str(r.kills) for r in reports]),
+    ]
     lines += [(f"faults injected: {kind}", [str(r.faults.get(kind, 0)) for r in reports]) for kind in kinds]
     lines += [
         ("completed", [str(r.completed) for r in reports]),
@@ -1236,9 +1436,14 @@ def render(reports: Sequence[Report]) -> str:
         ("duplicated", [str(r.duplicated) for r in reports]),
         ("WM resends / duplicates acked", [f"{r.resends} / {r.duplicates_acknowledged}" for r in reports]),
         ("Retry Errors presses", [str(r.retry_presses) for r in reports]),
-        ("platform calls (logins / refreshes)", [
-            f"{sum(v for k, v in r.platform_requests.items() if k in _CALLS)} "
-            f"({r.platform_requests.get('login', 0)} / {r.platform_requests.get('refresh', 0)})" for r in reports]),
+        (
+            "platform calls (logins / refreshes)",
+            [
+                f"{sum(v for k, v in r.platform_requests.items() if k in _CALLS)} "
+                f"({r.platform_requests.get('login', 0)} / {r.platform_requests.get('refresh', 0)})"
+                for r in reports
+            ],
+        ),
         ("SIGTERM exit code", [str(r.exit_code) for r in reports]),
         ("store integrity_check", [r.integrity for r in reports]),
         ("other problems", [str(len(r.problems)) for r in reports]),
@@ -1278,40 +1483,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the runtime (at least)")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--faults", type=parse_faults, default=FAULT_KINDS,
-                        help=f"comma-separated: {', '.join(FAULT_KINDS)}; or all (default), light, none")
+    parser.add_argument(
+        "--faults",
+        type=parse_faults,
+        default=FAULT_KINDS,
+        help=f"comma-separated: {', '.join(FAULT_KINDS)}; or all (default), light, none",
+    )
     parser.add_argument("--fault-rate", type=float, default=0.03, help="rate of each rate fault (default 0.03)")
-    parser.add_argument("--fail-operation", default="ot_create",
-                        help="the operation of the fail-for-good scenario (ot_create, create_ticket, add_note, "
-                             "update_ticket_ot); 'none' skips the scenario")
+    parser.add_argument(
+        "--fail-operation",
+        default="ot_create",
+        help="the operation of the fail-for-good scenario (ot_create, create_ticket, add_note, "
+        "update_ticket_ot); 'none' skips the scenario",
+    )
     parser.add_argument("--fail-tickets", type=int, default=200)
-    parser.add_argument("--followers", type=float, default=0.05,
-                        help="share of tickets on the node of an earlier created ticket (default 0.05)")
+    parser.add_argument(
+        "--followers",
+        type=float,
+        default=0.05,
+        help="share of tickets on the node of an earlier created ticket (default 0.05)",
+    )
     parser.add_argument("--concurrency", type=int, default=1, help="Max Concurrent Requests of the element (default 1)")
     parser.add_argument("--request-batch", type=int, default=20, help="Max Tickets Per Request (default 20)")
     parser.add_argument("--max-retries", type=int, default=10, help="Max Retries of the element (default 10)")
-    parser.add_argument("--retry-errors", type=float, default=0.0, metavar="SECONDS",
-                        help="press Retry Errors about every SECONDS during the run, and at the end until every "
-                             "ticket is Completed (default 0: never); pair with a low --max-retries")
-    parser.add_argument("--fiddle", action="store_true",
-                        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
-                             "Request and Max Concurrent Requests mid-run")
+    parser.add_argument(
+        "--retry-errors",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="press Retry Errors about every SECONDS during the run, and at the end until every "
+        "ticket is Completed (default 0: never); pair with a low --max-retries",
+    )
+    parser.add_argument(
+        "--fiddle",
+        action="store_true",
+        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
+        "Request and Max Concurrent Requests mid-run",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    parser.add_argument("--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, "
-                                                     "removed when the run passes)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, removed when the run passes)"
+    )
     args = parser.parse_args(argv)
     base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
-    reports = [run_crash(ChaosOptions(tickets=args.tickets, kills=args.kills, seed=args.seed, faults=args.faults,
-                                      fault_rate=args.fault_rate, follower_share=args.followers,
-                                      retry_errors_every=args.retry_errors, fiddle=args.fiddle,
-                                      settings=ElementSettings(concurrency=args.concurrency,
-                                                               request_batch=args.request_batch,
-                                                               max_retries=args.max_retries)),
-                         base / "crash")]
+    reports = [
+        run_crash(
+            ChaosOptions(
+                tickets=args.tickets,
+                kills=args.kills,
+                seed=args.seed,
+                faults=args.faults,
+                fault_rate=args.fault_rate,
+                follower_share=args.followers,
+                retry_errors_every=args.retry_errors,
+                fiddle=args.fiddle,
+                settings=ElementSettings(
+                    concurrency=args.concurrency, request_batch=args.request_batch, max_retries=args.max_retries
+                ),
+            ),
+            base / "crash",
+        )
+    ]
     if args.fail_operation != "none":
-        reports.append(run_fail_for_good(FailOptions(tickets=args.fail_tickets, seed=args.seed,
-                                                     operation=args.fail_operation, concurrency=args.concurrency,
-                                                     request_batch=args.request_batch), base / "fail"))
+        reports.append(
+            run_fail_for_good(
+                FailOptions(
+                    tickets=args.fail_tickets,
+                    seed=args.seed,
+                    operation=args.fail_operation,
+                    concurrency=args.concurrency,
+                    request_batch=args.request_batch,
+                ),
+                base / "fail",
+            )
+        )
     print(render(reports))
     for report in reports:
         for problem in report.problems[:15]:

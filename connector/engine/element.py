@@ -59,8 +59,11 @@ class _ParallelSet:
 class Saved:
     """What the store hands back at start-up: saved parameter values and table rows."""
 
-    def __init__(self, params: Mapping[int, Any] | None = None,
-                 tables: Mapping[int, Iterable[tuple[str, Mapping[str, Any]]]] | None = None) -> None:
+    def __init__(
+        self,
+        params: Mapping[int, Any] | None = None,
+        tables: Mapping[int, Iterable[tuple[str, Mapping[str, Any]]]] | None = None,
+    ) -> None:
         self.params = dict(params or {})
         self.tables = dict(tables or {})
 
@@ -150,8 +153,12 @@ class Element:
 
     # -- events ---------------------------------------------------------------------------
 
-    def start(self, saved: Saved | None = None, initial: Mapping[int, Any] | None = None,
-              always: Mapping[int, Any] | None = None) -> list[ev.Effect]:
+    def start(
+        self,
+        saved: Saved | None = None,
+        initial: Mapping[int, Any] | None = None,
+        always: Mapping[int, Any] | None = None,
+    ) -> list[ev.Effect]:
         """Start the element.
 
         `saved`: what the store kept; when there is nothing, the `initial` values apply.
@@ -455,7 +462,9 @@ class Element:
             self.change(response.content_param, result.body, always=False)
         for header in response.headers:
             if header.param is not None:
-                self.change(header.param, result.headers.get(header.key.lower(), result.headers.get(header.key)), always=False)
+                self.change(
+                    header.param, result.headers.get(header.key.lower(), result.headers.get(header.key)), always=False
+                )
         if result.error is not None:
             for tid in self._session_timeout_triggers.get(session.id, ()):
                 self.fire_trigger(tid)
@@ -484,8 +493,9 @@ class Element:
 
     def _reschedule(self, timer_id: int, first_in: float | None = None) -> None:
         interval = self.timer_interval(timer_id)
-        self._emit(ev.ScheduleTimer(timer=timer_id, interval=interval,
-                                    first_in=interval if first_in is None else first_in))
+        self._emit(
+            ev.ScheduleTimer(timer=timer_id, interval=interval, first_in=interval if first_in is None else first_in)
+        )
 
     def start_timer(self, timer_id: int, after: float | None = None) -> None:
         self._reschedule(timer_id, after)
@@ -534,4 +544,3 @@ class Element:
         if not params and not deltas:
             return None
         return ev.Persist(params=params, tables=tuple(deltas))
-

@@ -47,8 +47,13 @@ class Connection:
 
 
 class HttpTransport:
-    def __init__(self, connection: Connection, *, default_timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.connection = connection
         self.default_timeout = default_timeout
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="http")
@@ -66,8 +71,9 @@ class HttpTransport:
         request has been written (or the attempt ended without it)."""
         timeout = request.timeout or self.default_timeout
         try:
-            response = await asyncio.get_running_loop().run_in_executor(self._pool, self._request, request, timeout,
-                                                                        on_wire)
+            response = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._request, request, timeout, on_wire
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return self._failure(request, "connect", f"cannot connect to {self.connection.base_url}: {exc}")
         except httpx.TimeoutException:
@@ -80,8 +86,11 @@ class HttpTransport:
         except UnicodeEncodeError:
             # A header value HTTP cannot carry (httpx encodes them as ASCII), e.g. an API key
             # pasted with a no-break space. The exception's text quotes the value: a secret.
-            return self._failure(request, "error", "cannot send the request: a header value holds "
-                                                   "characters HTTP headers cannot carry (not ASCII)")
+            return self._failure(
+                request,
+                "error",
+                "cannot send the request: a header value holds characters HTTP headers cannot carry (not ASCII)",
+            )
         except Exception as exc:  # noqa: BLE001 - every request must get a result, or the element waits forever
             return self._failure(request, "error", f"cannot send the request: {type(exc).__name__}")
         return HttpResult(

@@ -140,9 +140,7 @@ class OutgoingMessage:
 class InterAppError(Exception):
     """A call that cannot be read. `guid` and `return_address` say whom to answer, when known."""
 
-    def __init__(
-        self, reason: str, guid: str | None = None, return_address: ReturnAddress | None = None
-    ) -> None:
+    def __init__(self, reason: str, guid: str | None = None, return_address: ReturnAddress | None = None) -> None:
         # All three in args, so that the error pickles (to a worker process) whole.
         super().__init__(reason, guid, return_address)
         self.reason = reason
@@ -293,9 +291,7 @@ def _text(raw: str | bytes, max_bytes: int) -> str:
             _refuse(f"not UTF-8: {error.reason} at byte {error.start}")
     elif isinstance(raw, str):
         # A character is 1 to 4 bytes of UTF-8: encode only when the length cannot decide.
-        if len(raw) > max_bytes or (
-            len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes
-        ):
+        if len(raw) > max_bytes or (len(raw) * 4 > max_bytes and len(raw.encode("utf-8", "surrogatepass")) > max_bytes):
             _refuse(too_large)
         text = raw
     else:
@@ -611,9 +607,7 @@ def _lenient_object(value: Any, raw_by_id: Mapping[str, Any]) -> Mapping[str, An
     return value if isinstance(value, dict) else None
 
 
-def _lenient_return_address(
-    scope: Mapping[str, Any], raw_by_id: Mapping[str, Any]
-) -> ReturnAddress | None:
+def _lenient_return_address(scope: Mapping[str, Any], raw_by_id: Mapping[str, Any]) -> ReturnAddress | None:
     try:
         return _return_address(_lenient_object(scope.get("returnAddress"), raw_by_id), "")
     except _Refusal:

@@ -45,8 +45,7 @@ class MemoryStore:
         self.commits = 0
 
     def load(self) -> Saved:
-        return Saved(params=dict(self.params),
-                     tables={tid: list(rows.items()) for tid, rows in self.rows.items()})
+        return Saved(params=dict(self.params), tables={tid: list(rows.items()) for tid, rows in self.rows.items()})
 
     def commit(self, persist: Persist) -> None:
         self.commits += 1
@@ -90,8 +89,9 @@ class SQLiteStore:
             rows = tables.setdefault(table_id, [])
             # rowid order is first-insert order: an upsert keeps a row's rowid, so a table
             # comes back in the order its rows were added.
-            for key, *values in self._db.execute(f"SELECT key{', ' + select if select else ''} "
-                                                 f"FROM rows_{table_id} ORDER BY rowid"):
+            for key, *values in self._db.execute(
+                f"SELECT key{', ' + select if select else ''} FROM rows_{table_id} ORDER BY rowid"
+            ):
                 rows.append((key, dict(zip(columns, values))))
         return Saved(params=params, tables=tables)
 
@@ -144,8 +144,10 @@ class SQLiteStore:
         if statement is None:
             names = ["key", *(f"c{cid}" for cid in columns)]
             updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:]) or "key = excluded.key"
-            statement = (f"INSERT INTO rows_{table_id} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-                         f"ON CONFLICT(key) DO UPDATE SET {updates}")
+            statement = (
+                f"INSERT INTO rows_{table_id} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT(key) DO UPDATE SET {updates}"
+            )
             self._statements[(table_id, columns)] = statement
         return statement
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from connector.protocol.model import Column, Table as TableModel
+from connector.protocol.model import Column
+from connector.protocol.model import Table as TableModel
 
 CellValues = Mapping[int | str, Any]
 

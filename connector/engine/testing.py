@@ -11,7 +11,8 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol as TypingProtocol
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from connector.engine import events as ev
 from connector.engine.element import Element, Saved
@@ -36,8 +37,13 @@ class PersistSink(TypingProtocol):
     def commit(self, persist: ev.Persist) -> None: ...
 
 
-def answer(request: ev.SendRequest, status: int = 200, body: str = "", reason: str = "",
-           headers: Mapping[str, str] | None = None) -> ev.HttpResult:
+def answer(
+    request: ev.SendRequest,
+    status: int = 200,
+    body: str = "",
+    reason: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> ev.HttpResult:
     """An HTTP answer to `request` (for fake transports)."""
     from http import HTTPStatus
 
@@ -46,8 +52,9 @@ def answer(request: ev.SendRequest, status: int = 200, body: str = "", reason: s
             reason = HTTPStatus(status).phrase
         except ValueError:
             reason = ""
-    return ev.HttpResult(request_id=request.request_id, status=status, reason=reason, body=body,
-                         headers=dict(headers or {}))
+    return ev.HttpResult(
+        request_id=request.request_id, status=status, reason=reason, body=body, headers=dict(headers or {})
+    )
 
 
 def failure(request: ev.SendRequest, error: str, detail: str = "") -> ev.HttpResult:
@@ -80,8 +87,12 @@ class Harness:
 
     # -- driving --------------------------------------------------------------------------
 
-    def start(self, saved: Saved | None = None, initial: Mapping[int, Any] | None = None,
-              always: Mapping[int, Any] | None = None) -> None:
+    def start(
+        self,
+        saved: Saved | None = None,
+        initial: Mapping[int, Any] | None = None,
+        always: Mapping[int, Any] | None = None,
+    ) -> None:
         self._carry_out(self.element.start(saved, initial, always))
         self.advance(0)
 

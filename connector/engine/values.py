@@ -13,7 +13,7 @@ discreet / toggle / button -> the discreet's value; datetime -> epoch seconds (f
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.protocol.model import Column, Discreet, Param, ValueKind
@@ -72,7 +72,7 @@ def display(spec: Param | Column, value: Any) -> str:
         text = f"{value:.{spec.decimals}f}" if spec.decimals and isinstance(value, (int, float)) else _plain(value)
         return f"{text} {spec.units}" if spec.units else text
     if spec.kind is ValueKind.DATETIME and isinstance(value, (int, float)) and _EARLIEST <= value <= _LATEST:
-        return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return datetime.fromtimestamp(value, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return str(value)
 
 
@@ -126,7 +126,7 @@ def _datetime(value: Any) -> float:
             pass
         else:
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
             try:
                 return _datetime(parsed.timestamp())
             except (OverflowError, ValueError):

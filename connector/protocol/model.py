@@ -353,4 +353,6 @@ class Protocol:
         return None
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in {"annotations", "enum", "field", "frozen", "Any", "Mapping"}]
+__all__ = [
+    n for n in dir() if not n.startswith("_") and n not in {"annotations", "enum", "field", "frozen", "Any", "Mapping"}
+]

@@ -29,7 +29,8 @@ import logging
 import math
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol as TypingProtocol, TypeVar
+from typing import Any, TypeVar
+from typing import Protocol as TypingProtocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -159,8 +160,9 @@ class _RequireToken:
         if scope["type"] != "http" or self._allowed(scope):
             await self.app(scope, receive, send)
             return
-        answer = error(401, "this call needs the API token: send `Authorization: Bearer <token>`",
-                       {"WWW-Authenticate": "Bearer"})
+        answer = error(
+            401, "this call needs the API token: send `Authorization: Bearer <token>`", {"WWW-Authenticate": "Bearer"}
+        )
         await answer(scope, receive, send)
 
     def _allowed(self, scope: Scope) -> bool:
@@ -224,8 +226,9 @@ async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subjec
             raise  # our bug: logged, answered with a 500
         # The element stopped on this step (its store refused the commit): say so, not "500".
         log.exception("[%s] a change through the API failed; the element is %s", host.name, host.state)
-        raise ApiError(503, f"element {host.name!r} is {host.state}: the change was not saved; "
-                            "see the connector's log") from None
+        raise ApiError(
+            503, f"element {host.name!r} is {host.state}: the change was not saved; see the connector's log"
+        ) from None
 
 
 # -- shapes ------------------------------------------------------------------------------------
@@ -377,8 +380,7 @@ class _Outcome:
         # An ErrorResponse and nothing else: the message was refused whole, nothing stored.
         if self.errors and not self.answered:
             return error(400, "; ".join(self.errors))
-        content: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates,
-                                   "rejected": self.rejected}
+        content: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
         if self.errors:  # a call of several messages, some refused: say so beside what was stored
             content["errors"] = self.errors
         return _Json(content, status_code=202)
@@ -431,20 +433,28 @@ async def health(request: Request) -> JSONResponse:
 
 async def list_elements(request: Request) -> JSONResponse:
     runtime: Hosting = request.app.state.runtime
-    return _Json([
-        {"name": host.name, "protocol": host.element.protocol.name,
-         "version": host.element.protocol.version, "state": host.state}
-        for host in runtime.elements.values()
-    ])
+    return _Json(
+        [
+            {
+                "name": host.name,
+                "protocol": host.element.protocol.name,
+                "version": host.element.protocol.version,
+                "state": host.state,
+            }
+            for host in runtime.elements.values()
+        ]
+    )
 
 
 async def list_params(request: Request) -> JSONResponse:
     element = _host(request).element
-    return _Json([
-        _param_json(param, element.values.get(param.id))
-        for param in element.protocol.params.values()
-        if param.type is not ParamType.ARRAY
-    ])
+    return _Json(
+        [
+            _param_json(param, element.values.get(param.id))
+            for param in element.protocol.params.values()
+            if param.type is not ParamType.ARRAY
+        ]
+    )
 
 
 async def get_param(request: Request) -> JSONResponse:

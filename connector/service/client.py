@@ -85,8 +85,12 @@ class ApiClient:
         # trust_env=False: the API is reached directly; a proxy from the environment would
         # otherwise catch calls to 127.0.0.1.
         try:
-            self._client = httpx.Client(base_url=self.url, headers=headers, trust_env=False,
-                                        timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT))
+            self._client = httpx.Client(
+                base_url=self.url,
+                headers=headers,
+                trust_env=False,
+                timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
+            )
         except httpx.InvalidURL as exc:
             raise ApiUnreachable(f"{url!r} is not the URL of a management API: {_words(exc)}") from None
 
@@ -111,7 +115,9 @@ class ApiClient:
     def set(self, element: str, ref: str | int, value: Any) -> dict[str, Any]:
         return self._call("PUT", f"{_element_path(element)}/params/{_segment(ref)}", json={"value": value})
 
-    def table(self, element: str, ref: str | int, *, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+    def table(
+        self, element: str, ref: str | int, *, limit: int | None = None, offset: int | None = None
+    ) -> dict[str, Any]:
         query = {name: str(n) for name, n in (("limit", limit), ("offset", offset)) if n is not None}
         return self._call("GET", f"{_element_path(element)}/tables/{_segment(ref)}", params=query)
 
@@ -123,8 +129,9 @@ class ApiClient:
         try:
             response = self._client.request(method, path, **options)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ApiUnreachable(f"cannot reach the management API at {self.url}: {_words(exc)}; "
-                                 "is `connector run` running?") from None
+            raise ApiUnreachable(
+                f"cannot reach the management API at {self.url}: {_words(exc)}; is `connector run` running?"
+            ) from None
         except httpx.UnsupportedProtocol:
             raise ApiUnreachable(f"{self.url!r} is not the URL of a management API: use http:// or https://") from None
         except httpx.TransportError as exc:
@@ -136,7 +143,9 @@ class ApiClient:
         if response.is_error:
             raise ApiRefused(response.status_code, _error_reason(response.status_code, response.reason_phrase, answer))
         if answer is None:
-            raise ApiRefused(response.status_code, f"the answer from {self.url} is not JSON: is that the management API?")
+            raise ApiRefused(
+                response.status_code, f"the answer from {self.url} is not JSON: is that the management API?"
+            )
         return answer
 
 
@@ -171,16 +180,20 @@ def _words(exc: Exception) -> str:
 
 
 def add_params(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("params", help="show an element's parameters",
-                                   description="Show every parameter of a running element: id, name, value.")
+    parser = subparsers.add_parser(
+        "params",
+        help="show an element's parameters",
+        description="Show every parameter of a running element: id, name, value.",
+    )
     parser.add_argument("element", metavar="ELEMENT", help="the element's name")
     _add_api_options(parser)
     parser.set_defaults(run=_run_params)
 
 
 def add_get(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("get", help="show one parameter",
-                                   description="Show one parameter of a running element, by id or name.")
+    parser = subparsers.add_parser(
+        "get", help="show one parameter", description="Show one parameter of a running element, by id or name."
+    )
     parser.add_argument("element", metavar="ELEMENT", help="the element's name")
     parser.add_argument("param", metavar="PARAM", help="the parameter's id or name")
     _add_api_options(parser)
@@ -189,9 +202,11 @@ def add_get(subparsers: Subparsers) -> None:
 
 def add_set(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "set", help="set a parameter",
+        "set",
+        help="set a parameter",
         description="Set a parameter of a running element (the set command: a read/write pair's write "
-                    "parameter). Discreets by their text or value: `connector set 'BE 01' 'Max Retries' 5`.")
+        "parameter). Discreets by their text or value: `connector set 'BE 01' 'Max Retries' 5`.",
+    )
     parser.add_argument("element", metavar="ELEMENT", help="the element's name")
     parser.add_argument("param", metavar="PARAM", help="the parameter's id or name")
     parser.add_argument("value", metavar="VALUE", help="the new value, as text")
@@ -200,8 +215,9 @@ def add_set(subparsers: Subparsers) -> None:
 
 
 def add_table(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("table", help="show a table's rows",
-                                   description="Show the rows of a table of a running element.")
+    parser = subparsers.add_parser(
+        "table", help="show a table's rows", description="Show the rows of a table of a running element."
+    )
     parser.add_argument("element", metavar="ELEMENT", help="the element's name")
     parser.add_argument("table", metavar="TABLE", help="the table's id or name")
     parser.add_argument("--limit", type=_row_count, metavar="N", help="show at most N rows")
@@ -212,9 +228,11 @@ def add_table(subparsers: Subparsers) -> None:
 
 def add_send(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "send", help="send an InterApp message",
+        "send",
+        help="send an InterApp message",
         description="Send a raw InterApp message to a running element (a set on 9000000) and show "
-                    "what it accepted, found duplicate and rejected.")
+        "what it accepted, found duplicate and rejected.",
+    )
     parser.add_argument("element", metavar="ELEMENT", help="the element's name")
     parser.add_argument("file", metavar="FILE", help="the message file, or - for stdin")
     _add_api_options(parser)
@@ -232,8 +250,7 @@ def add_client_commands(subparsers: Subparsers) -> None:
 
 
 def _add_api_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", metavar="URL",
-                        help=f"the management API (default: ${API_ENV}, else {DEFAULT_API})")
+    parser.add_argument("--api", metavar="URL", help=f"the management API (default: ${API_ENV}, else {DEFAULT_API})")
     # The token's value is never a default shown by --help: it is read from the environment late.
     parser.add_argument("--token", help=f"the API token (default: ${TOKEN_ENV})")
 
@@ -309,8 +326,13 @@ def _run_table(args: argparse.Namespace, client: ApiClient, console: Console) ->
     rows = answer["rows"]
     shown, total = len(rows), answer.get("total", len(rows))
     caption = f"{shown} of {total} rows" if shown < total else _rows(total)
-    table = _table([c.name for c in columns], ([_cell(c, row.get(c.name)) for c in columns] for row in rows),
-                   title=f"{answer['name']} ({answer['id']})", caption=caption, shorten=True)
+    table = _table(
+        [c.name for c in columns],
+        ([_cell(c, row.get(c.name)) for c in columns] for row in rows),
+        title=f"{answer['name']} ({answer['id']})",
+        caption=caption,
+        shorten=True,
+    )
     if columns:  # the first column (the key, as protocols declare it) whole: a row is found again by it
         widest = max((len(str(row.get(columns[0].name) or "")) for row in rows), default=0)
         table.columns[0].no_wrap = True
@@ -352,12 +374,19 @@ def _rows(count: int) -> str:
 
 
 def _params_table(params: Sequence[Mapping[str, Any]], *, title: str | None = None, shorten: bool = False) -> Table:
-    return _table(["ID", "Name", "Value"], ([p["id"], p["name"], p["display"]] for p in params),
-                  title=title, shorten=shorten)
+    return _table(
+        ["ID", "Name", "Value"], ([p["id"], p["name"], p["display"]] for p in params), title=title, shorten=shorten
+    )
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-           caption: str | None = None, shorten: bool = False) -> Table:
+def _table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    shorten: bool = False,
+) -> Table:
     from rich.table import Table
     from rich.text import Text
 

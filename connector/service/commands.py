@@ -17,14 +17,23 @@ EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 
 def add_run(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "run", help="run elements as a service",
+        "run",
+        help="run elements as a service",
         description="Run one or more elements (element YAML files) and the management API until "
-                    "SIGTERM or SIGINT; each element finishes its running group and commits first.")
+        "SIGTERM or SIGINT; each element finishes its running group and commits first.",
+    )
     parser.add_argument("elements", nargs="+", metavar="ELEMENT.yaml")
-    parser.add_argument("--api", default=os.environ.get("CONNECTOR_API_LISTEN", "127.0.0.1:8970"),
-                        metavar="HOST:PORT", help="where the management API listens (default 127.0.0.1:8970)")
-    parser.add_argument("--api-token", default=os.environ.get("CONNECTOR_API_TOKEN"),
-                        help="require this bearer token on the API (needed to listen beyond loopback)")
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("CONNECTOR_API_LISTEN", "127.0.0.1:8970"),
+        metavar="HOST:PORT",
+        help="where the management API listens (default 127.0.0.1:8970)",
+    )
+    parser.add_argument(
+        "--api-token",
+        default=os.environ.get("CONNECTOR_API_TOKEN"),
+        help="require this bearer token on the API (needed to listen beyond loopback)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.set_defaults(run=_run)
 
@@ -72,17 +81,28 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_demo(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="watch Ticketing BE work against a fake platform (no network, no set-up)",
+        "demo",
+        help="watch Ticketing BE work against a fake platform (no network, no set-up)",
         description="Start the fake Cherwell/SFyC platform on loopback, one Ticketing BE element, and a "
-                    "Ticketing WM stand-in that sends a few hundred tickets; show progress and a summary.")
+        "Ticketing WM stand-in that sends a few hundred tickets; show progress and a summary.",
+    )
     parser.add_argument("--tickets", type=int, default=400, help="how many tickets WM sends (default 400)")
     parser.add_argument("--batch", type=int, default=50, help="tickets per InterApp message (default 50)")
-    parser.add_argument("--faults", type=float, default=0.03,
-                        help="share of platform calls that fail with a 503 (default 0.03; 0 for none)")
-    parser.add_argument("--keep-running", action="store_true",
-                        help="leave the element, the fake platform and the API up afterwards")
-    parser.add_argument("--api", default="127.0.0.1:0", metavar="HOST:PORT",
-                        help="where the management API listens (default: a free loopback port)")
+    parser.add_argument(
+        "--faults",
+        type=float,
+        default=0.03,
+        help="share of platform calls that fail with a 503 (default 0.03; 0 for none)",
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the element, the fake platform and the API up afterwards"
+    )
+    parser.add_argument(
+        "--api",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where the management API listens (default: a free loopback port)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.set_defaults(run=_demo)
 
@@ -90,8 +110,14 @@ def add_demo(subparsers: Subparsers) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from connector.service.demo import DemoOptions, run_demo
 
-    options = DemoOptions(tickets=args.tickets, batch=args.batch, fault_rate=args.faults,
-                          keep_running=args.keep_running, api=args.api, seed=args.seed)
+    options = DemoOptions(
+        tickets=args.tickets,
+        batch=args.batch,
+        fault_rate=args.faults,
+        keep_running=args.keep_running,
+        api=args.api,
+        seed=args.seed,
+    )
     return run_demo(options)
 
 
@@ -99,9 +125,11 @@ def add_platform(subparsers: Subparsers) -> None:
     from connector.ticketing.fake_server import add_arguments
 
     parser = subparsers.add_parser(
-        "platform", help="serve the fake Cherwell/SFyC platform",
+        "platform",
+        help="serve the fake Cherwell/SFyC platform",
         description="Serve the project's fake of the platform contract, with /_fake/ controls for "
-                    "fault injection (for trying the connector, demos and chaos runs).")
+        "fault injection (for trying the connector, demos and chaos runs).",
+    )
     add_arguments(parser)
     parser.set_defaults(run=_platform)
 

@@ -45,7 +45,9 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProtocolError([Problem(None, f"{file}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}")]) from None
+        raise ProtocolError(
+            [Problem(None, f"{file}: cannot read: {exc.strerror if isinstance(exc, OSError) else exc}")]
+        ) from None
     reader = NodeReader(str(file))
     top = reader.mapping(compose(text, str(file)), "the element", TOP)
     if top is None:  # not a mapping at all: nothing more can be read
@@ -63,8 +65,15 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
     reader.raise_if_problems()
     assert protocol is not None and connection is not None and name is not None
     assert protocol_path is not None and store_path is not None
-    config = ElementConfig(name=name.strip(), protocol_path=protocol_path, connection=connection,
-                           params=params, secrets=secrets, store_path=store_path, source=str(file))
+    config = ElementConfig(
+        name=name.strip(),
+        protocol_path=protocol_path,
+        connection=connection,
+        params=params,
+        secrets=secrets,
+        store_path=store_path,
+        source=str(file),
+    )
     return config, protocol
 
 
@@ -100,8 +109,11 @@ def _load_protocol(top: Fields, path: Path) -> Protocol | None:
         # Where, not what: a mistyped path may name a secrets file, whose text a YAML message
         # would quote. `connector validate` tells the whole story of a real protocol file.
         places = ", ".join(str(p.mark) for p in exc.problems[:5] if p.mark is not None)
-        top.report("protocol", f"protocol: {path} is not a valid protocol ({len(exc.problems)} problems"
-                               f"{': ' + places if places else ''}); run `connector validate {path}` for details")
+        top.report(
+            "protocol",
+            f"protocol: {path} is not a valid protocol ({len(exc.problems)} problems"
+            f"{': ' + places if places else ''}); run `connector validate {path}` for details",
+        )
         return None
 
 
@@ -124,7 +136,9 @@ def _connection(top: Fields) -> Connection | None:
         fields.report("host", "host: must not be empty")
     if not fields.ok:
         return None
-    return Connection(host=host.strip(), port=port, scheme=scheme, bus_address=fields.text("bus_address", "BypassProxy"))
+    return Connection(
+        host=host.strip(), port=port, scheme=scheme, bus_address=fields.text("bus_address", "BypassProxy")
+    )
 
 
 def _params(top: Fields, protocol: Protocol, base: Path) -> tuple[dict[int, Any], dict[int, str]]:

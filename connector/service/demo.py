@@ -53,18 +53,23 @@ def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]
             kind = "NODO" if category == "SNR" else rng.choice(("SG-DS", "SG-US"))
             node = f"{rng.choice(REGIONS)}-{kind}-{rng.randint(1, 4000):04d}"
         summary = f"SNR bajo en {node}" if category == "SNR" else f"Falla de linea en {node}"
-        rows.append({
-            "ticketId": f"WM-20261126-{i + 1:06d}", "category": category, "node": node, "summary": summary,
-            "description": f"{rng.randint(2, 40)} eventos criticos en las ultimas 24 horas.",
-            "priority": rng.randint(1, 5), "affectedCustomers": rng.randint(0, 2500),
-            "detectedAt": "2026-11-26T09:42:00-06:00",
-        })
+        rows.append(
+            {
+                "ticketId": f"WM-20261126-{i + 1:06d}",
+                "category": category,
+                "node": node,
+                "summary": summary,
+                "description": f"{rng.randint(2, 40)} eventos criticos en las ultimas 24 horas.",
+                "priority": rng.randint(1, 5),
+                "affectedCustomers": rng.randint(0, 2500),
+                "detectedAt": "2026-11-26T09:42:00-06:00",
+            }
+        )
     return rows
 
 
 def wm_message(rows: list[dict], index: int) -> str:
-    members = {"guid": f"demo-batch-{index:04d}", "source": None, "tickets": rows,
-               "returnAddress": None}
+    members = {"guid": f"demo-batch-{index:04d}", "source": None, "tickets": rows, "returnAddress": None}
     return serialize_call([OutgoingMessage(type="TicketBatchMessage", members=members)])
 
 
@@ -90,15 +95,24 @@ async def _demo(options: DemoOptions) -> int:
     api_host, api_port = parse_api_address(options.api, token=None)
     state_dir = Path(tempfile.mkdtemp(prefix="connector-demo-"))
     config = ElementConfig(
-        name=ELEMENT, protocol_path=PROTOCOL_YAML,
+        name=ELEMENT,
+        protocol_path=PROTOCOL_YAML,
         connection=Connection(host="127.0.0.1", port=platform_port, scheme="http", bus_address="BypassProxy"),
-        params={"Ticketing Processing": 1, "Retry Delay": 1, "Processing Interval": 5, "Max Retries": 5,
-                "Cherwell Client ID": fp.DEFAULT_CLIENT_ID, "Cherwell Username": fp.DEFAULT_USERNAME},
+        params={
+            "Ticketing Processing": 1,
+            "Retry Delay": 1,
+            "Processing Interval": 5,
+            "Max Retries": 5,
+            "Cherwell Client ID": fp.DEFAULT_CLIENT_ID,
+            "Cherwell Username": fp.DEFAULT_USERNAME,
+        },
         secrets={"Cherwell Password": fp.DEFAULT_PASSWORD, "SFyC API Key": fp.DEFAULT_API_KEY},
         store_path=state_dir / "ticketing-be-01.sqlite",
     )
-    console.print(f"[bold]connector demo[/]: fake Cherwell/SFyC on http://127.0.0.1:{platform_port} "
-                  f"({seeded} open incidents), element [cyan]{ELEMENT}[/], state in {state_dir}")
+    console.print(
+        f"[bold]connector demo[/]: fake Cherwell/SFyC on http://127.0.0.1:{platform_port} "
+        f"({seeded} open incidents), element [cyan]{ELEMENT}[/], state in {state_dir}"
+    )
     rows = wm_tickets(options.tickets, rng, noted_nodes)
     summary: dict[str, object] = {}
 
@@ -111,8 +125,10 @@ async def _demo(options: DemoOptions) -> int:
         async with httpx.AsyncClient(base_url=f"http://{api_host}:{port}", timeout=30, trust_env=False) as client:
             with Live(console=console, refresh_per_second=8, transient=False) as live:
                 for index, start in enumerate(range(0, len(rows), options.batch)):
-                    answer = await client.post(f"/api/elements/{ELEMENT.replace(' ', '%20')}/interapp",
-                                               content=wm_message(rows[start:start + options.batch], index))
+                    answer = await client.post(
+                        f"/api/elements/{ELEMENT.replace(' ', '%20')}/interapp",
+                        content=wm_message(rows[start : start + options.batch], index),
+                    )
                     answer.raise_for_status()
                     accepted += len(answer.json().get("accepted", []))
                     live.update(_progress(host, platform, accepted, time.monotonic() - started))
@@ -129,26 +145,34 @@ async def _demo(options: DemoOptions) -> int:
         console.print()
         counts = tickets.counts(host.element.tables[1000])
         created = len(platform.incidents) - seeded
-        summary.update({
-            "received": accepted, "notes": len(platform.notes), "created": created,
-            "OTs": len(platform.work_orders),
-            "completed": counts[tickets.COMPLETED], "errors": counts[tickets.ERROR],
-            "requests": int(host.element.get("Requests Sent") or 0),
-            "faults injected": sum(platform.injected.values()),
-            "time": f"{time.monotonic() - started:.1f} s",
-        })
+        summary.update(
+            {
+                "received": accepted,
+                "notes": len(platform.notes),
+                "created": created,
+                "OTs": len(platform.work_orders),
+                "completed": counts[tickets.COMPLETED],
+                "errors": counts[tickets.ERROR],
+                "requests": int(host.element.get("Requests Sent") or 0),
+                "faults injected": sum(platform.injected.values()),
+                "time": f"{time.monotonic() - started:.1f} s",
+            }
+        )
         table = RichTable(title="Summary", show_header=False)
         for key, value in summary.items():
             table.add_row(key, str(value))
         console.print(table)
         if options.keep_running:
-            console.print(f"[green]still running[/]: try `connector params \"{ELEMENT}\" --api http://{api_host}:{port}` "
-                          "or `connector table ...`; Ctrl+C stops.")
+            console.print(
+                f'[green]still running[/]: try `connector params "{ELEMENT}" --api http://{api_host}:{port}` '
+                "or `connector table ...`; Ctrl+C stops."
+            )
             await asyncio.Event().wait()
 
     try:
-        code = await serve([config], {PROTOCOL_YAML: ticketing_protocol()}, api_host=api_host, api_port=api_port,
-                           until=drive)
+        code = await serve(
+            [config], {PROTOCOL_YAML: ticketing_protocol()}, api_host=api_host, api_port=api_port, until=drive
+        )
     finally:
         platform_server.should_exit = True
         await platform_task
@@ -161,8 +185,9 @@ def _progress(host, platform: fp.FakePlatform, accepted: int, elapsed: float) ->
     table = RichTable(title=f"{ELEMENT}: {elapsed:4.1f} s")
     for column in ("received from WM", *tickets.STATUSES, "requests sent"):
         table.add_column(column, justify="right")
-    table.add_row(str(accepted), *(str(counts[s]) for s in tickets.STATUSES),
-                  str(int(host.element.get("Requests Sent") or 0)))
+    table.add_row(
+        str(accepted), *(str(counts[s]) for s in tickets.STATUSES), str(int(host.element.get("Requests Sent") or 0))
+    )
     return table
 
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,17 @@ def resolve_handlers(protocol: Protocol) -> dict[int, Callable[[Any], None]]:
 
 
 class ElementHost:
-    def __init__(self, config: ElementConfig, protocol: Protocol, *, runtime: Runtime,
-                 store: Store | None = None, transport: HttpTransport | None = None,
-                 clock: Callable[[], float] = time.time, element_id: str = "1/1") -> None:
+    def __init__(
+        self,
+        config: ElementConfig,
+        protocol: Protocol,
+        *,
+        runtime: Runtime,
+        store: Store | None = None,
+        transport: HttpTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        element_id: str = "1/1",
+    ) -> None:
         self.config = config
         self.name = config.name
         self.protocol = protocol
@@ -102,8 +110,13 @@ class ElementHost:
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
         self.state = "running"
-        log.info("[%s] running (%s %s, %d rows)", self.name, self.protocol.name, self.protocol.version,
-                 sum(len(t) for t in self.element.tables.values()))
+        log.info(
+            "[%s] running (%s %s, %d rows)",
+            self.name,
+            self.protocol.name,
+            self.protocol.version,
+            sum(len(t) for t in self.element.tables.values()),
+        )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
@@ -218,10 +231,16 @@ class ElementHost:
             result = await self.transport.send(request, written)
         except Exception as exc:  # noqa: BLE001 - without a result the element waits forever
             # Not the exception's text: it may quote a header value (a key, a token).
-            log.error("[%s] %s %s: the transport failed (%s)", self.name, request.method,
-                      request.path.split("?")[0], type(exc).__name__)
-            result = ev.HttpResult(request_id=request.request_id, error="error",
-                                   detail=f"the transport failed: {type(exc).__name__}")
+            log.error(
+                "[%s] %s %s: the transport failed (%s)",
+                self.name,
+                request.method,
+                request.path.split("?")[0],
+                type(exc).__name__,
+            )
+            result = ev.HttpResult(
+                request_id=request.request_id, error="error", detail=f"the transport failed: {type(exc).__name__}"
+            )
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
@@ -236,7 +255,7 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
-        self._scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
         cache: dict[Path, Protocol] = dict(protocols or {})
         for index, config in enumerate(configs, start=1):
@@ -257,13 +276,19 @@ class Runtime:
 
     def schedule_timer(self, host: ElementHost, effect: ev.ScheduleTimer) -> None:
         assert self._scheduler is not None
-        first = datetime.now(timezone.utc) + timedelta(seconds=effect.first_in)
+        first = datetime.now(UTC) + timedelta(seconds=effect.first_in)
         # The job only queues an event: the element does the work, on its own task. Late
         # runs still run (misfire_grace_time=None) and a backlog collapses into one run.
         self._scheduler.add_job(
-            self._fire, IntervalTrigger(seconds=max(effect.interval, 0.001)), args=(host, effect.timer),
-            id=f"{host.name}\x00{effect.timer}", replace_existing=True, next_run_time=first,
-            coalesce=True, max_instances=1, misfire_grace_time=None,
+            self._fire,
+            IntervalTrigger(seconds=max(effect.interval, 0.001)),
+            args=(host, effect.timer),
+            id=f"{host.name}\x00{effect.timer}",
+            replace_existing=True,
+            next_run_time=first,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
         )
 
     @staticmethod

@@ -39,8 +39,10 @@ def parse_api_address(text: str, *, token: str | None) -> tuple[str, int]:
         raise ApiAddressError(f"--api {text!r}: expected HOST:PORT, e.g. {DEFAULT_API}")
     host = host.strip("[]") or "127.0.0.1"
     if not is_loopback(host) and not token:
-        raise ApiAddressError(f"--api {text!r}: the management API listens on loopback only unless "
-                              "--api-token is given (it can change parameters and receive tickets)")
+        raise ApiAddressError(
+            f"--api {text!r}: the management API listens on loopback only unless "
+            "--api-token is given (it can change parameters and receive tickets)"
+        )
     return host, int(port_text)
 
 
@@ -75,9 +77,15 @@ def api_server(app, host: str, port: int) -> tuple[_Server, socket.socket]:
     return _Server(config), sock
 
 
-async def serve(configs: Sequence[ElementConfig], protocols: dict, *, api_host: str, api_port: int,
-                token: str | None = None,
-                until: Callable[[Runtime, int], Awaitable[None]] | None = None) -> int:
+async def serve(
+    configs: Sequence[ElementConfig],
+    protocols: dict,
+    *,
+    api_host: str,
+    api_port: int,
+    token: str | None = None,
+    until: Callable[[Runtime, int], Awaitable[None]] | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns)."""
     runtime = Runtime()
     await runtime.start(list(configs), protocols)
@@ -109,8 +117,11 @@ async def serve(configs: Sequence[ElementConfig], protocols: dict, *, api_host: 
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
     # httpx logs every request with its URL at INFO; the element logs what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

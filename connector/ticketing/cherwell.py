@@ -30,8 +30,19 @@ INCIDENT = "Incident"
 JOURNAL = "Journal"  # a group business object...
 NOTE = "Journal - Note"  # ...whose member with this displayName is the note object
 
-INCIDENT_FIELDS = ("IncidentID", "RecID", "Status", "Category", "ShortDescription", "Description",
-                   "Priority", "Node", "ExternalID", "OTNumber", "Source")
+INCIDENT_FIELDS = (
+    "IncidentID",
+    "RecID",
+    "Status",
+    "Category",
+    "ShortDescription",
+    "Description",
+    "Priority",
+    "Node",
+    "ExternalID",
+    "OTNumber",
+    "Source",
+)
 NOTE_FIELDS = ("RecID", "ParentRecID", "ParentTypeID", "Details")
 # What the flow reads back from incident searches.
 INCIDENT_RESULT_FIELDS = ("IncidentID", "RecID", "Status", "Category", "Node", "ExternalID", "OTNumber")
@@ -62,8 +73,9 @@ class PlatformError(Exception):
     too: one error type for the flow to handle.
     """
 
-    def __init__(self, message: str, *, maybe_applied: bool = False, unauthorized: bool = False,
-                 stale_ids: bool = False) -> None:
+    def __init__(
+        self, message: str, *, maybe_applied: bool = False, unauthorized: bool = False, stale_ids: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.maybe_applied = maybe_applied
@@ -95,8 +107,13 @@ def _code_and_text(data: Any) -> tuple[str, str]:
     if not isinstance(data, Mapping):
         return "", ""
     # Cherwell envelopes, SFyC errors, OAuth token errors, ASP.NET's 401 body.
-    for code_key, text_key in (("errorCode", "errorMessage"), ("codigo", "mensaje"),
-                               ("error", "error_description"), ("", "Message"), ("", "message")):
+    for code_key, text_key in (
+        ("errorCode", "errorMessage"),
+        ("codigo", "mensaje"),
+        ("error", "error_description"),
+        ("", "Message"),
+        ("", "message"),
+    ):
         code = str(data.get(code_key) or "") if code_key else ""
         text = str(data.get(text_key) or "")
         if code or text:
@@ -167,7 +184,9 @@ class Token:
 
 def _form_call(form: Mapping[str, str]) -> PlatformCall:
     return PlatformCall(
-        session="login", method="POST", path=TOKEN_PATH,
+        session="login",
+        method="POST",
+        path=TOKEN_PATH,
         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
         body=urlencode(form),
     )
@@ -189,8 +208,11 @@ def parse_token(reply: PlatformReply) -> Token:
         expires_in = float(data.get("expires_in") or 0)
     except (TypeError, ValueError):
         expires_in = 0.0
-    return Token(access_token=str(data["access_token"]), refresh_token=str(data.get("refresh_token") or ""),
-                 expires_in=expires_in)
+    return Token(
+        access_token=str(data["access_token"]),
+        refresh_token=str(data.get("refresh_token") or ""),
+        expires_in=expires_in,
+    )
 
 
 # -- metadata ---------------------------------------------------------------------------------------
@@ -234,8 +256,12 @@ def with_token(call: PlatformCall, token: str) -> PlatformCall:
 
 
 def summary_call(token: str, name: str) -> PlatformCall:
-    return PlatformCall(session="metadata", method="GET",
-                        path=f"{API}/getbusinessobjectsummary/busobname/{quote(name, safe='')}", headers=_auth(token))
+    return PlatformCall(
+        session="metadata",
+        method="GET",
+        path=f"{API}/getbusinessobjectsummary/busobname/{quote(name, safe='')}",
+        headers=_auth(token),
+    )
 
 
 def parse_summary(reply: PlatformReply, name: str, member: str | None = None) -> str:
@@ -243,15 +269,18 @@ def parse_summary(reply: PlatformReply, name: str, member: str | None = None) ->
     data = read_reply(reply, "Cherwell")
     summaries = data if isinstance(data, list) else [data] if isinstance(data, Mapping) else []
     wanted = name.casefold()
-    found = next((s for s in summaries if isinstance(s, Mapping) and str(s.get("name", "")).casefold() == wanted),
-                 summaries[0] if summaries and isinstance(summaries[0], Mapping) else None)
+    found = next(
+        (s for s in summaries if isinstance(s, Mapping) and str(s.get("name", "")).casefold() == wanted),
+        summaries[0] if summaries and isinstance(summaries[0], Mapping) else None,
+    )
     if found is None:
         raise PlatformError(f"Cherwell: the business object {name!r} does not exist on this platform")
     if member is not None:
         members = found.get("groupSummaries") or []
         lowered = member.casefold()
-        found = next((m for m in members if isinstance(m, Mapping)
-                      and str(m.get("displayName", "")).casefold() == lowered), None)
+        found = next(
+            (m for m in members if isinstance(m, Mapping) and str(m.get("displayName", "")).casefold() == lowered), None
+        )
         if found is None:
             raise PlatformError(f"Cherwell: the group {name!r} has no member {member!r}")
     bus_ob_id = str(found.get("busObId") or "")
@@ -261,8 +290,12 @@ def parse_summary(reply: PlatformReply, name: str, member: str | None = None) ->
 
 
 def schema_call(token: str, bus_ob_id: str) -> PlatformCall:
-    return PlatformCall(session="metadata", method="GET",
-                        path=f"{API}/getbusinessobjectschema/busobid/{quote(bus_ob_id, safe='')}", headers=_auth(token))
+    return PlatformCall(
+        session="metadata",
+        method="GET",
+        path=f"{API}/getbusinessobjectschema/busobid/{quote(bus_ob_id, safe='')}",
+        headers=_auth(token),
+    )
 
 
 def parse_schema(reply: PlatformReply, name: str, bus_ob_id: str, needed: Iterable[str]) -> BusinessObject:
@@ -308,12 +341,23 @@ class SearchPage:
 
 def _json_call(session: str, token: str, path: str, body: Any) -> PlatformCall:
     headers = _auth(token) | {"Content-Type": "application/json"}
-    return PlatformCall(session=session, method="POST", path=path, headers=headers,
-                        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    return PlatformCall(
+        session=session,
+        method="POST",
+        path=path,
+        headers=headers,
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    )
 
 
-def search_call(token: str, bo: BusinessObject, filters: Sequence[Filter], fields: Sequence[str],
-                page: int = 1, page_size: int = PAGE_SIZE) -> PlatformCall:
+def search_call(
+    token: str,
+    bo: BusinessObject,
+    filters: Sequence[Filter],
+    fields: Sequence[str],
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> PlatformCall:
     """Filters on the same field are OR'd by Cherwell, on different fields AND'd."""
     body = {
         "busObId": bo.bus_ob_id,
@@ -342,16 +386,26 @@ def parse_search(reply: PlatformReply, bo: BusinessObject) -> SearchPage:
             name = bo.field_name(str(cell.get("fieldId") or "")) or str(cell.get("name") or "")
             if name:
                 values[name] = "" if cell.get("value") is None else str(cell["value"])
-        records.append(Record(rec_id=str(item.get("busObRecId") or values.get("RecID") or ""),
-                              public_id=str(item.get("busObPublicId") or ""), values=values))
+        records.append(
+            Record(
+                rec_id=str(item.get("busObRecId") or values.get("RecID") or ""),
+                public_id=str(item.get("busObPublicId") or ""),
+                values=values,
+            )
+        )
     total = data.get("totalRows")
-    return SearchPage(records=tuple(records), has_more=bool(data.get("hasMoreRecords")) and bool(objects),
-                      total=total if isinstance(total, int) and total > 0 else 0)
+    return SearchPage(
+        records=tuple(records),
+        has_more=bool(data.get("hasMoreRecords")) and bool(objects),
+        total=total if isinstance(total, int) and total > 0 else 0,
+    )
 
 
 def existing_incidents_filters() -> list[Filter]:
     """The contract's "existing tickets": open incidents of our two categories."""
-    return [Filter(field="Category", value=c) for c in CATEGORIES] + [Filter(field="Status", value=s) for s in OPEN_STATES]
+    return [Filter(field="Category", value=c) for c in CATEGORIES] + [
+        Filter(field="Status", value=s) for s in OPEN_STATES
+    ]
 
 
 # -- saving in batches ------------------------------------------------------------------------------
@@ -386,7 +440,9 @@ def save_batch_call(token: str, session: str, saves: Sequence[Save]) -> Platform
             for name, value in save.values.items()
         ]
         requests.append(request)
-    return _json_call(session, token, f"{API}/savebusinessobjectbatch", {"stopOnError": False, "saveRequests": requests})
+    return _json_call(
+        session, token, f"{API}/savebusinessobjectbatch", {"stopOnError": False, "saveRequests": requests}
+    )
 
 
 def parse_save_batch(reply: PlatformReply, saves: Sequence[Save]) -> list[SaveResult]:
@@ -399,8 +455,9 @@ def parse_save_batch(reply: PlatformReply, saves: Sequence[Save]) -> list[SaveRe
             # nothing says it was not either.
             raise PlatformError(describe("Cherwell", data), maybe_applied=True, stale_ids=_suggests_stale_ids(data))
         got = len(responses) if isinstance(responses, list) else 0
-        raise PlatformError(f"Cherwell: the batch answer has {got} results for {len(saves)} requests",
-                            maybe_applied=True)
+        raise PlatformError(
+            f"Cherwell: the batch answer has {got} results for {len(saves)} requests", maybe_applied=True
+        )
     return [_save_result(item, save) for item, save in zip(responses, saves)]
 
 

@@ -71,8 +71,9 @@ class LoggedRequest(NamedTuple):
     status: int
 
 
-def _number(low: float, high: float, *, low_included: bool = True, what: str
-            ) -> Callable[[object, Attribute[float], float], None]:
+def _number(
+    low: float, high: float, *, low_included: bool = True, what: str
+) -> Callable[[object, Attribute[float], float], None]:
     def check(instance: object, attribute: Attribute[float], value: float) -> None:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not (number and (low <= value if low_included else low < value) and value <= high):  # NaN fails too
@@ -181,8 +182,9 @@ _JOURNAL_FIELDS = (
 _NOTE = _BusObSpec("JournalNote", "Journal - Note", _JOURNAL_FIELDS, savable=True)
 _BUS_OBS = (
     _INCIDENT,
-    _BusObSpec("Journal", "Journal", _JOURNAL_FIELDS,
-               members=("JournalCustomerRequest", "JournalNote", "JournalHistory")),
+    _BusObSpec(
+        "Journal", "Journal", _JOURNAL_FIELDS, members=("JournalCustomerRequest", "JournalNote", "JournalHistory")
+    ),
     _BusObSpec("JournalCustomerRequest", "Journal - Customer Request", _JOURNAL_FIELDS),
     _NOTE,
     _BusObSpec("JournalHistory", "Journal - History", _JOURNAL_FIELDS),
@@ -321,11 +323,17 @@ def _server_error(family: str, message: str) -> FakeAnswer:
 
 def _unknown_bus_ob(bus_ob_id: str) -> FakeAnswer:
     return _cherwell_error(
-        500, "GENERALFAILURE", f"Business object with {bus_ob_id} not found\r\nParameter name: BusObId")
+        500, "GENERALFAILURE", f"Business object with {bus_ob_id} not found\r\nParameter name: BusObId"
+    )
 
 
-def _item(status: int = 200, code: str | None = None, message: str | None = None,
-          record: _Record | None = None, field_errors: Iterable[dict[str, str]] = ()) -> dict[str, Any]:
+def _item(
+    status: int = 200,
+    code: str | None = None,
+    message: str | None = None,
+    record: _Record | None = None,
+    field_errors: Iterable[dict[str, str]] = (),
+) -> dict[str, Any]:
     """One SaveResponse of a batch: the record on success, the error (and field errors) otherwise."""
     return {
         "busObPublicId": record.public_id if record else None,

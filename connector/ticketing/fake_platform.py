@@ -213,8 +213,12 @@ class FakePlatform:
         if matching:
             route, match = matching[0]
             request = _Request(
-                method, path, parse_qsl(query, keep_blank_values=True),
-                {str(k).lower(): str(v) for k, v in headers.items()}, bytes(body), match.groupdict(),
+                method,
+                path,
+                parse_qsl(query, keep_blank_values=True),
+                {str(k).lower(): str(v) for k, v in headers.items()},
+                bytes(body),
+                match.groupdict(),
             )
             answer = self._dispatch(route, request)
         else:
@@ -228,15 +232,19 @@ class FakePlatform:
         if allowed:
             if sfyc:
                 return _sfyc_error(405, "METODO_NO_PERMITIDO", f"Metodo {method} no permitido")
-            return _json(405, {"Message": f"The requested resource does not support http method '{method}'."},
-                         {**_JSON, "allow": ", ".join(allowed)})
+            return _json(
+                405,
+                {"Message": f"The requested resource does not support http method '{method}'."},
+                {**_JSON, "allow": ", ".join(allowed)},
+            )
         if sfyc:
             return _sfyc_error(404, "NO_ENCONTRADO", "Recurso no encontrado")
         return _json(404, {"Message": f"No HTTP resource was found that matches the request URI '{path}'."})
 
     def _dispatch(self, route: _Route, request: _Request) -> FakeAnswer:
         operation = route.operation or (
-            "refresh" if _form(request.body).get("grant_type") == "refresh_token" else "login")
+            "refresh" if _form(request.body).get("grant_type") == "refresh_token" else "login"
+        )
         self._requests[operation] += 1
         faults = self.faults  # one snapshot per call, even if a test swaps the faults meanwhile
         if self._roll(faults.html_503_rate, "html_503"):
@@ -275,8 +283,9 @@ class FakePlatform:
             expiry = self._access_tokens.get(token.strip())
             if scheme.lower() != "bearer" or expiry is None or expiry <= self.clock():
                 return _json(401, _DENIED, {**_JSON, "www-authenticate": "Bearer"})
-        elif family == "sfyc" and not hmac.compare_digest(headers.get("x-api-key", "").encode(),
-                                                          self._api_key.encode()):
+        elif family == "sfyc" and not hmac.compare_digest(
+            headers.get("x-api-key", "").encode(), self._api_key.encode()
+        ):
             return _sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
         return None
 
@@ -299,16 +308,24 @@ class FakePlatform:
         else:
             expiry = self._refresh_tokens.pop(form.get("refresh_token", ""), None)  # single use: rotated
             if expiry is None or expiry <= now:
-                    return self._token_error("invalid_grant", "The refresh token is invalid or has expired.", faults)
+                return self._token_error("invalid_grant", "The refresh token is invalid or has expired.", faults)
         self._access_tokens = {t: exp for t, exp in self._access_tokens.items() if exp > now}
         access, refresh = f"{self._tokens_rng.getrandbits(256):064x}", f"{self._tokens_rng.getrandbits(128):032x}"
         self._access_tokens[access] = now + faults.token_ttl
         self._refresh_tokens[refresh] = now + REFRESH_TOKEN_TTL
-        return _json(200, {
-            "access_token": access, "token_type": "bearer", "expires_in": int(faults.token_ttl),
-            "refresh_token": refresh, "as:client_id": self._client_id, "username": self._username,
-            ".issued": _http_date(now), ".expires": _http_date(now + faults.token_ttl),
-        })
+        return _json(
+            200,
+            {
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": int(faults.token_ttl),
+                "refresh_token": refresh,
+                "as:client_id": self._client_id,
+                "username": self._username,
+                ".issued": _http_date(now),
+                ".expires": _http_date(now + faults.token_ttl),
+            },
+        )
 
     def _token_error(self, error: str, description: str, faults: Faults) -> FakeAnswer:
         text = json.dumps({"error": error, "error_description": description})
@@ -332,11 +349,16 @@ class FakePlatform:
     def _summary_of(self, bus_ob: _BusOb) -> dict[str, Any]:
         spec, ids = bus_ob.spec, bus_ob.field_ids
         return {
-            "busObId": bus_ob.bus_ob_id, "name": spec.name, "displayName": spec.display_name,
-            "major": spec is _INCIDENT, "supporting": spec is not _INCIDENT, "lookup": False,
+            "busObId": bus_ob.bus_ob_id,
+            "name": spec.name,
+            "displayName": spec.display_name,
+            "major": spec is _INCIDENT,
+            "supporting": spec is not _INCIDENT,
+            "lookup": False,
             "group": bool(spec.members),
             "groupSummaries": [self._summary_of(self._by_name[m.lower()]) for m in spec.members],
-            "firstRecIdField": ids["RecID"], "recIdFields": ids["RecID"],
+            "firstRecIdField": ids["RecID"],
+            "recIdFields": ids["RecID"],
             "stateFieldId": ids.get("Status", ""),
             "states": ",".join(OPEN_STATES + CLOSED_STATES) if "Status" in ids else "",
         }
@@ -348,13 +370,28 @@ class FakePlatform:
             return _unknown_bus_ob(request.params["bus_ob_id"])
         summary = self._summary_of(bus_ob)
         definitions = [
-            {"fieldId": bus_ob.field_ids[f.name], "name": f.name, "displayName": f.display_name, "type": f.type,
-             "required": f.required, "readOnly": f.read_only, "description": ""}
+            {
+                "fieldId": bus_ob.field_ids[f.name],
+                "name": f.name,
+                "displayName": f.display_name,
+                "type": f.type,
+                "required": f.required,
+                "readOnly": f.read_only,
+                "description": "",
+            }
             for f in bus_ob.spec.fields
         ]
         keep = ("busObId", "name", "firstRecIdField", "recIdFields", "stateFieldId", "states")
-        return _json(200, {**{k: summary[k] for k in keep}, "fieldDefinitions": definitions,
-                           "gridDefinitions": [], "relationships": [], **_envelope()})
+        return _json(
+            200,
+            {
+                **{k: summary[k] for k in keep},
+                "fieldDefinitions": definitions,
+                "gridDefinitions": [],
+                "relationships": [],
+                **_envelope(),
+            },
+        )
 
     # --- Cherwell: search ---------------------------------------------------------------------
 
@@ -383,7 +420,8 @@ class FakePlatform:
             op, value = _text(item.get("operator")).strip().lower(), _text(item.get("value"))
             if spec is None:
                 return _cherwell_error(
-                    500, "GENERALFAILURE", f"Field {_text(item.get('fieldId'))} not found on {bus_ob.spec.name}")
+                    500, "GENERALFAILURE", f"Field {_text(item.get('fieldId'))} not found on {bus_ob.spec.name}"
+                )
             if op != "eq" and op not in _COMPARE:
                 return _bad_request(f"Operator '{op}' is not supported: use eq, contains, startswith, gt or lt")
             group = groups.setdefault(spec.name, _FieldFilter())
@@ -401,23 +439,41 @@ class FakePlatform:
                 return _cherwell_error(500, "GENERALFAILURE", f"A requested field is not a field of {bus_ob.spec.name}")
         rows = [r for r in bus_ob.records.values() if all(g.matches(r.values.get(n, "")) for n, g in groups.items())]
         start = (max(page_number, 1) - 1) * page_size
-        return _json(200, {
-            "businessObjects": [self._search_row(bus_ob, record, wanted) for record in rows[start:start + page_size]],
-            "totalRows": len(rows), "hasMoreRecords": start + page_size < len(rows),
-            "hasPrompts": False, "links": [], "prompts": [], "searchResultsFields": [], "simpleResults": None,
-            **_envelope(),
-        })
+        return _json(
+            200,
+            {
+                "businessObjects": [
+                    self._search_row(bus_ob, record, wanted) for record in rows[start : start + page_size]
+                ],
+                "totalRows": len(rows),
+                "hasMoreRecords": start + page_size < len(rows),
+                "hasPrompts": False,
+                "links": [],
+                "prompts": [],
+                "searchResultsFields": [],
+                "simpleResults": None,
+                **_envelope(),
+            },
+        )
 
     @staticmethod
     def _search_row(bus_ob: _BusOb, record: _Record, wanted: Iterable[_FieldSpec | None]) -> dict[str, Any]:
         return {
-            "busObId": bus_ob.bus_ob_id, "busObPublicId": record.public_id, "busObRecId": record.rec_id,
+            "busObId": bus_ob.bus_ob_id,
+            "busObPublicId": record.public_id,
+            "busObRecId": record.rec_id,
             "fields": [
-                {"fieldId": bus_ob.field_ids[f.name], "name": f.name, "displayName": f.display_name,
-                 "value": record.values.get(f.name, "")}
-                for f in wanted if f is not None
+                {
+                    "fieldId": bus_ob.field_ids[f.name],
+                    "name": f.name,
+                    "displayName": f.display_name,
+                    "value": record.values.get(f.name, ""),
+                }
+                for f in wanted
+                if f is not None
             ],
-            "links": [], **_envelope(),
+            "links": [],
+            **_envelope(),
         }
 
     # --- Cherwell: save -----------------------------------------------------------------------
@@ -455,8 +511,9 @@ class FakePlatform:
         if self._roll(faults.item_error_rate, "item_error"):
             return _item(500, "GENERALFAILURE", "Injected failure: this item was not saved, try again")
         if not bus_ob.spec.savable:
-            return _item(400, "BusObNotValid",
-                         f"{bus_ob.spec.display_name} cannot be saved: save Incident or Journal - Note")
+            return _item(
+                400, "BusObNotValid", f"{bus_ob.spec.display_name} cannot be saved: save Incident or Journal - Note"
+            )
         record = None
         if rec_id or public_id:
             record = bus_ob.records.get(rec_id) if rec_id else self._find_public(bus_ob, public_id)
@@ -506,24 +563,39 @@ class FakePlatform:
         # Required fields on the whole record; values only where they change, so that an OTNumber
         # update does not trip over a legacy value seeded by a test.
         ids = bus_ob.field_ids
-        errors = [_field_error(ids[f.name], f"{f.display_name} is required", "REQUIRED")
-                  for f in bus_ob.spec.fields if f.required and not merged.get(f.name, "").strip()]
+        errors = [
+            _field_error(ids[f.name], f"{f.display_name} is required", "REQUIRED")
+            for f in bus_ob.spec.fields
+            if f.required and not merged.get(f.name, "").strip()
+        ]
         checks: list[tuple[str, bool, str]] = []
         if bus_ob is self._incident:
             checks = [
                 ("Category", changes.get("Category") in CATEGORIES, "Category must be Falla de Linea or SNR"),
-                ("Status", changes.get("Status") in OPEN_STATES + CLOSED_STATES,
-                 f"Status must be one of {', '.join(OPEN_STATES + CLOSED_STATES)}"),
+                (
+                    "Status",
+                    changes.get("Status") in OPEN_STATES + CLOSED_STATES,
+                    f"Status must be one of {', '.join(OPEN_STATES + CLOSED_STATES)}",
+                ),
             ]
         elif bus_ob is self._note:
             checks = [
-                ("ParentRecID", changes.get("ParentRecID", "").lower() in self._incident.records,
-                 "ParentRecID must be the RecID of an existing Incident"),
-                ("ParentTypeID", changes.get("ParentTypeID", "").lower() == self._incident.bus_ob_id,
-                 "ParentTypeID must be the Incident busObId"),
+                (
+                    "ParentRecID",
+                    changes.get("ParentRecID", "").lower() in self._incident.records,
+                    "ParentRecID must be the RecID of an existing Incident",
+                ),
+                (
+                    "ParentTypeID",
+                    changes.get("ParentTypeID", "").lower() == self._incident.bus_ob_id,
+                    "ParentTypeID must be the Incident busObId",
+                ),
             ]
-        errors += [_field_error(ids[name], message, "INVALIDVALUE")
-                   for name, valid, message in checks if changes.get(name, "").strip() and not valid]
+        errors += [
+            _field_error(ids[name], message, "INVALIDVALUE")
+            for name, valid, message in checks
+            if changes.get(name, "").strip() and not valid
+        ]
         return errors
 
     def _find_public(self, bus_ob: _BusOb, public_id: str) -> _Record | None:
@@ -570,15 +642,24 @@ class FakePlatform:
             return _order_failed(ticket, "CAMPO_REQUERIDO", f"Faltan campos requeridos: {', '.join(missing)}")
         if ticket not in self._incidents_by_public:
             return _order_failed(ticket, "TICKET_NO_EXISTE", f"El ticket {ticket} no existe en Cherwell")
-        work_order = self._new_order(ticket, *(_text(order.get(k)) for k in ("referencia", "categoria", "nodo",
-                                                                           "descripcion", "prioridad")))
+        work_order = self._new_order(
+            ticket, *(_text(order.get(k)) for k in ("referencia", "categoria", "nodo", "descripcion", "prioridad"))
+        )
         return {"ticket": ticket, "ok": True, "ot": work_order.ot}
 
-    def _new_order(self, ticket: str, referencia: str, categoria: str, nodo: str,
-                   descripcion: str = "", prioridad: str = "") -> WorkOrder:
+    def _new_order(
+        self, ticket: str, referencia: str, categoria: str, nodo: str, descripcion: str = "", prioridad: str = ""
+    ) -> WorkOrder:
         year = time.gmtime(self.clock()).tm_year
-        work_order = WorkOrder(ot=f"OT-{year}-{len(self._orders) + 1:06d}", ticket=ticket, referencia=referencia,
-                               categoria=categoria, nodo=nodo, descripcion=descripcion, prioridad=prioridad)
+        work_order = WorkOrder(
+            ot=f"OT-{year}-{len(self._orders) + 1:06d}",
+            ticket=ticket,
+            referencia=referencia,
+            categoria=categoria,
+            nodo=nodo,
+            descripcion=descripcion,
+            prioridad=prioridad,
+        )
         self._orders.append(work_order)
         self._orders_by_ticket.setdefault(ticket, []).append(work_order)
         return work_order
@@ -591,8 +672,14 @@ class FakePlatform:
         if len(tickets) > MAX_LOOKUP_TICKETS:
             return _sfyc_error(400, "DEMASIADOS_TICKETS", f"Maximo {MAX_LOOKUP_TICKETS} tickets por consulta")
         found = [o for ticket in dict.fromkeys(tickets) for o in self._orders_by_ticket.get(ticket, [])]
-        return _json(200, {"ordenes": [{"ot": o.ot, "ticket": o.ticket, "referencia": o.referencia, "estado": o.estado}
-                                       for o in found]})
+        return _json(
+            200,
+            {
+                "ordenes": [
+                    {"ot": o.ot, "ticket": o.ticket, "referencia": o.referencia, "estado": o.estado} for o in found
+                ]
+            },
+        )
 
     # --- for tests: a PlatformCall in, a PlatformReply out ------------------------------------
 
@@ -608,20 +695,40 @@ class FakePlatform:
 
     # --- for tests: seeding (no faults, no validation of categories) --------------------------
 
-    def add_incident(self, category: str, node: str, status: str = "New", external_id: str | None = None, *,
-                     short_description: str | None = None, description: str = "", priority: str = "3",
-                     ot_number: str = "", source: str = "Phone") -> Incident:
+    def add_incident(
+        self,
+        category: str,
+        node: str,
+        status: str = "New",
+        external_id: str | None = None,
+        *,
+        short_description: str | None = None,
+        description: str = "",
+        priority: str = "3",
+        ot_number: str = "",
+        source: str = "Phone",
+    ) -> Incident:
         """An incident as if someone had created it; any category, so tests can seed legacy data."""
-        record = self._create(self._incident, {
-            "Category": category, "Node": node, "Status": status, "ExternalID": external_id or "",
-            "ShortDescription": short_description or f"{category} en {node}", "Description": description,
-            "Priority": priority, "OTNumber": ot_number, "Source": source,
-        })
+        record = self._create(
+            self._incident,
+            {
+                "Category": category,
+                "Node": node,
+                "Status": status,
+                "ExternalID": external_id or "",
+                "ShortDescription": short_description or f"{category} en {node}",
+                "Description": description,
+                "Priority": priority,
+                "OTNumber": ot_number,
+                "Source": source,
+            },
+        )
         return _view(Incident, record)
 
     def add_note(self, parent_rec_id: str, details: str) -> Note:
-        record = self._create(self._note, {"ParentRecID": parent_rec_id, "ParentTypeID": self._incident.bus_ob_id,
-                                           "Details": details})
+        record = self._create(
+            self._note, {"ParentRecID": parent_rec_id, "ParentTypeID": self._incident.bus_ob_id, "Details": details}
+        )
         return _view(Note, record)
 
     def add_work_order(self, ticket: str, referencia: str, categoria: str = "SNR", nodo: str = "") -> WorkOrder:
@@ -634,7 +741,8 @@ class FakePlatform:
         cities = ("GDL-ZAP", "GDL-TLQ", "MTY-SPG", "MTY-APO", "QRO-CEN", "PUE-ANG")
         return [
             self.add_incident(
-                rng.choice(CATEGORIES), f"{rng.choice(cities)}-NODO-{rng.randrange(1, 10000):04d}",
+                rng.choice(CATEGORIES),
+                f"{rng.choice(cities)}-NODO-{rng.randrange(1, 10000):04d}",
                 rng.choice(OPEN_STATES) if rng.random() < 0.8 else rng.choice(CLOSED_STATES),
                 priority=str(rng.randint(1, 4)),
             )
@@ -700,10 +808,16 @@ class FakePlatform:
         """Everything a tool or a crash test wants to see, as JSON-ready data (never credentials)."""
         return {
             "seed": self.seed,
-            "counts": {"incidents": len(self._incident.records), "notes": len(self._note.records),
-                       "work_orders": len(self._orders)},
-            "requests": dict(self._requests), "injected": dict(self._injected), "faults": self.faults.to_json(),
-            "incidents": [asdict(i) for i in self.incidents], "notes": [asdict(n) for n in self.notes],
+            "counts": {
+                "incidents": len(self._incident.records),
+                "notes": len(self._note.records),
+                "work_orders": len(self._orders),
+            },
+            "requests": dict(self._requests),
+            "injected": dict(self._injected),
+            "faults": self.faults.to_json(),
+            "incidents": [asdict(i) for i in self.incidents],
+            "notes": [asdict(n) for n in self.notes],
             "work_orders": [asdict(o) for o in self._orders],
         }
 

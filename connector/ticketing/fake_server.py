@@ -144,8 +144,9 @@ def _control_routes(platform: FakePlatform) -> list[Route]:
         count = data.get("incidents") if isinstance(data, dict) else None
         seed_value = data.get("seed") if isinstance(data, dict) else None
         if not _is_count(count) or not (seed_value is None or _is_count(seed_value)):
-            return JSONResponse({"error": 'send {"incidents": <n >= 0>} with an optional integer "seed"'},
-                                status_code=400)
+            return JSONResponse(
+                {"error": 'send {"incidents": <n >= 0>} with an optional integer "seed"'}, status_code=400
+            )
         created = platform.seed_incidents(count, seed=seed_value)
         return JSONResponse({"created": [incident.incident_id for incident in created]})
 
@@ -197,10 +198,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"fake platform on http://{args.host}:{args.port} (seed {args.seed}, {args.incidents} incidents)",
-          file=sys.stderr)
-    serve(args.host, args.port, seed=args.seed, incidents=args.incidents, client_id=args.client_id,
-          username=args.username, password=args.password, api_key=args.api_key, log_level=args.log_level)
+    print(
+        f"fake platform on http://{args.host}:{args.port} (seed {args.seed}, {args.incidents} incidents)",
+        file=sys.stderr,
+    )
+    serve(
+        args.host,
+        args.port,
+        seed=args.seed,
+        incidents=args.incidents,
+        client_id=args.client_id,
+        username=args.username,
+        password=args.password,
+        api_key=args.api_key,
+        log_level=args.log_level,
+    )
     return 0
 
 

@@ -52,7 +52,8 @@ import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, Protocol as TypingProtocol, TypeVar
+from typing import Any, TypeVar
+from typing import Protocol as TypingProtocol
 
 from attrs import frozen
 
@@ -64,9 +65,9 @@ from connector.ticketing.calls import PlatformCall, PlatformReply
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.session import (
     CycleReport,
-    FlowSettings,
     Flow,
     Flows,
+    FlowSettings,
     PlatformClient,
     PlatformSession,
     SessionLost,
@@ -75,8 +76,16 @@ from connector.ticketing.session import (
 )
 from connector.ticketing.tickets import Ticket
 
-__all__ = ["CycleReport", "FlowSettings", "InFlightEntry", "Journal", "MemoryJournal", "PlatformSession",
-           "note_text", "run_cycle"]
+__all__ = [
+    "CycleReport",
+    "FlowSettings",
+    "InFlightEntry",
+    "Journal",
+    "MemoryJournal",
+    "PlatformSession",
+    "note_text",
+    "run_cycle",
+]
 
 T = TypeVar("T")
 WAVES_AHEAD = 2  # waves noted and built before they are sent
@@ -113,8 +122,14 @@ class MemoryJournal:
         self.entries = list(entries)
 
 
-def run_cycle(table: Table, settings: FlowSettings, session: PlatformSession, now: Callable[[], float],
-              rng: random.Random, journal: Journal) -> Flows[CycleReport]:
+def run_cycle(
+    table: Table,
+    settings: FlowSettings,
+    session: PlatformSession,
+    now: Callable[[], float],
+    rng: random.Random,
+    journal: Journal,
+) -> Flows[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
     With settings.concurrency 1 it yields one PlatformCall at a time; above 1 it may yield a
@@ -134,13 +149,19 @@ class _Incident:
 
     @classmethod
     def from_record(cls, record: Record) -> _Incident:
-        return cls(record.get("IncidentID") or record.public_id, record.get("RecID") or record.rec_id,
-                   record.get("Category"), record.get("Node"), record.get("ExternalID"), record.get("OTNumber"))
+        return cls(
+            record.get("IncidentID") or record.public_id,
+            record.get("RecID") or record.rec_id,
+            record.get("Category"),
+            record.get("Node"),
+            record.get("ExternalID"),
+            record.get("OTNumber"),
+        )
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
-        yield list(items[start:start + size])
+        yield list(items[start : start + size])
 
 
 @frozen
@@ -210,8 +231,15 @@ class _Lanes:
 
 
 class _Cycle:
-    def __init__(self, table: Table, settings: FlowSettings, session: PlatformSession,
-                 now: Callable[[], float], rng: random.Random, journal: Journal) -> None:
+    def __init__(
+        self,
+        table: Table,
+        settings: FlowSettings,
+        session: PlatformSession,
+        now: Callable[[], float],
+        rng: random.Random,
+        journal: Journal,
+    ) -> None:
         self.table, self.settings, self.session, self.now, self.rng = table, settings, session, now, rng
         self.journal = journal
         self.in_flight: dict[int, InFlightEntry] = {}  # what the journal holds, by entry number
@@ -231,8 +259,9 @@ class _Cycle:
             tk.CREATE_TICKET: _Operation(tk.CREATE_TICKET, True, self._create_request, _read_saves, self._created),
             tk.ADD_NOTE: _Operation(tk.ADD_NOTE, True, self._note_request, _read_saves, self._noted),
             tk.CREATE_OT: _Operation(tk.CREATE_OT, False, self._order_request, _read_orders, self._ordered),
-            tk.UPDATE_TICKET_OT: _Operation(tk.UPDATE_TICKET_OT, True, self._update_request, _read_saves,
-                                            self._updated),
+            tk.UPDATE_TICKET_OT: _Operation(
+                tk.UPDATE_TICKET_OT, True, self._update_request, _read_saves, self._updated
+            ),
         }
         # Requests built ahead, while the batch before is on the wire (by chunk), and the
         # journal entries of the chunks noted ahead.
@@ -278,8 +307,10 @@ class _Cycle:
             self.report.result = str(lost)
             return self.report
         if self.report.failed:
-            self.report.result = (f"{self.report.failed} failure(s), {self.report.errors} ticket(s) now in Error; "
-                                  f"last: {self.last_reason}")
+            self.report.result = (
+                f"{self.report.failed} failure(s), {self.report.errors} ticket(s) now in Error; "
+                f"last: {self.last_reason}"
+            )
         return self.report
 
     def _at(self, operation: str) -> list[Ticket]:
@@ -289,8 +320,9 @@ class _Cycle:
     # -- deciding what each new ticket becomes -----------------------------------------------------
 
     def _load_open_incidents(self) -> Flow[None]:
-        records = yield from self._search(lambda md: md.incident, cw.existing_incidents_filters(),
-                                          cw.INCIDENT_RESULT_FIELDS)
+        records = yield from self._search(
+            lambda md: md.incident, cw.existing_incidents_filters(), cw.INCIDENT_RESULT_FIELDS
+        )
         for record in records:
             incident = _Incident.from_record(record)
             if incident.external_id:
@@ -417,8 +449,11 @@ class _Cycle:
                     outcomes = yield from gather(flows, self.platform)
                 # A batch whose session was lost keeps its journal entry (its write may have happened:
                 # the next cycle looks it up); the others are settled whatever happened to it.
-                done = [(name, chunk, outcome, entry) for (name, chunk), outcome, entry in zip(wave, outcomes, entries)
-                        if not isinstance(outcome, SessionLost)]
+                done = [
+                    (name, chunk, outcome, entry)
+                    for (name, chunk), outcome, entry in zip(wave, outcomes, entries)
+                    if not isinstance(outcome, SessionLost)
+                ]
                 # Settled while the next wave is on the wire (its tickets are others); the last wave,
                 # or one cut short by an error, in the `finally`.
                 self.platform.background.append(partial(self._settle_wave, lanes, done))
@@ -441,8 +476,10 @@ class _Cycle:
         """The wave's journal entries: noted ahead, or now (one save for the whole wave)."""
         entries = [self._noted.pop(id(chunk), None) for _, chunk in wave]
         if None in entries:
-            entries = [entry if entry is not None else self._note_in_flight(name, chunk)
-                       for entry, (name, chunk) in zip(entries, wave)]
+            entries = [
+                entry if entry is not None else self._note_in_flight(name, chunk)
+                for entry, (name, chunk) in zip(entries, wave)
+            ]
             self.journal.save(list(self.in_flight.values()))
         return entries  # type: ignore[return-value]
 
@@ -481,13 +518,18 @@ class _Cycle:
             return call
 
         if operation.cherwell:
-            return (yield from self.platform.call(lambda token, md: cw.with_token(build(md), token),
-                                                  lambda reply, md: operation.read(reply, read_with[0])))
+            return (
+                yield from self.platform.call(
+                    lambda token, md: cw.with_token(build(md), token),
+                    lambda reply, md: operation.read(reply, read_with[0]),
+                )
+            )
         reply = yield from self.platform.send(sfyc.with_key(build(None), self.settings.api_key))
         return operation.read(reply, read_with[0])
 
-    def _settle_wave(self, lanes: _Lanes,
-                     done: list[tuple[str, list[Ticket], Sequence[Any] | PlatformError, int]]) -> None:
+    def _settle_wave(
+        self, lanes: _Lanes, done: list[tuple[str, list[Ticket], Sequence[Any] | PlatformError, int]]
+    ) -> None:
         for name, chunk, outcome, entry in done:
             self._settle(self.operations[name], chunk, outcome)
             del self.in_flight[entry]  # its outcome is in the rows now, in the same step
@@ -543,18 +585,40 @@ class _Cycle:
 
     def _note_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[cw.Save]]:
         assert md is not None
-        return _saves_request("add_note", [
-            cw.Save(bo=md.note, values={"ParentRecID": t.platform_record, "ParentTypeID": md.incident.bus_ob_id,
-                                        "Details": note_text(t)}) for t in chunk])
+        return _saves_request(
+            "add_note",
+            [
+                cw.Save(
+                    bo=md.note,
+                    values={
+                        "ParentRecID": t.platform_record,
+                        "ParentTypeID": md.incident.bus_ob_id,
+                        "Details": note_text(t),
+                    },
+                )
+                for t in chunk
+            ],
+        )
 
     def _update_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[cw.Save]]:
         assert md is not None
-        return _saves_request("update_ticket_ot", [
-            cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number}) for t in chunk])
+        return _saves_request(
+            "update_ticket_ot",
+            [cw.Save(bo=md.incident, rec_id=t.platform_record, values={"OTNumber": t.ot_number}) for t in chunk],
+        )
 
     def _order_request(self, chunk: list[Ticket], md: Metadata | None) -> tuple[PlatformCall, list[sfyc.OrderRequest]]:
-        orders = [sfyc.OrderRequest(ticket=t.platform_ticket, referencia=t.key, categoria=t.category, nodo=t.node,
-                                    descripcion=note_text(t, with_id=False), prioridad=t.priority) for t in chunk]
+        orders = [
+            sfyc.OrderRequest(
+                ticket=t.platform_ticket,
+                referencia=t.key,
+                categoria=t.category,
+                nodo=t.node,
+                descripcion=note_text(t, with_id=False),
+                prioridad=t.priority,
+            )
+            for t in chunk
+        ]
         return sfyc.create_orders_call("", orders), orders
 
     def _created(self, ticket: Ticket, result: cw.SaveResult) -> None:
@@ -565,8 +629,12 @@ class _Cycle:
         self.open_by_node[ticket.node_key] = incident
         # The node's waiters become notes on the new incident in this same cycle (Add Note runs next).
         for waiter in self.waiting.pop(ticket.node_key, ()):
-            if waiter.key in self.ready and waiter.live and waiter.operation == tk.CHECK_EXISTING \
-                    and waiter.key not in self.finished:
+            if (
+                waiter.key in self.ready
+                and waiter.live
+                and waiter.operation == tk.CHECK_EXISTING
+                and waiter.key not in self.finished
+            ):
                 self._target(waiter, incident)
 
     def _noted(self, ticket: Ticket, result: cw.SaveResult) -> None:
@@ -587,8 +655,12 @@ class _Cycle:
 
     # -- reconciliation: look up what an unanswered write may have done --------------------------------
 
-    def _reconcile(self, candidates: list[Ticket], find: Callable[[list[Ticket]], Flow[dict[str, T]]],
-                   found: Callable[[Ticket, T], None]) -> Flow[None]:
+    def _reconcile(
+        self,
+        candidates: list[Ticket],
+        find: Callable[[list[Ticket]], Flow[dict[str, T]]],
+        found: Callable[[Ticket, T], None],
+    ) -> Flow[None]:
         """For tickets with Outcome Unknown: adopt what the platform has, clear the flag otherwise."""
         unsure = [t for t in candidates if t.outcome_unknown]
         for chunk in _chunks(unsure, LOOKUP_CHUNK):
@@ -632,8 +704,11 @@ class _Cycle:
         incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
         if not incidents:
             return {}  # no incident, no OT: nothing to ask SFyC
+
         def once() -> Flow[list[sfyc.WorkOrder]]:
-            return sfyc.parse_lookup((yield from self.platform.send(sfyc.lookup_call(self.settings.api_key, incidents))))
+            return sfyc.parse_lookup(
+                (yield from self.platform.send(sfyc.lookup_call(self.settings.api_key, incidents)))
+            )
 
         wanted = {(t.platform_ticket, t.key) for t in chunk}
         orders = yield from self.platform.retrying(once)
@@ -652,15 +727,20 @@ class _Cycle:
         tk.advance(ticket, tk.UPDATE_TICKET_OT)
         self._store(ticket)
 
-    def _search(self, bo: Callable[[Metadata], cw.BusinessObject], filters: list[cw.Filter],
-                fields: Sequence[str]) -> Flow[list[Record]]:
+    def _search(
+        self, bo: Callable[[Metadata], cw.BusinessObject], filters: list[cw.Filter], fields: Sequence[str]
+    ) -> Flow[list[Record]]:
         """Every page of one search (filters on one field are OR'd by Cherwell). With Max
         Concurrent Requests above 1, the pages after the first (which says how many records
         there are) are read that many at a time."""
+
         def page(number: int) -> Flow[cw.SearchPage]:
-            return (yield from self.platform.read(
-                lambda token, md: cw.search_call(token, bo(md), filters, fields, page=number),
-                lambda reply, md: cw.parse_search(reply, bo(md))))
+            return (
+                yield from self.platform.read(
+                    lambda token, md: cw.search_call(token, bo(md), filters, fields, page=number),
+                    lambda reply, md: cw.parse_search(reply, bo(md)),
+                )
+            )
 
         first = yield from page(1)
         records, number, more = list(first.records), 1, first.has_more
@@ -668,7 +748,7 @@ class _Cycle:
         if more and width > 1 and first.total and self.platform.overlapping:  # not inside a wave
             rest = list(range(2, -(-first.total // cw.PAGE_SIZE) + 1))
             for start in range(0, len(rest), width):
-                numbers = rest[start:start + width]
+                numbers = rest[start : start + width]
                 pages = yield from gather([page(n) for n in numbers], self.platform)
                 failed = next((p for p in pages if isinstance(p, (PlatformError, SessionLost))), None)
                 if failed is not None:
@@ -688,8 +768,9 @@ class _Cycle:
     def _store(self, ticket: Ticket) -> None:
         self._write(ticket, self.now())
 
-    def _fail(self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None,
-              jitter: float | None = None) -> None:
+    def _fail(
+        self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None, jitter: float | None = None
+    ) -> None:
         """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag,
         `jitter` None draws one for this ticket alone (an item failure)."""
         reason = self._scrub(reason)
@@ -707,8 +788,12 @@ class _Cycle:
 
     def _scrub(self, text: str) -> str:
         """Platforms have been known to echo what they were sent: never let a secret reach the table."""
-        for secret in (self.settings.password, self.settings.api_key, self.session.access_token,
-                       self.session.refresh_token):
+        for secret in (
+            self.settings.password,
+            self.settings.api_key,
+            self.session.access_token,
+            self.session.refresh_token,
+        ):
             if secret and len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text

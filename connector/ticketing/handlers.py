@@ -42,8 +42,16 @@ PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
 PARALLEL_ANSWERED = 29  # trigger: every request of a parallel set is answered
 CONTINUE_CYCLE = 30  # trigger: the cycle goes on while its Overlap's requests are on the wire
 RETRY_TIMER = 3
-SESSION_IDS = {"login": 1, "metadata": 2, "search": 3, "add_note": 4, "create_ticket": 5,
-               "create_ot": 6, "lookup_ot": 7, "update_ticket_ot": 8}
+SESSION_IDS = {
+    "login": 1,
+    "metadata": 2,
+    "search": 3,
+    "add_note": 4,
+    "create_ticket": 5,
+    "create_ot": 6,
+    "lookup_ot": 7,
+    "update_ticket_ot": 8,
+}
 SEND_TRIGGERS = {name: 10 + sid for name, sid in SESSION_IDS.items()}  # "Send <session>" triggers
 HEADER_PARAMS = {"authorization": AUTH_HEADER, "x-api-key": KEY_HEADER}
 ENABLED = 1
@@ -112,13 +120,22 @@ def _settings(protocol: HandlerContext) -> FlowSettings:
 
 def after_startup(protocol: HandlerContext) -> None:
     _refresh_counts(protocol)
-    missing = [name for pid, name in ((CLIENT_ID, "Cherwell Client ID"), (USERNAME, "Cherwell Username"),
-                                      (PASSWORD, "Cherwell Password"), (API_KEY, "SFyC API Key"))
-               if not protocol.get(pid)]
+    missing = [
+        name
+        for pid, name in (
+            (CLIENT_ID, "Cherwell Client ID"),
+            (USERNAME, "Cherwell Username"),
+            (PASSWORD, "Cherwell Password"),
+            (API_KEY, "SFyC API Key"),
+        )
+        if not protocol.get(pid)
+    ]
     if missing:
         protocol.log(f"not configured yet: {', '.join(missing)}; tickets are received but cannot be sent", "warning")
-    protocol.log(f"started with {len(protocol.table(TICKET_OVERVIEW))} tickets; Ticketing Processing "
-                 f"{'Enabled' if protocol.get(PROCESSING) == ENABLED else 'Disabled'}")
+    protocol.log(
+        f"started with {len(protocol.table(TICKET_OVERVIEW))} tickets; Ticketing Processing "
+        f"{'Enabled' if protocol.get(PROCESSING) == ENABLED else 'Disabled'}"
+    )
 
 
 def processing_changed(protocol: HandlerContext) -> None:
@@ -151,8 +168,12 @@ def clean_up(protocol: HandlerContext) -> None:
 
 def _refresh_counts(protocol: HandlerContext) -> None:
     counts = tickets.counts(protocol.table(TICKET_OVERVIEW))
-    for pid, status in ((RECEIVED_COUNT, tickets.RECEIVED), (PENDING_COUNT, tickets.IN_PROGRESS),
-                        (COMPLETED_COUNT, tickets.COMPLETED), (ERROR_COUNT, tickets.ERROR)):
+    for pid, status in (
+        (RECEIVED_COUNT, tickets.RECEIVED),
+        (PENDING_COUNT, tickets.IN_PROGRESS),
+        (COMPLETED_COUNT, tickets.COMPLETED),
+        (ERROR_COUNT, tickets.ERROR),
+    ):
         protocol.set(pid, counts.get(status, 0))
 
 
@@ -185,8 +206,11 @@ def interapp_receive(protocol: HandlerContext) -> None:
         stored += len(accepted)
         if batch.rejected:
             first = batch.rejected[0]
-            protocol.log(f"InterApp message {batch.guid}: {len(batch.rejected)} tickets rejected, first: "
-                         f"{first.ticket_id}: {first.reason}", "warning")
+            protocol.log(
+                f"InterApp message {batch.guid}: {len(batch.rejected)} tickets rejected, first: "
+                f"{first.ticket_id}: {first.reason}",
+                "warning",
+            )
         _reply(protocol, batch.return_address, serialize_call([batch.reply(accepted=accepted, duplicates=duplicates)]))
     if stored:
         protocol.set(RECEIVED_COUNT, int(protocol.get(RECEIVED_COUNT) or 0) + stored)
@@ -312,7 +336,8 @@ def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list
         # Several batches at once (Max Concurrent Requests > 1): outside the group queue.
         state.parallel_set = protocol.send_parallel(
             [(SESSION_IDS[c.session], {"path": c.path, "body": c.body, "headers": dict(c.headers)}) for c in calls],
-            PARALLEL_ANSWERED)
+            PARALLEL_ANSWERED,
+        )
         return
     # One request: the DataMiner way, through its session's parameters and group.
     single = calls[0]

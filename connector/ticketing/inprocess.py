@@ -41,14 +41,22 @@ def platform_transport(platform: fp.FakePlatform, clock: FakeClock | None = None
         if answer.delay > timeout:
             if clock is not None:
                 clock.advance(timeout)
-            return ev.HttpResult(request_id=request.request_id, error="timeout", detail=f"no answer within {timeout:g} s")
+            return ev.HttpResult(
+                request_id=request.request_id, error="timeout", detail=f"no answer within {timeout:g} s"
+            )
         if clock is not None and answer.delay:
             clock.advance(answer.delay)
         if answer.lost:
-            return ev.HttpResult(request_id=request.request_id, error="lost", detail="connection lost: server disconnected")
-        return ev.HttpResult(request_id=request.request_id, status=answer.status, reason=answer.reason,
-                             headers={k.lower(): v for k, v in answer.headers.items()},
-                             body=answer.body.decode("utf-8", "replace"))
+            return ev.HttpResult(
+                request_id=request.request_id, error="lost", detail="connection lost: server disconnected"
+            )
+        return ev.HttpResult(
+            request_id=request.request_id,
+            status=answer.status,
+            reason=answer.reason,
+            headers={k.lower(): v for k, v in answer.headers.items()},
+            body=answer.body.decode("utf-8", "replace"),
+        )
 
     return send
 
@@ -75,6 +83,9 @@ def ticketing_element(
     element = Element(protocol, name=name, handlers=resolve_handlers(protocol), now=clock.now)
     harness = Harness(element, clock, transport=platform_transport(platform, clock), store=store)
     saved = store.load() if store is not None else Saved()
-    harness.start(saved=saved, initial=param_values(protocol, {**credentials(), **(params or {})}),
-                  always=param_values(protocol, secrets()))
+    harness.start(
+        saved=saved,
+        initial=param_values(protocol, {**credentials(), **(params or {})}),
+        always=param_values(protocol, secrets()),
+    )
     return harness

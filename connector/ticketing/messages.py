@@ -102,9 +102,7 @@ class BatchRead:
     rejected: tuple[RejectedTicket, ...] = field(default=(), converter=tuple)
     error: str | None = None
 
-    def reply(
-        self, *, accepted: Iterable[str] = (), duplicates: Iterable[str] = ()
-    ) -> OutgoingMessage:
+    def reply(self, *, accepted: Iterable[str] = (), duplicates: Iterable[str] = ()) -> OutgoingMessage:
         """The answer once the valid tickets are stored: a TicketBatchResponse, or the
         ErrorResponse of a refused message (which stored nothing)."""
         if self.error is not None:
@@ -187,9 +185,7 @@ def _text(value: Any, member: str) -> str | None:
     _reject(f"{member}: must be a string, got {show(value)}")
 
 
-def _integer(
-    obj: Mapping[str, Any], member: str, low: int, high: int, default: int | None
-) -> int | None:
+def _integer(obj: Mapping[str, Any], member: str, low: int, high: int, default: int | None) -> int | None:
     value = obj.get(member)
     if value is None:
         return default
@@ -256,9 +252,7 @@ def _refused_message(kind: str, members: Mapping[str, Any], where: str) -> str |
     return None
 
 
-def _read_tickets(
-    guid: str | None, return_address: ReturnAddress | None, raw_tickets: list[Any]
-) -> BatchRead:
+def _read_tickets(guid: str | None, return_address: ReturnAddress | None, raw_tickets: list[Any]) -> BatchRead:
     tickets: list[Ticket] = []
     rejected: list[RejectedTicket] = []
     for index, raw in enumerate(raw_tickets):

@@ -29,8 +29,9 @@ Flow = Generator[PlatformCall, PlatformReply, T]
 # resumed with the list of replies) when Max Concurrent Requests is above 1; an Overlap
 # (resumed with None as soon as its calls are on their way) and then a Collect (resumed with
 # the Overlap's replies, a list).
-Flows = Generator["PlatformCall | list[PlatformCall] | Overlap | Collect",
-                  "PlatformReply | list[PlatformReply] | None", T]
+Flows = Generator[
+    "PlatformCall | list[PlatformCall] | Overlap | Collect", "PlatformReply | list[PlatformReply] | None", T
+]
 
 # What a flow inside `gather` yields to wait one round without a call (for another flow's login).
 WAIT = object()
@@ -87,7 +88,6 @@ class CycleReport:
     @property
     def request_count(self) -> int:
         return sum(self.requests.values())
-
 
 
 class SessionLost(Exception):
@@ -160,8 +160,9 @@ class PlatformClient:
     """Requests out, counted; Cherwell's with the session's token and ids (login, refresh, the
     401 retry, metadata). SFyC needs none of that: its calls just go through `send`."""
 
-    def __init__(self, settings: FlowSettings, session: PlatformSession, report: CycleReport,
-                 now: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: FlowSettings, session: PlatformSession, report: CycleReport, now: Callable[[], float]
+    ) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
         # Work that may wait until the next request is on the wire (settling a batch), and
@@ -204,8 +205,9 @@ class PlatformClient:
         if self.session.metadata is None:
             yield from self._resolve_metadata()
 
-    def call(self, build: Callable[[str, Metadata], PlatformCall],
-             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
+    def call(
+        self, build: Callable[[str, Metadata], PlatformCall], parse: Callable[[PlatformReply, Metadata], T]
+    ) -> Flow[T]:
         yield from self.prepare()
         metadata = self.session.metadata
         assert metadata is not None
@@ -233,8 +235,9 @@ class PlatformClient:
                     raise
         raise AssertionError("unreachable")
 
-    def read(self, build: Callable[[str, Metadata], PlatformCall],
-             parse: Callable[[PlatformReply, Metadata], T]) -> Flow[T]:
+    def read(
+        self, build: Callable[[str, Metadata], PlatformCall], parse: Callable[[PlatformReply, Metadata], T]
+    ) -> Flow[T]:
         return (yield from self.retrying(lambda: self.call(build, parse)))
 
     def _authorized(self, build: Callable[[str], PlatformCall]) -> Flow[PlatformReply]:
@@ -301,8 +304,10 @@ class PlatformClient:
         """The incident and note business objects: each a summary (its id), then its schema.
         With Max Concurrent Requests above 1 the two go side by side (unless this already runs
         inside a wave of batches: a batch that found the ids stale resolves them alone)."""
-        flows = [self._business_object(cw.INCIDENT, None, cw.INCIDENT_FIELDS),
-                 self._business_object(cw.JOURNAL, cw.NOTE, cw.NOTE_FIELDS)]
+        flows = [
+            self._business_object(cw.INCIDENT, None, cw.INCIDENT_FIELDS),
+            self._business_object(cw.JOURNAL, cw.NOTE, cw.NOTE_FIELDS),
+        ]
         try:
             if self.settings.concurrency > 1 and self.overlapping:
                 found = yield from gather(flows, self)  # type: ignore[misc]
@@ -318,10 +323,14 @@ class PlatformClient:
         self.session.metadata = Metadata(incident=incident, note=note)  # type: ignore[arg-type]
 
     def _business_object(self, name: str, member: str | None, needed: Sequence[str]) -> Flow[cw.BusinessObject]:
-        bus_ob_id = yield from self._read(lambda t: cw.summary_call(t, name),
-                                          lambda r: cw.parse_summary(r, name, member=member))
-        return (yield from self._read(lambda t: cw.schema_call(t, bus_ob_id),
-                                      lambda r: cw.parse_schema(r, member or name, bus_ob_id, needed)))
+        bus_ob_id = yield from self._read(
+            lambda t: cw.summary_call(t, name), lambda r: cw.parse_summary(r, name, member=member)
+        )
+        return (
+            yield from self._read(
+                lambda t: cw.schema_call(t, bus_ob_id), lambda r: cw.parse_schema(r, member or name, bus_ob_id, needed)
+            )
+        )
 
     def _read(self, build: Callable[[str], PlatformCall], parse: Callable[[PlatformReply], T]) -> Flow[T]:
         def once() -> Flow[T]:

@@ -57,14 +57,24 @@ def _headers(api_key: str) -> dict[str, str]:
 def create_orders_call(api_key: str, orders: Sequence[OrderRequest]) -> PlatformCall:
     body = {
         "ordenes": [
-            {"ticket": o.ticket, "referencia": o.referencia, "categoria": o.categoria, "nodo": o.nodo,
-             "descripcion": o.descripcion, "prioridad": int(o.prioridad)}
+            {
+                "ticket": o.ticket,
+                "referencia": o.referencia,
+                "categoria": o.categoria,
+                "nodo": o.nodo,
+                "descripcion": o.descripcion,
+                "prioridad": int(o.prioridad),
+            }
             for o in orders
         ]
     }
-    return PlatformCall(session="create_ot", method="POST", path=f"{API}/ordenes-trabajo/lote",
-                        headers=_headers(api_key) | {"Content-Type": "application/json"},
-                        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    return PlatformCall(
+        session="create_ot",
+        method="POST",
+        path=f"{API}/ordenes-trabajo/lote",
+        headers=_headers(api_key) | {"Content-Type": "application/json"},
+        body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    )
 
 
 def with_key(call: PlatformCall, api_key: str) -> PlatformCall:
@@ -103,8 +113,9 @@ def lookup_call(api_key: str, tickets: Sequence[str]) -> PlatformCall:
     if len(tickets) > MAX_LOOKUP:
         raise ValueError(f"at most {MAX_LOOKUP} tickets per look-up, got {len(tickets)}")
     query = urlencode([("ticket", t) for t in tickets])
-    return PlatformCall(session="lookup_ot", method="GET", path=f"{API}/ordenes-trabajo?{query}",
-                        headers=_headers(api_key))
+    return PlatformCall(
+        session="lookup_ot", method="GET", path=f"{API}/ordenes-trabajo?{query}", headers=_headers(api_key)
+    )
 
 
 def parse_lookup(reply: PlatformReply) -> list[WorkOrder]:
@@ -112,8 +123,12 @@ def parse_lookup(reply: PlatformReply) -> list[WorkOrder]:
     if not isinstance(orders, list):
         raise PlatformError("SFyC: the look-up answer has no 'ordenes'")
     return [
-        WorkOrder(ot=str(o.get("ot") or ""), ticket=str(o.get("ticket") or ""),
-                  referencia=str(o.get("referencia") or ""), estado=str(o.get("estado") or ""))
+        WorkOrder(
+            ot=str(o.get("ot") or ""),
+            ticket=str(o.get("ticket") or ""),
+            referencia=str(o.get("referencia") or ""),
+            estado=str(o.get("estado") or ""),
+        )
         for o in orders
         if isinstance(o, Mapping)
     ]

@@ -78,9 +78,25 @@ NEXT_TRY = "Next Try"
 OUTCOME_UNKNOWN = "Outcome Unknown"
 
 COLUMNS = (
-    TICKET_ID, CATEGORY, NODE, SUMMARY, PRIORITY, STATUS, OPERATION, PLATFORM_TICKET, OT_NUMBER,
-    RETRIES, LAST_ERROR, RECEIVED_AT, LAST_UPDATE, DESCRIPTION, DETECTED_AT, AFFECTED_CUSTOMERS,
-    PLATFORM_RECORD, NEXT_TRY, OUTCOME_UNKNOWN,
+    TICKET_ID,
+    CATEGORY,
+    NODE,
+    SUMMARY,
+    PRIORITY,
+    STATUS,
+    OPERATION,
+    PLATFORM_TICKET,
+    OT_NUMBER,
+    RETRIES,
+    LAST_ERROR,
+    RECEIVED_AT,
+    LAST_UPDATE,
+    DESCRIPTION,
+    DETECTED_AT,
+    AFFECTED_CUSTOMERS,
+    PLATFORM_RECORD,
+    NEXT_TRY,
+    OUTCOME_UNKNOWN,
 )
 
 MAX_BACKOFF = 300.0  # seconds: the issue caps the doubled retry delay here
@@ -156,8 +172,18 @@ def load_tickets(table: Table) -> dict[str, Ticket]:
 
 
 # The cells the flow owns, in the order `writer` writes them.
-_FLOW_COLUMNS = (STATUS, OPERATION, RETRIES, OUTCOME_UNKNOWN, PLATFORM_TICKET, PLATFORM_RECORD, OT_NUMBER,
-                 NEXT_TRY, LAST_ERROR, LAST_UPDATE)
+_FLOW_COLUMNS = (
+    STATUS,
+    OPERATION,
+    RETRIES,
+    OUTCOME_UNKNOWN,
+    PLATFORM_TICKET,
+    PLATFORM_RECORD,
+    OT_NUMBER,
+    NEXT_TRY,
+    LAST_ERROR,
+    LAST_UPDATE,
+)
 
 
 def writer(table: Table) -> Callable[[Ticket, float], None]:
@@ -166,9 +192,21 @@ def writer(table: Table) -> Callable[[Ticket, float], None]:
     write = table.writer(_FLOW_COLUMNS)
 
     def store_ticket(ticket: Ticket, now: float) -> None:
-        write(ticket.key, (ticket.status, ticket.operation, ticket.retries, int(ticket.outcome_unknown),
-                           ticket.platform_ticket, ticket.platform_record, ticket.ot_number, ticket.next_try,
-                           ticket.last_error, now))
+        write(
+            ticket.key,
+            (
+                ticket.status,
+                ticket.operation,
+                ticket.retries,
+                int(ticket.outcome_unknown),
+                ticket.platform_ticket,
+                ticket.platform_record,
+                ticket.ot_number,
+                ticket.next_try,
+                ticket.last_error,
+                now,
+            ),
+        )
 
     return store_ticket
 

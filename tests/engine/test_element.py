@@ -99,9 +99,12 @@ def test_copy_fires_only_when_the_value_changes() -> None:
     watcher = m.Handler(id=9, name="Copy Target Changed", entry="x:y", triggers=(25,))
     base = toy.toy_protocol()
     clock = FakeClock()
-    element = Element(toy.toy_protocol(handlers={**base.handlers, 9: watcher}), name="Toy",
-                      handlers={**toy.HANDLERS, 9: lambda protocol: copied.append(protocol.get(25))},
-                      now=clock.now)
+    element = Element(
+        toy.toy_protocol(handlers={**base.handlers, 9: watcher}),
+        name="Toy",
+        handlers={**toy.HANDLERS, 9: lambda protocol: copied.append(protocol.get(25))},
+        now=clock.now,
+    )
     h = Harness(element, clock, transport=fetch_transport())
     h.start()
     h.set("Echo", "x")
@@ -224,8 +227,10 @@ def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key
     def on_value(protocol) -> None:
         seen.append((protocol.trigger_param, protocol.row_key))
 
-    handlers = (m.Handler(id=7, name="Row Handler", entry="x:y", triggers=(1002,), row=True),
-                m.Handler(id=8, name="Column Handler", entry="x:y", triggers=(1002,)))
+    handlers = (
+        m.Handler(id=7, name="Row Handler", entry="x:y", triggers=(1002,), row=True),
+        m.Handler(id=8, name="Column Handler", entry="x:y", triggers=(1002,)),
+    )
     base = toy.toy_protocol()
     protocol = toy.toy_protocol(handlers={**base.handlers, **{h.id: h for h in handlers}})
     clock = FakeClock()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.engine.groups import GroupQueue
 from connector.protocol.model import ActionType as A

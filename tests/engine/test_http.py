@@ -30,8 +30,15 @@ def send(request: SendRequest, handler=lambda request: httpx.Response(200, text=
 
 
 def request(**headers: str) -> SendRequest:
-    return SendRequest(request_id=7, session=6, method="GET", path="/SFyC/api/v1/ordenes-trabajo?ticket=1",
-                       headers=headers, body=None, timeout=5)
+    return SendRequest(
+        request_id=7,
+        session=6,
+        method="GET",
+        path="/SFyC/api/v1/ordenes-trabajo?ticket=1",
+        headers=headers,
+        body=None,
+        timeout=5,
+    )
 
 
 def test_a_header_http_cannot_carry_is_an_error_result_that_does_not_quote_it() -> None:
@@ -75,8 +82,16 @@ class HeldServer(threading.Thread):
             while b"\r\n\r\n" not in data:
                 data += conn.recv(65536)
             head, _, body = data.partition(b"\r\n\r\n")
-            length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), b"0"))
+            length = int(
+                next(
+                    (
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    b"0",
+                )
+            )
             while len(body) < length:
                 body += conn.recv(65536)
             self.received.set()
@@ -99,8 +114,14 @@ def test_on_wire_is_called_once_the_request_is_written_before_the_answer() -> No
             loop.call_soon_threadsafe(written.set_result, None)
 
         try:
-            sending = asyncio.create_task(transport.send(SendRequest(
-                request_id=1, session=1, method="POST", path="/x", headers={}, body="y" * 200_000, timeout=5), on_wire))
+            sending = asyncio.create_task(
+                transport.send(
+                    SendRequest(
+                        request_id=1, session=1, method="POST", path="/x", headers={}, body="y" * 200_000, timeout=5
+                    ),
+                    on_wire,
+                )
+            )
             await asyncio.wait_for(written, 5)
             assert not sending.done(), "the answer is held: only the request can have been written"
             assert await asyncio.to_thread(server.received.wait, 5), "what was written reaches the server"

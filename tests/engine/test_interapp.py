@@ -7,11 +7,12 @@ import json
 import pickle
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector.engine.interapp import (
     NOT_SET,
@@ -168,8 +169,10 @@ def test_nested_objects_with_known_dialect_or_container_types_are_read() -> None
     document = sample()
     message = first_message(document)
     message["tickets"][0]["$type"] = "Telefonia.Ticketing.Ticket, Ticketing"
-    message["tickets"] = {"$type": "System.Collections.Generic.List`1[[Ticket, Ticketing]], mscorlib",
-                          "$values": message["tickets"]}
+    message["tickets"] = {
+        "$type": "System.Collections.Generic.List`1[[Ticket, Ticketing]], mscorlib",
+        "$values": message["tickets"],
+    }
     message["origin"] = {"$type": RETURN_ADDRESS_TYPE, "agentId": 1, "elementId": 2}
     dictionary = "System.Collections.Generic.Dictionary`2[[System.String],[System.Object]], mscorlib"
     message["labels"] = {"$type": dictionary, "a": 1}
@@ -348,17 +351,15 @@ def test_unknown_members_are_ignored_at_call_level_and_kept_for_messages() -> No
     ("text", "expected"),
     [
         ("2026-11-26T10:04:00.1234567-06:00", datetime(2026, 11, 26, 10, 4, 0, 123456, tzinfo=CST)),
-        ("2024-02-21T12:11:09.7761323+01:00", datetime(2024, 2, 21, 11, 11, 9, 776132, tzinfo=timezone.utc)),
-        ("2026-11-26T10:04:00Z", datetime(2026, 11, 26, 10, 4, tzinfo=timezone.utc)),
+        ("2024-02-21T12:11:09.7761323+01:00", datetime(2024, 2, 21, 11, 11, 9, 776132, tzinfo=UTC)),
+        ("2026-11-26T10:04:00Z", datetime(2026, 11, 26, 10, 4, tzinfo=UTC)),
         ("2026-11-26T10:04:00", datetime(2026, 11, 26, 10, 4)),
         ("0001-01-01T00:00:00", None),
         ("0001-01-01T00:00:00+00:00", None),
         ("0001-01-01T00:00:00.0000000-06:00", None),
     ],
 )
-def test_dates_are_iso_8601_with_net_fractions_and_year_1_is_not_set(
-    text: str, expected: datetime | None
-) -> None:
+def test_dates_are_iso_8601_with_net_fractions_and_year_1_is_not_set(text: str, expected: datetime | None) -> None:
     assert parse_date(text) == expected
 
 
@@ -389,7 +390,7 @@ def test_a_bad_sending_time_refuses_the_call_but_names_whom_to_answer(value: Any
         (datetime(2026, 11, 26, 10, 4, 0, 100000, tzinfo=CST), "2026-11-26T10:04:00.1-06:00"),
         (datetime(2026, 11, 26, 10, 4), "2026-11-26T10:04:00"),
         (datetime(2026, 11, 26, 10, 4, tzinfo=timezone(timedelta(hours=5, minutes=30))), "2026-11-26T10:04:00+05:30"),
-        (datetime(2026, 11, 26, 10, 4, tzinfo=timezone.utc), "2026-11-26T10:04:00+00:00"),
+        (datetime(2026, 11, 26, 10, 4, tzinfo=UTC), "2026-11-26T10:04:00+00:00"),
         (datetime(5, 1, 2, 3, 4, 5), "0005-01-02T03:04:05"),
     ],
 )
@@ -669,7 +670,7 @@ def test_serialize_numbers_messages_in_document_order() -> None:
 
 
 def test_serialize_makes_guids_and_the_sending_time_when_not_given() -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     text = serialize_call([OutgoingMessage(type="A"), OutgoingMessage(type="B", members={"guid": None})])
     document = json.loads(text)
 
@@ -678,7 +679,7 @@ def test_serialize_makes_guids_and_the_sending_time_when_not_given() -> None:
     assert document["messages"]["$values"][1]["guid"] is None  # given as None: stays null
     sent = parse_date(document["sendingTime"])
     assert sent is not None and sent.tzinfo is not None
-    assert before - timedelta(seconds=1) <= sent <= datetime.now(timezone.utc)
+    assert before - timedelta(seconds=1) <= sent <= datetime.now(UTC)
 
 
 def test_serialize_refuses_what_no_json_can_hold() -> None:
@@ -705,9 +706,7 @@ def test_a_return_address_member_round_trips() -> None:
     guid=st.one_of(st.none(), st.text(max_size=40)),
     sent=interapp_dates(),
 )
-def test_serialize_then_parse_keeps_everything(
-    members: dict[str, Any], guid: str | None, sent: datetime
-) -> None:
+def test_serialize_then_parse_keeps_everything(members: dict[str, Any], guid: str | None, sent: datetime) -> None:
     text = serialize_call(
         [OutgoingMessage(type="Probe", members={**members, "guid": "m"})], guid=guid, sending_time=sent
     )

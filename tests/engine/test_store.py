@@ -23,12 +23,24 @@ def store_factory(request, tmp_path: Path):
 
 def test_commit_and_load_round_trip(store_factory) -> None:
     store = store_factory()
-    store.commit(Persist(params={10: 42, 12: 1}, tables=(
-        TableDelta(table=1000, columns=(1001, 1002), written={"b": ("b", "x"), "a": ("a", None)}, deleted=()),
-    )))
-    store.commit(Persist(params={}, tables=(
-        TableDelta(table=1000, columns=(1001, 1002), written={"b": ("b", "y"), "c": ("c", "z")}, deleted=("a",)),
-    )))
+    store.commit(
+        Persist(
+            params={10: 42, 12: 1},
+            tables=(
+                TableDelta(table=1000, columns=(1001, 1002), written={"b": ("b", "x"), "a": ("a", None)}, deleted=()),
+            ),
+        )
+    )
+    store.commit(
+        Persist(
+            params={},
+            tables=(
+                TableDelta(
+                    table=1000, columns=(1001, 1002), written={"b": ("b", "y"), "c": ("c", "z")}, deleted=("a",)
+                ),
+            ),
+        )
+    )
     store.close()
     saved = store_factory().load()
     assert saved.params == {10: 42, 12: 1}
@@ -64,10 +76,15 @@ def test_an_element_restarts_where_it_was(tmp_path: Path) -> None:
 
 def test_values_keep_their_types_and_new_columns_are_added(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.sqlite")
-    store.commit(Persist(params={}, tables=(
-        TableDelta(table=7, columns=(1, 2, 3), written={"k": ("k", 1, 2.5)}, deleted=()),)))
-    store.commit(Persist(params={}, tables=(
-        TableDelta(table=7, columns=(1, 2, 3, 4), written={"j": ("j", None, 0.0, "new")}, deleted=()),)))
+    store.commit(
+        Persist(params={}, tables=(TableDelta(table=7, columns=(1, 2, 3), written={"k": ("k", 1, 2.5)}, deleted=()),))
+    )
+    store.commit(
+        Persist(
+            params={},
+            tables=(TableDelta(table=7, columns=(1, 2, 3, 4), written={"j": ("j", None, 0.0, "new")}, deleted=()),),
+        )
+    )
     store.close()
     rows = dict(SQLiteStore(tmp_path / "s.sqlite").load().tables[7])
     assert rows["k"] == {2: 1, 3: 2.5, 4: None}

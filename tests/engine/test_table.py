@@ -9,9 +9,16 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from connector.engine.table import Table
 from connector.protocol import model as m
 
-MODEL = m.Table(id=1000, name="Things", key_column=1001, columns=(
-    m.Column(id=1001, name="Key"), m.Column(id=1002, name="A"), m.Column(id=1003, name="B", kind=m.ValueKind.NUMBER),
-))
+MODEL = m.Table(
+    id=1000,
+    name="Things",
+    key_column=1001,
+    columns=(
+        m.Column(id=1001, name="Key"),
+        m.Column(id=1002, name="A"),
+        m.Column(id=1003, name="B", kind=m.ValueKind.NUMBER),
+    ),
+)
 KEYS = st.sampled_from(["k1", "k2", "k3", "k4", "k5"])
 CELLS = st.fixed_dictionaries({}, optional={"A": st.text(max_size=3), "B": st.integers(0, 9)})
 

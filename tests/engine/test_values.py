@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector.engine.values import MASK, ValueRefused, coerce, display
 from connector.protocol import model as m
 
 NUMBER = m.Param(id=1, name="N", kind=m.ValueKind.NUMBER, range=m.Range(low=0, high=10), units="s")
-TOGGLE = m.Param(id=2, name="T", type=m.ParamType.WRITE, kind=m.ValueKind.TOGGLE,
-                 discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1)))
+TOGGLE = m.Param(
+    id=2,
+    name="T",
+    type=m.ParamType.WRITE,
+    kind=m.ValueKind.TOGGLE,
+    discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1)),
+)
 SECRET = m.Param(id=3, name="P", password=True)
 WHEN = m.Param(id=4, name="W", kind=m.ValueKind.DATETIME)
 

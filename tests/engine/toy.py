@@ -16,12 +16,25 @@ def _param(pid: int, name: str, **kw: Any) -> m.Param:
 def toy_protocol(**overrides: Any) -> m.Protocol:
     params = [
         _param(10, "Level", kind=m.ValueKind.NUMBER, range=m.Range(low=0, high=100), save=True, default=5),
-        _param(11, "Level", type=m.ParamType.WRITE, kind=m.ValueKind.NUMBER, range=m.Range(low=0, high=100), setter=True),
-        _param(12, "Mode", kind=m.ValueKind.DISCREET,
-               discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1)),
-               default=0, save=True),
-        _param(13, "Mode", type=m.ParamType.WRITE, kind=m.ValueKind.TOGGLE, setter=True,
-               discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1))),
+        _param(
+            11, "Level", type=m.ParamType.WRITE, kind=m.ValueKind.NUMBER, range=m.Range(low=0, high=100), setter=True
+        ),
+        _param(
+            12,
+            "Mode",
+            kind=m.ValueKind.DISCREET,
+            discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1)),
+            default=0,
+            save=True,
+        ),
+        _param(
+            13,
+            "Mode",
+            type=m.ParamType.WRITE,
+            kind=m.ValueKind.TOGGLE,
+            setter=True,
+            discreets=(m.Discreet(display="Disabled", value=0), m.Discreet(display="Enabled", value=1)),
+        ),
         _param(20, "Status Line"),
         _param(21, "Content"),
         _param(22, "Path"),
@@ -33,16 +46,28 @@ def toy_protocol(**overrides: Any) -> m.Protocol:
         _param(9000000, "InterApp Receive"),
         _param(9000001, "InterApp Return"),
     ]
-    table = m.Table(id=1000, name="Things", key_column=1001, columns=(
-        m.Column(id=1001, name="Key"),
-        m.Column(id=1002, name="Value"),
-        m.Column(id=1003, name="Scratch", save=False),
-    ))
-    sessions = [m.Session(id=1, name="fetch",
-                          request=m.Request(verb="GET", path_param=22,
-                                            headers=(m.Header(key="Accept", value="application/json"),
-                                                     m.Header(key="Authorization", param=23))),
-                          response=m.Response(status_param=20, content_param=21))]
+    table = m.Table(
+        id=1000,
+        name="Things",
+        key_column=1001,
+        columns=(
+            m.Column(id=1001, name="Key"),
+            m.Column(id=1002, name="Value"),
+            m.Column(id=1003, name="Scratch", save=False),
+        ),
+    )
+    sessions = [
+        m.Session(
+            id=1,
+            name="fetch",
+            request=m.Request(
+                verb="GET",
+                path_param=22,
+                headers=(m.Header(key="Accept", value="application/json"), m.Header(key="Authorization", param=23)),
+            ),
+            response=m.Response(status_param=20, content_param=21),
+        )
+    ]
     groups = [
         m.Group(id=1, name="Fetch", content_kind=m.ContentKind.SESSIONS, content=(1,)),
         m.Group(id=2, name="Startup", type=m.GroupType.POLL_ACTION, content_kind=m.ContentKind.ACTIONS, content=(2,)),
@@ -52,7 +77,9 @@ def toy_protocol(**overrides: Any) -> m.Protocol:
     triggers = [
         m.Trigger(id=1, name="After Startup", on=m.TriggerOn.PROTOCOL, time=m.TriggerTime.AFTER_STARTUP, actions=(1,)),
         m.Trigger(id=2, name="Queue Fetch", actions=(3,)),
-        m.Trigger(id=4, name="Echo Changed", on=m.TriggerOn.PARAMETER, on_id=24, time=m.TriggerTime.CHANGE, actions=(6,)),
+        m.Trigger(
+            id=4, name="Echo Changed", on=m.TriggerOn.PARAMETER, on_id=24, time=m.TriggerTime.CHANGE, actions=(6,)
+        ),
     ]
     actions = [
         m.Action(id=1, name="Startup Group", on=m.ActionOn.GROUP, on_ids=(2,), type=m.ActionType.EXECUTE_NEXT),

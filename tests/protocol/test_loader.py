@@ -380,7 +380,9 @@ def test_values_follow_the_discreets() -> None:
 
 def test_discreet_values_are_text_unless_every_one_is_a_number() -> None:
     document = minimal()
-    param(document, 10).update(discreets=[{"display": "Off", "value": 0}, {"display": "On", "value": "on"}], default="on")
+    param(document, 10).update(
+        discreets=[{"display": "Off", "value": 0}, {"display": "On", "value": "on"}], default="on"
+    )
     param(document, 11)["discreets"] = param(document, 10)["discreets"]
     assert [d.value for d in parse(document).params[10].discreets] == ["0", "on"]
 
@@ -501,9 +503,7 @@ def test_shape_problems_do_not_cause_reference_noise() -> None:
     document = minimal()
     item(document, "groups", 2)["colour"] = "red"
     item(document, "actions", 1)["on_id"] = 2
-    assert [p.message for p in problems(document)] == [
-        "unknown key 'colour'; expected one of: id, name, content, type"
-    ]
+    assert [p.message for p in problems(document)] == ["unknown key 'colour'; expected one of: id, name, content, type"]
 
 
 def test_empty_and_non_mapping_files() -> None:
@@ -521,7 +521,10 @@ def test_empty_and_non_mapping_files() -> None:
 @pytest.mark.parametrize(
     ("entry", "expected"),
     [
-        ("no_such_module_4711:run", "cannot load handler entry 'no_such_module_4711:run': ModuleNotFoundError: No module named"),
+        (
+            "no_such_module_4711:run",
+            "cannot load handler entry 'no_such_module_4711:run': ModuleNotFoundError: No module named",
+        ),
         ("os.path:no_such_function", "cannot load handler entry 'os.path:no_such_function': AttributeError"),
         ("os:sep", "handler entry 'os:sep' is a str, not a function"),
     ],
@@ -604,7 +607,9 @@ def _protocol_or_protocol_error(text: str) -> None:
         parse_protocol(text, FILE, check_imports=False)
     except ProtocolError as exc:
         assert exc.problems, "a ProtocolError names at least one problem"
-        assert all(p.mark is not None and p.mark.file == FILE and p.mark.line >= 1 and p.mark.column >= 1 for p in exc.problems)
+        assert all(
+            p.mark is not None and p.mark.file == FILE and p.mark.line >= 1 and p.mark.column >= 1 for p in exc.problems
+        )
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -70,7 +70,9 @@ def test_syntax_error_names_what_was_being_parsed() -> None:
 
 
 def test_control_character_is_a_syntax_error_at_its_position() -> None:
-    assert syntax_error("a: 1\nbé: x\x00y\n") == "f.yaml:2:6: YAML syntax error: character U+0000 is not allowed in YAML"
+    assert (
+        syntax_error("a: 1\nbé: x\x00y\n") == "f.yaml:2:6: YAML syntax error: character U+0000 is not allowed in YAML"
+    )
 
 
 def test_lone_surrogate_is_a_syntax_error_not_an_encode_error() -> None:
@@ -136,7 +138,9 @@ def test_duplicate_key_is_reported_not_silently_overwritten() -> None:
 def test_not_a_mapping() -> None:
     reader, fields = read("- a\n- b\n")
     assert fields is None
-    assert messages(reader) == ["f.yaml:1:1: thing: expected a mapping (`key: value` lines or {key: value}), got a list"]
+    assert messages(reader) == [
+        "f.yaml:1:1: thing: expected a mapping (`key: value` lines or {key: value}), got a list"
+    ]
 
 
 def test_empty_document_is_reported_at_the_top_of_the_file() -> None:

@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector.engine import events as ev
 from connector.engine.element import Element
@@ -75,27 +76,37 @@ def ticket_receive(protocol: Any) -> None:
     try:
         call = parse_call(protocol.get(m.INTERAPP_RECEIVE), {"TicketBatchMessage"}, max_bytes=MAX_MESSAGE_BYTES)
     except InterAppError as refused:
-        _reply(protocol, OutgoingMessage(type="ErrorResponse", members={"guid": refused.guid, "reason": refused.reason}))
+        _reply(
+            protocol, OutgoingMessage(type="ErrorResponse", members={"guid": refused.guid, "reason": refused.reason})
+        )
         return
     table = protocol.table("Things")
     for message in call.messages:
         tickets = message.members.get("tickets")
         if not isinstance(tickets, list):
-            _reply(protocol, OutgoingMessage(type="ErrorResponse",
-                                             members={"guid": message.guid, "reason": "tickets: required"}))
+            _reply(
+                protocol,
+                OutgoingMessage(type="ErrorResponse", members={"guid": message.guid, "reason": "tickets: required"}),
+            )
             continue
         accepted, duplicates, rejected = [], [], []
         for ticket in tickets:
             reason = _ticket_problem(ticket)
             if reason is not None:
                 rejected.append({"reason": reason, "ticketId": ticket.get("ticketId")})
-            elif table.add_row(ticket["ticketId"], {"Value": ticket["summary"], "Scratch": ticket["node"],
-                                                    "Seen": protocol.now()}):
+            elif table.add_row(
+                ticket["ticketId"], {"Value": ticket["summary"], "Scratch": ticket["node"], "Seen": protocol.now()}
+            ):
                 accepted.append(ticket["ticketId"])
             else:
                 duplicates.append(ticket["ticketId"])
-        _reply(protocol, OutgoingMessage(type="TicketBatchResponse", members={
-            "guid": message.guid, "accepted": accepted, "duplicates": duplicates, "rejected": rejected}))
+        _reply(
+            protocol,
+            OutgoingMessage(
+                type="TicketBatchResponse",
+                members={"guid": message.guid, "accepted": accepted, "duplicates": duplicates, "rejected": rejected},
+            ),
+        )
 
 
 def _ticket_problem(ticket: Any) -> str | None:
@@ -113,12 +124,21 @@ def _reply(protocol: Any, message: OutgoingMessage) -> None:
 def toy_element(name: str, receive: Any = toy.receive) -> Element:
     # The toy protocol, its Scratch column hidden (the API lists hidden columns as such), and a date.
     things = toy.toy_protocol().tables[1000]
-    hidden = m.Table(id=1000, name="Things", key_column=1001, columns=(
-        things.columns[0], things.columns[1], m.Column(id=1003, name="Scratch", save=False, hidden=True),
-        m.Column(id=1004, name="Seen", kind=m.ValueKind.DATETIME)))
+    hidden = m.Table(
+        id=1000,
+        name="Things",
+        key_column=1001,
+        columns=(
+            things.columns[0],
+            things.columns[1],
+            m.Column(id=1003, name="Scratch", save=False, hidden=True),
+            m.Column(id=1004, name="Seen", kind=m.ValueKind.DATETIME),
+        ),
+    )
     clock = FakeClock()
-    element = Element(toy.toy_protocol(tables={1000: hidden}), name=name,
-                      handlers={**toy.HANDLERS, 4: receive}, now=clock.now)
+    element = Element(
+        toy.toy_protocol(tables={1000: hidden}), name=name, handlers={**toy.HANDLERS, 4: receive}, now=clock.now
+    )
     element.start(always={23: SECRET})
     return element
 
@@ -146,8 +166,9 @@ async def api_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         answers.append(await response.aread())
 
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                 event_hooks={"response": [keep]}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", event_hooks={"response": [keep]}
+    ) as client:
         yield client
     for body in answers:
         assert SECRET.encode() not in body and NEW_SECRET.encode() not in body, body
@@ -185,12 +206,15 @@ async def test_elements_lists_name_protocol_version_and_state(client: httpx.Asyn
     ]
 
 
-@pytest.mark.parametrize("path", [
-    "/api/elements/Nope/params",
-    "/api/elements/Nope/params/10",
-    "/api/elements/Nope/tables/1000",
-    "/api/elements/Toy%20BE%2002/params",  # encoded, and close to a real name
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/elements/Nope/params",
+        "/api/elements/Nope/params/10",
+        "/api/elements/Nope/tables/1000",
+        "/api/elements/Toy%20BE%2002/params",  # encoded, and close to a real name
+    ],
+)
 async def test_an_unknown_element_is_a_404_that_names_it(client: httpx.AsyncClient, path: str) -> None:
     answer = await client.get(path)
     assert answer.status_code == 404
@@ -235,14 +259,17 @@ async def test_setting_a_password_answers_with_the_mask(client: httpx.AsyncClien
     assert be.values[23] == NEW_SECRET  # the set happened; the answer only hides it
 
 
-@pytest.mark.parametrize("ref, expected_id", [
-    ("10", 10),
-    ("Level", 10),  # a read/write pair by name: the read one
-    ("level", 10),  # names are case-insensitive
-    ("LEVEL", 10),
-    ("11", 11),
-    ("Status%20Line", 20),
-])
+@pytest.mark.parametrize(
+    "ref, expected_id",
+    [
+        ("10", 10),
+        ("Level", 10),  # a read/write pair by name: the read one
+        ("level", 10),  # names are case-insensitive
+        ("LEVEL", 10),
+        ("11", 11),
+        ("Status%20Line", 20),
+    ],
+)
 async def test_one_parameter_by_id_or_name(client: httpx.AsyncClient, ref: str, expected_id: int) -> None:
     answer = await client.get(f"{BE_PATH}/params/{ref}")
     assert answer.status_code == 200
@@ -275,45 +302,53 @@ async def test_a_set_takes_text_as_the_command_line_sends_it(client: httpx.Async
     assert cleared.status_code == 200 and cleared.json()["value"] is None
 
 
-@pytest.mark.parametrize("ref, value, words", [
-    ("Level", "abc", "must be a number"),  # a string for a number
-    ("Level", 101, "at most 100"),  # out of range
-    ("Level", -1, "at least 0"),
-    ("Level", True, "must be a number"),
-    ("Level", 10**400, "out of range"),  # past a double: JSON numbers are doubles
-    ("Mode", "Maybe", "must be one of"),  # an unknown discreet
-    ("Mode", 7, "must be one of"),
-    ("Echo", {"a": 1}, "single value"),
-    ("Echo", [1, 2], "single value"),
-    ("Echo", "\ud800", "not valid Unicode"),  # a lone surrogate, which no store can hold
-])
+@pytest.mark.parametrize(
+    "ref, value, words",
+    [
+        ("Level", "abc", "must be a number"),  # a string for a number
+        ("Level", 101, "at most 100"),  # out of range
+        ("Level", -1, "at least 0"),
+        ("Level", True, "must be a number"),
+        ("Level", 10**400, "out of range"),  # past a double: JSON numbers are doubles
+        ("Mode", "Maybe", "must be one of"),  # an unknown discreet
+        ("Mode", 7, "must be one of"),
+        ("Echo", {"a": 1}, "single value"),
+        ("Echo", [1, 2], "single value"),
+        ("Echo", "\ud800", "not valid Unicode"),  # a lone surrogate, which no store can hold
+    ],
+)
 async def test_a_refused_value_is_a_422_with_the_reason_and_changes_nothing(
-        client: httpx.AsyncClient, be: Element, ref: str, value: Any, words: str) -> None:
+    client: httpx.AsyncClient, be: Element, ref: str, value: Any, words: str
+) -> None:
     before = dict(be.values)
     body = json.dumps({"value": value})  # json.dumps writes the lone surrogate as \ud800
-    answer = await client.put(f"{BE_PATH}/params/{ref}", content=body,
-                              headers={"Content-Type": "application/json"})
+    answer = await client.put(f"{BE_PATH}/params/{ref}", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422
     assert words in answer.json()["error"]
     assert be.values == before
 
 
-@pytest.mark.parametrize("body", [
-    b"",
-    b"{",
-    b"not json",
-    b"[1, 2]",
-    b'"value"',
-    b"null",
-    b"{}",
-    b'{"val": 1}',
-    b'{"value": NaN}',
-    b'{"value": Infinity}',
-    b"\xff\xfe\x00",
-    b"[" * 20_000 + b"]" * 20_000,  # deeper than json.loads goes
-    b'{"value": ' + b"9" * 5000 + b"}",  # more digits than int() reads
-])
-async def test_a_malformed_body_is_a_400_and_changes_nothing(client: httpx.AsyncClient, be: Element, body: bytes) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b'"value"',
+        b"null",
+        b"{}",
+        b'{"val": 1}',
+        b'{"value": NaN}',
+        b'{"value": Infinity}',
+        b"\xff\xfe\x00",
+        b"[" * 20_000 + b"]" * 20_000,  # deeper than json.loads goes
+        b'{"value": ' + b"9" * 5000 + b"}",  # more digits than int() reads
+    ],
+)
+async def test_a_malformed_body_is_a_400_and_changes_nothing(
+    client: httpx.AsyncClient, be: Element, body: bytes
+) -> None:
     before = dict(be.values)
     answer = await client.put(f"{BE_PATH}/params/Level", content=body)
     assert answer.status_code == 400
@@ -378,14 +413,17 @@ async def test_a_table_has_its_columns_and_rows_by_column_name(client: httpx.Asy
     assert (await client.get(f"{BE_PATH}/tables/things")).json() == table
 
 
-@pytest.mark.parametrize("query, keys", [
-    ("limit=2", ["T-000", "T-001"]),
-    ("offset=3", ["T-003", "T-004"]),
-    ("offset=1&limit=2", ["T-001", "T-002"]),
-    ("limit=0", []),
-    ("offset=99", []),
-    ("limit=", ["T-000", "T-001", "T-002", "T-003", "T-004"]),
-])
+@pytest.mark.parametrize(
+    "query, keys",
+    [
+        ("limit=2", ["T-000", "T-001"]),
+        ("offset=3", ["T-003", "T-004"]),
+        ("offset=1&limit=2", ["T-001", "T-002"]),
+        ("limit=0", []),
+        ("offset=99", []),
+        ("limit=", ["T-000", "T-001", "T-002", "T-003", "T-004"]),
+    ],
+)
 async def test_a_table_pages_with_limit_and_offset(client: httpx.AsyncClient, query: str, keys: list[str]) -> None:
     await _fill(client, 5)
     table = (await client.get(f"{BE_PATH}/tables/Things?{query}")).json()
@@ -409,7 +447,8 @@ async def test_an_unknown_table_is_a_404(client: httpx.AsyncClient, ref: str) ->
 
 
 async def test_interapp_stores_and_answers_202_with_what_the_element_replied(
-        client: httpx.AsyncClient, be: Element) -> None:
+    client: httpx.AsyncClient, be: Element
+) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=sample_text("ticket-batch.json"))
     assert answer.status_code == 202
     assert answer.json() == {
@@ -421,7 +460,8 @@ async def test_interapp_stores_and_answers_202_with_what_the_element_replied(
 
 
 async def test_interapp_lists_duplicates_and_rejected_as_the_contract_sample_does(
-        client: httpx.AsyncClient, ticket_batch_response: dict[str, Any]) -> None:
+    client: httpx.AsyncClient, ticket_batch_response: dict[str, Any]
+) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=sample_text("ticket-batch-mixed.json"))
     assert answer.status_code == 202
     expected = ticket_batch_response["messages"]["$values"][0]
@@ -440,35 +480,43 @@ async def test_interapp_resent_tickets_are_duplicates(client: httpx.AsyncClient)
 
 
 async def test_interapp_merges_the_replies_of_a_call_of_several_messages(client: httpx.AsyncClient) -> None:
-    raw = serialize_call([
-        OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
-        OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("B"), ticket("A")]}),
-    ])
+    raw = serialize_call(
+        [
+            OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
+            OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("B"), ticket("A")]}),
+        ]
+    )
     answer = await client.post(f"{BE_PATH}/interapp", content=raw)
     assert answer.status_code == 202
     assert answer.json() == {"accepted": ["A", "B"], "duplicates": ["A"], "rejected": []}
 
 
 async def test_interapp_a_message_refused_beside_stored_ones_is_listed_under_errors(client: httpx.AsyncClient) -> None:
-    raw = serialize_call([
-        OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
-        OutgoingMessage(type="TicketBatchMessage", members={}),
-    ])
+    raw = serialize_call(
+        [
+            OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
+            OutgoingMessage(type="TicketBatchMessage", members={}),
+        ]
+    )
     answer = await client.post(f"{BE_PATH}/interapp", content=raw)
     assert answer.status_code == 202  # "A" is stored: the call was not refused whole
     assert answer.json() == {"accepted": ["A"], "duplicates": [], "rejected": [], "errors": ["tickets: required"]}
 
 
-@pytest.mark.parametrize("raw, words", [
-    ("not json", "not JSON"),
-    ("", "not JSON"),
-    ("[1, 2]", "expected a JSON object"),
-    ('{"$type": "InterAppCall,", "messages": [{"$type": "Foo,"}]}', "unknown type 'Foo'"),  # unknown type
-    ('{"$type": "InterAppCall,", "messages": ' + "[" * 200 + "]" * 200 + "}", "nesting deeper"),
-    ("[" * 20_000 + "]" * 20_000, "nesting"),  # deeply nested, and deeper than json.loads goes
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ("not json", "not JSON"),
+        ("", "not JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"$type": "InterAppCall,", "messages": [{"$type": "Foo,"}]}', "unknown type 'Foo'"),  # unknown type
+        ('{"$type": "InterAppCall,", "messages": ' + "[" * 200 + "]" * 200 + "}", "nesting deeper"),
+        ("[" * 20_000 + "]" * 20_000, "nesting"),  # deeply nested, and deeper than json.loads goes
+    ],
+)
 async def test_interapp_an_unreadable_message_is_a_400_with_the_elements_reason_and_stores_nothing(
-        client: httpx.AsyncClient, be: Element, raw: str, words: str) -> None:
+    client: httpx.AsyncClient, be: Element, raw: str, words: str
+) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=raw.encode())
     assert answer.status_code == 400
     assert words in answer.json()["error"]
@@ -476,7 +524,8 @@ async def test_interapp_an_unreadable_message_is_a_400_with_the_elements_reason_
 
 
 async def test_interapp_a_body_that_is_not_utf8_is_a_400_before_the_element_sees_it(
-        client: httpx.AsyncClient, be: Element) -> None:
+    client: httpx.AsyncClient, be: Element
+) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=b'{"a": "\xff"}')
     assert answer.status_code == 400 and "UTF-8" in answer.json()["error"]
     assert be.values[m.INTERAPP_RECEIVE] is None
@@ -555,13 +604,21 @@ async def guarded(runtime: FakeRuntime) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer ", "Bearer wrong", "Bearer t0ken2",
-                                           "Basic t0ken", "t0ken", "Bearer t0ke"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Bearer wrong", "Bearer t0ken2", "Basic t0ken", "t0ken", "Bearer t0ke"],
+)
 async def test_with_a_token_every_call_needs_it(guarded: httpx.AsyncClient, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
-    for method, path in [("GET", "/api/elements"), ("GET", f"{BE_PATH}/params"), ("GET", f"{BE_PATH}/params/10"),
-                         ("PUT", f"{BE_PATH}/params/10"), ("GET", f"{BE_PATH}/tables/1000"),
-                         ("POST", f"{BE_PATH}/interapp"), ("GET", "/api/no/such/call")]:
+    for method, path in [
+        ("GET", "/api/elements"),
+        ("GET", f"{BE_PATH}/params"),
+        ("GET", f"{BE_PATH}/params/10"),
+        ("PUT", f"{BE_PATH}/params/10"),
+        ("GET", f"{BE_PATH}/tables/1000"),
+        ("POST", f"{BE_PATH}/interapp"),
+        ("GET", "/api/no/such/call"),
+    ]:
         answer = await guarded.request(method, path, headers=headers, json={"value": 1})
         assert answer.status_code == 401, (method, path)
         assert "token" in answer.json()["error"]
@@ -569,7 +626,9 @@ async def test_with_a_token_every_call_needs_it(guarded: httpx.AsyncClient, auth
 
 
 @pytest.mark.parametrize("authorization", ["Bearer t0ken", "bearer t0ken", "BEARER  t0ken"])
-async def test_with_the_right_token_calls_go_through(guarded: httpx.AsyncClient, be: Element, authorization: str) -> None:
+async def test_with_the_right_token_calls_go_through(
+    guarded: httpx.AsyncClient, be: Element, authorization: str
+) -> None:
     headers = {"Authorization": authorization}
     assert (await guarded.get("/api/elements", headers=headers)).status_code == 200
     assert (await guarded.put(f"{BE_PATH}/params/10", headers=headers, json={"value": 9})).status_code == 200
@@ -598,8 +657,24 @@ put_bodies = st.one_of(
     json_values,
     st.dictionaries(st.sampled_from(["value", "Value", "v", ""]), json_values, max_size=2),
 ).map(lambda document: json.dumps(document).encode())  # floats("nan") gives NaN: refused too
-param_refs = st.sampled_from(["10", "11", "Level", "mode", "13", "Token", "23", "Echo", "Counter", "9000000",
-                              "After Startup", "9000001", "999", "Nope"])
+param_refs = st.sampled_from(
+    [
+        "10",
+        "11",
+        "Level",
+        "mode",
+        "13",
+        "Token",
+        "23",
+        "Echo",
+        "Counter",
+        "9000000",
+        "After Startup",
+        "9000001",
+        "999",
+        "Nope",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -613,4 +688,6 @@ def test_no_put_body_gives_a_5xx(ref: str, body: bytes) -> None:
 
     answer = asyncio.run(put())
     assert answer.status_code in (200, 400, 404, 422), answer.text
-    assert set(answer.json()) == ({"error"} if answer.status_code >= 400 else {"id", "name", "type", "value", "display"})
+    assert set(answer.json()) == (
+        {"error"} if answer.status_code >= 400 else {"id", "name", "type", "value", "display"}
+    )

@@ -142,26 +142,34 @@ def test_set_prints_the_new_value(api: Served, capsys: pytest.CaptureFixture[str
     assert code == 0 and "Enabled" in out and api.be.values[12] == 1
 
 
-@pytest.mark.parametrize("value, reason", [
-    ("500", "refused: Level: must be at most 100, got 500 (HTTP 422)"),
-    ("lots", "refused: Level: must be a number, got 'lots' (HTTP 422)"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("500", "refused: Level: must be at most 100, got 500 (HTTP 422)"),
+        ("lots", "refused: Level: must be a number, got 'lots' (HTTP 422)"),
+    ],
+)
 def test_a_refused_set_exits_1_with_the_reason_and_changes_nothing(
-        api: Served, capsys: pytest.CaptureFixture[str], value: str, reason: str) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str], value: str, reason: str
+) -> None:
     code, out, err = run(capsys, "set", BE, "Level", value, "--api", api.url)
     assert code == 1 and out == ""
     assert err.strip() == f"connector set: {reason}"
     assert api.be.values[10] == 5
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (("get", BE, "Nope"), "has no parameter 'Nope' (HTTP 404)"),
-    (("set", BE, "Nope", "1"), "has no parameter 'Nope' (HTTP 404)"),
-    (("params", "Nobody"), "no element named 'Nobody' (HTTP 404)"),
-    (("table", BE, "Nope"), "has no table 'Nope' (HTTP 404)"),
-])
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (("get", BE, "Nope"), "has no parameter 'Nope' (HTTP 404)"),
+        (("set", BE, "Nope", "1"), "has no parameter 'Nope' (HTTP 404)"),
+        (("params", "Nobody"), "no element named 'Nobody' (HTTP 404)"),
+        (("table", BE, "Nope"), "has no table 'Nope' (HTTP 404)"),
+    ],
+)
 def test_an_unknown_name_exits_1_with_the_apis_reason(
-        api: Served, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], reason: str) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], reason: str
+) -> None:
     code, out, err = run(capsys, *argv, "--api", api.url)
     assert code == 1 and out == ""
     assert err.startswith(f"connector {argv[0]}: ") and err.strip().endswith(reason)
@@ -173,7 +181,8 @@ def test_a_value_is_printed_as_text_not_as_markup(api: Served, capsys: pytest.Ca
 
 
 def test_a_listing_shows_a_long_value_on_one_line_and_get_shows_it_whole(
-        api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
     long_value = "x" * 200 + "\nsecond line"
     assert run(capsys, "set", BE, "Echo", long_value, "--api", api.url)[0] == 0
     _, listed, _ = run(capsys, "params", BE, "--api", api.url)
@@ -198,7 +207,8 @@ def test_table_prints_its_visible_columns_and_rows(api: Served, capsys: pytest.C
 
 
 def test_table_limit_shows_the_first_rows_and_says_how_many_there_are(
-        api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
     _send(api, batch(ticket("T-1"), ticket("T-2"), ticket("T-3")))
     code, out, _ = run(capsys, "table", BE, "things", "--limit", "1", "--api", api.url)
     assert code == 0 and "T-1" in out and "T-2" not in out and "1 of 3 rows" in out
@@ -229,7 +239,8 @@ def test_send_a_file_prints_what_was_accepted(api: Served, capsys: pytest.Captur
 
 
 def test_send_from_stdin_lists_duplicates_and_rejected_with_reasons(
-        api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     stdin = io.TextIOWrapper(io.BytesIO(sample_text("ticket-batch-mixed.json").encode()))
     monkeypatch.setattr(sys, "stdin", stdin)
     code, out, err = run(capsys, "send", BE, "-", "--api", api.url)
@@ -240,7 +251,8 @@ def test_send_from_stdin_lists_duplicates_and_rejected_with_reasons(
 
 
 def test_send_an_unreadable_message_exits_1_with_the_elements_reason(
-        api: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     message = tmp_path / "bad.json"
     message.write_text("{not json", encoding="utf-8")
     code, out, err = run(capsys, "send", BE, str(message), "--api", api.url)
@@ -258,8 +270,13 @@ def test_send_a_missing_file_exits_2(api: Served, capsys: pytest.CaptureFixture[
 
 def test_nothing_listening_exits_2_and_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    for argv in (("params", BE), ("get", BE, "Level"), ("set", BE, "Level", "1"), ("table", BE, "Things"),
-                 ("send", BE, str(REPO / "setup.cfg"))):
+    for argv in (
+        ("params", BE),
+        ("get", BE, "Level"),
+        ("set", BE, "Level", "1"),
+        ("table", BE, "Things"),
+        ("send", BE, str(REPO / "setup.cfg")),
+    ):
         code, out, err = run(capsys, *argv, "--api", url)
         assert code == 2 and out == ""
         assert err.startswith(f"connector {argv[0]}: cannot reach the management API at {url}: ")
@@ -273,7 +290,8 @@ def test_a_url_that_is_no_api_url_exits_2(capsys: pytest.CaptureFixture[str], ur
 
 
 def test_the_api_url_comes_from_the_environment_and_may_be_host_port(
-        api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONNECTOR_API", api.url)
     assert run(capsys, "get", BE, "Level")[0] == 0
     host_port = api.url.removeprefix("http://")
@@ -282,7 +300,8 @@ def test_the_api_url_comes_from_the_environment_and_may_be_host_port(
 
 
 def test_with_a_token_the_commands_need_it(
-        guarded_api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    guarded_api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, _, err = run(capsys, "params", BE, "--api", guarded_api.url)
     assert code == 1 and "token" in err and "(HTTP 401)" in err
     code, _, err = run(capsys, "params", BE, "--api", guarded_api.url, "--token", "wrong")
@@ -296,8 +315,14 @@ def test_with_a_token_the_commands_need_it(
 @pytest.mark.slow
 def test_the_connector_command_exits_with_the_same_codes(api: Served) -> None:
     def connector(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "connector", *argv], capture_output=True, text=True,
-                              cwd=REPO, timeout=60, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+        return subprocess.run(
+            [sys.executable, "-m", "connector", *argv],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        )
 
     done = connector("get", BE, "Level", "--api", api.url)
     assert done.returncode == 0 and "Level" in done.stdout

@@ -117,13 +117,17 @@ def test_missing_protocol_and_unreadable_files(tmp_path: Path) -> None:
         load_element(write(tmp_path, "name: [unclosed\n"))
 
 
-@pytest.mark.parametrize("line, where, reason", [
-    ('protocol: "PROTOCOL\\0x"\n', ":2:11: protocol:", "embedded null byte"),
-    ("protocol: " + "p" * 5000 + "\n", ":2:11: protocol:", "too long"),
-    ('store: "state/\\0be.sqlite"\n', ":4:8: store:", "embedded null byte"),
-])
-def test_a_path_the_system_cannot_use_is_a_problem_of_the_yaml(tmp_path: Path, line: str, where: str,
-                                                               reason: str) -> None:
+@pytest.mark.parametrize(
+    "line, where, reason",
+    [
+        ('protocol: "PROTOCOL\\0x"\n', ":2:11: protocol:", "embedded null byte"),
+        ("protocol: " + "p" * 5000 + "\n", ":2:11: protocol:", "too long"),
+        ('store: "state/\\0be.sqlite"\n', ":4:8: store:", "embedded null byte"),
+    ],
+)
+def test_a_path_the_system_cannot_use_is_a_problem_of_the_yaml(
+    tmp_path: Path, line: str, where: str, reason: str
+) -> None:
     # Regression (issue 5, Hypothesis over element YAML): a NUL or an over-long name in
     # `protocol:` / `store:` raised ValueError / OSError out of load_element instead of a problem.
     text = "name: X\nprotocol: PROTOCOL\nconnection: {host: h}\n"

@@ -44,16 +44,24 @@ def wait_until(check, timeout: float = 20.0, what: str = "condition"):
 
 
 def connector(*args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "connector", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "connector", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture
 def platform_port():
     port = free_port()
     proc = connector("platform", "--host", "127.0.0.1", "--port", str(port), "--seed", "5")
-    wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/_fake/state", timeout=1).status_code == 200,
-               what="the fake platform")
+    wait_until(
+        lambda: httpx.get(f"http://127.0.0.1:{port}/_fake/state", timeout=1).status_code == 200,
+        what="the fake platform",
+    )
     yield port
     proc.terminate()
     proc.wait(10)
@@ -64,7 +72,7 @@ def element_yaml(tmp_path: Path, platform_port: int) -> Path:
     path = tmp_path / "be.yaml"
     path.write_text(f"""\
 name: {ELEMENT}
-protocol: {REPO / 'protocol.yaml'}
+protocol: {REPO / "protocol.yaml"}
 connection: {{host: 127.0.0.1, port: {platform_port}, bus_address: BypassProxy}}
 params:
   Cherwell Client ID: ticketing-be-fake-client
@@ -117,8 +125,10 @@ def test_state_survives_sigterm_and_sigkill(element_yaml: Path, tmp_path: Path) 
 
     run = Run(element_yaml)
     assert param(run, "Max Retries") == 7
-    assert httpx.put(run.api + PATH + "/params/Ticketing%20Processing", json={"value": "Enabled"},
-                     timeout=10).status_code == 200
+    assert (
+        httpx.put(run.api + PATH + "/params/Ticketing%20Processing", json={"value": "Enabled"}, timeout=10).status_code
+        == 200
+    )
     wait_until(lambda: param(run, "Tickets Completed") == 3, what="3 tickets completed")
     assert param(run, "Cherwell Password") == "********"
     assert run.stop(signal.SIGTERM) == 0
@@ -132,7 +142,9 @@ def test_state_survives_sigterm_and_sigkill(element_yaml: Path, tmp_path: Path) 
 
 def test_bad_element_yaml_is_refused_before_anything_starts(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(f"name: X\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\nparams:\n  Max Retries: 99\n")
+    path.write_text(
+        f"name: X\nprotocol: {REPO / 'protocol.yaml'}\nconnection: {{host: h}}\nparams:\n  Max Retries: 99\n"
+    )
     proc = connector("run", str(path), "--api", f"127.0.0.1:{free_port()}")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
@@ -147,8 +159,13 @@ def test_the_api_refuses_a_public_address_without_a_token(tmp_path: Path, elemen
 
 
 def test_demo_smoke() -> None:
-    proc = subprocess.run([sys.executable, "-m", "connector", "demo", "--tickets", "60", "--batch", "20"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "connector", "demo", "--tickets", "60", "--batch", "20"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Summary" in proc.stdout and "completed" in proc.stdout
     assert "Traceback" not in proc.stderr

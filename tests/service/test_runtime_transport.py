@@ -29,12 +29,26 @@ class RaisingTransport:
 
 def test_a_raising_transport_still_answers_the_element(caplog: pytest.LogCaptureFixture) -> None:
     async def go() -> ev.HttpResult:
-        config = ElementConfig(name="BE", protocol_path=PROTOCOL_YAML, connection=Connection(host="127.0.0.1", port=9),
-                               params={}, secrets={}, store_path=Path("unused.sqlite"))
-        host = ElementHost(config, ticketing_protocol(), runtime=Runtime(), store=MemoryStore(),
-                           transport=RaisingTransport())  # type: ignore[arg-type]
-        request = ev.SendRequest(request_id=3, session=6, method="POST", path="/SFyC/api/v1/ordenes-trabajo/lote",
-                                 headers={}, body="{}", timeout=5)
+        config = ElementConfig(
+            name="BE",
+            protocol_path=PROTOCOL_YAML,
+            connection=Connection(host="127.0.0.1", port=9),
+            params={},
+            secrets={},
+            store_path=Path("unused.sqlite"),
+        )
+        host = ElementHost(
+            config, ticketing_protocol(), runtime=Runtime(), store=MemoryStore(), transport=RaisingTransport()
+        )  # type: ignore[arg-type]
+        request = ev.SendRequest(
+            request_id=3,
+            session=6,
+            method="POST",
+            path="/SFyC/api/v1/ordenes-trabajo/lote",
+            headers={},
+            body="{}",
+            timeout=5,
+        )
         await host._send(request)
         event, _ = host._queue.get_nowait()
         return event

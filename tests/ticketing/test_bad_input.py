@@ -43,9 +43,11 @@ PRELOADED = ["WM-20261126-000101", "WM-20261126-000102", "WM-20261126-000103"]  
 TICKET_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # BADINPUT_EXAMPLES=2000 for a longer hunt; CI keeps the default.
 EXAMPLES = int(os.environ.get("BADINPUT_EXAMPLES", "120"))
-PROPERTY = settings(max_examples=EXAMPLES, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                           HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 ENGINE_LOGGERS = ("connector.element", "connector.handler", "connector.runtime")
 
 
@@ -92,9 +94,23 @@ def replies_since(h: Harness, start: int) -> list[tuple[str, dict[str, Any]]]:
 
 def still_serving(h: Harness, ticket_id: str = "WM-AFTER-0001") -> None:
     start = len(h.interapp)
-    h.set(handlers.INTERAPP_RECEIVE, json.dumps({"$type": "InterAppCall,", "messages": [
-        {"$type": "TicketBatchMessage,", "guid": "after", "tickets": [
-            {"ticketId": ticket_id, "category": "SNR", "node": "N-1", "summary": "after the storm"}]}]}))
+    h.set(
+        handlers.INTERAPP_RECEIVE,
+        json.dumps(
+            {
+                "$type": "InterAppCall,",
+                "messages": [
+                    {
+                        "$type": "TicketBatchMessage,",
+                        "guid": "after",
+                        "tickets": [
+                            {"ticketId": ticket_id, "category": "SNR", "node": "N-1", "summary": "after the storm"}
+                        ],
+                    }
+                ],
+            }
+        ),
+    )
     [(kind, members)] = replies_since(h, start)
     assert kind == "TicketBatchResponse" and members["accepted"] == [ticket_id], members
 
@@ -135,7 +151,8 @@ def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload: str, capl
 @PROPERTY
 @given(batch=badinput_ticket_batches())
 def test_each_ticket_is_accepted_exactly_when_it_keeps_every_rule(
-        batch: tuple[str, list[tuple[dict[str, Any], bool]]], caplog: pytest.LogCaptureFixture) -> None:
+    batch: tuple[str, list[tuple[dict[str, Any], bool]]], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.clear()
     raw, candidates = batch
     h = element()
@@ -158,16 +175,27 @@ def test_each_ticket_is_accepted_exactly_when_it_keeps_every_rule(
     for entry, ticket in zip(members["rejected"], invalid):
         sent = ticket.get("ticketId")
         assert entry["ticketId"] == (sent[:64] if isinstance(sent, str) else None)
-        assert entry["reason"].split(":")[0] in {"ticketId", "category", "node", "summary", "description",
-                                                 "priority", "detectedAt", "affectedCustomers"}, entry
+        assert entry["reason"].split(":")[0] in {
+            "ticketId",
+            "category",
+            "node",
+            "summary",
+            "description",
+            "priority",
+            "detectedAt",
+            "affectedCustomers",
+        }, entry
     assert_rows_keep_the_receive_rules(h)
     still_serving(h)
 
 
-@settings(max_examples=max(25, EXAMPLES // 5), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(25, EXAMPLES // 5), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batch=badinput_ticket_batches())
-def test_whatever_is_accepted_goes_through_the_platform(batch: tuple[str, list[tuple[dict[str, Any], bool]]],
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_whatever_is_accepted_goes_through_the_platform(
+    batch: tuple[str, list[tuple[dict[str, Any], bool]]], caplog: pytest.LogCaptureFixture
+) -> None:
     """Tickets at the edges of the rules (4000-character descriptions, odd nodes) are not only
     stored: the flow sends them and they complete."""
     caplog.clear()
@@ -176,7 +204,8 @@ def test_whatever_is_accepted_goes_through_the_platform(batch: tuple[str, list[t
     h.advance(120)
     assert handler_errors(caplog) == []
     assert tickets.counts(h.element.tables[handlers.TICKET_OVERVIEW])[tickets.COMPLETED] == len(
-        h.element.tables[handlers.TICKET_OVERVIEW])
+        h.element.tables[handlers.TICKET_OVERVIEW]
+    )
 
 
 # -- parameter sets -------------------------------------------------------------------------------
@@ -184,15 +213,23 @@ def test_whatever_is_accepted_goes_through_the_platform(batch: tuple[str, list[t
 
 PROTOCOL = ticketing_protocol()
 # Every parameter by id and by name, the table, and names and ids that are nobody's.
-REFS: list[int | str] = [*sorted(PROTOCOL.params), *sorted({p.name for p in PROTOCOL.params.values()}),
-                         *PROTOCOL.tables, *(t.name for t in PROTOCOL.tables.values()),
-                         "No Such Parameter", 123456, "", "9000000x"]
+REFS: list[int | str] = [
+    *sorted(PROTOCOL.params),
+    *sorted({p.name for p in PROTOCOL.params.values()}),
+    *PROTOCOL.tables,
+    *(t.name for t in PROTOCOL.tables.values()),
+    "No Such Parameter",
+    123456,
+    "",
+    "9000000x",
+]
 
 
 @PROPERTY
 @given(ref=st.sampled_from(REFS), value=badinput_json_values())
-def test_a_set_is_stored_or_refused_and_a_refusal_changes_nothing(ref: int | str, value: Any,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_set_is_stored_or_refused_and_a_refusal_changes_nothing(
+    ref: int | str, value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.clear()
     h = element()
     values = dict(h.element.values)
@@ -215,8 +252,14 @@ def test_a_set_is_stored_or_refused_and_a_refusal_changes_nothing(ref: int | str
 
 
 def test_the_set_test_reaches_every_kind_of_parameter() -> None:
-    assert {p.kind.value for p in PROTOCOL.params.values()} >= {"string", "number", "discreet", "toggle", "button",
-                                                                "datetime"}
+    assert {p.kind.value for p in PROTOCOL.params.values()} >= {
+        "string",
+        "number",
+        "discreet",
+        "toggle",
+        "button",
+        "datetime",
+    }
     assert {p.type for p in PROTOCOL.params.values()} >= {ParamType.READ, ParamType.WRITE, ParamType.DUMMY}
 
 

@@ -38,14 +38,23 @@ def batch(ticket_rows: list[dict], guid: str = "g-1") -> str:
     return serialize_call([OutgoingMessage(type="TicketBatchMessage", members={"guid": guid, "tickets": ticket_rows})])
 
 
-def make_tickets(n: int, *, prefix: str = "WM", nodes: int | None = None, rng: random.Random | None = None) -> list[dict]:
+def make_tickets(
+    n: int, *, prefix: str = "WM", nodes: int | None = None, rng: random.Random | None = None
+) -> list[dict]:
     rng = rng or random.Random(0)
     rows = []
     for i in range(n):
         node = f"{prefix}-NODO-{(i if nodes is None else i % nodes):05d}"
         category = rng.choice(("SNR", "Falla de Linea"))
-        rows.append({"ticketId": f"{prefix}-{i:06d}", "category": category, "node": node,
-                     "summary": f"{category} en {node}", "priority": rng.randint(1, 5)})
+        rows.append(
+            {
+                "ticketId": f"{prefix}-{i:06d}",
+                "category": category,
+                "node": node,
+                "summary": f"{category} en {node}",
+                "priority": rng.randint(1, 5),
+            }
+        )
     return rows
 
 
@@ -55,9 +64,21 @@ def statuses(h) -> dict[str, int]:
 
 def test_protocol_ids_used_by_the_handlers_exist() -> None:
     p = ticketing_protocol()
-    for pid in (handlers.PROCESSING, handlers.MAX_RETRIES, handlers.BATCH_SIZE, handlers.RETRY_DELAY,
-                handlers.RETENTION, handlers.CLIENT_ID, handlers.USERNAME, handlers.PASSWORD, handlers.API_KEY,
-                handlers.REQUEST_PATH, handlers.REQUEST_BODY, handlers.AUTH_HEADER, handlers.KEY_HEADER):
+    for pid in (
+        handlers.PROCESSING,
+        handlers.MAX_RETRIES,
+        handlers.BATCH_SIZE,
+        handlers.RETRY_DELAY,
+        handlers.RETENTION,
+        handlers.CLIENT_ID,
+        handlers.USERNAME,
+        handlers.PASSWORD,
+        handlers.API_KEY,
+        handlers.REQUEST_PATH,
+        handlers.REQUEST_BODY,
+        handlers.AUTH_HEADER,
+        handlers.KEY_HEADER,
+    ):
         assert pid in p.params
     for name, sid in handlers.SESSION_IDS.items():
         assert p.sessions[sid].name == name
@@ -84,8 +105,11 @@ def test_the_mixed_sample_gets_exactly_the_sample_reply(platform, clock) -> None
 
 def test_tickets_are_stored_before_the_reply_leaves(platform, clock) -> None:
     h = ticketing_element(platform, clock)
-    effects = h.element.handle(__import__("connector.engine.events", fromlist=["x"]).SetParameter(
-        param=9000000, value=sample_text("ticket-batch.json")))
+    effects = h.element.handle(
+        __import__("connector.engine.events", fromlist=["x"]).SetParameter(
+            param=9000000, value=sample_text("ticket-batch.json")
+        )
+    )
     kinds = [type(e).__name__ for e in effects]
     assert kinds[0] == "Persist" and "SendInterApp" in kinds
     assert set(effects[0].tables[0].written) == {"WM-20261126-000101", "WM-20261126-000102", "WM-20261126-000103"}
@@ -124,19 +148,33 @@ def test_enabling_processing_completes_every_ticket(platform, clock) -> None:
     assert h.element.get("Communication State") == "HTTP/1.1 200 OK"
 
 
-def drain_requests(n: int, notes_share: float, batch_size: int, clock, seed: int = 3, concurrency: int = 1,
-                   faults: fp.Faults | None = None):
+def drain_requests(
+    n: int,
+    notes_share: float,
+    batch_size: int,
+    clock,
+    seed: int = 3,
+    concurrency: int = 1,
+    faults: fp.Faults | None = None,
+):
     platform = fp.FakePlatform(seed=seed, clock=clock.now)
     rng = random.Random(seed)
     rows = make_tickets(n, rng=rng)
     noted = rng.sample(range(n), int(n * notes_share))
     for i in noted:  # an open incident on the node: these tickets become notes
         platform.add_incident(rows[i]["category"], rows[i]["node"])
-    h = ticketing_element(platform, clock, params={"Max Tickets Per Request": batch_size,
-                                                   "Max Concurrent Requests": concurrency, "Retry Delay": 1,
-                                                   "Max Retries": 10})
+    h = ticketing_element(
+        platform,
+        clock,
+        params={
+            "Max Tickets Per Request": batch_size,
+            "Max Concurrent Requests": concurrency,
+            "Retry Delay": 1,
+            "Max Retries": 10,
+        },
+    )
     for start in range(0, n, 100):
-        h.set(9000000, batch(rows[start:start + 100], guid=f"g-{start}"))
+        h.set(9000000, batch(rows[start : start + 100], guid=f"g-{start}"))
     if faults is not None:
         platform.faults = faults
     h.set("Ticketing Processing", "Enabled")
@@ -171,10 +209,14 @@ def test_settings_changed_while_running_apply_to_the_next_cycle(platform, clock)
 
 
 def test_a_platform_that_never_answers_ends_tickets_in_error_with_the_reason(platform, clock) -> None:
-    platform.faults = fp.Faults(fail_operation={"login": "invalid_grant: cuenta bloqueada"}) \
-        if "login" in fp.OPERATIONS else fp.Faults(error_rate=1.0)
-    h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled", "Max Retries": 2,
-                                                   "Retry Delay": 1})
+    platform.faults = (
+        fp.Faults(fail_operation={"login": "invalid_grant: cuenta bloqueada"})
+        if "login" in fp.OPERATIONS
+        else fp.Faults(error_rate=1.0)
+    )
+    h = ticketing_element(
+        platform, clock, params={"Ticketing Processing": "Enabled", "Max Retries": 2, "Retry Delay": 1}
+    )
     h.set(9000000, batch(make_tickets(3)))
     h.advance(3600)
     assert statuses(h) == {tickets.ERROR: 3}
@@ -280,14 +322,21 @@ def test_a_wave_cut_short_by_a_lost_session_is_looked_up_even_from_error(platfor
             state["saves"] += 1
             if state["saves"] == 1:  # the wave's first batch: its token was revoked just before
                 state["login_down"] = True
-                return ev.HttpResult(request_id=request.request_id, status=401, reason="Unauthorized",
-                                     body='{"Message": "Authorization has been denied for this request."}')
+                return ev.HttpResult(
+                    request_id=request.request_id,
+                    status=401,
+                    reason="Unauthorized",
+                    body='{"Message": "Authorization has been denied for this request."}',
+                )
         if request.path.endswith("/token") and state["login_down"]:
             return ev.HttpResult(request_id=request.request_id, status=503, reason="Service Unavailable", body="")
         return real(request)
 
-    h = ticketing_element(platform, clock, params={"Max Concurrent Requests": 2, "Max Tickets Per Request": 2,
-                                                   "Max Retries": 0, "Retry Delay": 1})
+    h = ticketing_element(
+        platform,
+        clock,
+        params={"Max Concurrent Requests": 2, "Max Tickets Per Request": 2, "Max Retries": 0, "Retry Delay": 1},
+    )
     h.transport = transport
     h.set(9000000, batch(rows))
     h.set("Ticketing Processing", "Enabled")

@@ -42,8 +42,12 @@ TOKEN = "/CherwellAPI/token"
 API = "/CherwellAPI/api/V1"
 LOTE = "/SFyC/api/v1/ordenes-trabajo/lote"
 ORDENES = "/SFyC/api/v1/ordenes-trabajo"
-LOGIN = {"grant_type": "password", "client_id": DEFAULT_CLIENT_ID, "username": DEFAULT_USERNAME,
-         "password": DEFAULT_PASSWORD}
+LOGIN = {
+    "grant_type": "password",
+    "client_id": DEFAULT_CLIENT_ID,
+    "username": DEFAULT_USERNAME,
+    "password": DEFAULT_PASSWORD,
+}
 ENVELOPE = {"errorCode", "errorMessage", "hasError", "httpStatusCode"}
 DENIED = {"Message": "Authorization has been denied for this request."}
 HEX32, HEX42 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{42}")
@@ -67,8 +71,16 @@ class Api:
         self._bus_ob_ids: dict[str, str] = {}
         self._field_ids: dict[str, dict[str, str]] = {}
 
-    def send(self, method: str, target: str, *, json_body: Any = None, body: bytes = b"",
-             form: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None) -> FakeAnswer:
+    def send(
+        self,
+        method: str,
+        target: str,
+        *,
+        json_body: Any = None,
+        body: bytes = b"",
+        form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FakeAnswer:
         sent = {"Authorization": f"Bearer {self.token}", "X-Api-Key": DEFAULT_API_KEY}
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -83,8 +95,16 @@ class Api:
         return answer
 
     def refresh(self, refresh_token: str, **changes: str) -> FakeAnswer:
-        return self.send("POST", TOKEN, form={"grant_type": "refresh_token", "client_id": DEFAULT_CLIENT_ID,
-                                              "refresh_token": refresh_token, **changes})
+        return self.send(
+            "POST",
+            TOKEN,
+            form={
+                "grant_type": "refresh_token",
+                "client_id": DEFAULT_CLIENT_ID,
+                "refresh_token": refresh_token,
+                **changes,
+            },
+        )
 
     def summary(self, name: str) -> FakeAnswer:
         return self.send("GET", f"{API}/getbusinessobjectsummary/busobname/{name}")
@@ -109,29 +129,48 @@ class Api:
 
     def search(self, where: list[tuple[str, str, str]], columns: tuple[str, ...] = (), **extra: Any) -> FakeAnswer:
         """An Incident search by field names; `extra` overrides any member of the body."""
-        return self.send("POST", f"{API}/getsearchresults", json_body={
-            "busObId": self.bus_ob_id("Incident"),
-            "filters": [{"fieldId": self.fid("Incident", n), "operator": op, "value": v} for n, op, v in where],
-            "fields": [self.fid("Incident", n) for n in columns], "includeAllFields": False,
-            "pageNumber": 1, "pageSize": 200, **extra})
+        return self.send(
+            "POST",
+            f"{API}/getsearchresults",
+            json_body={
+                "busObId": self.bus_ob_id("Incident"),
+                "filters": [{"fieldId": self.fid("Incident", n), "operator": op, "value": v} for n, op, v in where],
+                "fields": [self.fid("Incident", n) for n in columns],
+                "includeAllFields": False,
+                "pageNumber": 1,
+                "pageSize": 200,
+                **extra,
+            },
+        )
 
     def save(self, items: list[dict[str, Any]], **extra: Any) -> FakeAnswer:
-        return self.send("POST", f"{API}/savebusinessobjectbatch",
-                         json_body={"stopOnError": False, "saveRequests": items, **extra})
+        return self.send(
+            "POST", f"{API}/savebusinessobjectbatch", json_body={"stopOnError": False, "saveRequests": items, **extra}
+        )
 
     def item(self, bus_ob: str, values: Mapping[str, str], ids: Mapping[str, str] | None = None) -> dict[str, Any]:
         """One save request writing `values` (dirty), on the record named by `ids` or a new one."""
-        return {"busObId": self.bus_ob_id(bus_ob), "persist": True, **(ids or {}), "fields": [
-            {"dirty": True, "fieldId": self.fid(bus_ob, name), "name": name, "value": value}
-            for name, value in values.items()]}
+        return {
+            "busObId": self.bus_ob_id(bus_ob),
+            "persist": True,
+            **(ids or {}),
+            "fields": [
+                {"dirty": True, "fieldId": self.fid(bus_ob, name), "name": name, "value": value}
+                for name, value in values.items()
+            ],
+        }
 
     def new_incident(self, **values: str) -> dict[str, Any]:
-        return self.item("Incident", {"Category": "SNR", "ShortDescription": "SNR bajo", "Priority": "2",
-                                      "Node": "GDL-ZAP-NODO-0142", **values})
+        return self.item(
+            "Incident",
+            {"Category": "SNR", "ShortDescription": "SNR bajo", "Priority": "2", "Node": "GDL-ZAP-NODO-0142", **values},
+        )
 
     def new_note(self, parent_rec_id: str, details: str = "[WM-1] SNR bajo", **values: str) -> dict[str, Any]:
-        return self.item("Journal - Note", {"ParentRecID": parent_rec_id, "ParentTypeID": self.bus_ob_id("Incident"),
-                                            "Details": details, **values})
+        return self.item(
+            "Journal - Note",
+            {"ParentRecID": parent_rec_id, "ParentTypeID": self.bus_ob_id("Incident"), "Details": details, **values},
+        )
 
     def orders(self, orders: list[Any]) -> FakeAnswer:
         return self.send("POST", LOTE, json_body={"ordenes": orders})
@@ -141,8 +180,15 @@ class Api:
 
 
 def order(ticket: str, **changes: Any) -> dict[str, Any]:
-    return {"ticket": ticket, "referencia": "WM-20261126-000101", "categoria": "SNR", "nodo": "GDL-ZAP-NODO-0142",
-            "descripcion": "SNR bajo", "prioridad": 2, **changes}
+    return {
+        "ticket": ticket,
+        "referencia": "WM-20261126-000101",
+        "categoria": "SNR",
+        "nodo": "GDL-ZAP-NODO-0142",
+        "descripcion": "SNR bajo",
+        "prioridad": 2,
+        **changes,
+    }
 
 
 def token_error(answer: FakeAnswer) -> dict[str, str]:
@@ -199,13 +245,17 @@ def test_auth_mode_is_ignored_in_the_form_and_in_the_query(platform: FakePlatfor
     assert answer.status == 200
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ({"client_id": "someone-else"}, "invalid_client_id"),
-    ({"password": "wrong"}, "invalid_grant"),
-    ({"username": "nobody"}, "invalid_grant"),
-])
-def test_bad_credentials_give_400_with_the_oauth_error(platform: FakePlatform, change: dict[str, str],
-                                                       error: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"client_id": "someone-else"}, "invalid_client_id"),
+        ({"password": "wrong"}, "invalid_grant"),
+        ({"username": "nobody"}, "invalid_grant"),
+    ],
+)
+def test_bad_credentials_give_400_with_the_oauth_error(
+    platform: FakePlatform, change: dict[str, str], error: str
+) -> None:
     answer = Api(platform).login(**change)
     assert answer.status == 400
     assert token_error(answer)["error"] == error
@@ -311,8 +361,20 @@ def test_an_unknown_business_object_name_is_an_empty_list(api: Api) -> None:
 def test_the_schema_lists_42_hex_field_ids_and_the_required_fields(api: Api) -> None:
     schema = api.schema(api.bus_ob_id("Incident")).json()
     definitions = {d["name"]: d for d in schema["fieldDefinitions"]}
-    assert set(definitions) == {"RecID", "IncidentID", "Status", "Category", "ShortDescription", "Description",
-                                "Priority", "Node", "ExternalID", "OTNumber", "Source", "CreatedDateTime"}
+    assert set(definitions) == {
+        "RecID",
+        "IncidentID",
+        "Status",
+        "Category",
+        "ShortDescription",
+        "Description",
+        "Priority",
+        "Node",
+        "ExternalID",
+        "OTNumber",
+        "Source",
+        "CreatedDateTime",
+    }
     assert all(HEX42.fullmatch(d["fieldId"]) and d["displayName"] and d["type"] for d in definitions.values())
     assert {n for n, d in definitions.items() if d["required"]} == {"Category", "ShortDescription", "Priority"}
     note = api.schema(api.bus_ob_id("Journal - Note")).json()["fieldDefinitions"]
@@ -337,23 +399,29 @@ def test_ids_come_from_the_seed_so_platforms_do_not_share_them() -> None:
 @pytest.fixture
 def seeded(platform: FakePlatform) -> list[str]:
     """102400..102403: open SNR, open Falla de Linea, closed SNR, a legacy category."""
-    return [i.incident_id for i in (
-        platform.add_incident("SNR", "GDL-ZAP-NODO-0142", external_id="WM-1"),
-        platform.add_incident("Falla de Linea", "GDL-TLQ-SG-DS-0031", status="Assigned", external_id="WM-2"),
-        platform.add_incident("SNR", "MTY-SPG-NODO-0007", status="Closed"),
-        platform.add_incident("Red", "QRO-CEN-NODO-0001"),
-    )]
+    return [
+        i.incident_id
+        for i in (
+            platform.add_incident("SNR", "GDL-ZAP-NODO-0142", external_id="WM-1"),
+            platform.add_incident("Falla de Linea", "GDL-TLQ-SG-DS-0031", status="Assigned", external_id="WM-2"),
+            platform.add_incident("SNR", "MTY-SPG-NODO-0007", status="Closed"),
+            platform.add_incident("Red", "QRO-CEN-NODO-0001"),
+        )
+    ]
 
 
-@pytest.mark.parametrize(("operator", "value", "expected"), [
-    ("eq", "gdl-zap-nodo-0142", [0]),  # eq ignores case
-    ("contains", "NODO", [0, 2, 3]),
-    ("contains", "nodo", []),  # the other operators do not
-    ("startswith", "GDL", [0, 1]),
-    ("startswith", "gdl", []),
-    ("gt", "MTY", [2, 3]),
-    ("lt", "GDL-Z", [1]),
-])
+@pytest.mark.parametrize(
+    ("operator", "value", "expected"),
+    [
+        ("eq", "gdl-zap-nodo-0142", [0]),  # eq ignores case
+        ("contains", "NODO", [0, 2, 3]),
+        ("contains", "nodo", []),  # the other operators do not
+        ("startswith", "GDL", [0, 1]),
+        ("startswith", "gdl", []),
+        ("gt", "MTY", [2, 3]),
+        ("lt", "GDL-Z", [1]),
+    ],
+)
 def test_search_operators(api: Api, seeded: list[str], operator: str, value: str, expected: list[int]) -> None:
     assert public_ids(api.search([("Node", operator, value)])) == [seeded[i] for i in expected]
 
@@ -374,10 +442,14 @@ def test_results_carry_the_requested_fields_only(api: Api, seeded: list[str], pl
     [row] = api.search([("ExternalID", "eq", "WM-2")], columns=("IncidentID", "ExternalID")).json()["businessObjects"]
     incident = existing(platform, seeded[1])
     assert (row["busObId"], row["busObPublicId"], row["busObRecId"]) == (
-        api.bus_ob_id("Incident"), incident.incident_id, incident.rec_id)
+        api.bus_ob_id("Incident"),
+        incident.incident_id,
+        incident.rec_id,
+    )
     assert [(f["fieldId"], f["name"], f["value"]) for f in row["fields"]] == [
         (api.fid("Incident", "IncidentID"), "IncidentID", seeded[1]),
-        (api.fid("Incident", "ExternalID"), "ExternalID", "WM-2")]
+        (api.fid("Incident", "ExternalID"), "ExternalID", "WM-2"),
+    ]
     everything = api.search([("ExternalID", "eq", "WM-2")], includeAllFields=True).json()["businessObjects"][0]
     assert len(everything["fields"]) == 12
 
@@ -411,15 +483,23 @@ def test_page_size_is_at_most_500(api: Api) -> None:
 
 
 def test_create_ticket_makes_a_new_incident(api: Api, platform: FakePlatform) -> None:
-    answer = api.save([api.new_incident(ExternalID="WM-1", Source="DataMiner Ticketing BE", Description="d"),
-                       api.new_incident(ExternalID="WM-2")])
+    answer = api.save(
+        [
+            api.new_incident(ExternalID="WM-1", Source="DataMiner Ticketing BE", Description="d"),
+            api.new_incident(ExternalID="WM-2"),
+        ]
+    )
     first, second = answer.json()["responses"]
     assert answer.status == 200 and not first["hasError"]
     assert (first["busObPublicId"], second["busObPublicId"]) == ("102400", "102401")
     assert HEX42.fullmatch(first["busObRecId"])
     incident = existing(platform, "102400")
     assert (incident.rec_id, incident.status, incident.external_id, incident.source) == (
-        first["busObRecId"], "New", "WM-1", "DataMiner Ticketing BE")
+        first["busObRecId"],
+        "New",
+        "WM-1",
+        "DataMiner Ticketing BE",
+    )
     assert incident.created_date_time == "11/18/2026 11:06:40 AM"
     assert (platform.requests["save_batch"], platform.requests["create_ticket"]) == (1, 2)
 
@@ -446,10 +526,14 @@ def test_a_bad_item_fails_alone_and_the_top_level_repeats_the_first_error(api: A
     assert [r["hasError"] for r in body["responses"]] == [False, True, True, False]
     missing, invalid = body["responses"][1], body["responses"][2]
     assert missing["fieldValidationErrors"] == [
-        {"fieldId": api.fid("Incident", "Priority"), "error": "Priority is required", "errorCode": "REQUIRED"}]
+        {"fieldId": api.fid("Incident", "Priority"), "error": "Priority is required", "errorCode": "REQUIRED"}
+    ]
     assert invalid["fieldValidationErrors"][0]["fieldId"] == api.fid("Incident", "Category")
     assert (body["hasError"], body["errorCode"], body["errorMessage"]) == (
-        True, missing["errorCode"], missing["errorMessage"])
+        True,
+        missing["errorCode"],
+        missing["errorMessage"],
+    )
     assert [r["busObPublicId"] for r in body["responses"]] == ["102400", None, None, "102401"]
 
 
@@ -497,8 +581,12 @@ def test_at_most_200_save_requests_per_batch(api: Api, platform: FakePlatform) -
 def test_malformed_json_is_a_400_badrequest_envelope(api: Api) -> None:
     answer = api.send("POST", f"{API}/savebusinessobjectbatch", body=b'{"saveRequests": [')
     assert answer.status == 400
-    assert answer.json() == {"errorCode": "BADREQUEST", "errorMessage": answer.json()["errorMessage"],
-                             "hasError": True, "httpStatusCode": "BadRequest"}
+    assert answer.json() == {
+        "errorCode": "BADREQUEST",
+        "errorMessage": answer.json()["errorMessage"],
+        "hasError": True,
+        "httpStatusCode": "BadRequest",
+    }
 
 
 def test_stop_on_error_stops_after_the_first_failure(api: Api, platform: FakePlatform) -> None:
@@ -559,7 +647,8 @@ def test_work_orders_are_looked_up_by_several_tickets(api: Api, platform: FakePl
         api.orders([order(ticket, referencia=f"WM-{ticket}")])
     found = api.lookup(tickets[:2]).json()["ordenes"]
     assert [(o["ticket"], o["referencia"], o["estado"]) for o in found] == [
-        (t, f"WM-{t}", "Abierta") for t in tickets[:2]]
+        (t, f"WM-{t}", "Abierta") for t in tickets[:2]
+    ]
     assert [o["ot"] for o in found] == [platform.orders_for(t)[0].ot for t in tickets[:2]]
     assert api.lookup(["1"] * 200).status == 200
     assert api.lookup(["1"] * 201).status == 400 and api.send("GET", ORDENES).status == 400
@@ -568,10 +657,13 @@ def test_work_orders_are_looked_up_by_several_tickets(api: Api, platform: FakePl
 # --- routing --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", [
-    "/cherwellapi/API/v1/GetBusinessObjectSummary/BusObName/Incident",
-    f"{API}/getbusinessobjectsummary/busobname/Incident/",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/cherwellapi/API/v1/GetBusinessObjectSummary/BusObName/Incident",
+        f"{API}/getbusinessobjectsummary/busobname/Incident/",
+    ],
+)
 def test_paths_ignore_case_and_a_trailing_slash(api: Api, target: str) -> None:
     assert api.send("GET", target).json()[0]["name"] == "Incident"
 
@@ -634,8 +726,10 @@ def test_fail_operation_fails_the_named_items_and_no_others(api: Api, platform: 
     incident = platform.add_incident("SNR", "N1")
     platform.faults = Faults(fail_operation={"create_ticket": "Cherwell rechaza altas", "ot_create": "SFyC caido"})
     body = api.save([api.new_incident(), api.new_note(incident.rec_id)]).json()
-    assert [(r["hasError"], r["errorMessage"]) for r in body["responses"]] == [(True, "Cherwell rechaza altas"),
-                                                                                (False, None)]
+    assert [(r["hasError"], r["errorMessage"]) for r in body["responses"]] == [
+        (True, "Cherwell rechaza altas"),
+        (False, None),
+    ]
     assert body["errorMessage"] == "Cherwell rechaza altas"
     [result] = api.orders([order(incident.incident_id)]).json()["resultados"]
     assert not result["ok"] and result["mensaje"] == "SFyC caido"
@@ -662,7 +756,8 @@ def test_fault_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="unknown fault fields"):
         Faults.from_json({"errors": 1})
     assert Faults.from_json(Faults(lost_rate=0.5, fail_operation={"login": "x"}).to_json()) == Faults(
-        lost_rate=0.5, fail_operation={"login": "x"})
+        lost_rate=0.5, fail_operation={"login": "x"}
+    )
 
 
 def test_faults_are_reproducible_from_the_seed() -> None:
@@ -692,19 +787,37 @@ def test_faults_spare_404s_and_the_test_helpers(platform: FakePlatform) -> None:
 def test_requests_are_counted_by_operation_and_logged(api: Api, platform: FakePlatform) -> None:
     before, logged = platform.requests, len(platform.log)
     incident = api.bus_ob_id("Incident")
-    for answer in (api.summary("Incident"), api.schema(incident), api.search([]), api.save([]), api.orders([]),
-                   api.lookup(["1"]), api.send("GET", "/nowhere")):
+    for answer in (
+        api.summary("Incident"),
+        api.schema(incident),
+        api.search([]),
+        api.save([]),
+        api.orders([]),
+        api.lookup(["1"]),
+        api.send("GET", "/nowhere"),
+    ):
         assert answer.status in (200, 404)
     after = platform.requests
     assert {op: after[op] - before[op] for op in CALL_OPERATIONS} == {
-        "login": 0, "refresh": 0, "summary": 1, "schema": 1, "search": 1, "save_batch": 1, "ot_create": 1,
-        "ot_lookup": 1}
+        "login": 0,
+        "refresh": 0,
+        "summary": 1,
+        "schema": 1,
+        "search": 1,
+        "save_batch": 1,
+        "ot_create": 1,
+        "ot_lookup": 1,
+    }
     assert platform.log[0] == ("POST", TOKEN, 200)
     assert list(platform.log[logged:]) == [
         ("GET", f"{API}/getbusinessobjectsummary/busobname/Incident", 200),
-        ("GET", f"{API}/getbusinessobjectschema/busobid/{incident}", 200), ("POST", f"{API}/getsearchresults", 200),
-        ("POST", f"{API}/savebusinessobjectbatch", 200), ("POST", LOTE, 200), ("GET", ORDENES, 200),
-        ("GET", "/nowhere", 404)]
+        ("GET", f"{API}/getbusinessobjectschema/busobid/{incident}", 200),
+        ("POST", f"{API}/getsearchresults", 200),
+        ("POST", f"{API}/savebusinessobjectbatch", 200),
+        ("POST", LOTE, 200),
+        ("GET", ORDENES, 200),
+        ("GET", "/nowhere", 404),
+    ]
 
 
 # --- seeding and inspection -----------------------------------------------------------------------
@@ -732,13 +845,23 @@ def test_inspection_helpers(platform: FakePlatform) -> None:
 
 
 def test_call_maps_platform_calls_to_replies(platform: FakePlatform) -> None:
-    login = PlatformCall(session="login", method="POST", path=TOKEN, body=urlencode(LOGIN),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    login = PlatformCall(
+        session="login",
+        method="POST",
+        path=TOKEN,
+        body=urlencode(LOGIN),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     reply = platform.call(login)
     assert reply.ok and reply.reason == "OK" and json.loads(reply.body)["token_type"] == "bearer"
     ticket = platform.add_incident("SNR", "N1").incident_id
-    create = PlatformCall(session="create_ot", method="POST", path=LOTE, headers={"X-Api-Key": DEFAULT_API_KEY},
-                          body=json.dumps({"ordenes": [order(ticket)]}))
+    create = PlatformCall(
+        session="create_ot",
+        method="POST",
+        path=LOTE,
+        headers={"X-Api-Key": DEFAULT_API_KEY},
+        body=json.dumps({"ordenes": [order(ticket)]}),
+    )
     platform.faults = Faults(lost_rate=1.0)
     assert (platform.call(create).status, platform.call(create).error) == (0, "lost")
     platform.faults = Faults(latency=5.0)
@@ -759,8 +882,9 @@ def test_the_asgi_app_serves_the_platform_and_the_control_api(platform: FakePlat
             bearer = {"Authorization": f"Bearer {token}"}
             seeded = (await client.post("/_fake/seed", json={"incidents": 3})).json()["created"]
             incident = (await client.get(f"{API}/getbusinessobjectsummary/busobname/Incident", headers=bearer)).json()
-            found = await client.post(f"{API}/getsearchresults", headers=bearer,
-                                      json={"busObId": incident[0]["busObId"], "pageSize": 10})
+            found = await client.post(
+                f"{API}/getsearchresults", headers=bearer, json={"busObId": incident[0]["busObId"], "pageSize": 10}
+            )
             assert [r["busObPublicId"] for r in found.json()["businessObjects"]] == seeded
             assert (await client.put("/_fake/faults", json={"lost_rate": 1.0})).status_code == 200
             with pytest.raises(AnswerLost):
@@ -782,13 +906,22 @@ def test_the_asgi_app_serves_the_platform_and_the_control_api(platform: FakePlat
 
 def test_main_hands_its_options_to_serve(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(fake_server, "serve", lambda host, port, **options: calls.append(
-        {"host": host, "port": port, **options}))
+    monkeypatch.setattr(
+        fake_server, "serve", lambda host, port, **options: calls.append({"host": host, "port": port, **options})
+    )
     assert fake_server.main(["--port", "9001", "--seed", "4", "--incidents", "5", "--password", "s3cret"]) == 0
     assert fake_server.main([]) == 0
-    assert calls[0] | {"password": "?"} == {"host": "127.0.0.1", "port": 9001, "seed": 4, "incidents": 5,
-                                            "client_id": DEFAULT_CLIENT_ID, "username": DEFAULT_USERNAME,
-                                            "password": "?", "api_key": DEFAULT_API_KEY, "log_level": "info"}
+    assert calls[0] | {"password": "?"} == {
+        "host": "127.0.0.1",
+        "port": 9001,
+        "seed": 4,
+        "incidents": 5,
+        "client_id": DEFAULT_CLIENT_ID,
+        "username": DEFAULT_USERNAME,
+        "password": "?",
+        "api_key": DEFAULT_API_KEY,
+        "log_level": "info",
+    }
     assert calls[0]["password"] == "s3cret" and (calls[1]["port"], calls[1]["seed"]) == (8980, 0)
     assert "s3cret" not in capsys.readouterr().err
 
@@ -847,8 +980,10 @@ def fresh_platform() -> FakePlatform:
     return platform
 
 
-SCHEMAS = {REFERENCE.bus_ob_ids[name]: list(REFERENCE.field_ids(name).values())
-           for name in ("Incident", "JournalNote", "Journal")}
+SCHEMAS = {
+    REFERENCE.bus_ob_ids[name]: list(REFERENCE.field_ids(name).values())
+    for name in ("Incident", "JournalNote", "Journal")
+}
 REFERENCE_REQUESTS = platform_requests(
     token=REFERENCE_TOKEN,
     api_key=DEFAULT_API_KEY,
@@ -861,8 +996,9 @@ REFERENCE_REQUESTS = platform_requests(
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(request=REFERENCE_REQUESTS, faults=platform_faults())
-def test_the_core_answers_any_request_with_http(request: tuple[str, str, dict[str, str], bytes],
-                                                faults: Faults) -> None:
+def test_the_core_answers_any_request_with_http(
+    request: tuple[str, str, dict[str, str], bytes], faults: Faults
+) -> None:
     platform = fresh_platform()
     platform.faults = faults
     answer = platform.handle(*request)
@@ -872,13 +1008,20 @@ def test_the_core_answers_any_request_with_http(request: tuple[str, str, dict[st
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=platform_save_bodies(SCHEMAS, [i.rec_id for i in REFERENCE_INCIDENTS]).filter(
-    lambda body: isinstance(body["saveRequests"], list)))
+@given(
+    body=platform_save_bodies(SCHEMAS, [i.rec_id for i in REFERENCE_INCIDENTS]).filter(
+        lambda body: isinstance(body["saveRequests"], list)
+    )
+)
 def test_a_save_batch_answers_every_item_in_order(body: dict[str, Any]) -> None:
     platform = fresh_platform()
     before = {i.rec_id for i in platform.incidents} | {n.rec_id for n in platform.notes}
-    answer = platform.handle("POST", f"{API}/savebusinessobjectbatch", {"Authorization": f"Bearer {REFERENCE_TOKEN}"},
-                             json.dumps(body).encode())
+    answer = platform.handle(
+        "POST",
+        f"{API}/savebusinessobjectbatch",
+        {"Authorization": f"Bearer {REFERENCE_TOKEN}"},
+        json.dumps(body).encode(),
+    )
     items = body["saveRequests"]
     if len(items) > 200:
         assert answer.status == 400
@@ -892,7 +1035,8 @@ def test_a_save_batch_answers_every_item_in_order(body: dict[str, Any]) -> None:
     else:
         assert len(responses) == len(items)
     assert (answer.json()["errorCode"], answer.json()["errorMessage"]) == (
-        (failed[0]["errorCode"], failed[0]["errorMessage"]) if failed else (None, None))
+        (failed[0]["errorCode"], failed[0]["errorMessage"]) if failed else (None, None)
+    )
     after = {i.rec_id for i in platform.incidents} | {n.rec_id for n in platform.notes}
     saved = {r["busObRecId"] for r in responses if not r["hasError"]}
     assert saved <= after and after - before == saved - before  # a record per successful create, none else
@@ -904,8 +1048,13 @@ for _n in range(5):
     SEARCH_PLATFORM.add_incident("SNR", f"GDL-ZAP-NODO-{_n:04d}", external_id=f"WM-20261126-{_n:06d}")
 SEARCH_API = Api(SEARCH_PLATFORM)
 SEARCH_API.login()
-SEARCH_FIELDS = {"Category": "category", "Status": "status", "Node": "node", "IncidentID": "incident_id",
-                 "ExternalID": "external_id"}
+SEARCH_FIELDS = {
+    "Category": "category",
+    "Status": "status",
+    "Node": "node",
+    "IncidentID": "incident_id",
+    "ExternalID": "external_id",
+}
 ORACLE: dict[str, Any] = {
     "eq": lambda value, operand: value.casefold() == operand.casefold(),
     "contains": lambda value, operand: operand in value,
@@ -917,26 +1066,57 @@ ORACLE: dict[str, Any] = {
 
 @settings(max_examples=200, deadline=None)
 @given(
-    filters=st.lists(st.tuples(st.sampled_from(sorted(SEARCH_FIELDS)), st.sampled_from(sorted(ORACLE)),
-                               st.sampled_from(["SNR", "snr", "Falla de Linea", "New", "closed", "GDL", "MTY-SPG",
-                                                "NODO", "10241", "WM-20261126-000003", ""])), max_size=5),
+    filters=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(SEARCH_FIELDS)),
+            st.sampled_from(sorted(ORACLE)),
+            st.sampled_from(
+                [
+                    "SNR",
+                    "snr",
+                    "Falla de Linea",
+                    "New",
+                    "closed",
+                    "GDL",
+                    "MTY-SPG",
+                    "NODO",
+                    "10241",
+                    "WM-20261126-000003",
+                    "",
+                ]
+            ),
+        ),
+        max_size=5,
+    ),
     page_size=st.integers(1, 500) | st.sampled_from([0, 501, None, "x", [], 2.5, True]),
     junk=st.lists(platform_json(), max_size=1),
 )
-def test_search_returns_exactly_the_matching_incidents(filters: list[tuple[str, str, str]], page_size: Any,
-                                                       junk: list[Any]) -> None:
-    answer = SEARCH_API.search(filters, columns=("RecID",), pageSize=page_size, filters=[
-        *({"fieldId": SEARCH_API.fid("Incident", name), "operator": op, "value": v} for name, op, v in filters),
-        *junk])
+def test_search_returns_exactly_the_matching_incidents(
+    filters: list[tuple[str, str, str]], page_size: Any, junk: list[Any]
+) -> None:
+    answer = SEARCH_API.search(
+        filters,
+        columns=("RecID",),
+        pageSize=page_size,
+        filters=[
+            *({"fieldId": SEARCH_API.fid("Incident", name), "operator": op, "value": v} for name, op, v in filters),
+            *junk,
+        ],
+    )
     if junk or not (type(page_size) is int and 1 <= page_size <= 500):
         assert answer.status in (400, 500)  # a bad filter or page size is refused, never a crash
         return
     by_field: dict[str, list[tuple[str, str]]] = {}
     for name, op, value in filters:
         by_field.setdefault(name, []).append((op, value))
-    expected = [i.rec_id for i in SEARCH_PLATFORM.incidents
-                if all(any(ORACLE[op](getattr(i, SEARCH_FIELDS[name]), value) for op, value in ors)
-                       for name, ors in by_field.items())]
+    expected = [
+        i.rec_id
+        for i in SEARCH_PLATFORM.incidents
+        if all(
+            any(ORACLE[op](getattr(i, SEARCH_FIELDS[name]), value) for op, value in ors)
+            for name, ors in by_field.items()
+        )
+    ]
     body = answer.json()
     assert body["totalRows"] == len(expected) and body["hasMoreRecords"] == (len(expected) > page_size)
     assert [row["busObRecId"] for row in body["businessObjects"]] == expected[:page_size]

@@ -18,17 +18,25 @@ from typing import Any
 
 import pytest
 from attrs import define, field
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from connector.engine.table import Table
-from connector.ticketing import cherwell as cw, sfyc
+from connector.ticketing import cherwell as cw
+from connector.ticketing import flow as flow_module
+from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
 from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake_platform import (
-    DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME, FakePlatform, Faults,
+    DEFAULT_API_KEY,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+    FakePlatform,
+    Faults,
 )
-from connector.ticketing import flow as flow_module
 from connector.ticketing.flow import CycleReport, FlowSettings, MemoryJournal, PlatformSession, run_cycle
 from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
@@ -44,8 +52,15 @@ class Clock:
 
 
 def make_settings(**changes: object) -> FlowSettings:
-    values: dict[str, object] = dict(max_retries=3, batch_size=50, retry_delay=5.0, client_id=DEFAULT_CLIENT_ID,
-                                     username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD, api_key=DEFAULT_API_KEY)
+    values: dict[str, object] = dict(
+        max_retries=3,
+        batch_size=50,
+        retry_delay=5.0,
+        client_id=DEFAULT_CLIENT_ID,
+        username=DEFAULT_USERNAME,
+        password=DEFAULT_PASSWORD,
+        api_key=DEFAULT_API_KEY,
+    )
     return FlowSettings(**(values | changes))  # type: ignore[arg-type]
 
 
@@ -89,8 +104,9 @@ class Run:
         finally:
             self.platform.faults = usual
 
-    def cycle(self, *, crash_after: int | None = None, crash_at: tuple[str, int] | None = None,
-              applied: bool = False) -> CycleReport | None:
+    def cycle(
+        self, *, crash_after: int | None = None, crash_at: tuple[str, int] | None = None, applied: bool = False
+    ) -> CycleReport | None:
         """One cycle, or a crash: dropped once `crash_after` calls have been answered, or at the
         n-th call of a session (`crash_at`); the call it had yielded reaches the platform only if
         `applied`. None when it crashed."""
@@ -108,8 +124,9 @@ class Run:
                 self.rounds.append([one.session for one in calls])
                 for one in calls:
                     seen[one.session] += 1
-                if (crash_after is not None and answered >= crash_after) or (crash_at is not None and any(
-                        crash_at == (one.session, seen[one.session]) for one in calls)):
+                if (crash_after is not None and answered >= crash_after) or (
+                    crash_at is not None and any(crash_at == (one.session, seen[one.session]) for one in calls)
+                ):
                     if applied:
                         for one in calls:
                             self.deliver(one)  # the requests went out; the process died before the answers
@@ -261,20 +278,33 @@ def test_replies_are_classified_401_5xx_no_answer_and_unreadable_success() -> No
     with pytest.raises(PlatformError) as caught:  # a 200 cut in half: the work may have been done
         cw.read_reply(PlatformReply(status=200, body='{"responses": [{"busOb'), "Cherwell")
     assert caught.value.maybe_applied
-    stale = PlatformReply(status=500, body=json.dumps({"errorCode": "GENERALFAILURE", "hasError": True,
-                          "errorMessage": "Business object with 12ab not found\r\nParameter name: BusObId"}))
+    stale = PlatformReply(
+        status=500,
+        body=json.dumps(
+            {
+                "errorCode": "GENERALFAILURE",
+                "hasError": True,
+                "errorMessage": "Business object with 12ab not found\r\nParameter name: BusObId",
+            }
+        ),
+    )
     with pytest.raises(PlatformError) as caught:
         cw.read_reply(stale, "Cherwell")
     assert caught.value.stale_ids
-    assert caught.value.message == "Cherwell GENERALFAILURE: Business object with 12ab not found Parameter name: BusObId"
+    assert (
+        caught.value.message == "Cherwell GENERALFAILURE: Business object with 12ab not found Parameter name: BusObId"
+    )
 
 
 def metadata_of(platform: FakePlatform) -> cw.Metadata:
     ids = platform.bus_ob_ids
     return cw.Metadata(
-        incident=cw.BusinessObject(name="Incident", bus_ob_id=ids["Incident"], field_ids=platform.field_ids("Incident")),
-        note=cw.BusinessObject(name="Journal - Note", bus_ob_id=ids["JournalNote"],
-                               field_ids=platform.field_ids("JournalNote")),
+        incident=cw.BusinessObject(
+            name="Incident", bus_ob_id=ids["Incident"], field_ids=platform.field_ids("Incident")
+        ),
+        note=cw.BusinessObject(
+            name="Journal - Note", bus_ob_id=ids["JournalNote"], field_ids=platform.field_ids("JournalNote")
+        ),
     )
 
 
@@ -298,16 +328,20 @@ def test_search_and_save_bodies_use_the_platform_ids(platform: FakePlatform) -> 
     saves = [cw.Save(bo=md.incident, rec_id="abc", values={"OTNumber": "OT-1"})]
     request = json.loads(cw.save_batch_call("tok", "update_ticket_ot", saves).body or "")["saveRequests"][0]
     assert request["busObRecId"] == "abc"
-    assert request["fields"] == [{"dirty": True, "fieldId": md.incident.field_id("OTNumber"), "name": "OTNumber",
-                                  "value": "OT-1"}]
+    assert request["fields"] == [
+        {"dirty": True, "fieldId": md.incident.field_id("OTNumber"), "name": "OTNumber", "value": "OT-1"}
+    ]
 
 
 def test_save_results_come_in_request_order_with_the_platforms_item_message(platform: FakePlatform) -> None:
     md = metadata_of(platform)
     token = cw.parse_token(platform.call(cw.login_call(DEFAULT_CLIENT_ID, DEFAULT_USERNAME, DEFAULT_PASSWORD)))
     good = {"Category": "SNR", "ShortDescription": "a", "Priority": "2", "ExternalID": "WM-1"}
-    saves = [cw.Save(bo=md.incident, values=good), cw.Save(bo=md.incident, values=good | {"ShortDescription": ""}),
-             cw.Save(bo=md.incident, values=good | {"ExternalID": "WM-3"})]
+    saves = [
+        cw.Save(bo=md.incident, values=good),
+        cw.Save(bo=md.incident, values=good | {"ShortDescription": ""}),
+        cw.Save(bo=md.incident, values=good | {"ExternalID": "WM-3"}),
+    ]
     results = cw.parse_save_batch(platform.call(cw.save_batch_call(token.access_token, "create_ticket", saves)), saves)
     assert [r.ok for r in results] == [True, False, True]
     assert results[1].message.startswith("Cherwell FIELDVALIDATIONERROR: Short Description is required")
@@ -318,16 +352,25 @@ def test_save_results_come_in_request_order_with_the_platforms_item_message(plat
 
 
 def test_sfyc_lote_lookup_and_error_messages(platform: FakePlatform) -> None:
-    orders = [sfyc.OrderRequest(ticket="999", referencia="WM-1", categoria="SNR", nodo="N", descripcion="d",
-                                prioridad=2)]
+    orders = [
+        sfyc.OrderRequest(ticket="999", referencia="WM-1", categoria="SNR", nodo="N", descripcion="d", prioridad=2)
+    ]
     call = sfyc.create_orders_call("key", orders)
     assert json.loads(call.body or "")["ordenes"][0]["prioridad"] == 2
     assert call.headers["X-Api-Key"] == "key" and call.session == "create_ot"
     assert sfyc.lookup_call("key", ["1", "2 3"]).path == "/SFyC/api/v1/ordenes-trabajo?ticket=1&ticket=2+3"
     (result,) = sfyc.parse_create_orders(platform.call(sfyc.create_orders_call(DEFAULT_API_KEY, orders)), orders)
     assert result.message == "SFyC TICKET_NO_EXISTE: El ticket 999 no existe en Cherwell"
-    made_up = PlatformReply(status=200, body=json.dumps({"resultados": [
-        {"ticket": "999", "ok": False, "codigo": "TICKET_INEXISTENTE", "mensaje": "ticket 999 no existe"}]}))
+    made_up = PlatformReply(
+        status=200,
+        body=json.dumps(
+            {
+                "resultados": [
+                    {"ticket": "999", "ok": False, "codigo": "TICKET_INEXISTENTE", "mensaje": "ticket 999 no existe"}
+                ]
+            }
+        ),
+    )
     assert sfyc.parse_create_orders(made_up, orders)[0].message == "SFyC TICKET_INEXISTENTE: ticket 999 no existe"
     with pytest.raises(PlatformError) as caught:
         sfyc.parse_lookup(platform.call(sfyc.lookup_call("wrong-key", ["1"])))
@@ -373,8 +416,9 @@ def test_drain_of_1000_tickets_with_30_percent_notes_at_batch_size_50(run: Run) 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
 @pytest.mark.parametrize("answers_first", [False, True])
-def test_each_batch_request_is_built_once(run: Run, concurrency: int, answers_first: bool,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_batch_request_is_built_once(
+    run: Run, concurrency: int, answers_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Batches after an operation's first are built while the one before is on the wire; the
     request sent is that one, not built a second time (SFyC's were, for every Create OT)."""
     built: Counter[str] = Counter()
@@ -431,8 +475,11 @@ def test_note_create_and_adopt_decisions(run: Run) -> None:
     assert [o.referencia for o in platform.orders_for(adopted.incident_id)] == ["WM-adopt"]
     assert platform.requests["ot_lookup"] == 1  # an adopted incident may have its OT already
     done = run.row("WM-done")
-    assert (done[tk.STATUS], done[tk.OT_NUMBER], done[tk.PLATFORM_TICKET]) == (tk.COMPLETED, "OT-2026-000777",
-                                                                                carried.incident_id)
+    assert (done[tk.STATUS], done[tk.OT_NUMBER], done[tk.PLATFORM_TICKET]) == (
+        tk.COMPLETED,
+        "OT-2026-000777",
+        carried.incident_id,
+    )
     assert report.incidents_adopted == 2 and report.tickets_created == 1
     assert len(platform.incidents) == 4
 
@@ -445,7 +492,9 @@ def test_tickets_of_one_new_node_in_one_cycle_make_one_incident_and_notes(run: R
     (incident,) = run.platform.incidents
     assert incident.external_id == "WM-1"
     assert [n.details for n in run.platform.notes_for(incident.rec_id)] == [
-        "[WM-2] caida WM-2\nclientes sin servicio", "[WM-3] caida WM-3\nclientes sin servicio"]
+        "[WM-2] caida WM-2\nclientes sin servicio",
+        "[WM-3] caida WM-3\nclientes sin servicio",
+    ]
     assert report.requests["add_note"] == 1
     assert_exactly_once(run)
 
@@ -482,7 +531,9 @@ def test_when_the_creator_ends_in_error_the_next_waiting_ticket_creates(run: Run
     run.drain()
     bad = run.row("WM-1")
     assert (bad[tk.STATUS], bad[tk.OPERATION], bad[tk.RETRIES]) == (tk.ERROR, tk.CREATE_TICKET, 2)
-    assert str(bad[tk.LAST_ERROR]).startswith("Create Ticket: Cherwell FIELDVALIDATIONERROR: Short Description is required")
+    assert str(bad[tk.LAST_ERROR]).startswith(
+        "Create Ticket: Cherwell FIELDVALIDATIONERROR: Short Description is required"
+    )
     (incident,) = run.platform.incidents
     assert incident.external_id == "WM-2"
     assert note_keys(run.platform) == Counter({"WM-3": 1})
@@ -547,8 +598,11 @@ def test_an_item_failure_fails_that_ticket_only(run: Run) -> None:
 
 
 def test_a_refused_request_fails_its_whole_batch_with_a_definite_outcome(run: Run) -> None:
-    refused = PlatformReply(status=400, reason="Bad Request", body=json.dumps(
-        {"errorCode": "BADREQUEST", "errorMessage": "At most 200 save requests", "hasError": True}))
+    refused = PlatformReply(
+        status=400,
+        reason="Bad Request",
+        body=json.dumps({"errorCode": "BADREQUEST", "errorMessage": "At most 200 save requests", "hasError": True}),
+    )
     run.reply_for = lambda call: refused if call.session == "create_ticket" and len(run.sent) < 10 else None
     for i in range(3):
         run.add(f"WM-{i}", "SNR", f"N-{i}")
@@ -568,8 +622,12 @@ def test_a_refused_request_fails_its_whole_batch_with_a_definite_outcome(run: Ru
 @pytest.mark.parametrize("session", ["create_ticket", "add_note", "create_ot", "update_ticket_ot"])
 @pytest.mark.parametrize("how", ["lost", "timeout", "malformed", "error"])
 def test_an_unanswered_write_is_looked_up_and_never_repeated(run: Run, session: str, how: str) -> None:
-    faults = {"lost": Faults(lost_rate=1.0), "timeout": Faults(latency=45.0),
-              "malformed": Faults(malformed_rate=1.0), "error": Faults(error_rate=1.0)}[how]
+    faults = {
+        "lost": Faults(lost_rate=1.0),
+        "timeout": Faults(latency=45.0),
+        "malformed": Faults(malformed_rate=1.0),
+        "error": Faults(error_rate=1.0),
+    }[how]
     run.faults_for = once(session, faults)
     run.settings = make_settings(batch_size=3)
     fill(run, 10, note_share=0.5)
@@ -579,8 +637,12 @@ def test_an_unanswered_write_is_looked_up_and_never_repeated(run: Run, session: 
     assert len(unsure) == 3
     run.drain()
     assert_exactly_once(run)
-    item = {"create_ticket": "create_ticket", "add_note": "add_note", "create_ot": "ot_create",
-            "update_ticket_ot": "update_ticket_ot"}[session]
+    item = {
+        "create_ticket": "create_ticket",
+        "add_note": "add_note",
+        "create_ot": "ot_create",
+        "update_ticket_ot": "update_ticket_ot",
+    }[session]
     applied = run.platform.requests[item]
     if session == "create_ot":  # SFyC items are not counted per item: count the orders
         applied = len(run.platform.work_orders)
@@ -670,8 +732,10 @@ def test_a_platform_that_never_lets_us_in_ends_every_ticket_in_error(run: Run) -
     for key in ("WM-1", "WM-2"):
         row = run.row(key)
         assert (row[tk.STATUS], row[tk.OPERATION], row[tk.RETRIES]) == (tk.ERROR, tk.CHECK_EXISTING, 3)
-        assert row[tk.LAST_ERROR] == ("Check Existing: Login failed: Cherwell invalid_grant: "
-                                      "Could not login to system with the provided user ID and password.")
+        assert row[tk.LAST_ERROR] == (
+            "Check Existing: Login failed: Cherwell invalid_grant: "
+            "Could not login to system with the provided user ID and password."
+        )
     assert reports[-1].result.startswith("Login failed: Cherwell invalid_grant")
     assert run.session.describe().startswith("Login failed")
     assert not any("not-the-password" in str(row) for _, row in run.table.rows())
@@ -714,8 +778,9 @@ def crash_scenario(run: Run, concurrency: int = 1, answers_first: bool = False) 
 
 
 @pytest.mark.parametrize("concurrency, answers_first", [(1, False), (1, True), (3, False), (3, True)])
-def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: Clock, concurrency: int,
-                                                                          answers_first: bool) -> None:
+def test_a_crash_at_any_request_then_a_restart_completes_everything_once(
+    clock: Clock, concurrency: int, answers_first: bool
+) -> None:
     probe = Run(FakePlatform(seed=3, clock=clock), clock)
     crash_scenario(probe, concurrency, answers_first)
     probe.drain()
@@ -734,17 +799,35 @@ def test_a_crash_at_any_request_then_a_restart_completes_everything_once(clock: 
 
 
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plan=flow_ticket_plans(), schedule=flow_schedules(), seed=st.integers(0, 2**16),
-       batch_size=st.integers(1, 5), max_retries=st.integers(0, 2), concurrency=st.sampled_from([1, 1, 2, 4]),
-       answers_first=st.booleans())
+@given(
+    plan=flow_ticket_plans(),
+    schedule=flow_schedules(),
+    seed=st.integers(0, 2**16),
+    batch_size=st.integers(1, 5),
+    max_retries=st.integers(0, 2),
+    concurrency=st.sampled_from([1, 1, 2, 4]),
+    answers_first=st.booleans(),
+)
 def test_exactly_once_under_random_faults_crashes_arrivals_and_retries(
-        plan: list[tuple[str, int, bool]], schedule: list[FlowStep], seed: int, batch_size: int,
-        max_retries: int, concurrency: int, answers_first: bool) -> None:
+    plan: list[tuple[str, int, bool]],
+    schedule: list[FlowStep],
+    seed: int,
+    batch_size: int,
+    max_retries: int,
+    concurrency: int,
+    answers_first: bool,
+) -> None:
     clock = Clock()
     platform = FakePlatform(seed=seed, clock=clock)
-    run = Run(platform, clock, settings=make_settings(batch_size=batch_size, max_retries=max_retries,
-                                                      retry_delay=1.0, concurrency=concurrency),
-              rng=random.Random(seed), answers_first=answers_first)
+    run = Run(
+        platform,
+        clock,
+        settings=make_settings(
+            batch_size=batch_size, max_retries=max_retries, retry_delay=1.0, concurrency=concurrency
+        ),
+        rng=random.Random(seed),
+        answers_first=answers_first,
+    )
     for node in range(3):
         platform.add_incident("SNR", f"N-{node}")
     waiting = list(enumerate(plan))
@@ -811,8 +894,11 @@ def writes_per_ticket(run: Run) -> dict[str, list[str]]:
             keys = []
             for save in body["saveRequests"]:
                 fields = {f["name"]: f["value"] for f in save["fields"]}
-                keys.append(fields.get("ExternalID") or by_record.get(save.get("busObRecId"))
-                            or fields["Details"][1:].split("]", 1)[0])
+                keys.append(
+                    fields.get("ExternalID")
+                    or by_record.get(save.get("busObRecId"))
+                    or fields["Details"][1:].split("]", 1)[0]
+                )
         for key in keys:
             writes.setdefault(key, []).append(call.session)
     return writes
@@ -824,8 +910,12 @@ def test_concurrent_batches_keep_the_least_requests_and_each_tickets_order(platf
     report = run.cycle()
     assert report is not None and report.completed == 97
     creates = 97 - notes
-    assert report.requests["create_ticket"] == report.requests["create_ot"] == report.requests["update_ticket_ot"] \
+    assert (
+        report.requests["create_ticket"]
+        == report.requests["create_ot"]
+        == report.requests["update_ticket_ot"]
         == math.ceil(creates / 5)
+    )
     assert report.requests["add_note"] == math.ceil(notes / 5)
     writes = writes_per_ticket(run)
     for key, _ in run.table.rows():

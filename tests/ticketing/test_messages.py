@@ -60,7 +60,7 @@ def first_message(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_known_types_are_the_contracts() -> None:
-    assert KNOWN_TYPES == {"TicketBatchMessage", "Ticket", "TicketBatchResponse", "ErrorResponse"}
+    assert {"TicketBatchMessage", "Ticket", "TicketBatchResponse", "ErrorResponse"} == KNOWN_TYPES
 
 
 # -- the Ticket rules ------------------------------------------------------------------------
@@ -214,7 +214,9 @@ def test_a_ticket_is_valid_exactly_when_every_rule_holds(candidate: tuple[dict[s
     assert isinstance(result, Ticket) == all_rules_hold, result
     if isinstance(result, Ticket):
         assert (result.ticket_id, result.category, result.node) == (
-            ticket["ticketId"], ticket["category"], ticket["node"],
+            ticket["ticketId"],
+            ticket["category"],
+            ticket["node"],
         )
     else:
         assert result.split(":")[0] in {*ticket, "ticketId", "category", "node", "summary"}
@@ -314,9 +316,7 @@ def test_a_call_that_cannot_be_read_is_one_refused_batch() -> None:
 
     [read] = parse_batches(json.dumps(document))
 
-    assert read == BatchRead(
-        guid=MIXED_GUID, return_address=SENDER, error="messages[0].$type: unknown type 'Foo'"
-    )
+    assert read == BatchRead(guid=MIXED_GUID, return_address=SENDER, error="messages[0].$type: unknown type 'Foo'")
     assert parse_batches("{", max_bytes=10)[0].error is not None
     assert parse_batches(sample_text("ticket-batch.json"), max_bytes=100)[0].error == "message larger than 100 bytes"
 

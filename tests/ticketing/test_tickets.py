@@ -57,8 +57,18 @@ def test_counts_every_status_even_when_zero(table: Table) -> None:
 
 
 def test_retry_errors_sends_error_tickets_back_to_the_operation_that_failed(table: Table) -> None:
-    put(table, "A", **{tk.STATUS: tk.ERROR, tk.OPERATION: tk.CREATE_OT, tk.RETRIES: 4,
-                       tk.LAST_ERROR: "Create OT: SFyC X: y", tk.OUTCOME_UNKNOWN: 1, tk.NEXT_TRY: NOW + 99})
+    put(
+        table,
+        "A",
+        **{
+            tk.STATUS: tk.ERROR,
+            tk.OPERATION: tk.CREATE_OT,
+            tk.RETRIES: 4,
+            tk.LAST_ERROR: "Create OT: SFyC X: y",
+            tk.OUTCOME_UNKNOWN: 1,
+            tk.NEXT_TRY: NOW + 99,
+        },
+    )
     put(table, "B", **{tk.STATUS: tk.ERROR, tk.OPERATION: tk.CHECK_EXISTING, tk.RETRIES: 4})
     put(table, "C", **{tk.STATUS: tk.COMPLETED, tk.OPERATION: tk.NO_OPERATION})
     assert tk.retry_errors(table, NOW + 5) == 2
