@@ -1,4 +1,4 @@
-"""The chaos runs of tools/chaos.py in CI size: the same functions, fewer tickets and kills.
+"""The chaos runs of tools/chaos in CI size: the same functions, fewer tickets and kills.
 
 The two process tests drive a real `connector run` subprocess and the fake platform as its own
 process (marked `slow`); the checker tests below them show that a lost or duplicated ticket
@@ -13,19 +13,12 @@ from typing import Any
 
 import pytest
 
-from tools.chaos import (
-    LIGHT_FAULTS,
-    ChaosOptions,
-    ElementSettings,
-    FailOptions,
-    Plan,
-    Report,
-    check_outcome,
-    plan_tickets,
-    render,
-    run_crash,
-    run_fail_for_good,
-)
+from tools.chaos.actors import LIGHT_FAULTS
+from tools.chaos.checks import check_outcome
+from tools.chaos.element import ElementSettings
+from tools.chaos.plan import Plan, plan_tickets
+from tools.chaos.report import Report, render
+from tools.chaos.scenarios import ChaosOptions, FailOptions, run_crash, run_fail_for_good
 
 
 def explain(report: Report) -> str:

@@ -1,7 +1,7 @@
 """How fast a backlog drains, against the floor of bare HTTP (issue 6).
 
-    .venv/bin/python tools/bench.py [--tickets 5000] [--latency-ms 0] [--concurrency 1]
-                                    [--sizes 1000,10000,50000] [--memory 100000] [--json FILE]
+    .venv/bin/python -m tools.bench [--tickets 5000] [--latency-ms 0] [--concurrency 1]
+                                      [--sizes 1000,10000,50000] [--memory 100000] [--json FILE]
 
 Every measurement runs the fake platform as its own server process on loopback (a fresh one
 per measurement, same seed, so each starts from the same state), and the element as a real
@@ -24,7 +24,6 @@ import json
 import math
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -34,27 +33,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from connector.engine.http import httpx  # noqa: E402
-from connector.ticketing import cherwell as cw  # noqa: E402
-from connector.ticketing import sfyc  # noqa: E402
-from connector.ticketing.calls import PlatformCall, PlatformReply  # noqa: E402
-from connector.ticketing.fake_platform import CALL_OPERATIONS  # noqa: E402
-from tools import chaos  # noqa: E402
+from connector.engine.http import httpx
+from connector.ticketing import cherwell as cw
+from connector.ticketing import sfyc
+from connector.ticketing.calls import PlatformCall, PlatformReply
+from tools.chaos.element import CLIENT_ID, USERNAME, ElementSettings, credentials, write_element_yaml
+from tools.chaos.plan import batch_message, open_nodes
+from tools.chaos.processes import PLATFORM_CALLS, PlatformProcess, RuntimeProcess
 
 BATCH = 100
 SEED = 11
-PASSWORD, API_KEY = chaos.credentials(SEED)
+PASSWORD, API_KEY = credentials(SEED)
 
 
-# -- processes: the chaos tool's (the same platform and `connector run`, started the same way) ----
+# -- processes: the chaos tool's (the same platform and `connector run`, started the same way) --
 
 
 @contextmanager
-def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[chaos.PlatformProcess]:
-    platform = chaos.PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY, log_path=workdir / "platform.log")
+def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[PlatformProcess]:
+    platform = PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY, log_path=workdir / "platform.log")
     try:
         if incidents:
             platform.seed_incidents(incidents, SEED)
@@ -66,12 +63,12 @@ def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> 
 
 
 @contextmanager
-def runtime(platform: chaos.PlatformProcess, workdir: Path, concurrency: int) -> Iterator[chaos.RuntimeProcess]:
-    settings = chaos.ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
-    element, env = chaos.write_element_yaml(
+def runtime(platform: PlatformProcess, workdir: Path, concurrency: int) -> Iterator[RuntimeProcess]:
+    settings = ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
+    element, env = write_element_yaml(
         workdir, platform.port, password=PASSWORD, api_key=API_KEY, settings=settings, processing=False
     )
-    process = chaos.RuntimeProcess(element, env, log_path=workdir / "runtime.log")
+    process = RuntimeProcess(element, env, log_path=workdir / "runtime.log")
     process.start()
     try:
         yield process
@@ -90,8 +87,8 @@ def peak_memory_mb(pid: int) -> float:
 # -- the scenario --------------------------------------------------------------------------------
 
 
-def open_incidents(platform: chaos.PlatformProcess) -> list[tuple[str, str]]:
-    return chaos.open_nodes(platform.state())
+def open_incidents(platform: PlatformProcess) -> list[tuple[str, str]]:
+    return open_nodes(platform.state())
 
 
 def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> list[dict[str, Any]]:
@@ -116,15 +113,15 @@ def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> l
     return rows
 
 
-def send_all(element: chaos.RuntimeProcess, rows: list[dict[str, Any]]) -> float:
+def send_all(element: RuntimeProcess, rows: list[dict[str, Any]]) -> float:
     """POST the tickets 100 a message; returns tickets stored per second."""
     start = time.perf_counter()
     for index in range(0, len(rows), BATCH):
-        element.post_interapp(chaos.batch_message(rows[index : index + BATCH], f"bench-{index}")).raise_for_status()
+        element.post_interapp(batch_message(rows[index : index + BATCH], f"bench-{index}")).raise_for_status()
     return len(rows) / (time.perf_counter() - start)
 
 
-def element_drain(element: chaos.RuntimeProcess, n: int, timeout: float = 1800.0) -> float:
+def element_drain(element: RuntimeProcess, n: int, timeout: float = 1800.0) -> float:
     """Seconds from enabling processing to the end of the cycle that completed the last ticket.
 
     The end is the element's own Last Cycle Start + Last Cycle Duration, so the bench's slow
@@ -172,7 +169,7 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
         return list(pool.map(send, chunks)) if width > 1 else [send(chunk) for chunk in chunks]
 
     start = time.perf_counter()
-    token = cw.parse_token(bare.send(cw.login_call(chaos.CLIENT_ID, chaos.USERNAME, PASSWORD))).access_token
+    token = cw.parse_token(bare.send(cw.login_call(CLIENT_ID, USERNAME, PASSWORD))).access_token
     incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
     note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
     incident = cw.parse_schema(
@@ -237,9 +234,8 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             )
             for r in chunk
         ]
-        return list(
-            zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves))
-        )
+        answer = bare.send(cw.save_batch_call(token, "create_ticket", saves))
+        return list(zip(chunk, cw.parse_save_batch(answer, saves), strict=True))
 
     def order(chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
         orders = [
@@ -254,7 +250,7 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             for r, res in chunk
         ]
         results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
-        return [(res, result.ot) for (_, res), result in zip(chunk, results)]
+        return [(res, result.ot) for (_, res), result in zip(chunk, results, strict=True)]
 
     def update(chunk: list[tuple[cw.SaveResult, str]]) -> None:
         saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
@@ -300,7 +296,7 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
             result["peak_mb"] = peak_memory_mb(element.proc.pid)
         after = platform.state()["requests"]
         # The platform counts requests by call (and save items by operation): count calls.
-        result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in CALL_OPERATIONS)
+        result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in PLATFORM_CALLS)
         result["element_writes"] = sum(after.get(k, 0) - before.get(k, 0) for k in WRITE_CALLS)
         result["least_writes"] = least_writes(n, notes)
     result["per_ticket_ms"] = result["element_s"] / n * 1000
@@ -310,15 +306,18 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
 
 
 def measure_memory(n: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as work, platform_server(Path(work)) as platform:
-        with runtime(platform, Path(work), 1) as element:
-            rate = send_all(element, wm_tickets(n, []))
-            assert element.proc is not None
-            return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
+    with (
+        tempfile.TemporaryDirectory() as work,
+        platform_server(Path(work)) as platform,
+        runtime(platform, Path(work), 1) as element,
+    ):
+        rate = send_all(element, wm_tickets(n, []))
+        assert element.proc is not None
+        return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -364,14 +363,14 @@ def main() -> int:
     )
     if "concurrent_floor_s" in main_run:
         least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
-        print(f"  {'bare httpx, %d batches at a time' % args.concurrency:<34}{main_run['concurrent_floor_s']:>9.3f} s")
+        print(f"  {f'bare httpx, {args.concurrency} batches at a time':<34}{main_run['concurrent_floor_s']:>9.3f} s")
         print(f"  {'requests x latency / concurrency':<34}{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
     print(f"  {'write requests / least':<34}{main_run['element_writes']:>9} / {main_run['least_writes']}")
     print(f"  {'receive rate (target >= 5,000/s)':<34}{main_run['receive_per_s']:>9,.0f} tickets/s")
     if args.memory:
         memory = measure_memory(args.memory)
         report["memory"] = memory
-        print(f"  {'peak memory, %d tickets' % args.memory:<34}{memory['peak_mb']:>9.1f} MB (target <= 300)")
+        print(f"  {f'peak memory, {args.memory} tickets':<34}{memory['peak_mb']:>9.1f} MB (target <= 300)")
         print(f"  {'receive rate at that size':<34}{memory['receive_per_s']:>9,.0f} tickets/s")
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     report["sizes"] = []
@@ -387,7 +386,7 @@ def main() -> int:
         run = tries[len(tries) // 2]
         report["sizes"].append(run)
         print(
-            f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
+            f"  {f'per ticket at {size}':<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
             f"peak {run['peak_mb']:.0f} MB)"
         )
     if len(report["sizes"]) >= 2:
