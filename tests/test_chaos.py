@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tools.chaos.actors import LIGHT_FAULTS
+from tools.chaos.actors import LIGHT_FAULTS, read_acknowledgement
 from tools.chaos.checks import check_outcome
 from tools.chaos.element import ElementSettings
 from tools.chaos.plan import Plan, plan_tickets
@@ -210,3 +210,32 @@ def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:
     state["notes"] = [n for n in state["notes"] if not n["details"].startswith(f"[{follower}]")]
     found = check_outcome(plan, state, rows)
     assert found.duplicated == 1 and "2 incidents" in " ".join(found.problems)
+
+
+# -- WM's reading of the API's 202 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"accepted": ["A", "B"], "duplicates": ["C"], "rejected": []},
+        {
+            "replies": [
+                {"type": "TicketBatchResponse", "guid": "g", "accepted": ["A"], "duplicates": [], "rejected": []},
+                {"type": "TicketBatchResponse", "guid": "g", "accepted": ["B"], "duplicates": ["C"], "rejected": []},
+            ]
+        },
+    ],
+    ids=["merged", "replies"],
+)
+def test_the_202_is_read_in_either_shape(body: dict[str, Any]) -> None:
+    acknowledged = read_acknowledgement(body)
+    assert (acknowledged.accepted, acknowledged.duplicates, acknowledged.rejected) == ({"A", "B"}, {"C"}, ())
+
+
+def test_a_rejected_ticket_in_any_reply_is_seen() -> None:
+    rejected = {"ticketId": "A", "reason": "no node"}
+    body = {
+        "replies": [{"type": "ErrorResponse", "reason": "x"}, {"type": "TicketBatchResponse", "rejected": [rejected]}]
+    }
+    assert read_acknowledgement(body).rejected == (rejected,)

@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +142,8 @@ def element_drain(element: RuntimeProcess, n: int, timeout: float = 1800.0) -> f
 
 
 class Bare:
+    """A bare httpx client that sends platform calls and counts them."""
+
     def __init__(self, url: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=120, trust_env=False)
         self.requests = 0
@@ -159,69 +161,91 @@ class Bare:
         return PlatformReply(status=answer.status_code, reason=answer.reason_phrase, body=answer.text)
 
 
-def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[float, int]:
-    """The least requests for the drain; (seconds, requests). The batches of one operation go
+def _node(row: dict[str, Any]) -> tuple[str, str]:
+    return row["category"].casefold(), row["node"].casefold()
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for index in range(0, len(items), BATCH):
+        yield items[index : index + BATCH]
+
+
+class Floor:
+    """The least requests a drain needs, sent by `Bare`: a login, the metadata, the search pages
+    of open incidents, then ceil(n / 100) batches per operation. The batches of one operation go
     `width` at a time (1: one after the other), the operations one after the other."""
-    bare = Bare(url)
-    pool = ThreadPoolExecutor(max_workers=width)
 
-    def each(chunks: Iterator[list[Any]], send: Any) -> list[Any]:
-        return list(pool.map(send, chunks)) if width > 1 else [send(chunk) for chunk in chunks]
+    incident: cw.BusinessObject  # the schemas, looked up in the timed part
+    note: cw.BusinessObject
 
-    start = time.perf_counter()
-    token = cw.parse_token(bare.send(cw.login_call(CLIENT_ID, USERNAME, PASSWORD))).access_token
-    incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
-    note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
-    incident = cw.parse_schema(
-        bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS
-    )
-    note = cw.parse_schema(bare.send(cw.schema_call(token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
-    open_by_node: dict[tuple[str, str], cw.Record] = {}
-    page = 1
-    while True:
-        found = cw.parse_search(
-            bare.send(
-                cw.search_call(
-                    token,
-                    incident,
-                    cw.existing_incidents_filters(),
-                    cw.INCIDENT_RESULT_FIELDS,
-                    page=page,
-                    page_size=500,
-                )
-            ),
-            incident,
+    def __init__(self, url: str, width: int = 1) -> None:
+        self.bare = Bare(url)
+        self.width = width
+        self.token = ""
+        self.open_by_node: dict[tuple[str, str], cw.Record] = {}
+
+    def drain(self, rows: list[dict[str, Any]]) -> tuple[float, int]:
+        """(seconds, requests) to drain `rows`."""
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.width) as pool:
+            self._prepare()
+            notes = [r for r in rows if _node(r) in self.open_by_node]
+            creates = [r for r in rows if _node(r) not in self.open_by_node]
+            self._each(pool, notes, self._add_notes)
+            created = [pair for chunk in self._each(pool, creates, self._create) for pair in chunk]
+            ordered = [pair for chunk in self._each(pool, created, self._order) for pair in chunk]
+            self._each(pool, ordered, self._update)
+        return time.perf_counter() - start, self.bare.requests
+
+    def _each(self, pool: ThreadPoolExecutor, items: list[Any], send: Callable[[list[Any]], Any]) -> list[Any]:
+        chunks = _batches(items)
+        return list(pool.map(send, chunks)) if self.width > 1 else [send(chunk) for chunk in chunks]
+
+    def _prepare(self) -> None:
+        """The login, the business objects' ids and schemas, and the open incidents by node."""
+        send = self.bare.send
+        self.token = cw.parse_token(send(cw.login_call(CLIENT_ID, USERNAME, PASSWORD))).access_token
+        incident_id = cw.parse_summary(send(cw.summary_call(self.token, cw.INCIDENT)), cw.INCIDENT)
+        note_id = cw.parse_summary(send(cw.summary_call(self.token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
+        self.incident = cw.parse_schema(
+            send(cw.schema_call(self.token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS
         )
-        for record in found.records:
-            open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
-        if not found.has_more:
-            break
-        page += 1
-    notes = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) in open_by_node]
-    creates = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) not in open_by_node]
+        self.note = cw.parse_schema(send(cw.schema_call(self.token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
+        page = 1
+        while True:
+            call = cw.search_call(
+                self.token,
+                self.incident,
+                cw.existing_incidents_filters(),
+                cw.INCIDENT_RESULT_FIELDS,
+                page=page,
+                page_size=500,
+            )
+            found = cw.parse_search(send(call), self.incident)
+            for record in found.records:
+                self.open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
+            if not found.has_more:
+                break
+            page += 1
 
-    def batches(items: list[Any]) -> Iterator[list[Any]]:
-        for index in range(0, len(items), BATCH):
-            yield items[index : index + BATCH]
-
-    def add_notes(chunk: list[dict[str, Any]]) -> None:
+    def _add_notes(self, chunk: list[dict[str, Any]]) -> None:
         saves = [
             cw.Save(
-                bo=note,
+                bo=self.note,
                 values={
-                    "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
-                    "ParentTypeID": incident.bus_ob_id,
+                    "ParentRecID": self.open_by_node[_node(r)].rec_id,
+                    "ParentTypeID": self.incident.bus_ob_id,
                     "Details": f"[{r['ticketId']}] {r['summary']}",
                 },
             )
             for r in chunk
         ]
-        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "add_note", saves)), saves)
+        cw.parse_save_batch(self.bare.send(cw.save_batch_call(self.token, "add_note", saves)), saves)
 
-    def create(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
+    def _create(self, chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
         saves = [
             cw.Save(
-                bo=incident,
+                bo=self.incident,
                 values={
                     "Category": r["category"],
                     "ShortDescription": r["summary"],
@@ -234,10 +258,10 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             )
             for r in chunk
         ]
-        answer = bare.send(cw.save_batch_call(token, "create_ticket", saves))
+        answer = self.bare.send(cw.save_batch_call(self.token, "create_ticket", saves))
         return list(zip(chunk, cw.parse_save_batch(answer, saves), strict=True))
 
-    def order(chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
+    def _order(self, chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
         orders = [
             sfyc.OrderRequest(
                 ticket=res.public_id,
@@ -249,19 +273,17 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             )
             for r, res in chunk
         ]
-        results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
+        results = sfyc.parse_create_orders(self.bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
         return [(res, result.ot) for (_, res), result in zip(chunk, results, strict=True)]
 
-    def update(chunk: list[tuple[cw.SaveResult, str]]) -> None:
-        saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
-        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "update_ticket_ot", saves)), saves)
+    def _update(self, chunk: list[tuple[cw.SaveResult, str]]) -> None:
+        saves = [cw.Save(bo=self.incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
+        cw.parse_save_batch(self.bare.send(cw.save_batch_call(self.token, "update_ticket_ot", saves)), saves)
 
-    each(batches(notes), add_notes)
-    created = [pair for chunk in each(batches(creates), create) for pair in chunk]
-    ordered = [pair for chunk in each(batches(created), order) for pair in chunk]
-    each(batches(ordered), update)
-    pool.shutdown()
-    return time.perf_counter() - start, bare.requests
+
+def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[float, int]:
+    """The least requests for the drain; (seconds, requests)."""
+    return Floor(url, width).drain(rows)
 
 
 def least_writes(n: int, notes: int) -> int:
@@ -316,7 +338,7 @@ def measure_memory(n: int) -> dict[str, Any]:
         return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=0.0)
@@ -330,8 +352,15 @@ def main() -> int:
         help="drain runs; the one with the median ratio is shown (this VM's disk and CPU vary)",
     )
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    report: dict[str, Any] = {}
+    return parser
+
+
+def line(name: str, value: str) -> None:
+    print(f"  {name:<34}{value}")
+
+
+def drains(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """The drain against the floor, --repeat times; the run of the median ratio shown."""
     runs = sorted(
         (
             measure_drain(args.tickets, latency=args.latency_ms / 1000, concurrency=args.concurrency)
@@ -346,35 +375,36 @@ def main() -> int:
         f"drain of {args.tickets} tickets (30% notes), batch {BATCH}, latency {args.latency_ms:g} ms, "
         f"concurrency {args.concurrency}"
     )
-    print(f"  {'floor (bare httpx)':<34}{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
-    print(f"  {'element':<34}{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
+    line("floor (bare httpx)", f"{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
+    line("element", f"{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
     ratios = ", ".join(f"{run['ratio']:.2f}" for run in runs)
-    print(f"  {'ratio (target <= 1.25)':<34}{main_run['ratio']:>9.3f}  (median of {len(runs)}: {ratios})")
+    line("ratio (target <= 1.25)", f"{main_run['ratio']:>9.3f}  (median of {len(runs)}: {ratios})")
     report["drain_runs"] = [{k: run[k] for k in ("floor_s", "element_s", "ratio")} for run in runs]
     # This VM's speed drifts by a third within a minute: the floor's own runs spread as much as
     # the ratio does, so the ratio of the two medians is shown too.
     report["ratio_of_medians"] = statistics.median(run["element_s"] for run in runs) / statistics.median(
         run["floor_s"] for run in runs
     )
-    print(f"  {'median element / median floor':<34}{report['ratio_of_medians']:>9.3f}")
-    print(
-        f"  {'each run, floor / element (s)':<34}"
-        + ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs)
-    )
+    line("median element / median floor", f"{report['ratio_of_medians']:>9.3f}")
+    line("each run, floor / element (s)", ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs))
     if "concurrent_floor_s" in main_run:
         least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
-        print(f"  {f'bare httpx, {args.concurrency} batches at a time':<34}{main_run['concurrent_floor_s']:>9.3f} s")
-        print(f"  {'requests x latency / concurrency':<34}{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
-    print(f"  {'write requests / least':<34}{main_run['element_writes']:>9} / {main_run['least_writes']}")
-    print(f"  {'receive rate (target >= 5,000/s)':<34}{main_run['receive_per_s']:>9,.0f} tickets/s")
-    if args.memory:
-        memory = measure_memory(args.memory)
-        report["memory"] = memory
-        print(f"  {f'peak memory, {args.memory} tickets':<34}{memory['peak_mb']:>9.1f} MB (target <= 300)")
-        print(f"  {'receive rate at that size':<34}{memory['receive_per_s']:>9,.0f} tickets/s")
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        line(f"bare httpx, {args.concurrency} batches at a time", f"{main_run['concurrent_floor_s']:>9.3f} s")
+        line("requests x latency / concurrency", f"{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
+    line("write requests / least", f"{main_run['element_writes']:>9} / {main_run['least_writes']}")
+    line("receive rate (target >= 5,000/s)", f"{main_run['receive_per_s']:>9,.0f} tickets/s")
+
+
+def memory(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    report["memory"] = measured = measure_memory(args.memory)
+    line(f"peak memory, {args.memory} tickets", f"{measured['peak_mb']:>9.1f} MB (target <= 300)")
+    line("receive rate at that size", f"{measured['receive_per_s']:>9,.0f} tickets/s")
+
+
+def sizes(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Per-ticket drain time at each of --sizes, and the largest against the smallest."""
     report["sizes"] = []
-    for size in sizes:
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         # A drain under a second swings by half on this VM: the small sizes take the median of 3.
         tries = sorted(
             (
@@ -385,14 +415,23 @@ def main() -> int:
         )
         run = tries[len(tries) // 2]
         report["sizes"].append(run)
-        print(
-            f"  {f'per ticket at {size}':<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
-            f"peak {run['peak_mb']:.0f} MB)"
+        line(
+            f"per ticket at {size}",
+            f"{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, peak {run['peak_mb']:.0f} MB)",
         )
     if len(report["sizes"]) >= 2:
         ratio = report["sizes"][-1]["per_ticket_ms"] / report["sizes"][0]["per_ticket_ms"]
         report["size_ratio"] = ratio
-        print(f"  {'largest / smallest (target <= 1.3)':<34}{ratio:>9.3f}")
+        line("largest / smallest (target <= 1.3)", f"{ratio:>9.3f}")
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    report: dict[str, Any] = {}
+    drains(args, report)
+    if args.memory:
+        memory(args, report)
+    sizes(args, report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

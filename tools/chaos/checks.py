@@ -124,46 +124,66 @@ def _check_node(
                 found.lost += 1
                 found.problem(f"{ticket_id}: Completed but its node has no incident")
         return
-    creator = creators[0]
-    incident = index.incidents(creator)[0]
+    incident = index.incidents(creators[0])[0]
+    _check_creator(found, creators[0], incident, rows, index)
+    for ticket_id in members:
+        if ticket_id not in creators:
+            _check_node_note(found, ticket_id, incident, rows, index)
+
+
+def _check_creator(
+    found: Findings,
+    creator: str,
+    incident: Mapping[str, Any],
+    rows: Mapping[str, Mapping[str, Any]],
+    index: PlatformIndex,
+) -> None:
+    """The ticket that created its node's incident: one OT, its number on the incident and in the
+    table, and the incident in the table."""
     orders = index.orders_by_ticket.get(incident["incident_id"], [])
     if len(orders) > 1:
         found.duplicated += len(orders) - 1
         found.problem(f"{creator}: incident {incident['incident_id']} has {len(orders)} OTs")
-    if _completed(rows, creator):
-        row = rows[creator]
-        if not orders:
+    if not _completed(rows, creator):
+        return
+    row = rows[creator]
+    if not orders:
+        found.lost += 1
+        found.problem(f"{creator}: Completed but incident {incident['incident_id']} has no OT")
+    elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
+        found.problem(
+            f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
+            f"table says {row.get('OT Number')!r}"
+        )
+    if row.get("Platform Ticket") != incident["incident_id"]:
+        found.problem(f"{creator}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}")
+
+
+def _check_node_note(
+    found: Findings,
+    ticket_id: str,
+    incident: Mapping[str, Any],
+    rows: Mapping[str, Mapping[str, Any]],
+    index: PlatformIndex,
+) -> None:
+    """Another ticket of the node: a note on the node's incident."""
+    notes = index.notes(ticket_id)
+    if not notes:
+        if _completed(rows, ticket_id):
             found.lost += 1
-            found.problem(f"{creator}: Completed but incident {incident['incident_id']} has no OT")
-        elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
-            found.problem(
-                f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
-                f"table says {row.get('OT Number')!r}"
-            )
-        if row.get("Platform Ticket") != incident["incident_id"]:
-            found.problem(
-                f"{creator}: Platform Ticket {row.get('Platform Ticket')!r}, incident {incident['incident_id']}"
-            )
-    for ticket_id in members:
-        if ticket_id in creators:
-            continue
-        notes = index.notes(ticket_id)
-        if not notes:
-            if _completed(rows, ticket_id):
-                found.lost += 1
-                found.problem(f"{ticket_id}: Completed but no note on incident {incident['incident_id']}")
-            continue
-        parent = index.parent(notes[0])
-        if parent is None or parent["rec_id"] != incident["rec_id"]:
-            found.problem(
-                f"{ticket_id}: its note is on {parent and parent['incident_id']}, "
-                f"its node's incident is {incident['incident_id']}"
-            )
-        elif _completed(rows, ticket_id) and rows[ticket_id].get("Platform Ticket") != incident["incident_id"]:
-            found.problem(
-                f"{ticket_id}: Platform Ticket {rows[ticket_id].get('Platform Ticket')!r}, "
-                f"note on {incident['incident_id']}"
-            )
+            found.problem(f"{ticket_id}: Completed but no note on incident {incident['incident_id']}")
+        return
+    parent = index.parent(notes[0])
+    if parent is None or parent["rec_id"] != incident["rec_id"]:
+        found.problem(
+            f"{ticket_id}: its note is on {parent and parent['incident_id']}, "
+            f"its node's incident is {incident['incident_id']}"
+        )
+    elif _completed(rows, ticket_id) and rows[ticket_id].get("Platform Ticket") != incident["incident_id"]:
+        found.problem(
+            f"{ticket_id}: Platform Ticket {rows[ticket_id].get('Platform Ticket')!r}, "
+            f"note on {incident['incident_id']}"
+        )
 
 
 def _check_noted(
