@@ -1,4 +1,4 @@
-"""The chaos runs of tools/chaos.py in CI size: the same functions, fewer tickets and kills.
+"""The chaos runs of tools/chaos in CI size: the same functions, fewer tickets and kills.
 
 The two process tests drive a real `connector run` subprocess and the fake platform as its own
 process (marked `slow`); the checker tests below them show that a lost or duplicated ticket
@@ -13,19 +13,12 @@ from typing import Any
 
 import pytest
 
-from tools.chaos import (
-    LIGHT_FAULTS,
-    ChaosOptions,
-    ElementSettings,
-    FailOptions,
-    Plan,
-    Report,
-    check_outcome,
-    plan_tickets,
-    render,
-    run_crash,
-    run_fail_for_good,
-)
+from tools.chaos.actors import LIGHT_FAULTS, read_acknowledgement
+from tools.chaos.checks import check_outcome
+from tools.chaos.element import ElementSettings
+from tools.chaos.plan import Plan, plan_tickets
+from tools.chaos.report import Report, render
+from tools.chaos.scenarios import ChaosOptions, FailOptions, run_crash, run_fail_for_good
 
 
 def explain(report: Report) -> str:
@@ -217,3 +210,32 @@ def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:
     state["notes"] = [n for n in state["notes"] if not n["details"].startswith(f"[{follower}]")]
     found = check_outcome(plan, state, rows)
     assert found.duplicated == 1 and "2 incidents" in " ".join(found.problems)
+
+
+# -- WM's reading of the API's 202 -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"accepted": ["A", "B"], "duplicates": ["C"], "rejected": []},
+        {
+            "replies": [
+                {"type": "TicketBatchResponse", "guid": "g", "accepted": ["A"], "duplicates": [], "rejected": []},
+                {"type": "TicketBatchResponse", "guid": "g", "accepted": ["B"], "duplicates": ["C"], "rejected": []},
+            ]
+        },
+    ],
+    ids=["merged", "replies"],
+)
+def test_the_202_is_read_in_either_shape(body: dict[str, Any]) -> None:
+    acknowledged = read_acknowledgement(body)
+    assert (acknowledged.accepted, acknowledged.duplicates, acknowledged.rejected) == ({"A", "B"}, {"C"}, ())
+
+
+def test_a_rejected_ticket_in_any_reply_is_seen() -> None:
+    rejected = {"ticketId": "A", "reason": "no node"}
+    body = {
+        "replies": [{"type": "ErrorResponse", "reason": "x"}, {"type": "TicketBatchResponse", "rejected": [rejected]}]
+    }
+    assert read_acknowledgement(body).rejected == (rejected,)

@@ -1,6 +1,6 @@
 """Credentials stay secret, TLS stays verified, the management API stays closed.
 
-The run tests drive a real `connector run` (tools/chaos.py's pieces) against the fake platform
+The run tests drive a real `connector run` (the pieces of tools/chaos) against the fake platform
 as its own process, with distinctive credentials (the password through `env:`, the SFyC key
 through `file:`), then grep everything a person or a log collector could see: the runtime's
 log, the store files, and every API answer fetched during and after the run. Requests go to
@@ -33,19 +33,12 @@ from connector.ticketing import fake_platform as fp
 from connector.ticketing import handlers
 from connector.ticketing.inprocess import platform_transport, ticketing_element
 from tests.conftest import sample_text
-from tools.chaos import (
-    CLIENT_ID,
-    ELEMENT,
-    REPO,
-    USERNAME,
-    RuntimeProcess,
-    Sender,
-    free_port,
-    plan_tickets,
-    set_up,
-    wait_drained,
-    wait_for,
-)
+from tools.chaos.actors import Sender
+from tools.chaos.checks import wait_drained
+from tools.chaos.element import CLIENT_ID, ELEMENT, REPO, USERNAME
+from tools.chaos.plan import plan_tickets
+from tools.chaos.processes import RuntimeProcess, free_port, wait_for
+from tools.chaos.rig import set_up
 
 # A 64-hex run is an access token of the fake platform (ids are 32 or 42 hex digits).
 ACCESS_TOKEN = re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])")
@@ -162,7 +155,7 @@ def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
     assert config.secrets and "31337" not in repr(config)
 
 
-# -- a login's form and answer are shown nowhere (in process; regressions of issue 5's security run) --------------------------------------------
+# -- a login's form and answer are shown nowhere (in process; regressions of issue 5's security run) --
 
 
 def shown(h: Any) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """How fast a backlog drains, against the floor of bare HTTP (issue 6).
 
-    .venv/bin/python tools/bench.py [--tickets 5000] [--latency-ms 0] [--concurrency 1]
-                                    [--sizes 1000,10000,50000] [--memory 100000] [--json FILE]
+    .venv/bin/python -m tools.bench [--tickets 5000] [--latency-ms 0] [--concurrency 1]
+                                      [--sizes 1000,10000,50000] [--memory 100000] [--json FILE]
 
 Every measurement runs the fake platform as its own server process on loopback (a fresh one
 per measurement, same seed, so each starts from the same state), and the element as a real
@@ -24,37 +24,34 @@ import json
 import math
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from connector.engine.http import httpx  # noqa: E402
-from connector.ticketing import cherwell as cw  # noqa: E402
-from connector.ticketing import sfyc  # noqa: E402
-from connector.ticketing.calls import PlatformCall, PlatformReply  # noqa: E402
-from connector.ticketing.fake_platform import CALL_OPERATIONS  # noqa: E402
-from tools import chaos  # noqa: E402
+from connector.engine.http import httpx
+from connector.ticketing import cherwell as cw
+from connector.ticketing import sfyc
+from connector.ticketing.calls import PlatformCall, PlatformReply
+from tools.chaos.element import CLIENT_ID, USERNAME, ElementSettings, credentials, write_element_yaml
+from tools.chaos.plan import batch_message, open_nodes
+from tools.chaos.processes import PLATFORM_CALLS, PlatformProcess, RuntimeProcess
 
 BATCH = 100
 SEED = 11
-PASSWORD, API_KEY = chaos.credentials(SEED)
+PASSWORD, API_KEY = credentials(SEED)
 
 
-# -- processes: the chaos tool's (the same platform and `connector run`, started the same way) ----
+# -- processes: the chaos tool's (the same platform and `connector run`, started the same way) --
 
 
 @contextmanager
-def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[chaos.PlatformProcess]:
-    platform = chaos.PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY, log_path=workdir / "platform.log")
+def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> Iterator[PlatformProcess]:
+    platform = PlatformProcess(seed=SEED, password=PASSWORD, api_key=API_KEY, log_path=workdir / "platform.log")
     try:
         if incidents:
             platform.seed_incidents(incidents, SEED)
@@ -66,12 +63,12 @@ def platform_server(workdir: Path, latency: float = 0.0, incidents: int = 0) -> 
 
 
 @contextmanager
-def runtime(platform: chaos.PlatformProcess, workdir: Path, concurrency: int) -> Iterator[chaos.RuntimeProcess]:
-    settings = chaos.ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
-    element, env = chaos.write_element_yaml(
+def runtime(platform: PlatformProcess, workdir: Path, concurrency: int) -> Iterator[RuntimeProcess]:
+    settings = ElementSettings(request_batch=BATCH, concurrency=concurrency, processing_interval=3600)
+    element, env = write_element_yaml(
         workdir, platform.port, password=PASSWORD, api_key=API_KEY, settings=settings, processing=False
     )
-    process = chaos.RuntimeProcess(element, env, log_path=workdir / "runtime.log")
+    process = RuntimeProcess(element, env, log_path=workdir / "runtime.log")
     process.start()
     try:
         yield process
@@ -90,8 +87,8 @@ def peak_memory_mb(pid: int) -> float:
 # -- the scenario --------------------------------------------------------------------------------
 
 
-def open_incidents(platform: chaos.PlatformProcess) -> list[tuple[str, str]]:
-    return chaos.open_nodes(platform.state())
+def open_incidents(platform: PlatformProcess) -> list[tuple[str, str]]:
+    return open_nodes(platform.state())
 
 
 def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> list[dict[str, Any]]:
@@ -116,15 +113,15 @@ def wm_tickets(n: int, notes_on: list[tuple[str, str]], prefix: str = "WM") -> l
     return rows
 
 
-def send_all(element: chaos.RuntimeProcess, rows: list[dict[str, Any]]) -> float:
+def send_all(element: RuntimeProcess, rows: list[dict[str, Any]]) -> float:
     """POST the tickets 100 a message; returns tickets stored per second."""
     start = time.perf_counter()
     for index in range(0, len(rows), BATCH):
-        element.post_interapp(chaos.batch_message(rows[index : index + BATCH], f"bench-{index}")).raise_for_status()
+        element.post_interapp(batch_message(rows[index : index + BATCH], f"bench-{index}")).raise_for_status()
     return len(rows) / (time.perf_counter() - start)
 
 
-def element_drain(element: chaos.RuntimeProcess, n: int, timeout: float = 1800.0) -> float:
+def element_drain(element: RuntimeProcess, n: int, timeout: float = 1800.0) -> float:
     """Seconds from enabling processing to the end of the cycle that completed the last ticket.
 
     The end is the element's own Last Cycle Start + Last Cycle Duration, so the bench's slow
@@ -145,6 +142,8 @@ def element_drain(element: chaos.RuntimeProcess, n: int, timeout: float = 1800.0
 
 
 class Bare:
+    """A bare httpx client that sends platform calls and counts them."""
+
     def __init__(self, url: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=120, trust_env=False)
         self.requests = 0
@@ -162,69 +161,91 @@ class Bare:
         return PlatformReply(status=answer.status_code, reason=answer.reason_phrase, body=answer.text)
 
 
-def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[float, int]:
-    """The least requests for the drain; (seconds, requests). The batches of one operation go
+def _node(row: dict[str, Any]) -> tuple[str, str]:
+    return row["category"].casefold(), row["node"].casefold()
+
+
+def _batches(items: list[Any]) -> Iterator[list[Any]]:
+    for index in range(0, len(items), BATCH):
+        yield items[index : index + BATCH]
+
+
+class Floor:
+    """The least requests a drain needs, sent by `Bare`: a login, the metadata, the search pages
+    of open incidents, then ceil(n / 100) batches per operation. The batches of one operation go
     `width` at a time (1: one after the other), the operations one after the other."""
-    bare = Bare(url)
-    pool = ThreadPoolExecutor(max_workers=width)
 
-    def each(chunks: Iterator[list[Any]], send: Any) -> list[Any]:
-        return list(pool.map(send, chunks)) if width > 1 else [send(chunk) for chunk in chunks]
+    incident: cw.BusinessObject  # the schemas, looked up in the timed part
+    note: cw.BusinessObject
 
-    start = time.perf_counter()
-    token = cw.parse_token(bare.send(cw.login_call(chaos.CLIENT_ID, chaos.USERNAME, PASSWORD))).access_token
-    incident_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.INCIDENT)), cw.INCIDENT)
-    note_id = cw.parse_summary(bare.send(cw.summary_call(token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
-    incident = cw.parse_schema(
-        bare.send(cw.schema_call(token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS
-    )
-    note = cw.parse_schema(bare.send(cw.schema_call(token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
-    open_by_node: dict[tuple[str, str], cw.Record] = {}
-    page = 1
-    while True:
-        found = cw.parse_search(
-            bare.send(
-                cw.search_call(
-                    token,
-                    incident,
-                    cw.existing_incidents_filters(),
-                    cw.INCIDENT_RESULT_FIELDS,
-                    page=page,
-                    page_size=500,
-                )
-            ),
-            incident,
+    def __init__(self, url: str, width: int = 1) -> None:
+        self.bare = Bare(url)
+        self.width = width
+        self.token = ""
+        self.open_by_node: dict[tuple[str, str], cw.Record] = {}
+
+    def drain(self, rows: list[dict[str, Any]]) -> tuple[float, int]:
+        """(seconds, requests) to drain `rows`."""
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.width) as pool:
+            self._prepare()
+            notes = [r for r in rows if _node(r) in self.open_by_node]
+            creates = [r for r in rows if _node(r) not in self.open_by_node]
+            self._each(pool, notes, self._add_notes)
+            created = [pair for chunk in self._each(pool, creates, self._create) for pair in chunk]
+            ordered = [pair for chunk in self._each(pool, created, self._order) for pair in chunk]
+            self._each(pool, ordered, self._update)
+        return time.perf_counter() - start, self.bare.requests
+
+    def _each(self, pool: ThreadPoolExecutor, items: list[Any], send: Callable[[list[Any]], Any]) -> list[Any]:
+        chunks = _batches(items)
+        return list(pool.map(send, chunks)) if self.width > 1 else [send(chunk) for chunk in chunks]
+
+    def _prepare(self) -> None:
+        """The login, the business objects' ids and schemas, and the open incidents by node."""
+        send = self.bare.send
+        self.token = cw.parse_token(send(cw.login_call(CLIENT_ID, USERNAME, PASSWORD))).access_token
+        incident_id = cw.parse_summary(send(cw.summary_call(self.token, cw.INCIDENT)), cw.INCIDENT)
+        note_id = cw.parse_summary(send(cw.summary_call(self.token, cw.JOURNAL)), cw.JOURNAL, member=cw.NOTE)
+        self.incident = cw.parse_schema(
+            send(cw.schema_call(self.token, incident_id)), cw.INCIDENT, incident_id, cw.INCIDENT_FIELDS
         )
-        for record in found.records:
-            open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
-        if not found.has_more:
-            break
-        page += 1
-    notes = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) in open_by_node]
-    creates = [r for r in rows if (r["category"].casefold(), r["node"].casefold()) not in open_by_node]
+        self.note = cw.parse_schema(send(cw.schema_call(self.token, note_id)), cw.NOTE, note_id, cw.NOTE_FIELDS)
+        page = 1
+        while True:
+            call = cw.search_call(
+                self.token,
+                self.incident,
+                cw.existing_incidents_filters(),
+                cw.INCIDENT_RESULT_FIELDS,
+                page=page,
+                page_size=500,
+            )
+            found = cw.parse_search(send(call), self.incident)
+            for record in found.records:
+                self.open_by_node.setdefault((record.get("Category").casefold(), record.get("Node").casefold()), record)
+            if not found.has_more:
+                break
+            page += 1
 
-    def batches(items: list[Any]) -> Iterator[list[Any]]:
-        for index in range(0, len(items), BATCH):
-            yield items[index : index + BATCH]
-
-    def add_notes(chunk: list[dict[str, Any]]) -> None:
+    def _add_notes(self, chunk: list[dict[str, Any]]) -> None:
         saves = [
             cw.Save(
-                bo=note,
+                bo=self.note,
                 values={
-                    "ParentRecID": open_by_node[(r["category"].casefold(), r["node"].casefold())].rec_id,
-                    "ParentTypeID": incident.bus_ob_id,
+                    "ParentRecID": self.open_by_node[_node(r)].rec_id,
+                    "ParentTypeID": self.incident.bus_ob_id,
                     "Details": f"[{r['ticketId']}] {r['summary']}",
                 },
             )
             for r in chunk
         ]
-        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "add_note", saves)), saves)
+        cw.parse_save_batch(self.bare.send(cw.save_batch_call(self.token, "add_note", saves)), saves)
 
-    def create(chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
+    def _create(self, chunk: list[dict[str, Any]]) -> list[tuple[dict[str, Any], cw.SaveResult]]:
         saves = [
             cw.Save(
-                bo=incident,
+                bo=self.incident,
                 values={
                     "Category": r["category"],
                     "ShortDescription": r["summary"],
@@ -237,11 +258,10 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             )
             for r in chunk
         ]
-        return list(
-            zip(chunk, cw.parse_save_batch(bare.send(cw.save_batch_call(token, "create_ticket", saves)), saves))
-        )
+        answer = self.bare.send(cw.save_batch_call(self.token, "create_ticket", saves))
+        return list(zip(chunk, cw.parse_save_batch(answer, saves), strict=True))
 
-    def order(chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
+    def _order(self, chunk: list[tuple[dict[str, Any], cw.SaveResult]]) -> list[tuple[cw.SaveResult, str]]:
         orders = [
             sfyc.OrderRequest(
                 ticket=res.public_id,
@@ -253,19 +273,17 @@ def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[f
             )
             for r, res in chunk
         ]
-        results = sfyc.parse_create_orders(bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
-        return [(res, result.ot) for (_, res), result in zip(chunk, results)]
+        results = sfyc.parse_create_orders(self.bare.send(sfyc.create_orders_call(API_KEY, orders)), orders)
+        return [(res, result.ot) for (_, res), result in zip(chunk, results, strict=True)]
 
-    def update(chunk: list[tuple[cw.SaveResult, str]]) -> None:
-        saves = [cw.Save(bo=incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
-        cw.parse_save_batch(bare.send(cw.save_batch_call(token, "update_ticket_ot", saves)), saves)
+    def _update(self, chunk: list[tuple[cw.SaveResult, str]]) -> None:
+        saves = [cw.Save(bo=self.incident, rec_id=res.rec_id, values={"OTNumber": ot}) for res, ot in chunk]
+        cw.parse_save_batch(self.bare.send(cw.save_batch_call(self.token, "update_ticket_ot", saves)), saves)
 
-    each(batches(notes), add_notes)
-    created = [pair for chunk in each(batches(creates), create) for pair in chunk]
-    ordered = [pair for chunk in each(batches(created), order) for pair in chunk]
-    each(batches(ordered), update)
-    pool.shutdown()
-    return time.perf_counter() - start, bare.requests
+
+def floor_drain(url: str, rows: list[dict[str, Any]], width: int = 1) -> tuple[float, int]:
+    """The least requests for the drain; (seconds, requests)."""
+    return Floor(url, width).drain(rows)
 
 
 def least_writes(n: int, notes: int) -> int:
@@ -300,7 +318,7 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
             result["peak_mb"] = peak_memory_mb(element.proc.pid)
         after = platform.state()["requests"]
         # The platform counts requests by call (and save items by operation): count calls.
-        result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in CALL_OPERATIONS)
+        result["element_requests"] = sum(after.get(k, 0) - before.get(k, 0) for k in PLATFORM_CALLS)
         result["element_writes"] = sum(after.get(k, 0) - before.get(k, 0) for k in WRITE_CALLS)
         result["least_writes"] = least_writes(n, notes)
     result["per_ticket_ms"] = result["element_s"] / n * 1000
@@ -310,15 +328,18 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
 
 
 def measure_memory(n: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as work, platform_server(Path(work)) as platform:
-        with runtime(platform, Path(work), 1) as element:
-            rate = send_all(element, wm_tickets(n, []))
-            assert element.proc is not None
-            return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
+    with (
+        tempfile.TemporaryDirectory() as work,
+        platform_server(Path(work)) as platform,
+        runtime(platform, Path(work), 1) as element,
+    ):
+        rate = send_all(element, wm_tickets(n, []))
+        assert element.proc is not None
+        return {"tickets": n, "receive_per_s": rate, "peak_mb": peak_memory_mb(element.proc.pid)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -331,8 +352,15 @@ def main() -> int:
         help="drain runs; the one with the median ratio is shown (this VM's disk and CPU vary)",
     )
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    report: dict[str, Any] = {}
+    return parser
+
+
+def line(name: str, value: str) -> None:
+    print(f"  {name:<34}{value}")
+
+
+def drains(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """The drain against the floor, --repeat times; the run of the median ratio shown."""
     runs = sorted(
         (
             measure_drain(args.tickets, latency=args.latency_ms / 1000, concurrency=args.concurrency)
@@ -347,35 +375,36 @@ def main() -> int:
         f"drain of {args.tickets} tickets (30% notes), batch {BATCH}, latency {args.latency_ms:g} ms, "
         f"concurrency {args.concurrency}"
     )
-    print(f"  {'floor (bare httpx)':<34}{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
-    print(f"  {'element':<34}{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
+    line("floor (bare httpx)", f"{main_run['floor_s']:>9.3f} s  {main_run['floor_requests']:>6} requests")
+    line("element", f"{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
     ratios = ", ".join(f"{run['ratio']:.2f}" for run in runs)
-    print(f"  {'ratio (target <= 1.25)':<34}{main_run['ratio']:>9.3f}  (median of {len(runs)}: {ratios})")
+    line("ratio (target <= 1.25)", f"{main_run['ratio']:>9.3f}  (median of {len(runs)}: {ratios})")
     report["drain_runs"] = [{k: run[k] for k in ("floor_s", "element_s", "ratio")} for run in runs]
     # This VM's speed drifts by a third within a minute: the floor's own runs spread as much as
     # the ratio does, so the ratio of the two medians is shown too.
     report["ratio_of_medians"] = statistics.median(run["element_s"] for run in runs) / statistics.median(
         run["floor_s"] for run in runs
     )
-    print(f"  {'median element / median floor':<34}{report['ratio_of_medians']:>9.3f}")
-    print(
-        f"  {'each run, floor / element (s)':<34}"
-        + ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs)
-    )
+    line("median element / median floor", f"{report['ratio_of_medians']:>9.3f}")
+    line("each run, floor / element (s)", ", ".join(f"{run['floor_s']:.3f}/{run['element_s']:.3f}" for run in runs))
     if "concurrent_floor_s" in main_run:
         least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
-        print(f"  {'bare httpx, %d batches at a time' % args.concurrency:<34}{main_run['concurrent_floor_s']:>9.3f} s")
-        print(f"  {'requests x latency / concurrency':<34}{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
-    print(f"  {'write requests / least':<34}{main_run['element_writes']:>9} / {main_run['least_writes']}")
-    print(f"  {'receive rate (target >= 5,000/s)':<34}{main_run['receive_per_s']:>9,.0f} tickets/s")
-    if args.memory:
-        memory = measure_memory(args.memory)
-        report["memory"] = memory
-        print(f"  {'peak memory, %d tickets' % args.memory:<34}{memory['peak_mb']:>9.1f} MB (target <= 300)")
-        print(f"  {'receive rate at that size':<34}{memory['receive_per_s']:>9,.0f} tickets/s")
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        line(f"bare httpx, {args.concurrency} batches at a time", f"{main_run['concurrent_floor_s']:>9.3f} s")
+        line("requests x latency / concurrency", f"{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
+    line("write requests / least", f"{main_run['element_writes']:>9} / {main_run['least_writes']}")
+    line("receive rate (target >= 5,000/s)", f"{main_run['receive_per_s']:>9,.0f} tickets/s")
+
+
+def memory(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    report["memory"] = measured = measure_memory(args.memory)
+    line(f"peak memory, {args.memory} tickets", f"{measured['peak_mb']:>9.1f} MB (target <= 300)")
+    line("receive rate at that size", f"{measured['receive_per_s']:>9,.0f} tickets/s")
+
+
+def sizes(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Per-ticket drain time at each of --sizes, and the largest against the smallest."""
     report["sizes"] = []
-    for size in sizes:
+    for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         # A drain under a second swings by half on this VM: the small sizes take the median of 3.
         tries = sorted(
             (
@@ -386,14 +415,23 @@ def main() -> int:
         )
         run = tries[len(tries) // 2]
         report["sizes"].append(run)
-        print(
-            f"  {'per ticket at %d' % size:<34}{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, "
-            f"peak {run['peak_mb']:.0f} MB)"
+        line(
+            f"per ticket at {size}",
+            f"{run['per_ticket_ms']:>9.3f} ms  ({run['element_s']:.2f} s, peak {run['peak_mb']:.0f} MB)",
         )
     if len(report["sizes"]) >= 2:
         ratio = report["sizes"][-1]["per_ticket_ms"] / report["sizes"][0]["per_ticket_ms"]
         report["size_ratio"] = ratio
-        print(f"  {'largest / smallest (target <= 1.3)':<34}{ratio:>9.3f}")
+        line("largest / smallest (target <= 1.3)", f"{ratio:>9.3f}")
+
+
+def main() -> int:
+    args = build_parser().parse_args()
+    report: dict[str, Any] = {}
+    drains(args, report)
+    if args.memory:
+        memory(args, report)
+    sizes(args, report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -1,6 +1,6 @@
 """Engine speed: parameter sets per second, and set_row cost as the table grows.
 
-    .venv/bin/python tools/bench_engine.py [--json FILE]
+    .venv/bin/python -m tools.bench_engine [--json FILE]
 
 Prints one table. Targets (issue 2): >= 100,000 plain sets/s, >= 20,000 sets/s through a
 trigger and a handler, set_row at 100,000 rows within 1.5x of its cost at 1,000.
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from connector.engine.element import Element  # noqa: E402
-from connector.engine.table import Table  # noqa: E402
-from connector.engine.testing import FakeClock, Harness  # noqa: E402
-from connector.protocol import model as m  # noqa: E402
+from connector.engine.context import HandlerContext
+from connector.engine.element import Element
+from connector.engine.table import Table
+from connector.engine.testing import FakeClock, Harness
+from connector.protocol import model as m
 
 
 def protocol() -> m.Protocol:
@@ -48,11 +47,11 @@ def protocol() -> m.Protocol:
     )
 
 
-def count(protocol) -> None:
+def count(protocol: HandlerContext) -> None:
     protocol.set(3, protocol.get(2))
 
 
-def rate(n: int, fn) -> float:
+def rate(n: int, fn: Callable[[int], None]) -> float:
     start = time.perf_counter()
     fn(n)
     return n / (time.perf_counter() - start)
@@ -83,7 +82,7 @@ def set_row_cost(rows: int, repeats: int = 20_000, step: int = 50, scattered: bo
 
 def bare_dict_cost(rows: int, repeats: int = 20_000) -> float:
     """The floor for scattered access: a dict of lists, two cells written, nothing else."""
-    data = {f"k{i:07d}": [None] * 12 for i in range(rows)}
+    data: dict[str, list[object]] = {f"k{i:07d}": [None] * 12 for i in range(rows)}
     keys = [f"k{(i * 7919) % rows:07d}" for i in range(repeats)]
     best = float("inf")
     for _ in range(5):
@@ -97,7 +96,7 @@ def bare_dict_cost(rows: int, repeats: int = 20_000) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_engine", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     clock = FakeClock()

@@ -1,0 +1,132 @@
+"""The command: `python -m tools.chaos ...` from the repository's root; see the package's docstring."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import tools.chaos
+from tools.chaos.actors import FAULT_KINDS, LIGHT_FAULTS
+from tools.chaos.element import ElementSettings
+from tools.chaos.report import Report, render, write_json
+from tools.chaos.scenarios import ChaosOptions, FailOptions, run_crash, run_fail_for_good
+
+
+def parse_faults(text: str) -> tuple[str, ...]:
+    """The --faults words: a comma-separated list of kinds, or all, light or none."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if words in (["none"], []):
+        return ()
+    if words == ["all"]:
+        return FAULT_KINDS
+    if words == ["light"]:
+        return LIGHT_FAULTS
+    unknown = sorted(set(words) - set(FAULT_KINDS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown faults {unknown}; known: {', '.join(FAULT_KINDS)}, all, light, none")
+    return tuple(dict.fromkeys(words))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    assert tools.chaos.__doc__ is not None
+    parser = argparse.ArgumentParser(prog="python -m tools.chaos", description=tools.chaos.__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=2000)
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the runtime (at least)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--faults",
+        type=parse_faults,
+        default=FAULT_KINDS,
+        help=f"comma-separated: {', '.join(FAULT_KINDS)}; or all (default), light, none",
+    )
+    parser.add_argument("--fault-rate", type=float, default=0.03, help="rate of each rate fault (default 0.03)")
+    parser.add_argument(
+        "--fail-operation",
+        default="ot_create",
+        help="the operation of the fail-for-good scenario (ot_create, create_ticket, add_note, "
+        "update_ticket_ot); 'none' skips the scenario",
+    )
+    parser.add_argument("--fail-tickets", type=int, default=200)
+    parser.add_argument(
+        "--followers",
+        type=float,
+        default=0.05,
+        help="share of tickets on the node of an earlier created ticket (default 0.05)",
+    )
+    parser.add_argument("--concurrency", type=int, default=1, help="Max Concurrent Requests of the element (default 1)")
+    parser.add_argument("--request-batch", type=int, default=20, help="Max Tickets Per Request (default 20)")
+    parser.add_argument("--max-retries", type=int, default=10, help="Max Retries of the element (default 10)")
+    parser.add_argument(
+        "--retry-errors",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="press Retry Errors about every SECONDS during the run, and at the end until every "
+        "ticket is Completed (default 0: never); pair with a low --max-retries",
+    )
+    parser.add_argument(
+        "--fiddle",
+        action="store_true",
+        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
+        "Request and Max Concurrent Requests mid-run",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, removed when the run passes)"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace, base: Path) -> list[Report]:
+    """The crash scenario, then (unless --fail-operation none) the fail-for-good one."""
+    settings = ElementSettings(
+        concurrency=args.concurrency, request_batch=args.request_batch, max_retries=args.max_retries
+    )
+    crash = ChaosOptions(
+        tickets=args.tickets,
+        kills=args.kills,
+        seed=args.seed,
+        faults=args.faults,
+        fault_rate=args.fault_rate,
+        follower_share=args.followers,
+        retry_errors_every=args.retry_errors,
+        fiddle=args.fiddle,
+        settings=settings,
+    )
+    reports = [run_crash(crash, base / "crash")]
+    if args.fail_operation != "none":
+        fail = FailOptions(
+            tickets=args.fail_tickets,
+            seed=args.seed,
+            operation=args.fail_operation,
+            concurrency=args.concurrency,
+            request_batch=args.request_batch,
+        )
+        reports.append(run_fail_for_good(fail, base / "fail"))
+    return reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
+    reports = run(args, base)
+    print(render(reports))
+    for report in reports:
+        for problem in report.problems[:15]:
+            print(f"{report.scenario}: {problem}", file=sys.stderr)
+    if args.json:
+        write_json(reports, args.json)
+    passed = all(report.ok for report in reports)
+    if passed and args.workdir is None:
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        print(f"logs, element YAML and stores: {base}", file=sys.stderr)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
