@@ -549,9 +549,11 @@ class Sender(threading.Thread):
                 continue
             self.activity.set()
             body = answer.json()
-            accepted, duplicates = set(body.get("accepted", ())), set(body.get("duplicates", ()))
+            replies = body.get("replies", [])
+            accepted = {ticket for reply in replies for ticket in reply.get("accepted", ())}
+            duplicates = {ticket for reply in replies for ticket in reply.get("duplicates", ())}
             self.stats.duplicates_acknowledged += len(duplicates)
-            if body.get("rejected") or accepted | duplicates != wanted:
+            if any(reply.get("rejected") for reply in replies) or accepted | duplicates != wanted:
                 self.stats.problems.append(f"batch {index}: the 202 does not list every ticket once: {body!r:.300}")
             return
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -117,10 +117,14 @@ class Message:
     members: Mapping[str, Any] = field(factory=dict)
 
 
+def _message_tuple(messages: Iterable[Message]) -> tuple[Message, ...]:
+    return tuple(messages)  # a function, not `tuple`: the attrs plugin cannot type a generic converter
+
+
 @frozen(kw_only=True)
 class InterAppCall:
     guid: str | None  # None for a single message received without a call around it
-    messages: tuple[Message, ...] = field(converter=tuple)
+    messages: tuple[Message, ...] = field(converter=_message_tuple)
     return_address: ReturnAddress | None = None
     source: Any = None
     sending_time: datetime | None = None

@@ -92,7 +92,7 @@ class SQLiteStore:
             for key, *values in self._db.execute(
                 f"SELECT key{', ' + select if select else ''} FROM rows_{table_id} ORDER BY rowid"
             ):
-                rows.append((key, dict(zip(columns, values))))
+                rows.append((key, dict(zip(columns, values, strict=True))))
         return Saved(params=params, tables=tables)
 
     def commit(self, persist: Persist) -> None:
