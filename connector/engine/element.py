@@ -72,17 +72,17 @@ class ElementView:
     @property
     def running(self) -> int | None:
         """The group that is running now (waiting for its HTTP answers), or None."""
-        return self._machine.running
+        return self._machine.groups.running
 
     @property
     def queued(self) -> list[int]:
         """The groups waiting in the queue, in the order they will run."""
-        return self._machine.queue.groups()
+        return self._machine.groups.queue.groups()
 
     @property
     def idle(self) -> bool:
         """No group running and none queued."""
-        return self._machine.running is None and not self._machine.queue
+        return self._machine.groups.running is None and not self._machine.groups.queue
 
 
 class Element:
@@ -128,7 +128,7 @@ class Element:
 
     def hold(self) -> None:
         """Start no further group (a graceful stop lets the running one finish)."""
-        self._machine.held = True
+        self._machine.hold()
 
 
 def internals(element: Element) -> Machine:

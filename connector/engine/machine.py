@@ -13,9 +13,8 @@ from typing import Any
 
 from connector.engine import events as ev
 from connector.engine.context import HandlerContext
-from connector.engine.groups import GroupQueue
-from connector.engine.parallel import ParallelRequests
 from connector.engine.persist import Saved, collect_persist
+from connector.engine.runner import GroupRunner, PendingRequest
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, coerce
 from connector.engine.wiring import wire
@@ -23,18 +22,13 @@ from connector.protocol.model import (
     GROUP_ACTIONS,
     Action,
     ActionType,
-    ContentKind,
-    GroupType,
     ParamType,
     Protocol,
-    Session,
-    TriggerTime,
 )
 
 log = logging.getLogger("connector.element")
 
 Handler = Callable[[Any], None]
-PendingRequest = tuple[int, dict[str, Any]]  # (session id, the request's fields)
 
 
 class Machine:
@@ -48,25 +42,18 @@ class Machine:
         self.now = now
         self.values: dict[int, Any] = {pid: None for pid in protocol.params}
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
-        self.queue = GroupQueue()
-        self.running: int | None = None  # the group that is running now
         # Handler state kept between runs, shared by the element's handlers (in memory only).
         self.memory: dict[str, Any] = {}
-        self.held = False  # stopping: finish the running group, start no other
         self._handlers = handlers
-        self._last_results: dict[int, ev.HttpResult] = {}  # by session id
         self._cleared: set[int] = set()
         self._dirty: set[int] = set()
         self._effects: list[ev.Effect] = []
-        self._pending: list[PendingRequest] = []  # requests of the running group not sent yet
-        self._in_flight: tuple[int, int] | None = None  # (request id, session id)
-        self._parallel = ParallelRequests()
-        self._next_request_id = 1
         # The wiring's maps copied into attributes: a set reads them without another hop.
         wiring = self._wiring = wire(protocol)
         self._param_triggers, self._each_triggers = wiring.param_triggers, wiring.each_triggers
         self._param_handlers, self._setter_target = wiring.param_handlers, wiring.setter_target
         self._saved, self._interval_params = wiring.saved, wiring.interval_params
+        self.groups = GroupRunner(protocol, wiring, self.values, self, name)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -91,7 +78,7 @@ class Machine:
                 self.emit(ev.ScheduleTimer(timer=timer.id, interval=self.timer_interval(timer.id), first_in=0.0))
         for tid in self._wiring.startup_triggers:
             self.fire_trigger(tid)
-        self._pump()
+        self.groups.pump()
         return self._flush()
 
     def _restore(self, saved: Saved) -> None:
@@ -109,7 +96,7 @@ class Machine:
         if step is None:  # pragma: no cover - the Event union is closed
             raise TypeError(f"unknown event {event!r}")
         step(self, event)
-        self._pump()
+        self.groups.pump()
         return self._flush()
 
     def set_command(self, event: ev.SetParameter) -> None:
@@ -208,138 +195,23 @@ class Machine:
             # DataMiner logs a failing QAction and keeps the element running; so do we.
             log.exception("[%s] handler %d %r failed", self.name, hid, self.protocol.handlers[hid].name)
 
-    # -- groups and HTTP ------------------------------------------------------------------
+    # -- groups and HTTP (connector.engine.runner) ----------------------------------------
 
-    def queue_group(self, gid: int, how: ActionType | str) -> bool:
-        group = self.protocol.groups[gid]
-        if how == "timer" and group.type in (GroupType.ACTION, GroupType.TRIGGER):
-            self._run_content(gid)  # non-poll groups run at once on the timer, unqueued
-            return True
-        payload = None
-        if group.content_kind is ContentKind.SESSIONS:
-            payload = [self._build_request(self.protocol.sessions[sid]) for sid in group.content]
-        return self.queue.add(gid, how, payload)
-
-    def _build_request(self, session: Session) -> PendingRequest:
-        request = session.request
-        path = request.path
-        if path is None:
-            path = str(self.values.get(request.path_param) or "") if request.path_param is not None else ""
-        headers: dict[str, str] = {}
-        for header in request.headers:
-            if header.param is None:
-                headers[header.key] = header.value
-            else:
-                value = self.values.get(header.param)
-                if value not in (None, ""):
-                    headers[header.key] = str(value)
-        body = None if request.body_param is None else self.values.get(request.body_param)
-        return session.id, {
-            "method": request.verb,
-            "path": path,
-            "headers": headers,
-            "body": None if body is None else str(body),
-            "timeout": request.timeout,
-        }
-
-    def _pump(self) -> None:
-        """Run queued groups until one waits for an HTTP answer or the queue is empty."""
-        while self.running is None and not self.held:
-            entry = self.queue.pop()
-            if entry is None:
-                return
-            self.running = entry.group
-            self._fire_group(entry.group, TriggerTime.BEFORE)
-            if self.protocol.groups[entry.group].content_kind is ContentKind.SESSIONS:
-                self._pending = list(entry.payload or [])
-                if self._send_next():
-                    return
-            else:
-                self._run_content(entry.group)
-            self._finish_group()
-
-    def _run_content(self, gid: int) -> None:
-        group = self.protocol.groups[gid]
-        if group.content_kind is ContentKind.ACTIONS:
-            for aid in group.content:
-                self.run_action(self.protocol.actions[aid])
-        elif group.content_kind is ContentKind.TRIGGERS:
-            for tid in group.content:
-                self.fire_trigger(tid)
-        # ContentKind.PARAMS: polling parameters means nothing on an HTTP or virtual connection
-
-    def _send_next(self) -> bool:
-        if not self._pending:
-            return False
-        session_id, request = self._pending.pop(0)
-        request_id = self._new_request_id()
-        self._in_flight = (request_id, session_id)
-        self.emit(ev.SendRequest(request_id=request_id, session=session_id, **request))
-        return True
-
-    def _new_request_id(self) -> int:
-        self._next_request_id += 1
-        return self._next_request_id - 1
-
-    def send_parallel(self, requests: list[PendingRequest], done_trigger: int) -> int:
-        """Send several requests at once, outside the group queue (see connector.engine.parallel)."""
-        set_id = self._new_request_id()
-        if self.held:
-            return set_id  # stopping: nothing new goes out (the set simply never completes)
-        sent = []
-        for session_id, overrides in requests:
-            base = self._build_request(self.protocol.sessions[session_id])[1]
-            request = {**base, **overrides, "headers": {**base["headers"], **overrides.get("headers", {})}}
-            sent.append(ev.SendRequest(request_id=self._new_request_id(), session=session_id, **request))
-        self._parallel.open(set_id, [request.request_id for request in sent], done_trigger)
-        self._effects.extend(sent)
-        return set_id
-
-    def take_parallel_results(self, set_id: int) -> list[ev.HttpResult]:
-        return self._parallel.take(set_id)
-
-    def last_result(self, session: int) -> ev.HttpResult | None:
-        return self._last_results.get(session)
+    def hold(self) -> None:
+        """Start no further group, send no further parallel request (a graceful stop)."""
+        self.groups.held = True
 
     def http_result(self, result: ev.HttpResult) -> None:
-        if result.request_id in self._parallel:
-            done = self._parallel.answer(result)
-            if done is not None:
-                self.fire_trigger(done)
-            return
-        if self._in_flight is None or self._in_flight[0] != result.request_id:
-            log.warning("[%s] answer to request %d that is not in flight: ignored", self.name, result.request_id)
-            return
-        session = self.protocol.sessions[self._in_flight[1]]
-        self._in_flight = None
-        self._last_results[session.id] = result
-        self._store_answer(session, result)
-        if result.error is not None:
-            for tid in self._wiring.session_timeout_triggers.get(session.id, ()):
-                self.fire_trigger(tid)
-        if not self._send_next():
-            self._finish_group()
+        self.groups.http_result(result)
 
-    def _store_answer(self, session: Session, result: ev.HttpResult) -> None:
-        response = session.response
-        if response.status_param is not None:
-            self.change(response.status_param, result.status_line, always=False)
-        if response.content_param is not None:
-            self.change(response.content_param, result.body, always=False)
-        for header in response.headers:
-            if header.param is not None:
-                value = result.headers.get(header.key.lower(), result.headers.get(header.key))
-                self.change(header.param, value, always=False)
+    def send_parallel(self, requests: list[PendingRequest], done_trigger: int) -> int:
+        return self.groups.send_parallel(requests, done_trigger)
 
-    def _finish_group(self) -> None:
-        gid = self.running
-        self.running = None
-        if gid is not None:
-            self._fire_group(gid, TriggerTime.AFTER)
+    def take_parallel_results(self, set_id: int) -> list[ev.HttpResult]:
+        return self.groups.take_parallel_results(set_id)
 
-    def _fire_group(self, gid: int, time: TriggerTime) -> None:
-        for tid in self._wiring.group_triggers.get((gid, time), ()):
-            self.fire_trigger(tid)
+    def last_result(self, session: int) -> ev.HttpResult | None:
+        return self.groups.last_result(session)
 
     # -- timers ---------------------------------------------------------------------------
 
@@ -367,7 +239,7 @@ class Machine:
         for tid in self._wiring.timer_triggers.get(event.timer, ()):
             self.fire_trigger(tid)
         for gid in self.protocol.timers[event.timer].groups:
-            self.queue_group(gid, "timer")
+            self.groups.queue_group(gid, "timer")
 
     def check_trigger(self, event: ev.CheckTrigger) -> None:
         self.fire_trigger(event.trigger)
@@ -390,7 +262,7 @@ class Machine:
 
 def _queue_groups(machine: Machine, action: Action, trigger_param: int | None) -> None:
     for gid in action.on_ids:
-        machine.queue_group(gid, action.type)
+        machine.groups.queue_group(gid, action.type)
 
 
 def _run_handlers(machine: Machine, action: Action, trigger_param: int | None) -> None:
@@ -428,7 +300,7 @@ def _start_timers(machine: Machine, action: Action, trigger_param: int | None) -
 
 def _restart_timers(machine: Machine, action: Action, trigger_param: int | None) -> None:
     for timer_id in action.on_ids:
-        machine.queue.drop(set(machine.protocol.timers[timer_id].groups))
+        machine.groups.queue.drop(set(machine.protocol.timers[timer_id].groups))
         machine.start_timer(timer_id)
 
 

@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.engine.element import ElementView
 from connector.engine.events import SendInterApp
-from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, short_type_name
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
 from connector.protocol.model import Param, ParamType
@@ -369,30 +369,11 @@ def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
     """
     try:
         # Our own element's reply: no limit but its own size (4 bytes a character at most).
-        call = parse_call(raw, _type_names(raw), max_bytes=max(DEFAULT_MAX_BYTES, 4 * len(raw)))
+        call = parse_call(raw, written_type_names(raw), max_bytes=max(DEFAULT_MAX_BYTES, 4 * len(raw)))
     except InterAppError as refused:
         log.warning("an InterApp reply could not be read (%s); it is left out of the answer", refused.reason)
         return []
     return [(message.type, message.members) for message in call.messages]
-
-
-def _type_names(raw: str) -> set[str]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return set()  # parse_call will say why
-    names: set[str] = set()
-    pending = [document]
-    while pending:  # a loop, not recursion: the reply's depth is not ours to trust blindly
-        item = pending.pop()
-        if isinstance(item, dict):
-            written = item.get("$type")
-            if isinstance(written, str):
-                names.add(short_type_name(written))
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return names
 
 
 # -- endpoints ---------------------------------------------------------------------------------

@@ -245,3 +245,22 @@ def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key
     with pytest.raises(ValueRefused):
         element.handle(ev.SetCell(table="Things", key="a", column="Key", value="b"))
     assert element.view.tables[1000].keys() == ["a"] and len(seen) == 2
+
+
+def test_every_action_type_has_an_entry_in_the_dispatch_table() -> None:
+    from connector.engine.machine import ACTIONS
+
+    assert set(ACTIONS) == set(m.ActionType)
+
+
+def test_the_element_shows_a_read_only_view() -> None:
+    h = make()
+    h.start()
+    view = h.element.view
+    assert view.name == "Toy 01" and view.running == 1 and not view.idle  # the startup fetch waits
+    with pytest.raises(TypeError):
+        view.values[10] = 1  # type: ignore[index]
+    with pytest.raises(TypeError):
+        view.tables[1000] = None  # type: ignore[index]
+    h.respond(lambda r: answer(r, 200, "a=1"))
+    assert view.idle and view.table("Things").keys() == ["a"] and view.get("Level") == view.values[10]

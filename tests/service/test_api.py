@@ -208,6 +208,19 @@ async def test_elements_lists_name_protocol_version_and_state(client: httpx.Asyn
     ]
 
 
+@pytest.mark.parametrize("state", list(HostState))
+async def test_elements_shows_each_host_state_by_its_word(state: HostState) -> None:
+    runtime = FakeRuntime(FakeHost(toy_element(BE), state=state))
+    async with api_client(create_app(runtime)) as client:
+        answer = await client.get("/api/elements")
+    assert answer.json()[0]["state"] == state.value
+
+
+def test_host_states_are_the_five_words_the_api_shows() -> None:
+    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed"]
+    assert {state for state in HostState if state.accepting} == {HostState.STARTING, HostState.RUNNING}
+
+
 @pytest.mark.parametrize(
     "path",
     [
