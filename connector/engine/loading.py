@@ -14,8 +14,11 @@ from connector.engine.machine import Handler
 from connector.engine.values import coerce
 from connector.protocol.model import Protocol
 
+# By id, by name, or both (a mapping's key type is invariant: each spelled out for the callers).
+ParamRefs = Mapping[int, Any] | Mapping[str, Any] | Mapping[int | str, Any]
 
-def param_values(protocol: Protocol, values: Mapping[int | str, Any]) -> dict[int, Any]:
+
+def param_values(protocol: Protocol, values: ParamRefs) -> dict[int, Any]:
     """Values by parameter id or name, as parameter ids, each checked like a set (ValueRefused)."""
     resolved = {}
     for ref, value in values.items():

@@ -22,8 +22,8 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
-from connector.engine.element import Saved
 from connector.engine.events import Persist
+from connector.engine.persist import Saved
 
 SCHEMA_VERSION = 1
 

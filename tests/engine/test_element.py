@@ -259,8 +259,8 @@ def test_the_element_shows_a_read_only_view() -> None:
     view = h.element.view
     assert view.name == "Toy 01" and view.running == 1 and not view.idle  # the startup fetch waits
     with pytest.raises(TypeError):
-        view.values[10] = 1  # type: ignore[index]
+        view.values[10] = 1  # type: ignore[index]  # the point: a read-only mapping refuses it
     with pytest.raises(TypeError):
-        view.tables[1000] = None  # type: ignore[index]
+        view.tables[1000] = None  # type: ignore[index]  # the point: a read-only mapping refuses it
     h.respond(lambda r: answer(r, 200, "a=1"))
     assert view.idle and view.table("Things").keys() == ["a"] and view.get("Level") == view.values[10]
