@@ -160,7 +160,7 @@ def test_the_element_config_repr_hides_the_secrets(tmp_path: Path) -> None:
 
 def shown(h: Any) -> dict[str, str]:
     """Every parameter as the API and `connector params` show it (passwords masked)."""
-    return {p.name: display(p, h.element.values.get(pid)) for pid, p in h.element.protocol.params.items()}
+    return {p.name: display(p, h.element.view.values.get(pid)) for pid, p in h.element.view.protocol.params.items()}
 
 
 def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
@@ -180,7 +180,7 @@ def test_the_tokens_of_a_login_answer_are_in_no_shown_parameter() -> None:
     h.set(handlers.INTERAPP_RECEIVE, sample_text("ticket-batch.json"))
     h.set("Ticketing Processing", "Enabled")
     assert h.respond(platform_transport(platform)).session == handlers.SESSION_IDS["login"]
-    session = h.element.memory["ticketing"].session
+    session = h.element.view.memory["ticketing"].session
     assert session.access_token and session.refresh_token
     assert [
         name for name, text in shown(h).items() if session.access_token in text or session.refresh_token in text

@@ -1,21 +1,20 @@
 """The handler API: the `protocol` object a handler (DataMiner's QAction) receives.
 
 Connector code sees only this class and `connector.engine.table.Table`; it never touches
-the element's internals, so the engine can change behind it.
+the element's internals, so the engine can change behind it. It reaches the element through
+`connector.engine.core.ElementCore` only.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from connector.engine.core import ElementCore
 from connector.engine.events import Defer, HttpResult, SendInterApp
 from connector.engine.table import Table
 from connector.engine.values import coerce
 from connector.protocol.model import INTERAPP_RECEIVE
-
-if TYPE_CHECKING:
-    from connector.engine.element import Element
 
 _log = logging.getLogger("connector.handler")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -24,7 +23,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 class HandlerContext:
     __slots__ = ("_element", "handler_id", "trigger_param", "row_key")
 
-    def __init__(self, element: Element, handler_id: int, trigger_param: int | None, row_key: str | None) -> None:
+    def __init__(self, element: ElementCore, handler_id: int, trigger_param: int | None, row_key: str | None) -> None:
         self._element = element
         self.handler_id = handler_id
         self.trigger_param = trigger_param
@@ -64,7 +63,7 @@ class HandlerContext:
 
     def last_result(self, session: int) -> HttpResult | None:
         """The last answer (or failure) of an HTTP session, with its status and headers."""
-        return self._element.last_results.get(session)
+        return self._element.last_result(session)
 
     def send_parallel(self, requests: list[tuple[int, dict[str, Any]]], done_trigger: int) -> int:
         """Send requests of these sessions at once, outside the queue (each with its own path,
@@ -74,7 +73,7 @@ class HandlerContext:
 
     def parallel_results(self, set_id: int) -> list[HttpResult]:
         """The answers of a parallel set, in request order (taken: a second call gets [])."""
-        return self._element.parallel_results.pop(set_id, [])
+        return self._element.take_parallel_results(set_id)
 
     def defer(self, trigger: int) -> None:
         """Fire `trigger` in a step of its own, after this step's requests have left, when no

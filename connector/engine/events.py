@@ -9,7 +9,7 @@ on it (a request, an acknowledgement) leaves the process.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from attrs import field, frozen
 
@@ -66,7 +66,7 @@ class CheckTrigger:
     trigger: int
 
 
-Event = Union[SetParameter, SetCell, TimerFired, HttpResult, CheckTrigger]
+Event = SetParameter | SetCell | TimerFired | HttpResult | CheckTrigger
 
 # -- effects -----------------------------------------------------------------------------
 
@@ -87,7 +87,7 @@ class TableDelta:
 
     def cells(self, key: str) -> dict[int, Any]:
         """One written row as {column id: value}."""
-        return dict(zip(self.columns, self.written[key]))
+        return dict(zip(self.columns, self.written[key], strict=True))
 
 
 @frozen(kw_only=True)
@@ -142,4 +142,4 @@ class Defer:
     trigger: int
 
 
-Effect = Union[Persist, SendRequest, ScheduleTimer, CancelTimer, SendInterApp, Defer]
+Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer

@@ -103,13 +103,17 @@ class HttpTransport:
         )
 
     def _request(self, request: SendRequest, timeout: float, on_wire: Callable[[], None] | None) -> httpx.Response:
-        told = on_wire is None
+        told = False
+
+        def tell() -> None:  # once: when the body is written, or when the request ends unwritten
+            nonlocal told
+            if on_wire is not None and not told:
+                told = True
+                on_wire()
 
         def trace(event: str, info: Any) -> None:  # httpcore's trace hook, on this thread
-            nonlocal told
-            if event == "http11.send_request_body.complete" and not told:
-                told = True
-                on_wire()  # type: ignore[misc]
+            if event == "http11.send_request_body.complete":
+                tell()
 
         try:
             return self._client.request(
@@ -121,8 +125,7 @@ class HttpTransport:
                 extensions=None if on_wire is None else {"trace": trace},
             )
         finally:
-            if not told:
-                on_wire()  # type: ignore[misc]
+            tell()
 
     @staticmethod
     def _failure(request: SendRequest, error: str, detail: str) -> HttpResult:

@@ -22,8 +22,8 @@ import sqlite3
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
-from connector.engine.element import Saved
 from connector.engine.events import Persist
+from connector.engine.persist import Saved
 
 SCHEMA_VERSION = 1
 
@@ -92,7 +92,7 @@ class SQLiteStore:
             for key, *values in self._db.execute(
                 f"SELECT key{', ' + select if select else ''} FROM rows_{table_id} ORDER BY rowid"
             ):
-                rows.append((key, dict(zip(columns, values))))
+                rows.append((key, dict(zip(columns, values, strict=True))))
         return Saved(params=params, tables=tables)
 
     def commit(self, persist: Persist) -> None:

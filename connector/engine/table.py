@@ -142,7 +142,7 @@ class Table:
 
         def write(key: str, values: Iterable[Any]) -> None:
             row = rows[key]
-            for position, value in zip(positions, values):
+            for position, value in zip(positions, values, strict=False):  # a short list keeps the rest
                 if value is not None:
                     row[position] = value
             wrote(key)
@@ -198,11 +198,11 @@ class Table:
         for column, value in cells.items():
             position = index.get(column)
             if position is None:
-                self.position(column)  # raises the KeyError that names the column
+                position = self.position(column)  # raises the KeyError that names the column
             if value is None:
                 continue
             if position == key_position:
                 if value != key:
                     raise ValueError(f"table {self.model.name!r}: the primary key of row {key!r} cannot change")
                 continue
-            row[position] = value  # type: ignore[index]
+            row[position] = value

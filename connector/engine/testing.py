@@ -1,7 +1,8 @@
 """Drive an element without sockets or sleeping: a fake clock, a fake transport, a harness.
 
-The harness carries out an element's effects the way the real runtime does (persist first,
-then requests, timers, InterApp), but synchronously: a request is answered by a transport
+The harness carries out an element's effects through the runtime's own router
+(`connector.engine.effects`: persist first, then requests, timers, InterApp, deferred
+triggers when no other event waits), but synchronously: a request is answered by a transport
 function on the spot, and timers fire when the test advances the fake clock. Tests of the
 engine and of connectors use it; so does the in-process benchmark.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from connector.engine import events as ev
+from connector.engine.effects import EffectRouter
 from connector.engine.element import Element, Saved
 
 Transport = Callable[[ev.SendRequest], ev.HttpResult]
@@ -83,7 +85,7 @@ class Harness:
         self.persisted: list[ev.Persist] = []
         self._timers: dict[int, tuple[float, float]] = {}  # timer -> (due, interval)
         self._events: deque[ev.Event] = deque()
-        self._deferred: deque[ev.CheckTrigger] = deque()
+        self._router = EffectRouter(self)
 
     # -- driving --------------------------------------------------------------------------
 
@@ -130,30 +132,38 @@ class Harness:
     # -- effects --------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        # Deferred triggers run when no other event waits, as in the runtime.
-        while self._events or self._deferred:
-            event = self._events.popleft() if self._events else self._deferred.popleft()
+        while True:
+            event: ev.Event | None = self._router.take_deferred(others_waiting=bool(self._events))
+            if event is None:
+                if not self._events:
+                    return
+                event = self._events.popleft()
             self._carry_out(self.element.handle(event))
 
     def _carry_out(self, effects: list[ev.Effect]) -> None:
-        for effect in effects:
-            if isinstance(effect, ev.Persist):
-                self.persisted.append(effect)
-                if self.store is not None:
-                    self.store.commit(effect)
-            elif isinstance(effect, ev.SendRequest):
-                self.requests.append(effect)
-                if self.transport is None:
-                    self.unanswered.append(effect)
-                else:
-                    self._events.append(self.transport(effect))
-            elif isinstance(effect, ev.ScheduleTimer):
-                self._timers[effect.timer] = (self.clock.time + effect.first_in, max(effect.interval, 1e-3))
-            elif isinstance(effect, ev.CancelTimer):
-                self._timers.pop(effect.timer, None)
-            elif isinstance(effect, ev.Defer):
-                self._deferred.append(ev.CheckTrigger(trigger=effect.trigger))
-            elif isinstance(effect, ev.SendInterApp):
-                self.interapp.append(effect)
-                if self.route is not None:
-                    self.route(effect)
+        self._router.carry_out(effects)
+
+    # -- the effect sink (connector.engine.effects.EffectSink) ------------------------------
+
+    def commit(self, persist: ev.Persist) -> None:
+        self.persisted.append(persist)
+        if self.store is not None:
+            self.store.commit(persist)
+
+    def send(self, request: ev.SendRequest) -> None:
+        self.requests.append(request)
+        if self.transport is None:
+            self.unanswered.append(request)
+        else:
+            self._events.append(self.transport(request))
+
+    def schedule(self, timer: ev.ScheduleTimer) -> None:
+        self._timers[timer.timer] = (self.clock.time + timer.first_in, max(timer.interval, 1e-3))
+
+    def cancel(self, timer: ev.CancelTimer) -> None:
+        self._timers.pop(timer.timer, None)
+
+    def deliver(self, message: ev.SendInterApp) -> None:
+        self.interapp.append(message)
+        if self.route is not None:
+            self.route(message)

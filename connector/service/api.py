@@ -15,9 +15,9 @@ Rules every answer keeps:
 - A password parameter's value never leaves the process: value and display are `********`.
 - With a token, every call but `/api/health` needs `Authorization: Bearer <token>`.
 
-The API knows no connector. An InterApp POST answers with what the element's replies say,
-read by member name only (`accepted`, `duplicates`, `rejected`, and `reason` of an
-`ErrorResponse`), so any connector that answers in those words gets a useful 202.
+The API knows no connector. An InterApp POST answers 202, once the step is committed, with
+every InterApp reply the step produced, decoded generically: `{"replies": [{"type": <short
+type name>, <the message's members>...}, ...]}`. What the replies mean is the caller's to read.
 """
 
 from __future__ import annotations
@@ -40,20 +40,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from connector.engine.element import Element
+from connector.engine.element import ElementView
 from connector.engine.events import SendInterApp
-from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, short_type_name
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.runtime import HostState
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
 log = logging.getLogger("connector.api")
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
-# The element host accepts work in these states only; anything else gets a 503.
-_ACCEPTING = frozenset({"running", "starting"})
 _PUBLIC_PATHS = frozenset({"/api/health"})
 
 T = TypeVar("T")
@@ -66,8 +65,10 @@ class Host(TypingProtocol):
     """One hosted element (connector.service.runtime.ElementHost)."""
 
     name: str
-    element: Element
-    state: str
+    state: HostState
+
+    @property
+    def view(self) -> ElementView: ...
 
     async def set(self, ref: int | str, value: Any) -> None: ...
 
@@ -192,7 +193,7 @@ def _host(request: Request) -> Host:
 def _param(host: Host, ref: str) -> Param:
     try:
         # By id, else by name (case-insensitive; the read parameter of a read/write pair).
-        param = host.element.protocol.param(ref)
+        param = host.view.protocol.param(ref)
     except (KeyError, ValueError):  # ValueError: digits int() does not read, such as "²"
         raise ApiError(404, f"element {host.name!r} has no parameter {ref!r}") from None
     if param.type is ParamType.ARRAY:
@@ -202,10 +203,10 @@ def _param(host: Host, ref: str) -> Param:
 
 def _table(host: Host, ref: str) -> Table:
     try:
-        model = host.element.protocol.table(ref)
+        model = host.view.protocol.table(ref)
     except (KeyError, ValueError):
         raise ApiError(404, f"element {host.name!r} has no table {ref!r}") from None
-    return host.element.tables[model.id]
+    return host.view.tables[model.id]
 
 
 async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subject: str = "") -> T:
@@ -213,7 +214,7 @@ async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subjec
 
     The host refuses before anything changes: KeyError (no such parameter) or ValueRefused.
     """
-    if host.state not in _ACCEPTING:
+    if not host.state.accepting:
         raise ApiError(503, f"element {host.name!r} is {host.state}; it takes no changes now")
     try:
         return await change(host)
@@ -222,7 +223,7 @@ async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subjec
     except ValueRefused as refused:
         raise ApiError(422, f"{subject}{refused}") from None
     except Exception:
-        if host.state in _ACCEPTING:
+        if host.state.accepting:
             raise  # our bug: logged, answered with a 500
         # The element stopped on this step (its store refused the commit): say so, not "500".
         log.exception("[%s] a change through the API failed; the element is %s", host.name, host.state)
@@ -352,42 +353,12 @@ def _json_kind(value: Any) -> str:
 # -- InterApp replies --------------------------------------------------------------------------
 
 
-class _Outcome:
-    """What the replies of one InterApp step say, merged over their messages."""
-
-    def __init__(self) -> None:
-        self.accepted: list[Any] = []
-        self.duplicates: list[Any] = []
-        self.rejected: list[dict[str, Any]] = []
-        self.errors: list[str] = []
-        self.answered = False  # a reply that speaks of tickets (accepted, duplicates or rejected)
-
-    def add(self, message_type: str, members: Mapping[str, Any]) -> None:
-        if message_type == "ErrorResponse":
-            self.errors.append(str(members.get("reason") or "refused, no reason given"))
-            return
-        for name, into in (("accepted", self.accepted), ("duplicates", self.duplicates)):
-            if name in members:
-                self.answered = True
-                into.extend(_as_list(members[name]))
-        if "rejected" in members:
-            self.answered = True
-            for item in _as_list(members["rejected"]):
-                item = item if isinstance(item, Mapping) else {}
-                self.rejected.append({"ticketId": item.get("ticketId"), "reason": item.get("reason")})
-
-    def answer(self) -> JSONResponse:
-        # An ErrorResponse and nothing else: the message was refused whole, nothing stored.
-        if self.errors and not self.answered:
-            return error(400, "; ".join(self.errors))
-        content: dict[str, Any] = {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
-        if self.errors:  # a call of several messages, some refused: say so beside what was stored
-            content["errors"] = self.errors
-        return _Json(content, status_code=202)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
+def _reply_json(replies: Iterable[SendInterApp]) -> dict[str, Any]:
+    """Every message of every reply as `{"type": <short type name>, <its members>...}`."""
+    messages = [
+        {"type": message_type, **members} for reply in replies for message_type, members in _read_reply(reply.raw)
+    ]
+    return {"replies": messages}
 
 
 def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
@@ -398,30 +369,11 @@ def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
     """
     try:
         # Our own element's reply: no limit but its own size (4 bytes a character at most).
-        call = parse_call(raw, _type_names(raw), max_bytes=max(DEFAULT_MAX_BYTES, 4 * len(raw)))
+        call = parse_call(raw, written_type_names(raw), max_bytes=max(DEFAULT_MAX_BYTES, 4 * len(raw)))
     except InterAppError as refused:
         log.warning("an InterApp reply could not be read (%s); it is left out of the answer", refused.reason)
         return []
     return [(message.type, message.members) for message in call.messages]
-
-
-def _type_names(raw: str) -> set[str]:
-    try:
-        document = json.loads(raw)
-    except (ValueError, RecursionError):
-        return set()  # parse_call will say why
-    names: set[str] = set()
-    pending = [document]
-    while pending:  # a loop, not recursion: the reply's depth is not ours to trust blindly
-        item = pending.pop()
-        if isinstance(item, dict):
-            written = item.get("$type")
-            if isinstance(written, str):
-                names.add(short_type_name(written))
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return names
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -437,8 +389,8 @@ async def list_elements(request: Request) -> JSONResponse:
         [
             {
                 "name": host.name,
-                "protocol": host.element.protocol.name,
-                "version": host.element.protocol.version,
+                "protocol": host.view.protocol.name,
+                "version": host.view.protocol.version,
                 "state": host.state,
             }
             for host in runtime.elements.values()
@@ -447,11 +399,11 @@ async def list_elements(request: Request) -> JSONResponse:
 
 
 async def list_params(request: Request) -> JSONResponse:
-    element = _host(request).element
+    view = _host(request).view
     return _Json(
         [
-            _param_json(param, element.values.get(param.id))
-            for param in element.protocol.params.values()
+            _param_json(param, view.values.get(param.id))
+            for param in view.protocol.params.values()
             if param.type is not ParamType.ARRAY
         ]
     )
@@ -460,7 +412,7 @@ async def list_params(request: Request) -> JSONResponse:
 async def get_param(request: Request) -> JSONResponse:
     host = _host(request)
     param = _param(host, request.path_params["ref"])
-    return _Json(_param_json(param, host.element.values.get(param.id)))
+    return _Json(_param_json(param, host.view.values.get(param.id)))
 
 
 async def set_param(request: Request) -> JSONResponse:
@@ -468,7 +420,7 @@ async def set_param(request: Request) -> JSONResponse:
     param = _param(host, request.path_params["ref"])
     value = _json_value(await _read_body(request, request.app.state.max_body))
     await _command(host, lambda host: host.set(param.id, value), subject=f"{param.name}: ")
-    return _Json(_param_json(param, host.element.values.get(param.id)))
+    return _Json(_param_json(param, host.view.values.get(param.id)))
 
 
 async def get_table(request: Request) -> JSONResponse:
@@ -485,12 +437,10 @@ async def post_interapp(request: Request) -> JSONResponse:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
     replies = await _command(host, lambda host: host.interapp(text))
-    outcome = _Outcome()
-    for reply in replies:
-        for message_type, members in _read_reply(reply.raw):
-            outcome.add(message_type, members)
-    return outcome.answer()
+    return _Json(_reply_json(replies), status_code=202)
 
 
 def _query_count(request: Request, name: str) -> int | None:

@@ -348,17 +348,25 @@ def _run_send(args: argparse.Namespace, client: ApiClient, console: Console) -> 
     except OSError as exc:
         _fail(args, f"cannot read {args.file}: {exc.strerror or exc}")
         return EXIT_UNREADABLE
-    answer = client.send(args.element, raw)
-    accepted, duplicates, rejected = answer["accepted"], answer["duplicates"], answer["rejected"]
+    replies = client.send(args.element, raw).get("replies", [])
+    # The API passes the element's replies on as they are: read Ticketing's words here.
+    accepted, duplicates, rejected = ([i for r in replies for i in r.get(word) or ()] for word in _TALLIES)
+    errors = [str(r.get("reason") or "refused, no reason given") for r in replies if r.get("type") == "ErrorResponse"]
+    if errors and not any(word in r for r in replies for word in _TALLIES):
+        _fail(args, "; ".join(errors))  # refused whole: nothing stored
+        return EXIT_REFUSED
     console.print(f"accepted {len(accepted)}, duplicates {len(duplicates)}, rejected {len(rejected)}")
     if duplicates:
         console.print(_table(["Duplicate"], ([ticket] for ticket in duplicates)))
     if rejected:
         console.print(_table(["Rejected", "Reason"], ([r.get("ticketId"), r.get("reason")] for r in rejected)))
     # Part of a call refused whole (the rest stored): the sender has to act, so it is a failure.
-    for reason in answer.get("errors", ()):
+    for reason in errors:
         _fail(args, f"refused: {reason}")
-    return EXIT_REFUSED if answer.get("errors") else EXIT_OK
+    return EXIT_REFUSED if errors else EXIT_OK
+
+
+_TALLIES = ("accepted", "duplicates", "rejected")
 
 
 def _read(path: str) -> bytes:

@@ -130,11 +130,11 @@ async def _demo(options: DemoOptions) -> int:
                         content=wm_message(rows[start : start + options.batch], index),
                     )
                     answer.raise_for_status()
-                    accepted += len(answer.json().get("accepted", []))
+                    accepted += sum(len(r.get("accepted", [])) for r in answer.json().get("replies", []))
                     live.update(_progress(host, platform, accepted, time.monotonic() - started))
                     await asyncio.sleep(0.15)  # WM sends in bursts, not all at once
                 while True:
-                    counts = tickets.counts(host.element.tables[1000])
+                    counts = tickets.counts(host.view.tables[1000])
                     live.update(_progress(host, platform, accepted, time.monotonic() - started))
                     if counts[tickets.COMPLETED] + counts[tickets.ERROR] >= accepted:
                         break
@@ -143,7 +143,7 @@ async def _demo(options: DemoOptions) -> int:
                         break
                     await asyncio.sleep(0.1)
         console.print()
-        counts = tickets.counts(host.element.tables[1000])
+        counts = tickets.counts(host.view.tables[1000])
         created = len(platform.incidents) - seeded
         summary.update(
             {
@@ -153,7 +153,7 @@ async def _demo(options: DemoOptions) -> int:
                 "OTs": len(platform.work_orders),
                 "completed": counts[tickets.COMPLETED],
                 "errors": counts[tickets.ERROR],
-                "requests": int(host.element.get("Requests Sent") or 0),
+                "requests": int(host.view.get("Requests Sent") or 0),
                 "faults injected": sum(platform.injected.values()),
                 "time": f"{time.monotonic() - started:.1f} s",
             }
@@ -181,12 +181,12 @@ async def _demo(options: DemoOptions) -> int:
 
 
 def _progress(host, platform: fp.FakePlatform, accepted: int, elapsed: float) -> RichTable:
-    counts = tickets.counts(host.element.tables[1000])
+    counts = tickets.counts(host.view.tables[1000])
     table = RichTable(title=f"{ELEMENT}: {elapsed:4.1f} s")
     for column in ("received from WM", *tickets.STATUSES, "requests sent"):
         table.add_column(column, justify="right")
     table.add_row(
-        str(accepted), *(str(counts[s]) for s in tickets.STATUSES), str(int(host.element.get("Requests Sent") or 0))
+        str(accepted), *(str(counts[s]) for s in tickets.STATUSES), str(int(host.view.get("Requests Sent") or 0))
     )
     return table
 

@@ -2,7 +2,8 @@
 APScheduler, HTTP on httpx, state in a store, InterApp between elements by name.
 
 Each element is a sans-I/O core (`connector.engine.element.Element`). Its host feeds it one
-event at a time from a queue and carries out the effects of each step in order: first the
+event at a time from a queue and carries out the effects of each step in order, through the
+engine's router (`connector.engine.effects`, shared with the test harness): first the
 `Persist` (one transaction), then requests, timers and InterApp messages. So a change is
 committed before the request or the acknowledgement that depends on it leaves the process,
 and a process killed at any moment restarts from a state it had acknowledged.
@@ -11,10 +12,9 @@ and a process killed at any moment restarts from a state it had acknowledged.
 from __future__ import annotations
 
 import asyncio
-import importlib
+import enum
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,10 +25,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from attrs import field, frozen
 
 from connector.engine import events as ev
-from connector.engine.element import Element
+from connector.engine.effects import EffectRouter
+from connector.engine.element import Element, ElementView
 from connector.engine.http import Connection, HttpTransport
+from connector.engine.loading import param_values, resolve_handlers
 from connector.engine.store import SQLiteStore, Store
-from connector.engine.values import ValueRefused, coerce
+from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
 
@@ -52,22 +54,19 @@ class ElementConfig:
     source: str = ""
 
 
-def param_values(protocol: Protocol, values: Mapping[int | str, Any]) -> dict[int, Any]:
-    """Values by parameter id or name, as parameter ids, each checked like a set (ValueRefused)."""
-    resolved = {}
-    for ref, value in values.items():
-        param = protocol.param(ref)
-        resolved[param.id] = coerce(param, value)
-    return resolved
+class HostState(enum.StrEnum):
+    """Where an element host is in its life. The values are what the API shows."""
 
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"  # its store refused a commit: it stopped rather than run ahead of it
 
-def resolve_handlers(protocol: Protocol) -> dict[int, Callable[[Any], None]]:
-    """Import every handler's entry point (`package.module:function`)."""
-    resolved = {}
-    for handler in protocol.handlers.values():
-        module_name, _, function = handler.entry.partition(":")
-        resolved[handler.id] = getattr(importlib.import_module(module_name), function)
-    return resolved
+    @property
+    def accepting(self) -> bool:
+        """Whether the host takes events (sets, InterApp, timers) in this state."""
+        return self in (HostState.STARTING, HostState.RUNNING)
 
 
 class ElementHost:
@@ -90,14 +89,20 @@ class ElementHost:
         self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
         self.store = store if store is not None else SQLiteStore(config.store_path)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
-        self.state = "starting"
+        self.state = HostState.STARTING
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        # Deferred triggers (ev.Defer) run when no other event waits: an answer that is already
-        # in goes first, so that its next request leaves before the deferred work is done.
-        self._deferred: deque[ev.CheckTrigger] = deque()
+        self._router = EffectRouter(self)
+        # What the step being carried out sent: its InterApp messages (the replies an API
+        # caller waits for) and its requests' "written" futures (see _carry_out).
+        self._replies: list[ev.SendInterApp] = []
+        self._on_wire: list[asyncio.Future[None]] = []
+
+    @property
+    def view(self) -> ElementView:
+        """The element, read-only (for the API and the demo)."""
+        return self.element.view
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -109,22 +114,22 @@ class ElementHost:
         effects = self.element.start(self.store.load(), initial, always)
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
-        self.state = "running"
+        self.state = HostState.RUNNING
         log.info(
             "[%s] running (%s %s, %d rows)",
             self.name,
             self.protocol.name,
             self.protocol.version,
-            sum(len(t) for t in self.element.tables.values()),
+            sum(len(t) for t in self.element.view.tables.values()),
         )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
-        self.state = "stopping"
+        self.state = HostState.STOPPING
         self.element.hold()
         self.runtime.cancel_timers(self)
         deadline = time.monotonic() + grace
-        while self.element.running is not None and time.monotonic() < deadline:
+        while self.element.view.running is not None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await self._queue.put((_STOP, None))
         if self._worker is not None:
@@ -133,7 +138,7 @@ class ElementHost:
             task.cancel()
         await self.transport.aclose()
         self.store.close()
-        self.state = "stopped"
+        self.state = HostState.STOPPED
         log.info("[%s] stopped", self.name)
 
     # -- what the API and other elements call ----------------------------------------------
@@ -147,7 +152,7 @@ class ElementHost:
         return await self.submit(ev.SetParameter(param=INTERAPP_RECEIVE, value=raw))
 
     async def submit(self, event: ev.Event) -> list[ev.SendInterApp]:
-        if self.state not in ("running", "starting"):
+        if not self.state.accepting:
             raise RuntimeError(f"element {self.name!r} is {self.state}")
         future: asyncio.Future[list[ev.SendInterApp]] = asyncio.get_running_loop().create_future()
         await self._queue.put((event, future))
@@ -161,8 +166,9 @@ class ElementHost:
 
     async def _run(self) -> None:
         while True:
-            if self._deferred and self._queue.empty():
-                event, future = self._deferred.popleft(), None
+            deferred = self._router.take_deferred(others_waiting=not self._queue.empty())
+            if deferred is not None:
+                event, future = deferred, None
             else:
                 event, future = await self._queue.get()
             if event is _STOP:
@@ -184,7 +190,7 @@ class ElementHost:
                 # The store refused a commit: the element is ahead of its store. Stop it
                 # rather than acknowledge what is not durable.
                 log.critical("[%s] cannot commit (%s): stopping the element", self.name, exc)
-                self.state = "failed"
+                self.state = HostState.FAILED
                 self.element.hold()
                 if future is not None:
                     future.set_exception(exc)
@@ -193,39 +199,49 @@ class ElementHost:
                 future.set_result(replies)
 
     async def _carry_out(self, effects: list[ev.Effect]) -> list[ev.SendInterApp]:
-        replies = []
-        on_wire: list[asyncio.Future[None]] = []
-        for effect in effects:
-            if isinstance(effect, ev.Persist):
-                self.store.commit(effect)
-            elif isinstance(effect, ev.SendRequest):
-                on_wire.append(asyncio.get_running_loop().create_future())
-                task = asyncio.create_task(self._send(effect, on_wire[-1]))
-                self._requests.add(task)
-                task.add_done_callback(self._requests.discard)
-            elif isinstance(effect, ev.ScheduleTimer):
-                self.runtime.schedule_timer(self, effect)
-            elif isinstance(effect, ev.CancelTimer):
-                self.runtime.cancel_timer(self, effect.timer)
-            elif isinstance(effect, ev.Defer):
-                self._deferred.append(ev.CheckTrigger(trigger=effect.trigger))  # when nothing else waits
-            elif isinstance(effect, ev.SendInterApp):
-                replies.append(effect)
-                self.runtime.route(self, effect)
-        if on_wire:
+        """Carry out one step's effects; its InterApp messages (the replies) once done."""
+        self._replies, self._on_wire = [], []
+        self._router.carry_out(effects)
+        if self._on_wire:
             # The next step would hold the GIL, and an HTTP thread cannot write its request
             # without it: a deferred step (settling the previous batch) used to delay each
             # request by 2-3 ms. Wait, idle, until the requests are written, and no longer than
             # ON_WIRE_WAIT (a connect may take its time; the element must not stall on it).
-            await asyncio.wait(on_wire, timeout=ON_WIRE_WAIT)
-        return replies
+            await asyncio.wait(self._on_wire, timeout=ON_WIRE_WAIT)
+        return self._replies
+
+    # -- the effect sink (connector.engine.effects.EffectSink) ------------------------------
+
+    def commit(self, persist: ev.Persist) -> None:
+        self.store.commit(persist)
+
+    def send(self, request: ev.SendRequest) -> None:
+        on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_wire.append(on_wire)
+        task = asyncio.create_task(self._send(request, on_wire))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    def schedule(self, timer: ev.ScheduleTimer) -> None:
+        self.runtime.schedule_timer(self, timer)
+
+    def cancel(self, timer: ev.CancelTimer) -> None:
+        self.runtime.cancel_timer(self, timer.timer)
+
+    def deliver(self, message: ev.SendInterApp) -> None:
+        self._replies.append(message)
+        self.runtime.route(self, message)
 
     async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
 
+        def mark_written() -> None:  # on the loop
+            if on_wire is not None and not on_wire.done():
+                on_wire.set_result(None)
+
         def written() -> None:  # from the HTTP thread
             if on_wire is not None:
-                loop.call_soon_threadsafe(lambda: on_wire.done() or on_wire.set_result(None))
+                loop.call_soon_threadsafe(mark_written)
 
         try:
             result = await self.transport.send(request, written)
@@ -293,7 +309,7 @@ class Runtime:
 
     @staticmethod
     async def _fire(host: ElementHost, timer: int) -> None:
-        if host.state == "running":
+        if host.state is HostState.RUNNING:
             host.post(ev.TimerFired(timer=timer))
 
     def cancel_timer(self, host: ElementHost, timer: int) -> None:
@@ -316,7 +332,7 @@ class Runtime:
         if not message.target:
             return  # a reply with no return address: only the API caller gets it
         host = self.find(message.target)
-        if host is None or host.state != "running":
+        if host is None or host.state is not HostState.RUNNING:
             log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
             return
         host.post(ev.SetParameter(param=message.parameter, value=message.raw))

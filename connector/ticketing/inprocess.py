@@ -14,11 +14,11 @@ from typing import Any
 
 from connector.engine import events as ev
 from connector.engine.element import Element, Saved
+from connector.engine.loading import param_values, resolve_handlers
 from connector.engine.store import Store
 from connector.engine.testing import FakeClock, Harness, Transport
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import Protocol
-from connector.service.runtime import param_values, resolve_handlers
 from connector.ticketing import fake_platform as fp
 
 PROTOCOL_YAML = Path(__file__).resolve().parents[2] / "protocol.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.engine import events as ev
-from connector.engine.element import Element, Saved
+from connector.engine.element import Element, Saved, internals
 from connector.engine.testing import FakeClock, Harness, answer, failure
 from connector.engine.values import ValueRefused
 from connector.protocol import model as m
@@ -31,23 +31,23 @@ def test_startup_applies_defaults_then_runs_the_after_startup_chain() -> None:
     h = make(transport=fetch_transport())
     h.start()
     assert toy.CALLS[0] == ("startup", 5)  # the default was there before the handler ran
-    assert h.element.get("Path") == "/things"
+    assert h.element.view.get("Path") == "/things"
 
 
 def test_saved_values_win_over_initial_values_and_defaults() -> None:
     h = make(transport=fetch_transport())
     h.start(saved=Saved(params={10: 42}), initial={10: 7})
-    assert h.element.get(10) == 42
+    assert h.element.view.get(10) == 42
     fresh = make(transport=fetch_transport())
     fresh.start(initial={10: 7})
-    assert fresh.element.get(10) == 7
+    assert fresh.element.view.get(10) == 7
 
 
 def test_a_set_command_goes_to_the_write_parameter_and_the_setter_copies_before_handlers() -> None:
     h = make(transport=fetch_transport())
     h.start()
     h.set("Level", 30)
-    assert h.element.get(10) == 30 and h.element.get(11) == 30
+    assert h.element.view.get(10) == 30 and h.element.view.get(11) == 30
     assert ("level", 30) in toy.CALLS
 
 
@@ -67,7 +67,7 @@ def test_refused_values_change_nothing() -> None:
             h.set("Level", bad)
     with pytest.raises(ValueRefused):
         h.set("Mode", "Sometimes")
-    assert h.element.get(10) == 5
+    assert h.element.view.get(10) == 5
     with pytest.raises(KeyError):
         h.set("No Such Parameter", 1)
 
@@ -76,9 +76,9 @@ def test_a_toggle_takes_its_display_text_or_its_value() -> None:
     h = make(transport=fetch_transport())
     h.start()
     h.set("Mode", "Enabled")
-    assert h.element.get(12) == 1
+    assert h.element.view.get(12) == 1
     h.set("Mode", "0")
-    assert h.element.get(12) == 0
+    assert h.element.view.get(12) == 0
 
 
 def test_protocol_writes_fire_only_on_change_until_cleared() -> None:
@@ -89,7 +89,7 @@ def test_protocol_writes_fire_only_on_change_until_cleared() -> None:
     assert len(parses) == 1
     h.advance(10)  # same content: the change trigger does not fire
     assert len([c for c in toy.CALLS if c[0] == "parse"]) == 1
-    h.element.clear(21)
+    internals(h.element).clear(21)
     h.advance(10)  # cleared: the same content fires again
     assert len([c for c in toy.CALLS if c[0] == "parse"]) == 2
 
@@ -118,11 +118,11 @@ def test_copy_fires_only_when_the_value_changes() -> None:
 def test_the_response_sets_the_status_line_and_the_content() -> None:
     h = make(transport=lambda r: answer(r, 404, "missing"))
     h.start()
-    assert h.element.get(20) == "HTTP/1.1 404 Not Found"
-    assert h.element.get(21) == "missing"
+    assert h.element.view.get(20) == "HTTP/1.1 404 Not Found"
+    assert h.element.view.get(21) == "missing"
     h2 = make(transport=lambda r: failure(r, "timeout", "no answer within 30 s"))
     h2.start()
-    assert h2.element.get(20) == "TIMEOUT: no answer within 30 s"
+    assert h2.element.view.get(20) == "TIMEOUT: no answer within 30 s"
 
 
 def test_the_request_is_built_when_the_group_is_queued() -> None:
@@ -131,9 +131,9 @@ def test_the_request_is_built_when_the_group_is_queued() -> None:
     first = h.unanswered[0]
     assert first.path == "/things"
     assert first.headers == {"Accept": "application/json"}  # an empty header parameter is left out
-    h.element.change(23, "Bearer abc", always=True)
-    h.element.change(22, "/later", always=True)
-    h.element.fire_trigger(2)  # queue another fetch now, with the new path
+    internals(h.element).change(23, "Bearer abc", always=True)
+    internals(h.element).change(22, "/later", always=True)
+    internals(h.element).fire_trigger(2)  # queue another fetch now, with the new path
     h.respond(lambda r: answer(r, 200, "k=v"))
     second = h.unanswered[0]
     assert second.path == "/later" and second.headers["Authorization"] == "Bearer abc"
@@ -147,9 +147,9 @@ def test_one_group_at_a_time_and_a_timer_never_queues_a_group_twice() -> None:
     h.advance(10)
     h.advance(10)
     assert len(h.unanswered) == 1, "no second request while the first is in flight"
-    assert h.element.queue.groups() == [1], "the timer queued the group once"
+    assert h.element.view.queued == [1], "the timer queued the group once"
     h.respond(lambda r: answer(r, 200, "x=1"))
-    assert len(h.unanswered) == 1 and h.element.queue.groups() == []
+    assert len(h.unanswered) == 1 and h.element.view.queued == []
 
 
 def test_interapp_set_runs_the_receive_handler_and_can_reply() -> None:
@@ -190,16 +190,16 @@ def test_a_failing_handler_is_logged_and_the_element_keeps_running(caplog) -> No
     h.set(9000000, "x")
     assert "bad handler" in caplog.text
     h.set("Level", 7)
-    assert element.get(10) == 7
+    assert element.view.get(10) == 7
 
 
 def test_group_actions_and_increment() -> None:
     h = make(transport=fetch_transport())
     h.start()
     action = m.Action(id=99, name="x", on=m.ActionOn.GROUP, on_ids=(3,), type=m.ActionType.EXECUTE_NEXT)
-    h.element.run_action(action)
+    internals(h.element).run_action(action)
     h.dispatch(ev.SetParameter(param="Level", value=1))  # any event pumps the queue
-    assert h.element.get(26) == 1
+    assert h.element.view.get(26) == 1
 
 
 def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> None:
@@ -207,18 +207,18 @@ def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> N
     h.start()
     h.respond(lambda r: answer(r, 200, ""))  # the startup fetch
     trigger = m.Trigger(id=50, name="All Answered", actions=(5,))  # action 5 increments Counter
-    protocol = h.element.protocol
+    protocol = h.element.view.protocol
     protocol.triggers[50] = trigger  # the toy's mappings are plain dicts: extend it for this test
-    set_id = h.element.send_parallel([(1, {"path": f"/p{i}"}) for i in range(3)], done_trigger=50)
+    set_id = internals(h.element).send_parallel([(1, {"path": f"/p{i}"}) for i in range(3)], done_trigger=50)
     effects = h.element.handle(ev.SetParameter(param="Echo", value="x"))
     sent = [e for e in effects if isinstance(e, ev.SendRequest)]
     assert [r.path for r in sent] == ["/p0", "/p1", "/p2"]
     assert all(r.headers["Accept"] == "application/json" for r in sent)
     for request in reversed(sent):  # answers may arrive in any order
-        assert set_id not in h.element.parallel_results
+        assert internals(h.element).take_parallel_results(set_id) == []  # not yet
         h.element.handle(answer(request, 200, request.path))
-        assert h.element.get("Counter") == (1 if request is sent[0] else None)
-    assert [r.body for r in h.element.parallel_results[set_id]] == ["/p0", "/p1", "/p2"]
+        assert h.element.view.get("Counter") == (1 if request is sent[0] else None)
+    assert [r.body for r in internals(h.element).take_parallel_results(set_id)] == ["/p0", "/p1", "/p2"]
 
 
 def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key() -> None:
@@ -238,10 +238,29 @@ def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key
     h = Harness(element, clock, transport=fetch_transport("a=1"))
     h.start()
     h.dispatch(ev.SetCell(table="Things", key="a", column="Value", value="9"))
-    assert element.tables[1000].get("a", "Value") == "9"
+    assert element.view.tables[1000].get("a", "Value") == "9"
     assert seen == [(1002, "a"), (1002, None)]
     with pytest.raises(KeyError):
-        element.set_cell("Things", "nope", "Value", "1")
+        element.handle(ev.SetCell(table="Things", key="nope", column="Value", value="1"))
     with pytest.raises(ValueRefused):
-        element.set_cell("Things", "a", "Key", "b")
-    assert element.tables[1000].keys() == ["a"] and len(seen) == 2
+        element.handle(ev.SetCell(table="Things", key="a", column="Key", value="b"))
+    assert element.view.tables[1000].keys() == ["a"] and len(seen) == 2
+
+
+def test_every_action_type_has_an_entry_in_the_dispatch_table() -> None:
+    from connector.engine.machine import ACTIONS
+
+    assert set(ACTIONS) == set(m.ActionType)
+
+
+def test_the_element_shows_a_read_only_view() -> None:
+    h = make()
+    h.start()
+    view = h.element.view
+    assert view.name == "Toy 01" and view.running == 1 and not view.idle  # the startup fetch waits
+    with pytest.raises(TypeError):
+        view.values[10] = 1  # type: ignore[index]  # the point: a read-only mapping refuses it
+    with pytest.raises(TypeError):
+        view.tables[1000] = None  # type: ignore[index]  # the point: a read-only mapping refuses it
+    h.respond(lambda r: answer(r, 200, "a=1"))
+    assert view.idle and view.table("Things").keys() == ["a"] and view.get("Level") == view.values[10]

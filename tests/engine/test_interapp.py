@@ -785,3 +785,11 @@ def _elapsed(work: Any) -> float:
     start = time.perf_counter()
     work()
     return time.perf_counter() - start
+
+
+def test_written_type_names_are_every_type_in_the_text_by_its_short_name() -> None:
+    from connector.engine.interapp import written_type_names
+
+    raw = '{"$type": "InterAppCall,", "messages": [{"$type": "A.B.Reply, X", "items": [{"$type": "Item,"}]}]}'
+    assert written_type_names(raw) == {"InterAppCall", "Reply", "Item"}
+    assert written_type_names("not json") == set()

@@ -62,12 +62,12 @@ def test_an_element_restarts_where_it_was(tmp_path: Path) -> None:
     store = SQLiteStore(path)
     h = run(store)
     h.set("Level", 77)
-    assert h.element.tables[1000].keys() == ["a", "b"]
+    assert h.element.view.tables[1000].keys() == ["a", "b"]
     store.close()
     store = SQLiteStore(path)
     h2 = run(store)
-    assert h2.element.get(10) == 77
-    assert h2.element.tables[1000].row("a")["Value"] == "1"
+    assert h2.element.view.get(10) == 77
+    assert h2.element.view.tables[1000].row("a")["Value"] == "1"
     assert store.integrity() == "ok"
     store.close()
     for file in tmp_path.iterdir():

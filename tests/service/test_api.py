@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.engine import events as ev
-from connector.engine.element import Element
+from connector.engine.element import Element, ElementView, internals
 from connector.engine.http import httpx
 from connector.engine.interapp import InterAppError, OutgoingMessage, parse_call, serialize_call
 from connector.engine.testing import FakeClock
 from connector.engine.values import MASK
 from connector.protocol import model as m
 from connector.service.api import create_app
+from connector.service.runtime import HostState
 from tests.conftest import sample_text
 from tests.engine import toy
 
@@ -51,9 +52,10 @@ def anyio_backend() -> str:
 class FakeHost:
     """The ElementHost interface of connector.service.runtime, without queue, store or timers."""
 
-    def __init__(self, element: Element, state: str = "running") -> None:
-        self.name = element.name
+    def __init__(self, element: Element, state: HostState = HostState.RUNNING) -> None:
+        self.name = element.view.name
         self.element = element
+        self.view = element.view
         self.state = state
         self.sets: list[tuple[int | str, Any]] = []
 
@@ -148,13 +150,13 @@ def runtime() -> FakeRuntime:
     return FakeRuntime(
         FakeHost(toy_element(BE, ticket_receive)),
         FakeHost(toy_element(PLAIN)),
-        FakeHost(toy_element(STOPPED), state="stopped"),
+        FakeHost(toy_element(STOPPED), state=HostState.STOPPED),
     )
 
 
 @pytest.fixture
-def be(runtime: FakeRuntime) -> Element:
-    return runtime.elements[BE].element
+def be(runtime: FakeRuntime) -> ElementView:
+    return runtime.elements[BE].view
 
 
 @asynccontextmanager
@@ -206,6 +208,19 @@ async def test_elements_lists_name_protocol_version_and_state(client: httpx.Asyn
     ]
 
 
+@pytest.mark.parametrize("state", list(HostState))
+async def test_elements_shows_each_host_state_by_its_word(state: HostState) -> None:
+    runtime = FakeRuntime(FakeHost(toy_element(BE), state=state))
+    async with api_client(create_app(runtime)) as client:
+        answer = await client.get("/api/elements")
+    assert answer.json()[0]["state"] == state.value
+
+
+def test_host_states_are_the_five_words_the_api_shows() -> None:
+    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed"]
+    assert {state for state in HostState if state.accepting} == {HostState.STARTING, HostState.RUNNING}
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -233,7 +248,7 @@ async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient)
 # -- parameters ----------------------------------------------------------------------------
 
 
-async def test_params_lists_every_standalone_parameter(client: httpx.AsyncClient, be: Element) -> None:
+async def test_params_lists_every_standalone_parameter(client: httpx.AsyncClient, be: ElementView) -> None:
     answer = await client.get(f"{BE_PATH}/params")
     assert answer.status_code == 200
     params = {p["id"]: p for p in answer.json()}
@@ -248,12 +263,12 @@ async def test_a_password_shows_a_mask_never_the_secret(client: httpx.AsyncClien
     assert listed[23]["value"] == MASK and listed[23]["display"] == MASK
     one = (await client.get(f"{BE_PATH}/params/Token")).json()
     assert one["value"] == MASK and one["display"] == MASK
-    runtime.elements[BE].element.values[23] = ""  # empty: nothing to hide, nothing to show
+    internals(runtime.elements[BE].element).values[23] = ""  # empty: nothing to hide, nothing to show
     empty = (await client.get(f"{BE_PATH}/params/23")).json()
     assert empty["value"] == "" and empty["display"] == ""
 
 
-async def test_setting_a_password_answers_with_the_mask(client: httpx.AsyncClient, be: Element) -> None:
+async def test_setting_a_password_answers_with_the_mask(client: httpx.AsyncClient, be: ElementView) -> None:
     answer = await client.put(f"{BE_PATH}/params/Token", json={"value": NEW_SECRET})
     assert answer.status_code == 200 and answer.json()["value"] == MASK
     assert be.values[23] == NEW_SECRET  # the set happened; the answer only hides it
@@ -285,7 +300,9 @@ async def test_an_unknown_parameter_is_a_404_with_a_reason(client: httpx.AsyncCl
         assert "no parameter" in answer.json()["error"]
 
 
-async def test_a_set_answers_with_the_new_value(client: httpx.AsyncClient, runtime: FakeRuntime, be: Element) -> None:
+async def test_a_set_answers_with_the_new_value(
+    client: httpx.AsyncClient, runtime: FakeRuntime, be: ElementView
+) -> None:
     answer = await client.put(f"{BE_PATH}/params/Level", json={"value": 30})
     assert answer.status_code == 200
     assert answer.json() == {"id": 10, "name": "Level", "type": "read", "value": 30, "display": "30"}
@@ -293,7 +310,7 @@ async def test_a_set_answers_with_the_new_value(client: httpx.AsyncClient, runti
     assert runtime.elements[BE].sets == [(10, 30)]
 
 
-async def test_a_set_takes_text_as_the_command_line_sends_it(client: httpx.AsyncClient, be: Element) -> None:
+async def test_a_set_takes_text_as_the_command_line_sends_it(client: httpx.AsyncClient, be: ElementView) -> None:
     assert (await client.put(f"{BE_PATH}/params/level", json={"value": "42"})).json()["value"] == 42
     toggled = await client.put(f"{BE_PATH}/params/Mode", json={"value": "Enabled"})
     assert toggled.status_code == 200
@@ -318,7 +335,7 @@ async def test_a_set_takes_text_as_the_command_line_sends_it(client: httpx.Async
     ],
 )
 async def test_a_refused_value_is_a_422_with_the_reason_and_changes_nothing(
-    client: httpx.AsyncClient, be: Element, ref: str, value: Any, words: str
+    client: httpx.AsyncClient, be: ElementView, ref: str, value: Any, words: str
 ) -> None:
     before = dict(be.values)
     body = json.dumps({"value": value})  # json.dumps writes the lone surrogate as \ud800
@@ -347,7 +364,7 @@ async def test_a_refused_value_is_a_422_with_the_reason_and_changes_nothing(
     ],
 )
 async def test_a_malformed_body_is_a_400_and_changes_nothing(
-    client: httpx.AsyncClient, be: Element, body: bytes
+    client: httpx.AsyncClient, be: ElementView, body: bytes
 ) -> None:
     before = dict(be.values)
     answer = await client.put(f"{BE_PATH}/params/Level", content=body)
@@ -372,7 +389,7 @@ class FailingHost(FakeHost):
     """A host whose store refuses the commit: the real host stops the element and re-raises."""
 
     async def set(self, ref: int | str, value: Any) -> None:
-        self.state = "failed"
+        self.state = HostState.FAILED
         raise sqlite3.OperationalError("disk I/O error")
 
     interapp = set  # type: ignore[assignment]
@@ -446,40 +463,51 @@ async def test_an_unknown_table_is_a_404(client: httpx.AsyncClient, ref: str) ->
 # -- InterApp ------------------------------------------------------------------------------
 
 
-async def test_interapp_stores_and_answers_202_with_what_the_element_replied(
-    client: httpx.AsyncClient, be: Element
+def replies(answer: httpx.Response) -> list[dict[str, Any]]:
+    """The replies of a 202 to an InterApp POST; the answer holds nothing else."""
+    assert answer.status_code == 202, answer.text
+    document = answer.json()
+    assert list(document) == ["replies"]
+    return document["replies"]
+
+
+def tally(answer: httpx.Response, member: str) -> list[Any]:
+    """One member's items over every reply (what `connector send` adds up)."""
+    return [item for reply in replies(answer) for item in reply.get(member, [])]
+
+
+async def test_interapp_stores_and_answers_202_with_the_elements_replies(
+    client: httpx.AsyncClient, be: ElementView
 ) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=sample_text("ticket-batch.json"))
-    assert answer.status_code == 202
-    assert answer.json() == {
-        "accepted": ["WM-20261126-000101", "WM-20261126-000102", "WM-20261126-000103"],
-        "duplicates": [],
-        "rejected": [],
-    }
-    assert be.tables[1000].keys() == answer.json()["accepted"]
+    (reply,) = replies(answer)
+    assert reply["type"] == "TicketBatchResponse"
+    assert reply["accepted"] == ["WM-20261126-000101", "WM-20261126-000102", "WM-20261126-000103"]
+    assert reply["duplicates"] == [] and reply["rejected"] == []
+    assert be.tables[1000].keys() == reply["accepted"]
 
 
-async def test_interapp_lists_duplicates_and_rejected_as_the_contract_sample_does(
+async def test_interapp_replies_carry_every_member_as_the_element_wrote_it(
     client: httpx.AsyncClient, ticket_batch_response: dict[str, Any]
 ) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=sample_text("ticket-batch-mixed.json"))
-    assert answer.status_code == 202
+    (reply,) = replies(answer)
     expected = ticket_batch_response["messages"]["$values"][0]
-    assert answer.json() == {
-        "accepted": expected["accepted"],
-        "duplicates": expected["duplicates"],
-        "rejected": [{"ticketId": r["ticketId"], "reason": r["reason"]} for r in expected["rejected"]],
-    }
+    assert reply["type"] == "TicketBatchResponse"
+    assert reply["accepted"] == expected["accepted"] and reply["duplicates"] == expected["duplicates"]
+    assert [{"ticketId": r["ticketId"], "reason": r["reason"]} for r in reply["rejected"]] == [
+        {"ticketId": r["ticketId"], "reason": r["reason"]} for r in expected["rejected"]
+    ]
 
 
 async def test_interapp_resent_tickets_are_duplicates(client: httpx.AsyncClient) -> None:
     first = await client.post(f"{BE_PATH}/interapp", content=batch(ticket("A"), ticket("B")))
     again = await client.post(f"{BE_PATH}/interapp", content=batch(ticket("B"), ticket("C")))
-    assert first.json()["accepted"] == ["A", "B"]
-    assert again.json() == {"accepted": ["C"], "duplicates": ["B"], "rejected": []}
+    assert tally(first, "accepted") == ["A", "B"]
+    assert [(r["accepted"], r["duplicates"], r["rejected"]) for r in replies(again)] == [(["C"], ["B"], [])]
 
 
-async def test_interapp_merges_the_replies_of_a_call_of_several_messages(client: httpx.AsyncClient) -> None:
+async def test_interapp_answers_one_reply_per_message_of_a_call(client: httpx.AsyncClient) -> None:
     raw = serialize_call(
         [
             OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
@@ -487,11 +515,13 @@ async def test_interapp_merges_the_replies_of_a_call_of_several_messages(client:
         ]
     )
     answer = await client.post(f"{BE_PATH}/interapp", content=raw)
-    assert answer.status_code == 202
-    assert answer.json() == {"accepted": ["A", "B"], "duplicates": ["A"], "rejected": []}
+    assert [(r["type"], r["accepted"], r["duplicates"]) for r in replies(answer)] == [
+        ("TicketBatchResponse", ["A"], []),
+        ("TicketBatchResponse", ["B"], ["A"]),
+    ]
 
 
-async def test_interapp_a_message_refused_beside_stored_ones_is_listed_under_errors(client: httpx.AsyncClient) -> None:
+async def test_interapp_a_message_refused_beside_stored_ones_is_a_reply_of_its_own(client: httpx.AsyncClient) -> None:
     raw = serialize_call(
         [
             OutgoingMessage(type="TicketBatchMessage", members={"tickets": [ticket("A")]}),
@@ -499,39 +529,48 @@ async def test_interapp_a_message_refused_beside_stored_ones_is_listed_under_err
         ]
     )
     answer = await client.post(f"{BE_PATH}/interapp", content=raw)
-    assert answer.status_code == 202  # "A" is stored: the call was not refused whole
-    assert answer.json() == {"accepted": ["A"], "duplicates": [], "rejected": [], "errors": ["tickets: required"]}
+    first, second = replies(answer)
+    assert first["type"] == "TicketBatchResponse" and first["accepted"] == ["A"]
+    assert second["type"] == "ErrorResponse" and second["reason"] == "tickets: required"
 
 
 @pytest.mark.parametrize(
     "raw, words",
     [
         ("not json", "not JSON"),
-        ("", "not JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"$type": "InterAppCall,", "messages": [{"$type": "Foo,"}]}', "unknown type 'Foo'"),  # unknown type
         ('{"$type": "InterAppCall,", "messages": ' + "[" * 200 + "]" * 200 + "}", "nesting deeper"),
         ("[" * 20_000 + "]" * 20_000, "nesting"),  # deeply nested, and deeper than json.loads goes
     ],
 )
-async def test_interapp_an_unreadable_message_is_a_400_with_the_elements_reason_and_stores_nothing(
-    client: httpx.AsyncClient, be: Element, raw: str, words: str
+async def test_interapp_an_unreadable_message_is_answered_with_the_elements_refusal_and_stores_nothing(
+    client: httpx.AsyncClient, be: ElementView, raw: str, words: str
 ) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=raw.encode())
-    assert answer.status_code == 400
-    assert words in answer.json()["error"]
+    (reply,) = replies(answer)  # the API does not judge the element's words: its reply, as it is
+    assert reply["type"] == "ErrorResponse" and words in reply["reason"]
     assert len(be.tables[1000]) == 0
 
 
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+async def test_interapp_an_empty_body_is_a_400_before_the_element_sees_it(
+    client: httpx.AsyncClient, be: ElementView, body: bytes
+) -> None:
+    answer = await client.post(f"{BE_PATH}/interapp", content=body)
+    assert answer.status_code == 400 and "empty" in answer.json()["error"]
+    assert be.values[m.INTERAPP_RECEIVE] is None
+
+
 async def test_interapp_a_body_that_is_not_utf8_is_a_400_before_the_element_sees_it(
-    client: httpx.AsyncClient, be: Element
+    client: httpx.AsyncClient, be: ElementView
 ) -> None:
     answer = await client.post(f"{BE_PATH}/interapp", content=b'{"a": "\xff"}')
     assert answer.status_code == 400 and "UTF-8" in answer.json()["error"]
     assert be.values[m.INTERAPP_RECEIVE] is None
 
 
-async def test_interapp_over_the_limit_is_a_413_by_its_length(client: httpx.AsyncClient, be: Element) -> None:
+async def test_interapp_over_the_limit_is_a_413_by_its_length(client: httpx.AsyncClient, be: ElementView) -> None:
     huge = batch(ticket("A", description="x" * MAX_MESSAGE_BYTES))
     answer = await client.post(f"{BE_PATH}/interapp", content=huge)
     assert answer.status_code == 413 and "limit" in answer.json()["error"]
@@ -542,7 +581,7 @@ async def test_interapp_the_default_limit_is_4_mib(runtime: FakeRuntime) -> None
     async with api_client(create_app(runtime)) as client:
         at_limit = await client.post(f"{BE_PATH}/interapp", content=b" " * (4 * 1024 * 1024))
         over = await client.post(f"{BE_PATH}/interapp", content=b" " * (4 * 1024 * 1024 + 1))
-    assert at_limit.status_code == 400  # read and handed on: blank is not JSON (the element's limit is 64 KiB)
+    assert at_limit.status_code == 400  # read whole (under the limit), then refused: blank is an empty body
     assert over.status_code == 413
 
 
@@ -558,7 +597,7 @@ async def test_interapp_a_streamed_body_is_cut_off_just_past_the_limit(runtime: 
         answer = await client.post(f"{BE_PATH}/interapp", content=chunks())
     assert answer.status_code == 413
     assert len(pulled) <= 12  # 1000 bytes are 10 chunks; the 11th goes past the limit
-    assert runtime.elements[BE].element.values[m.INTERAPP_RECEIVE] is None
+    assert runtime.elements[BE].view.values[m.INTERAPP_RECEIVE] is None
 
 
 async def test_interapp_a_content_length_that_lies_low_is_still_caught(runtime: FakeRuntime) -> None:
@@ -581,8 +620,7 @@ async def test_interapp_a_content_length_that_is_no_number_is_a_400(client: http
 async def test_interapp_replies_in_no_known_shape_give_an_empty_202(client: httpx.AsyncClient) -> None:
     # The toy's handler replies "ack:<raw>": not the dialect. The message was taken, so 202.
     answer = await client.post("/api/elements/Plain/interapp", content=b"hello")
-    assert answer.status_code == 202
-    assert answer.json() == {"accepted": [], "duplicates": [], "rejected": []}
+    assert replies(answer) == []
 
 
 async def test_interapp_to_an_element_that_is_not_running_is_a_503(client: httpx.AsyncClient) -> None:
@@ -627,7 +665,7 @@ async def test_with_a_token_every_call_needs_it(guarded: httpx.AsyncClient, auth
 
 @pytest.mark.parametrize("authorization", ["Bearer t0ken", "bearer t0ken", "BEARER  t0ken"])
 async def test_with_the_right_token_calls_go_through(
-    guarded: httpx.AsyncClient, be: Element, authorization: str
+    guarded: httpx.AsyncClient, be: ElementView, authorization: str
 ) -> None:
     headers = {"Authorization": authorization}
     assert (await guarded.get("/api/elements", headers=headers)).status_code == 200

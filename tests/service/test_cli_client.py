@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from connector.cli import main
-from connector.engine.element import Element
+from connector.engine.element import ElementView
 from connector.engine.values import MASK
 from connector.service.api import create_app
 from tests.conftest import REPO, sample_text
@@ -65,8 +65,8 @@ class Served:
         return self.app.state.runtime
 
     @property
-    def be(self) -> Element:
-        return self.runtime.elements[BE].element
+    def be(self) -> ElementView:
+        return self.runtime.elements[BE].view
 
 
 def fresh_runtime() -> FakeRuntime:
@@ -257,7 +257,8 @@ def test_send_an_unreadable_message_exits_1_with_the_elements_reason(
     message.write_text("{not json", encoding="utf-8")
     code, out, err = run(capsys, "send", BE, str(message), "--api", api.url)
     assert code == 1 and out == ""
-    assert err.startswith("connector send: not JSON") and err.strip().endswith("(HTTP 400)")
+    # The API answers 202 with the element's ErrorResponse; the command says it and fails.
+    assert err.startswith("connector send: not JSON")
 
 
 def test_send_a_missing_file_exits_2(api: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -112,7 +112,8 @@ def param(run: Run, name: str):
 def test_state_survives_sigterm_and_sigkill(element_yaml: Path, tmp_path: Path) -> None:
     run = Run(element_yaml)
     answer = httpx.post(run.api + PATH + "/interapp", content=sample_text("ticket-batch.json"), timeout=10)
-    assert answer.status_code == 202 and len(answer.json()["accepted"]) == 3
+    assert answer.status_code == 202
+    assert [len(reply["accepted"]) for reply in answer.json()["replies"]] == [3]
     assert httpx.put(run.api + PATH + "/params/Max%20Retries", json={"value": 7}, timeout=10).status_code == 200
     assert run.stop(signal.SIGTERM) == 0
     logs = run.logs()

@@ -57,7 +57,7 @@ def element(*, processing: bool = False) -> Harness:
     platform = fp.FakePlatform(seed=1, clock=clock.now)
     h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled" if processing else "Disabled"})
     h.set(handlers.INTERAPP_RECEIVE, SAMPLES[0])
-    assert h.element.tables[handlers.TICKET_OVERVIEW].keys() == PRELOADED
+    assert h.element.view.tables[handlers.TICKET_OVERVIEW].keys() == PRELOADED
     return h
 
 
@@ -67,7 +67,7 @@ def handler_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def assert_rows_keep_the_receive_rules(h: Harness) -> None:
     """No partial row: every stored row has every receive-path cell, valid per the Ticket rules."""
-    table = h.element.tables[handlers.TICKET_OVERVIEW]
+    table = h.element.view.tables[handlers.TICKET_OVERVIEW]
     for key in table.keys():
         row = table.row(key)
         assert TICKET_ID.fullmatch(key), key
@@ -123,7 +123,7 @@ def still_serving(h: Harness, ticket_id: str = "WM-AFTER-0001") -> None:
 def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.clear()
     h = element()
-    table = h.element.tables[handlers.TICKET_OVERVIEW]
+    table = h.element.view.tables[handlers.TICKET_OVERVIEW]
     before, start = set(table.keys()), len(h.interapp)
 
     h.set(handlers.INTERAPP_RECEIVE, payload)
@@ -203,8 +203,8 @@ def test_whatever_is_accepted_goes_through_the_platform(
     h.set(handlers.INTERAPP_RECEIVE, batch[0])
     h.advance(120)
     assert handler_errors(caplog) == []
-    assert tickets.counts(h.element.tables[handlers.TICKET_OVERVIEW])[tickets.COMPLETED] == len(
-        h.element.tables[handlers.TICKET_OVERVIEW]
+    assert tickets.counts(h.element.view.tables[handlers.TICKET_OVERVIEW])[tickets.COMPLETED] == len(
+        h.element.view.tables[handlers.TICKET_OVERVIEW]
     )
 
 
@@ -232,21 +232,21 @@ def test_a_set_is_stored_or_refused_and_a_refusal_changes_nothing(
 ) -> None:
     caplog.clear()
     h = element()
-    values = dict(h.element.values)
-    rows = {key: h.element.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED}
+    values = dict(h.element.view.values)
+    rows = {key: h.element.view.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED}
     persisted = len(h.persisted)
     try:
         h.set(ref, value)
     except (KeyError, ValueRefused):  # the two refusals of the set command; anything else fails
-        assert h.element.values == values  # nothing changed...
-        assert {key: h.element.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED} == rows
+        assert h.element.view.values == values  # nothing changed...
+        assert {key: h.element.view.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED} == rows
         assert len(h.persisted) == persisted  # ...and nothing was committed
     else:
         param = PROTOCOL.param(ref)
         write = PROTOCOL.write_of(param.id) if param.type is not ParamType.WRITE else None
         write = write or param
         target = PROTOCOL.read_of(write.id) if write.type is ParamType.WRITE else None
-        assert h.element.values[(target or write).id] == coerce(write, value)
+        assert h.element.view.values[(target or write).id] == coerce(write, value)
     assert handler_errors(caplog) == []
     still_serving(h)
 

@@ -59,7 +59,7 @@ def make_tickets(
 
 
 def statuses(h) -> dict[str, int]:
-    return {status: n for status, n in tickets.counts(h.element.tables[handlers.TICKET_OVERVIEW]).items() if n}
+    return {status: n for status, n in tickets.counts(h.element.view.tables[handlers.TICKET_OVERVIEW]).items() if n}
 
 
 def test_protocol_ids_used_by_the_handlers_exist() -> None:
@@ -100,7 +100,7 @@ def test_the_mixed_sample_gets_exactly_the_sample_reply(platform, clock) -> None
         doc["guid"] = doc["sendingTime"] = None
     assert got == expected
     assert h.interapp[-1].target == "101/12" and h.interapp[-1].parameter == 9000001
-    assert h.element.tables[1000].keys() == ["WM-20261126-000201", "WM-20261126-000204"]
+    assert h.element.view.tables[1000].keys() == ["WM-20261126-000201", "WM-20261126-000204"]
 
 
 def test_tickets_are_stored_before_the_reply_leaves(platform, clock) -> None:
@@ -122,11 +122,11 @@ def test_an_unreadable_message_stores_nothing_and_gets_an_error_response(platfor
     reply = parse_call(h.interapp[-1].raw, messages.KNOWN_TYPES)
     assert reply.messages[0].type == "ErrorResponse"
     assert "Pizza" in reply.messages[0].members["reason"]
-    assert len(h.element.tables[1000]) == 0
+    assert len(h.element.view.tables[1000]) == 0
     h.set(9000000, "{not json")  # no return address: a reply with no target, element still serving
     assert h.interapp[-1].target == ""
     h.set(9000000, sample_text("ticket-batch.json"))
-    assert len(h.element.tables[1000]) == 3
+    assert len(h.element.view.tables[1000]) == 3
 
 
 def test_disabled_processing_receives_but_sends_nothing(platform, clock) -> None:
@@ -144,8 +144,8 @@ def test_enabling_processing_completes_every_ticket(platform, clock) -> None:
     h.set("Ticketing Processing", "Enabled")
     assert statuses(h) == {tickets.COMPLETED: 3}
     assert len(platform.incidents_by_external_id()) == 3
-    assert h.element.get("Last Cycle Result") == "OK"
-    assert h.element.get("Communication State") == "HTTP/1.1 200 OK"
+    assert h.element.view.get("Last Cycle Result") == "OK"
+    assert h.element.view.get("Communication State") == "HTTP/1.1 200 OK"
 
 
 def drain_requests(
@@ -220,7 +220,7 @@ def test_a_platform_that_never_answers_ends_tickets_in_error_with_the_reason(pla
     h.set(9000000, batch(make_tickets(3)))
     h.advance(3600)
     assert statuses(h) == {tickets.ERROR: 3}
-    row = h.element.tables[1000].row("WM-000000")
+    row = h.element.view.tables[1000].row("WM-000000")
     assert row["Retries"] == 3 and row["Last Error"]
 
 
@@ -230,8 +230,8 @@ def test_restart_resumes_from_the_store(platform, clock) -> None:
     h.set(9000000, sample_text("ticket-batch.json"))
     h.set("Max Retries", 7)
     again = ticketing_element(platform, clock, store=store)
-    assert again.element.get("Max Retries") == 7
-    assert again.element.tables[1000].keys() == h.element.tables[1000].keys()
+    assert again.element.view.get("Max Retries") == 7
+    assert again.element.view.tables[1000].keys() == h.element.view.tables[1000].keys()
     assert all(handlers.PASSWORD not in p.params for p in h.persisted)
     again.set("Ticketing Processing", "Enabled")
     assert statuses(again) == {tickets.COMPLETED: 3}
@@ -243,13 +243,13 @@ def test_retry_errors_and_clear_completed_buttons(platform, clock) -> None:
     h.set(9000000, sample_text("ticket-batch.json"))
     h.advance(60)
     assert statuses(h) == {tickets.ERROR: 3}
-    assert "SFyC en mantenimiento" in h.element.tables[1000].row("WM-20261126-000101")["Last Error"]
+    assert "SFyC en mantenimiento" in h.element.view.tables[1000].row("WM-20261126-000101")["Last Error"]
     platform.faults = fp.Faults()
     h.set("Retry Errors", "Retry")
     assert statuses(h) == {tickets.COMPLETED: 3}
     assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents)
     h.set("Clear Completed", 1)
-    assert len(h.element.tables[1000]) == 0
+    assert len(h.element.view.tables[1000]) == 0
 
 
 def test_concurrent_batches_go_out_together(clock) -> None:

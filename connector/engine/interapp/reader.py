@@ -1,228 +1,35 @@
-"""The Skyline InterAppCalls JSON dialect: reading and writing InterApp calls.
-
-An element receives another element's InterApp call as a string on parameter 9000000. The
-sender serializes it with Newtonsoft.Json as Skyline's `Skyline.DataMiner.Core.InterAppCalls.Common`
-does (TypeNameHandling.Auto, PreserveReferencesHandling.Objects, a known-types binder, camelCase
-members sorted by name). This module reads and writes that dialect and knows nothing of what the
-messages mean: a connector names the message types it knows and gets back plain JSON values.
-
-Reading (`parse_call`), one rule for each thing a real sender produces:
-
-- `$type` is `"Name,"` (short name, empty assembly) or `"Namespace.Name, Assembly"`; both come
-  down to the short name `Name`, as KnownTypesBinder matches Type.Name.
-- Only known types are messages. The dialect's own types (the call, the CallBulk.Messages
-  collection, Shared.ReturnAddress) are accepted wherever they stand, and so are
-  `System.Collections.*` containers, which Newtonsoft names for members declared as `object` or
-  as an interface. Any other `$type`, at any depth, is refused: the known-types list is the
-  contract between sender and receiver, and an unknown type means they do not share it.
-  Objects without `$type` are plain member objects and always fine.
-- `{"$type": ..., "$values": [...]}` stands for an array wherever one may stand; a plain array is
-  accepted too.
-- `$id` names an object, `{"$ref": id}` repeats it. Newtonsoft reads in one pass, so a `$ref`
-  must name an object that starts EARLIER in the document. A reference to an object that
-  contains it (a cycle) is refused: the result is plain JSON values, which cannot loop.
-  A referenced value is shared, not copied; the expanded size is still limited (see below).
-- Members come in any order, the metadata too (MetadataPropertyHandling.ReadAhead). Members the
-  dialect does not know are kept in `Message.members`; the connector ignores what it does not use.
-- Dates are ISO 8601 with .NET's 7-digit fractions (cut to microseconds); the .NET default
-  `0001-01-01T00:00:00` means "not set" and reads as None.
-- A single message object, not wrapped in a call, is accepted as a call of one message, as
-  InterAppCallFactory.CreateFromRawAndAcceptMessage does.
-- A call's return address "bubbles down" to its messages that carry none.
-
-Limits: `max_bytes` of UTF-8 text; `max_depth` levels of JSON nesting as written (an object or
-an array is one level, so a `$values` wrapper is two); references may not expand the document to
-more than `max_bytes` values, so that a few hundred `$ref`s cannot stand for a billion values
-(every value takes at least one byte of text, so an honest document never comes near).
-
-Whatever the input, `parse_call` returns an `InterAppCall` or raises `InterAppError`, never
-anything else. The error's reason names the place and the rule (`messages[0].$type: unknown type
-'Foo'`); its guid and return address are those of the message the refusal is about (else of the
-first message, else of the call) when they could be read, so the caller can send an error response.
-
-Writing (`serialize_call`) produces the sender's exact shape: `$id` numbered in document order,
-`"$type": "Name,"`, the messages in the CallBulk.Messages wrapper, every object (also inside
-lists) with its own `$id`, members sorted after the metadata, compact separators.
-"""
+"""Reading the InterApp dialect: `parse_call` (the rules are in the package's docstring)."""
 
 from __future__ import annotations
 
 import json
 import math
-import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
 
-from attrs import evolve, field, frozen
-from attrs.validators import instance_of
+from attrs import evolve
 
-__all__ = [
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_DEPTH",
-    "DIALECT_TYPES",
-    "INTERAPP_RETURN",
-    "NOT_SET",
-    "InterAppCall",
-    "InterAppError",
-    "Message",
-    "OutgoingMessage",
-    "ReturnAddress",
-    "format_date",
-    "parse_call",
-    "parse_date",
-    "serialize_call",
-    "short_type_name",
-    "show",
-]
+from connector.engine.interapp.model import (
+    CALL_TYPE,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DEPTH,
+    DIALECT_TYPES,
+    INTERAPP_RETURN,
+    InterAppCall,
+    InterAppError,
+    Message,
+    ReturnAddress,
+    clip,
+    parse_date,
+    short_type_name,
+    show,
+)
 
-CALL_TYPE = "InterAppCall"
-MESSAGES_TYPE = "Skyline.DataMiner.Core.InterAppCalls.Common.CallBulk.Messages"
-RETURN_ADDRESS_TYPE = "Skyline.DataMiner.Core.InterAppCalls.Common.Shared.ReturnAddress"
-# The dialect's own types by short name: accepted wherever they stand, never as a message.
-DIALECT_TYPES = frozenset({CALL_TYPE, "Messages", "ReturnAddress"})
 # Newtonsoft names these for members declared `object` or as an interface (BindToType step 2).
 _SYSTEM_CONTAINERS = "System.Collections."
-
-INTERAPP_RETURN = 9000001  # the parameter a reply goes to unless the sender names another
-NOT_SET = "0001-01-01T00:00:00"  # .NET's default(DateTime)
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
-DEFAULT_MAX_DEPTH = 32
-
 _METADATA = frozenset({"$id", "$ref", "$type", "$values"})
 _INT32 = range(-(2**31), 2**31)  # the .NET int of ReturnAddress
-_SHOWN_CHARACTERS = 60  # a reason quotes at most this much of what was sent
-
-
-# -- the data ----------------------------------------------------------------------------------
-
-
-@frozen(kw_only=True)
-class ReturnAddress:
-    """Where a reply goes: a parameter of an element on an agent."""
-
-    agent_id: int = field(validator=instance_of(int))
-    element_id: int = field(validator=instance_of(int))
-    parameter_id: int = field(default=INTERAPP_RETURN, validator=instance_of(int))
-
-
-@frozen(kw_only=True)
-class Message:
-    """One message of a call. `members` holds every other member as plain JSON values
-    (metadata stripped, references resolved); a referenced value is shared, do not mutate it."""
-
-    type: str
-    guid: str | None = None
-    return_address: ReturnAddress | None = None
-    members: Mapping[str, Any] = field(factory=dict)
-
-
-@frozen(kw_only=True)
-class InterAppCall:
-    guid: str | None  # None for a single message received without a call around it
-    messages: tuple[Message, ...] = field(converter=tuple)
-    return_address: ReturnAddress | None = None
-    source: Any = None
-    sending_time: datetime | None = None
-    receiving_time: datetime | None = None
-
-
-@frozen(kw_only=True)
-class OutgoingMessage:
-    """A message to send. `members` may hold a `guid` (when absent a new one is made), a
-    `returnAddress` and a `source` (else null); values are JSON values, datetimes, ReturnAddresses,
-    mappings and lists or tuples of those."""
-
-    type: str
-    members: Mapping[str, Any] = field(factory=dict)
-
-
-class InterAppError(Exception):
-    """A call that cannot be read. `guid` and `return_address` say whom to answer, when known."""
-
-    def __init__(self, reason: str, guid: str | None = None, return_address: ReturnAddress | None = None) -> None:
-        # All three in args, so that the error pickles (to a worker process) whole.
-        super().__init__(reason, guid, return_address)
-        self.reason = reason
-        self.guid = guid
-        self.return_address = return_address
-
-    def __str__(self) -> str:
-        return self.reason
-
-
-# -- helpers a connector uses too ----------------------------------------------------------
-
-
-def short_type_name(type_name: str) -> str:
-    """`Namespace.Outer+Name, Assembly` -> `Name`; `Name,` -> `Name`; `Name[]` -> `Name`.
-
-    A generic name (`List`1[[Ticket, A]], mscorlib`) is cut inside its brackets; the result
-    matches no known type, which is what it should do.
-    """
-    name = type_name.partition(",")[0].strip()
-    while name.endswith("[]"):  # BindToType's step 1: an array of a type binds like the type
-        name = name[:-2]
-    return name.rpartition(".")[2].rpartition("+")[2]
-
-
-def parse_date(text: str) -> datetime | None:
-    """An ISO 8601 date, None for .NET's "not set" (year 1, midnight). Raises ValueError."""
-    try:
-        # Python 3.11 reads any number of fraction digits (.NET writes 7), `Z` and offsets.
-        moment = datetime.fromisoformat(text)
-    except (ValueError, OverflowError) as error:
-        raise ValueError(f"not an ISO 8601 date: {show(text)}") from error
-    if moment.replace(tzinfo=None) == datetime.min:
-        return None
-    return moment
-
-
-def format_date(moment: datetime | None) -> str:
-    """A date as Newtonsoft writes it (`yyyy-MM-ddTHH:mm:ss.FFFFFFFK`); None is "not set"."""
-    if moment is None:
-        return NOT_SET
-    # By hand, because strftime writes year 1 as "1" on Linux and isoformat pads fractions.
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
-        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
-    if moment.microsecond:
-        text += "." + f"{moment.microsecond:06d}".rstrip("0")
-    offset = moment.utcoffset()
-    if offset is not None:
-        seconds = int(offset.total_seconds())
-        sign = "-" if seconds < 0 else "+"
-        minutes = abs(seconds) // 60
-        text += f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-    return text
-
-
-def show(value: Any) -> str:
-    """A value as a reason quotes it: short, on one line, strings in single quotes, JSON words."""
-    if isinstance(value, str):
-        return f"'{_clip(value)}'"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        # str() of an int has a cost and a limit (4300 digits); 196 bits is about 60 digits.
-        return str(value) if value.bit_length() <= 196 else "a very large integer"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, (list, tuple)):
-        return "an array"
-    return f"a {type(value).__name__}"
-
-
-def _clip(text: str) -> str:
-    clipped = text[:_SHOWN_CHARACTERS]
-    if not clipped.isprintable():  # newlines, controls, lone surrogates: escape, keep one line
-        clipped = clipped.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return clipped + "..." if len(text) > _SHOWN_CHARACTERS else clipped
 
 
 def _at(where: str, member: str) -> str:
@@ -306,7 +113,7 @@ def _refuse_constant(name: str) -> NoReturn:
 def _finite_float(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):  # 1e999: Python reads infinity, JSON has none
-        _refuse(f"not JSON: the number {_clip(text)} is out of range")
+        _refuse(f"not JSON: the number {clip(text)} is out of range")
     return number
 
 
@@ -443,9 +250,9 @@ class _Reader:
             if isinstance(part, int):
                 text += f"[{part}]"
             else:
-                text = _at(text, _clip(part))
+                text = _at(text, clip(part))
         if member is not None:
-            return _at(text, _clip(member))
+            return _at(text, clip(member))
         return text or "top level"
 
     def message_index(self) -> int | None:
@@ -614,94 +421,25 @@ def _lenient_return_address(scope: Mapping[str, Any], raw_by_id: Mapping[str, An
         return None
 
 
-# -- writing -------------------------------------------------------------------------------
+def written_type_names(raw: str) -> set[str]:
+    """The short name of every `$type` written anywhere in `raw` (nothing when it is not JSON).
 
-
-def serialize_call(
-    messages: Sequence[OutgoingMessage],
-    *,
-    guid: str | None = None,
-    sending_time: datetime | None = None,
-) -> str:
-    """An InterAppCall holding `messages`, as the Skyline sender writes it.
-
-    `guid` defaults to a new one, `sending_time` to now (local time, with its offset).
-    Raises TypeError or ValueError for a member no JSON can hold (that is our bug, not a peer's).
+    For reading a call whose types are not known beforehand, such as an element's own reply read
+    by a caller that knows no connector: `parse_call(raw, written_type_names(raw))`.
     """
-    document = _Writer().call(
-        messages,
-        guid=guid if guid is not None else str(uuid.uuid4()),
-        sending_time=sending_time if sending_time is not None else datetime.now().astimezone(),
-    )
-    # Newtonsoft leaves non-ASCII characters as they are; compact, as the sender sends it.
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-class _Writer:
-    """Builds the document in the order it is written, numbering objects as Newtonsoft does
-    (PreserveReferencesHandling.Objects: every object gets the next `$id` when it starts)."""
-
-    def __init__(self) -> None:
-        self._count = 0
-
-    def _next_id(self) -> str:
-        self._count += 1
-        return str(self._count)
-
-    def call(self, messages: Sequence[OutgoingMessage], *, guid: str, sending_time: datetime) -> Any:
-        # The keys are written in their sorted order, and $id "1" is taken before the messages.
-        return {
-            "$id": self._next_id(),
-            "$type": f"{CALL_TYPE},",
-            "guid": guid,
-            "messages": {
-                "$type": f"{MESSAGES_TYPE},",
-                "$values": [self._message(message) for message in messages],
-            },
-            "receivingTime": NOT_SET,
-            "returnAddress": None,
-            "sendingTime": format_date(sending_time),
-            "source": None,
-        }
-
-    def _message(self, message: OutgoingMessage) -> Any:
-        members = {"returnAddress": None, "source": None, **message.members}
-        if "guid" not in members:  # a message is answered by its guid: give it one (None stays null)
-            members["guid"] = str(uuid.uuid4())
-        return self._object(members, message.type)
-
-    def _object(self, members: Mapping[str, Any], type_name: str | None = None) -> Any:
-        written: dict[str, Any] = {"$id": self._next_id()}
-        if type_name is not None:
-            written["$type"] = f"{type_name},"
-        for key in sorted(_member_names(members)):
-            written[key] = self._value(members[key])
-        return written
-
-    def _value(self, value: Any) -> Any:
-        if value is None or isinstance(value, (str, int, float)):
-            return value
-        if isinstance(value, datetime):
-            return format_date(value)
-        if isinstance(value, ReturnAddress):
-            members = {
-                "agentId": value.agent_id,
-                "elementId": value.element_id,
-                "parameterId": value.parameter_id,
-            }
-            return self._object(members, RETURN_ADDRESS_TYPE)
-        if isinstance(value, Mapping):
-            return self._object(value)
-        if isinstance(value, (list, tuple)):
-            return [self._value(item) for item in value]
-        raise TypeError(f"an InterApp message cannot hold a {type(value).__name__}")
-
-
-def _member_names(members: Mapping[str, Any]) -> list[str]:
-    names = list(members)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"member names must be strings, got {name!r}")
-        if name.startswith("$"):
-            raise ValueError(f"member name {name!r}: names starting with $ are the dialect's metadata")
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return set()  # parse_call will say why
+    names: set[str] = set()
+    pending = [document]
+    while pending:  # a loop, not recursion: the text's depth is not ours to trust blindly
+        item = pending.pop()
+        if isinstance(item, dict):
+            written = item.get("$type")
+            if isinstance(written, str):
+                names.add(short_type_name(written))
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return names
