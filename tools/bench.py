@@ -41,7 +41,7 @@ from connector.engine.http import httpx  # noqa: E402
 from connector.ticketing import cherwell as cw  # noqa: E402
 from connector.ticketing import sfyc  # noqa: E402
 from connector.ticketing.calls import PlatformCall, PlatformReply  # noqa: E402
-from connector.ticketing.fake_platform import CALL_OPERATIONS  # noqa: E402
+from connector.ticketing.fake import CALL_OPERATIONS  # noqa: E402
 from tools import chaos  # noqa: E402
 
 BATCH = 100

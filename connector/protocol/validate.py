@@ -21,10 +21,11 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from attrs import define, frozen
 
+from connector.protocol.document import Document
 from connector.protocol.errors import Problem
 from connector.protocol.model import (
     EACH,
@@ -49,9 +50,6 @@ from connector.protocol.model import (
     TriggerTime,
     ValueKind,
 )
-
-if TYPE_CHECKING:
-    from connector.protocol.loader import Document  # the loader imports this module
 
 # --- ids (reference 1.9) ----------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def compose(text: str, file: str) -> Node | None:
     YAML, never another exception.
     """
     try:
-        return yaml.compose(text, Loader=_LOADER)  # type: ignore[no-any-return]
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         yaml_mark = exc.problem_mark or exc.context_mark
         message = f"YAML syntax error: {exc.problem or exc.context or 'not valid YAML'}"

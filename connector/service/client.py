@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from connector.commandline import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNREADABLE, Subparsers
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from connector.protocol.model import Column as ColumnModel
 
-    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
     "ApiClient",
@@ -50,11 +51,6 @@ TIMEOUT = 30.0  # seconds; a set or an InterApp batch returns once committed, we
 CONNECT_TIMEOUT = 5.0
 SHORTENED = 60  # characters of a value a listing shows
 KEY_WIDTH = 40  # the most a table's first column takes whole
-
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_UNREACHABLE = 2
-EXIT_UNREADABLE = 2  # the file to send (the `connector` command's code for an unreadable file)
 
 
 # -- the client --------------------------------------------------------------------------------

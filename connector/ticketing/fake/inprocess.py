@@ -19,9 +19,9 @@ from connector.engine.testing import FakeClock, Harness, Transport
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import Protocol
 from connector.service.runtime import param_values, resolve_handlers
-from connector.ticketing import fake_platform as fp
+from connector.ticketing import PROTOCOL_YAML
+from connector.ticketing import fake as fp
 
-PROTOCOL_YAML = Path(__file__).resolve().parents[2] / "protocol.yaml"
 _protocols: dict[Path, Protocol] = {}
 
 

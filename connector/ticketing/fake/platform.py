@@ -2,8 +2,9 @@
 
 `FakePlatform.handle(method, target, headers, body)` answers one HTTP request the way
 `shared/contracts/platform-api.md` says the real gateway does, and returns a `FakeAnswer`; it never
-sleeps and never touches a socket (`fake_server` puts it behind Starlette and uvicorn). Tests call it
-directly, through `FakePlatform.call` (a `PlatformCall` in, a `PlatformReply` out), or over HTTP.
+sleeps and never touches a socket (`connector.ticketing.fake.server` puts it behind Starlette and
+uvicorn). Tests call it directly, through `FakePlatform.call` (a `PlatformCall` in, a
+`PlatformReply` out), or over HTTP.
 
 Quirks of the real platform it reproduces, because a client has to survive every one:
 
@@ -58,101 +59,103 @@ from __future__ import annotations
 import hmac
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from attrs import asdict, evolve
+from attrs import asdict, evolve, frozen
 
 from connector.ticketing.calls import PlatformCall, PlatformReply
-from connector.ticketing.fake_data import (  # noqa: F401 - the public names are re-exported
-    _BUS_OBS,
-    _COMPARE,
-    _DENIED,
-    _HTML_503,
-    _INCIDENT,
-    _JSON,
-    _ROUTES,
-    CALL_OPERATIONS,
+from connector.ticketing.fake.answers import (
+    DENIED,
+    HTML_503,
+    JSON_HEADERS,
+    FakeAnswer,
+    LoggedRequest,
+    as_text,
+    bad_request,
+    cherwell_date,
+    cherwell_error,
+    envelope,
+    field_error,
+    http_date,
+    json_answer,
+    order_failed,
+    parse_json,
+    raw_answer,
+    save_item,
+    server_error,
+    sfyc_error,
+    truthy,
+    unknown_bus_ob,
+    whole_number,
+)
+from connector.ticketing.fake.data import (
+    BUS_OBS,
     CATEGORIES,
     CLOSED_STATES,
+    COMPARE,
     DEFAULT_API_KEY,
     DEFAULT_CLIENT_ID,
     DEFAULT_PAGE_SIZE,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     FIRST_INCIDENT_ID,
-    ITEM_OPERATIONS,
+    INCIDENT,
     MAX_LOOKUP_TICKETS,
     MAX_ORDERS,
     MAX_PAGE_SIZE,
     MAX_SAVE_REQUESTS,
     OPEN_STATES,
-    OPERATIONS,
     REFRESH_TOKEN_TTL,
-    SAVE_OPERATIONS,
-    FakeAnswer,
-    Faults,
+    BusOb,
+    FieldFilter,
+    FieldSpec,
     Incident,
-    LoggedRequest,
     Note,
+    Record,
     WorkOrder,
-    _answer,
-    _bad_request,
-    _BusOb,
-    _cherwell_date,
-    _cherwell_error,
-    _envelope,
-    _field_error,
-    _FieldFilter,
-    _FieldSpec,
-    _http_date,
-    _item,
-    _json,
-    _order_failed,
-    _parse_json,
-    _Record,
-    _Request,
-    _Route,
-    _route,
-    _server_error,
-    _sfyc_error,
-    _text,
-    _truthy,
-    _unknown_bus_ob,
-    _view,
-    _whole_number,
+    view,
 )
+from connector.ticketing.fake.faults import ITEM_OPERATIONS, Faults
 
-__all__ = [
-    "CALL_OPERATIONS",
-    "CATEGORIES",
-    "CLOSED_STATES",
-    "DEFAULT_API_KEY",
-    "DEFAULT_CLIENT_ID",
-    "DEFAULT_PAGE_SIZE",
-    "DEFAULT_PASSWORD",
-    "DEFAULT_USERNAME",
-    "FIRST_INCIDENT_ID",
-    "FakeAnswer",
-    "FakePlatform",
-    "Faults",
-    "ITEM_OPERATIONS",
-    "Incident",
-    "LoggedRequest",
-    "MAX_LOOKUP_TICKETS",
-    "MAX_ORDERS",
-    "MAX_PAGE_SIZE",
-    "MAX_SAVE_REQUESTS",
-    "Note",
-    "OPEN_STATES",
-    "OPERATIONS",
-    "REFRESH_TOKEN_TTL",
-    "SAVE_OPERATIONS",
-    "WorkOrder",
-]
+# --- routing ---------------------------------------------------------------------------------------
+
+
+@frozen
+class _Request:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    params: dict[str, str]
+
+
+_Handler = Callable[["FakePlatform", _Request, Faults], FakeAnswer]
+
+
+@frozen
+class _Route:
+    family: str  # "token", "cherwell" or "sfyc": which error dialect and which credential
+    method: str
+    pattern: re.Pattern[str]
+    operation: str | None  # None: the token endpoint, named by its grant_type
+    handler: _Handler
+
+
+_ROUTES: list[_Route] = []
+
+
+def _route(family: str, method: str, path: str, operation: str | None) -> Callable[[_Handler], _Handler]:
+    def register(handler: _Handler) -> _Handler:
+        _ROUTES.append(_Route(family, method, re.compile(path, re.IGNORECASE), operation, handler))
+        return handler
+
+    return register
 
 
 class FakePlatform:
@@ -178,14 +181,14 @@ class FakePlatform:
         self._tokens_rng = random.Random(f"tokens:{seed}")
         self._fault_rng = random.Random(f"faults:{seed}")
         self._seed_rng = random.Random(f"incidents:{seed}")
-        self._bus_obs: dict[str, _BusOb] = {}
-        self._by_name: dict[str, _BusOb] = {}
-        for spec in _BUS_OBS:
+        self._bus_obs: dict[str, BusOb] = {}
+        self._by_name: dict[str, BusOb] = {}
+        for spec in BUS_OBS:
             field_ids = {f.name: self._hex(42) for f in spec.fields}
-            bus_ob = _BusOb(spec, self._hex(32), field_ids, {field_ids[f.name]: f for f in spec.fields})
+            bus_ob = BusOb(spec, self._hex(32), field_ids, {field_ids[f.name]: f for f in spec.fields})
             self._bus_obs[bus_ob.bus_ob_id] = self._by_name[spec.name.lower()] = bus_ob
         self._incident, self._note = self._by_name["incident"], self._by_name["journalnote"]
-        self._incidents_by_public: dict[str, _Record] = {}
+        self._incidents_by_public: dict[str, Record] = {}
         self._next_incident_id = FIRST_INCIDENT_ID
         self._orders: list[WorkOrder] = []
         self._orders_by_ticket: dict[str, list[WorkOrder]] = {}
@@ -231,15 +234,15 @@ class FakePlatform:
         sfyc = path.lower().startswith("/sfyc/")
         if allowed:
             if sfyc:
-                return _sfyc_error(405, "METODO_NO_PERMITIDO", f"Metodo {method} no permitido")
-            return _json(
+                return sfyc_error(405, "METODO_NO_PERMITIDO", f"Metodo {method} no permitido")
+            return json_answer(
                 405,
                 {"Message": f"The requested resource does not support http method '{method}'."},
-                {**_JSON, "allow": ", ".join(allowed)},
+                {**JSON_HEADERS, "allow": ", ".join(allowed)},
             )
         if sfyc:
-            return _sfyc_error(404, "NO_ENCONTRADO", "Recurso no encontrado")
-        return _json(404, {"Message": f"No HTTP resource was found that matches the request URI '{path}'."})
+            return sfyc_error(404, "NO_ENCONTRADO", "Recurso no encontrado")
+        return json_answer(404, {"Message": f"No HTTP resource was found that matches the request URI '{path}'."})
 
     def _dispatch(self, route: _Route, request: _Request) -> FakeAnswer:
         operation = route.operation or (
@@ -248,11 +251,11 @@ class FakePlatform:
         self._requests[operation] += 1
         faults = self.faults  # one snapshot per call, even if a test swaps the faults meanwhile
         if self._roll(faults.html_503_rate, "html_503"):
-            answer = _answer(503, _HTML_503, {"content-type": "text/html; charset=utf-8"})
+            answer = raw_answer(503, HTML_503, {"content-type": "text/html; charset=utf-8"})
         elif self._roll(faults.error_rate, "error"):
             if self._fault_rng.random() < 0.5:  # the 5xx came after the write
                 self._apply(route, request, operation, faults)
-            answer = _server_error(route.family, "Injected failure: the server failed, try again")
+            answer = server_error(route.family, "Injected failure: the server failed, try again")
         else:
             answer = self._apply(route, request, operation, faults)
             if answer.status == 200 and self._roll(faults.malformed_rate, "malformed"):
@@ -274,7 +277,7 @@ class FakePlatform:
             self._injected["fail_operation"] += 1
             if route.family == "token":
                 return self._token_error("invalid_grant", message, faults)
-            return _server_error(route.family, message)
+            return server_error(route.family, message)
         return route.handler(self, request, faults)
 
     def _check_credentials(self, family: str, headers: Mapping[str, str]) -> FakeAnswer | None:
@@ -282,11 +285,11 @@ class FakePlatform:
             scheme, _, token = headers.get("authorization", "").strip().partition(" ")
             expiry = self._access_tokens.get(token.strip())
             if scheme.lower() != "bearer" or expiry is None or expiry <= self.clock():
-                return _json(401, _DENIED, {**_JSON, "www-authenticate": "Bearer"})
+                return json_answer(401, DENIED, {**JSON_HEADERS, "www-authenticate": "Bearer"})
         elif family == "sfyc" and not hmac.compare_digest(
             headers.get("x-api-key", "").encode(), self._api_key.encode()
         ):
-            return _sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
+            return sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
         return None
 
     # --- Cherwell: token ----------------------------------------------------------------------
@@ -313,7 +316,7 @@ class FakePlatform:
         access, refresh = f"{self._tokens_rng.getrandbits(256):064x}", f"{self._tokens_rng.getrandbits(128):032x}"
         self._access_tokens[access] = now + faults.token_ttl
         self._refresh_tokens[refresh] = now + REFRESH_TOKEN_TTL
-        return _json(
+        return json_answer(
             200,
             {
                 "access_token": access,
@@ -322,8 +325,8 @@ class FakePlatform:
                 "refresh_token": refresh,
                 "as:client_id": self._client_id,
                 "username": self._username,
-                ".issued": _http_date(now),
-                ".expires": _http_date(now + faults.token_ttl),
+                ".issued": http_date(now),
+                ".expires": http_date(now + faults.token_ttl),
             },
         )
 
@@ -331,7 +334,7 @@ class FakePlatform:
         text = json.dumps({"error": error, "error_description": description})
         if self._roll(faults.quoted_token_error_rate, "quoted_token_error"):
             text = json.dumps(text)  # the real server's habit: the JSON body as a JSON string
-        return _answer(400, text.encode())
+        return raw_answer(400, text.encode())
 
     def revoke_tokens(self) -> int:
         """Every current access token stops working (401); returns how many were live."""
@@ -344,16 +347,16 @@ class FakePlatform:
     @_route("cherwell", "GET", r"/cherwellapi/api/v1/getbusinessobjectsummary/busobname/(?P<name>[^/]+)", "summary")
     def _summary(self, request: _Request, faults: Faults) -> FakeAnswer:
         bus_ob = self._by_name.get(request.params["name"].strip().lower())
-        return _json(200, [self._summary_of(bus_ob)] if bus_ob else [])  # unknown name: 200 []
+        return json_answer(200, [self._summary_of(bus_ob)] if bus_ob else [])  # unknown name: 200 []
 
-    def _summary_of(self, bus_ob: _BusOb) -> dict[str, Any]:
+    def _summary_of(self, bus_ob: BusOb) -> dict[str, Any]:
         spec, ids = bus_ob.spec, bus_ob.field_ids
         return {
             "busObId": bus_ob.bus_ob_id,
             "name": spec.name,
             "displayName": spec.display_name,
-            "major": spec is _INCIDENT,
-            "supporting": spec is not _INCIDENT,
+            "major": spec is INCIDENT,
+            "supporting": spec is not INCIDENT,
             "lookup": False,
             "group": bool(spec.members),
             "groupSummaries": [self._summary_of(self._by_name[m.lower()]) for m in spec.members],
@@ -367,7 +370,7 @@ class FakePlatform:
     def _schema(self, request: _Request, faults: Faults) -> FakeAnswer:
         bus_ob = self._bus_obs.get(request.params["bus_ob_id"].strip().lower())
         if bus_ob is None:
-            return _unknown_bus_ob(request.params["bus_ob_id"])
+            return unknown_bus_ob(request.params["bus_ob_id"])
         summary = self._summary_of(bus_ob)
         definitions = [
             {
@@ -382,14 +385,14 @@ class FakePlatform:
             for f in bus_ob.spec.fields
         ]
         keep = ("busObId", "name", "firstRecIdField", "recIdFields", "stateFieldId", "states")
-        return _json(
+        return json_answer(
             200,
             {
                 **{k: summary[k] for k in keep},
                 "fieldDefinitions": definitions,
                 "gridDefinitions": [],
                 "relationships": [],
-                **_envelope(),
+                **envelope(),
             },
         )
 
@@ -397,49 +400,49 @@ class FakePlatform:
 
     @_route("cherwell", "POST", r"/cherwellapi/api/v1/getsearchresults", "search")
     def _search(self, request: _Request, faults: Faults) -> FakeAnswer:
-        parsed, data = _parse_json(request.body)
+        parsed, data = parse_json(request.body)
         if not parsed or not isinstance(data, dict):
-            return _bad_request("The request body must be a JSON object")
-        bus_ob = self._bus_obs.get(_text(data.get("busObId")).lower())
+            return bad_request("The request body must be a JSON object")
+        bus_ob = self._bus_obs.get(as_text(data.get("busObId")).lower())
         if bus_ob is None:
-            return _unknown_bus_ob(_text(data.get("busObId")))
-        page_number = _whole_number(data.get("pageNumber", 1))
-        page_size = _whole_number(data.get("pageSize", DEFAULT_PAGE_SIZE))
+            return unknown_bus_ob(as_text(data.get("busObId")))
+        page_number = whole_number(data.get("pageNumber", 1))
+        page_size = whole_number(data.get("pageSize", DEFAULT_PAGE_SIZE))
         if page_number is None or page_number < 0:
-            return _bad_request("pageNumber must be a whole number, the first page is 1")
+            return bad_request("pageNumber must be a whole number, the first page is 1")
         if page_size is None or not 1 <= page_size <= MAX_PAGE_SIZE:
-            return _bad_request(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
+            return bad_request(f"pageSize must be between 1 and {MAX_PAGE_SIZE}")
         filters = data.get("filters") or []
         if not isinstance(filters, list):
-            return _bad_request("filters must be a list of {fieldId, operator, value}")
-        groups: dict[str, _FieldFilter] = {}
+            return bad_request("filters must be a list of {fieldId, operator, value}")
+        groups: dict[str, FieldFilter] = {}
         for item in filters:
             if not isinstance(item, dict):
-                return _bad_request("Each filter must be an object {fieldId, operator, value}")
+                return bad_request("Each filter must be an object {fieldId, operator, value}")
             spec = bus_ob.field(item.get("fieldId"))
-            op, value = _text(item.get("operator")).strip().lower(), _text(item.get("value"))
+            op, value = as_text(item.get("operator")).strip().lower(), as_text(item.get("value"))
             if spec is None:
-                return _cherwell_error(
-                    500, "GENERALFAILURE", f"Field {_text(item.get('fieldId'))} not found on {bus_ob.spec.name}"
+                return cherwell_error(
+                    500, "GENERALFAILURE", f"Field {as_text(item.get('fieldId'))} not found on {bus_ob.spec.name}"
                 )
-            if op != "eq" and op not in _COMPARE:
-                return _bad_request(f"Operator '{op}' is not supported: use eq, contains, startswith, gt or lt")
-            group = groups.setdefault(spec.name, _FieldFilter())
+            if op != "eq" and op not in COMPARE:
+                return bad_request(f"Operator '{op}' is not supported: use eq, contains, startswith, gt or lt")
+            group = groups.setdefault(spec.name, FieldFilter())
             if op == "eq":
                 group.equal.add(value.casefold())
             else:
-                group.others.append((_COMPARE[op], value))
-        wanted: list[_FieldSpec | None]
-        if _truthy(data.get("includeAllFields")):
+                group.others.append((COMPARE[op], value))
+        wanted: list[FieldSpec | None]
+        if truthy(data.get("includeAllFields")):
             wanted = list(bus_ob.spec.fields)
         else:
             requested = data.get("fields") or []
             wanted = [bus_ob.field(ref) for ref in (requested if isinstance(requested, list) else [requested])]
             if None in wanted:
-                return _cherwell_error(500, "GENERALFAILURE", f"A requested field is not a field of {bus_ob.spec.name}")
+                return cherwell_error(500, "GENERALFAILURE", f"A requested field is not a field of {bus_ob.spec.name}")
         rows = [r for r in bus_ob.records.values() if all(g.matches(r.values.get(n, "")) for n, g in groups.items())]
         start = (max(page_number, 1) - 1) * page_size
-        return _json(
+        return json_answer(
             200,
             {
                 "businessObjects": [
@@ -452,12 +455,12 @@ class FakePlatform:
                 "prompts": [],
                 "searchResultsFields": [],
                 "simpleResults": None,
-                **_envelope(),
+                **envelope(),
             },
         )
 
     @staticmethod
-    def _search_row(bus_ob: _BusOb, record: _Record, wanted: Iterable[_FieldSpec | None]) -> dict[str, Any]:
+    def _search_row(bus_ob: BusOb, record: Record, wanted: Iterable[FieldSpec | None]) -> dict[str, Any]:
         return {
             "busObId": bus_ob.bus_ob_id,
             "busObPublicId": record.public_id,
@@ -473,84 +476,84 @@ class FakePlatform:
                 if f is not None
             ],
             "links": [],
-            **_envelope(),
+            **envelope(),
         }
 
     # --- Cherwell: save -----------------------------------------------------------------------
 
     @_route("cherwell", "POST", r"/cherwellapi/api/v1/savebusinessobjectbatch", "save_batch")
     def _save_batch(self, request: _Request, faults: Faults) -> FakeAnswer:
-        parsed, data = _parse_json(request.body)
+        parsed, data = parse_json(request.body)
         if not parsed or not isinstance(data, dict) or not isinstance(data.get("saveRequests"), list):
-            return _bad_request("The request body must be a JSON object with a saveRequests list")
+            return bad_request("The request body must be a JSON object with a saveRequests list")
         if len(data["saveRequests"]) > MAX_SAVE_REQUESTS:
-            return _bad_request(f"At most {MAX_SAVE_REQUESTS} save requests per batch, got {len(data['saveRequests'])}")
+            return bad_request(f"At most {MAX_SAVE_REQUESTS} save requests per batch, got {len(data['saveRequests'])}")
         responses = []
         for item in data["saveRequests"]:
             responses.append(self._save_one(item, faults))
-            if responses[-1]["hasError"] and _truthy(data.get("stopOnError")):
+            if responses[-1]["hasError"] and truthy(data.get("stopOnError")):
                 break
         first_error = next((r for r in responses if r["hasError"]), None)
-        top = _envelope(200, first_error["errorCode"], first_error["errorMessage"]) if first_error else _envelope()
-        return _json(200, {"responses": responses, **top})
+        top = envelope(200, first_error["errorCode"], first_error["errorMessage"]) if first_error else envelope()
+        return json_answer(200, {"responses": responses, **top})
 
     def _save_one(self, item: object, faults: Faults) -> dict[str, Any]:
         if not isinstance(item, dict):
-            return _item(400, "BADREQUEST", "Each save request must be a JSON object")
-        bus_ob = self._bus_obs.get(_text(item.get("busObId")).lower())
+            return save_item(400, "BADREQUEST", "Each save request must be a JSON object")
+        bus_ob = self._bus_obs.get(as_text(item.get("busObId")).lower())
         if bus_ob is None:
-            return _item(500, "GENERALFAILURE", f"Business object with {_text(item.get('busObId'))} not found")
-        rec_id, public_id = _text(item.get("busObRecId")).strip().lower(), _text(item.get("busObPublicId")).strip()
+            return save_item(500, "GENERALFAILURE", f"Business object with {as_text(item.get('busObId'))} not found")
+        rec_id, public_id = as_text(item.get("busObRecId")).strip().lower(), as_text(item.get("busObPublicId")).strip()
         changes, field_errors = self._dirty_fields(bus_ob, item.get("fields"))
         operation = self._save_operation(bus_ob, bool(rec_id or public_id), changes)
         self._requests[operation] += 1
         message = faults.fail_operation.get(operation)
         if message is not None:
             self._injected["fail_operation"] += 1
-            return _item(500, "GENERALFAILURE", message)
+            return save_item(500, "GENERALFAILURE", message)
         if self._roll(faults.item_error_rate, "item_error"):
-            return _item(500, "GENERALFAILURE", "Injected failure: this item was not saved, try again")
+            return save_item(500, "GENERALFAILURE", "Injected failure: this item was not saved, try again")
         if not bus_ob.spec.savable:
-            return _item(
+            return save_item(
                 400, "BusObNotValid", f"{bus_ob.spec.display_name} cannot be saved: save Incident or Journal - Note"
             )
         record = None
         if rec_id or public_id:
             record = bus_ob.records.get(rec_id) if rec_id else self._find_public(bus_ob, public_id)
             if record is None:
-                return _item(404, "RECORDNOTFOUND", "Record not found")
+                return save_item(404, "RECORDNOTFOUND", "Record not found")
         merged = {**(record.values if record else {}), **changes}
         field_errors += self._validate(bus_ob, merged, changes)
         if field_errors:
-            return _item(400, "FIELDVALIDATIONERROR", field_errors[0]["error"], field_errors=field_errors)
+            return save_item(400, "FIELDVALIDATIONERROR", field_errors[0]["error"], field_errors=field_errors)
         if record:
             record.values.update(changes)
         else:
             record = self._create(bus_ob, changes)
-        return _item(record=record)
+        return save_item(record=record)
 
-    def _dirty_fields(self, bus_ob: _BusOb, items: object) -> tuple[dict[str, str], list[dict[str, str]]]:
+    def _dirty_fields(self, bus_ob: BusOb, items: object) -> tuple[dict[str, str], list[dict[str, str]]]:
         """The values to write (dirty fields only, by name) and the errors of the fields list."""
         if items is None:
             return {}, []
         if not isinstance(items, list):
-            return {}, [_field_error("", "fields must be a list", "BADREQUEST")]
+            return {}, [field_error("", "fields must be a list", "BADREQUEST")]
         changes: dict[str, str] = {}
         errors: list[dict[str, str]] = []
         for item in items:
             if not isinstance(item, dict):
-                errors.append(_field_error("", "Each field must be an object {dirty, fieldId, value}", "BADREQUEST"))
-            elif _truthy(item.get("dirty")):
+                errors.append(field_error("", "Each field must be an object {dirty, fieldId, value}", "BADREQUEST"))
+            elif truthy(item.get("dirty")):
                 spec = bus_ob.field(item.get("fieldId"))
                 if spec is None:
-                    errors.append(_field_error(item.get("fieldId"), "Field not found", "FIELDNOTFOUND"))
+                    errors.append(field_error(item.get("fieldId"), "Field not found", "FIELDNOTFOUND"))
                 elif spec.read_only:
-                    errors.append(_field_error(item.get("fieldId"), f"{spec.display_name} is read-only", "READONLY"))
+                    errors.append(field_error(item.get("fieldId"), f"{spec.display_name} is read-only", "READONLY"))
                 else:
-                    changes[spec.name] = _text(item.get("value"))
+                    changes[spec.name] = as_text(item.get("value"))
         return changes, errors
 
-    def _save_operation(self, bus_ob: _BusOb, updating: bool, changes: Mapping[str, str]) -> str:
+    def _save_operation(self, bus_ob: BusOb, updating: bool, changes: Mapping[str, str]) -> str:
         if bus_ob is self._incident:
             if not updating:
                 return "create_ticket"
@@ -559,12 +562,12 @@ class FakePlatform:
             return "update_note" if updating else "add_note"
         return "save_other"
 
-    def _validate(self, bus_ob: _BusOb, merged: Mapping[str, str], changes: Mapping[str, str]) -> list[dict[str, str]]:
+    def _validate(self, bus_ob: BusOb, merged: Mapping[str, str], changes: Mapping[str, str]) -> list[dict[str, str]]:
         # Required fields on the whole record; values only where they change, so that an OTNumber
         # update does not trip over a legacy value seeded by a test.
         ids = bus_ob.field_ids
         errors = [
-            _field_error(ids[f.name], f"{f.display_name} is required", "REQUIRED")
+            field_error(ids[f.name], f"{f.display_name} is required", "REQUIRED")
             for f in bus_ob.spec.fields
             if f.required and not merged.get(f.name, "").strip()
         ]
@@ -592,22 +595,22 @@ class FakePlatform:
                 ),
             ]
         errors += [
-            _field_error(ids[name], message, "INVALIDVALUE")
+            field_error(ids[name], message, "INVALIDVALUE")
             for name, valid, message in checks
             if changes.get(name, "").strip() and not valid
         ]
         return errors
 
-    def _find_public(self, bus_ob: _BusOb, public_id: str) -> _Record | None:
+    def _find_public(self, bus_ob: BusOb, public_id: str) -> Record | None:
         if bus_ob is self._incident:
             return self._incidents_by_public.get(public_id)
         return bus_ob.records.get(public_id.lower())
 
-    def _create(self, bus_ob: _BusOb, values: Mapping[str, str]) -> _Record:
-        record = _Record({f.name: "" for f in bus_ob.spec.fields})
+    def _create(self, bus_ob: BusOb, values: Mapping[str, str]) -> Record:
+        record = Record({f.name: "" for f in bus_ob.spec.fields})
         record.values.update(values)
         record.values["RecID"] = self._hex(42)
-        record.values["CreatedDateTime"] = _cherwell_date(self.clock())
+        record.values["CreatedDateTime"] = cherwell_date(self.clock())
         if bus_ob is self._incident:
             record.values["Status"] = record.values["Status"] or "New"
             record.values["IncidentID"] = str(self._next_incident_id)
@@ -620,30 +623,31 @@ class FakePlatform:
 
     @_route("sfyc", "POST", r"/sfyc/api/v1/ordenes-trabajo/lote", "ot_create")
     def _create_orders(self, request: _Request, faults: Faults) -> FakeAnswer:
-        parsed, data = _parse_json(request.body)
+        parsed, data = parse_json(request.body)
         if not parsed or not isinstance(data, dict) or not isinstance(data.get("ordenes"), list):
-            return _sfyc_error(400, "SOLICITUD_INVALIDA", 'El cuerpo debe ser un objeto JSON {"ordenes": [...]}')
+            return sfyc_error(400, "SOLICITUD_INVALIDA", 'El cuerpo debe ser un objeto JSON {"ordenes": [...]}')
         if len(data["ordenes"]) > MAX_ORDERS:
-            return _sfyc_error(400, "DEMASIADAS_ORDENES", f"Maximo {MAX_ORDERS} ordenes por lote")
-        return _json(200, {"resultados": [self._create_order(order, faults) for order in data["ordenes"]]})
+            return sfyc_error(400, "DEMASIADAS_ORDENES", f"Maximo {MAX_ORDERS} ordenes por lote")
+        return json_answer(200, {"resultados": [self._create_order(order, faults) for order in data["ordenes"]]})
 
     def _create_order(self, order: object, faults: Faults) -> dict[str, Any]:
         if not isinstance(order, dict):
-            return _order_failed(None, "SOLICITUD_INVALIDA", "Cada orden debe ser un objeto JSON")
-        ticket = _text(order.get("ticket"))
+            return order_failed(None, "SOLICITUD_INVALIDA", "Cada orden debe ser un objeto JSON")
+        ticket = as_text(order.get("ticket"))
         message = faults.fail_operation.get("ot_create")
         if message is not None:
             self._injected["fail_operation"] += 1
-            return _order_failed(ticket, "ERROR_OPERACION", message)
+            return order_failed(ticket, "ERROR_OPERACION", message)
         if self._roll(faults.item_error_rate, "item_error"):
-            return _order_failed(ticket, "ERROR_INTERNO", "Falla simulada: la orden no se creo, reintente")
-        missing = [name for name in ("ticket", "referencia", "categoria", "nodo") if not _text(order.get(name)).strip()]
+            return order_failed(ticket, "ERROR_INTERNO", "Falla simulada: la orden no se creo, reintente")
+        required = ("ticket", "referencia", "categoria", "nodo")
+        missing = [name for name in required if not as_text(order.get(name)).strip()]
         if missing:
-            return _order_failed(ticket, "CAMPO_REQUERIDO", f"Faltan campos requeridos: {', '.join(missing)}")
+            return order_failed(ticket, "CAMPO_REQUERIDO", f"Faltan campos requeridos: {', '.join(missing)}")
         if ticket not in self._incidents_by_public:
-            return _order_failed(ticket, "TICKET_NO_EXISTE", f"El ticket {ticket} no existe en Cherwell")
+            return order_failed(ticket, "TICKET_NO_EXISTE", f"El ticket {ticket} no existe en Cherwell")
         work_order = self._new_order(
-            ticket, *(_text(order.get(k)) for k in ("referencia", "categoria", "nodo", "descripcion", "prioridad"))
+            ticket, *(as_text(order.get(k)) for k in ("referencia", "categoria", "nodo", "descripcion", "prioridad"))
         )
         return {"ticket": ticket, "ok": True, "ot": work_order.ot}
 
@@ -668,11 +672,11 @@ class FakePlatform:
     def _lookup_orders(self, request: _Request, faults: Faults) -> FakeAnswer:
         tickets = [value for name, value in request.query if name.lower() == "ticket"]
         if not tickets:
-            return _sfyc_error(400, "SOLICITUD_INVALIDA", "Indique al menos un parametro ticket")
+            return sfyc_error(400, "SOLICITUD_INVALIDA", "Indique al menos un parametro ticket")
         if len(tickets) > MAX_LOOKUP_TICKETS:
-            return _sfyc_error(400, "DEMASIADOS_TICKETS", f"Maximo {MAX_LOOKUP_TICKETS} tickets por consulta")
+            return sfyc_error(400, "DEMASIADOS_TICKETS", f"Maximo {MAX_LOOKUP_TICKETS} tickets por consulta")
         found = [o for ticket in dict.fromkeys(tickets) for o in self._orders_by_ticket.get(ticket, [])]
-        return _json(
+        return json_answer(
             200,
             {
                 "ordenes": [
@@ -723,13 +727,13 @@ class FakePlatform:
                 "Source": source,
             },
         )
-        return _view(Incident, record)
+        return view(Incident, record)
 
     def add_note(self, parent_rec_id: str, details: str) -> Note:
         record = self._create(
             self._note, {"ParentRecID": parent_rec_id, "ParentTypeID": self._incident.bus_ob_id, "Details": details}
         )
-        return _view(Note, record)
+        return view(Note, record)
 
     def add_work_order(self, ticket: str, referencia: str, categoria: str = "SNR", nodo: str = "") -> WorkOrder:
         return self._new_order(ticket, referencia, categoria, nodo)
@@ -753,11 +757,11 @@ class FakePlatform:
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
-        return tuple(_view(Incident, r) for r in self._incident.records.values())
+        return tuple(view(Incident, r) for r in self._incident.records.values())
 
     @property
     def notes(self) -> tuple[Note, ...]:
-        return tuple(_view(Note, r) for r in self._note.records.values())
+        return tuple(view(Note, r) for r in self._note.records.values())
 
     @property
     def work_orders(self) -> tuple[WorkOrder, ...]:
@@ -789,7 +793,7 @@ class FakePlatform:
     def incident(self, key: str) -> Incident | None:
         """The incident with this IncidentID or RecID."""
         record = self._incidents_by_public.get(key) or self._incident.records.get(key.lower())
-        return _view(Incident, record) if record else None
+        return view(Incident, record) if record else None
 
     def incidents_by_external_id(self) -> dict[str, list[Incident]]:
         grouped: dict[str, list[Incident]] = {}
@@ -824,3 +828,6 @@ class FakePlatform:
 
 def _form(body: bytes) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+__all__ = ["FakePlatform"]

@@ -23,10 +23,9 @@ from connector.engine.http import Connection, httpx
 from connector.engine.interapp import OutgoingMessage, serialize_call
 from connector.service.runtime import ElementConfig, Runtime
 from connector.service.serve import api_server, configure_logging, parse_api_address, serve
-from connector.ticketing import fake_platform as fp
-from connector.ticketing import tickets
-from connector.ticketing.fake_server import create_app as platform_app
-from connector.ticketing.inprocess import PROTOCOL_YAML, ticketing_protocol
+from connector.ticketing import PROTOCOL_YAML, tickets
+from connector.ticketing import fake as fp
+from connector.ticketing.fake.inprocess import ticketing_protocol
 
 ELEMENT = "Ticketing BE 01"
 REGIONS = ("GDL-ZAP", "GDL-TLQ", "MTY-SPG", "CDMX-IZT", "QRO-CEN", "PUE-CHO")
@@ -89,7 +88,7 @@ async def _demo(options: DemoOptions) -> int:
         platform.add_incident(category, node, status=rng.choice(("New", "Assigned", "In Progress")))
         noted_nodes.append((category, node))
     seeded = len(platform.incidents)
-    platform_server, platform_socket = api_server(platform_app(platform), "127.0.0.1", 0)
+    platform_server, platform_socket = api_server(fp.create_app(platform), "127.0.0.1", 0)
     platform_port = platform_socket.getsockname()[1]
     platform_task = asyncio.create_task(platform_server.serve(sockets=[platform_socket]))
     api_host, api_port = parse_api_address(options.api, token=None)
