@@ -51,8 +51,10 @@ from connector.protocol.model import (
     TriggerTime,
     ValueKind,
 )
-from connector.protocol.validate import DISCREET_KINDS, GROUP_TYPES_FOR_CONTENT, validate
-from connector.protocol.yamlnodes import Fields, Invalid, Keys, NodeReader, compose, describe, to_int, to_text
+from connector.protocol.rules import DISCREET_KINDS, GROUP_TYPES_FOR_CONTENT
+from connector.protocol.scalars import Invalid, describe, to_int, to_text
+from connector.protocol.validate import validate
+from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose
 
 E = TypeVar("E", bound=Enum)
 

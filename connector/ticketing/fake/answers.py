@@ -1,4 +1,4 @@
-"""The fake platform's answers, one helper per shape, and the parsers of the values requests carry."""
+"""The fake platform's answers, one helper per shape; the request a handler sees, and parsers of its values."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 from attrs import frozen
 
@@ -153,3 +154,19 @@ def cherwell_date(timestamp: float) -> str:
     return f"{t.tm_mon}/{t.tm_mday}/{t.tm_year} {t.tm_hour % 12 or 12}:{t.tm_min:02d}:{t.tm_sec:02d} " + (
         "AM" if t.tm_hour < 12 else "PM"
     )
+
+
+@frozen
+class Request:
+    """One routed request, as a handler of the fake sees it."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    params: dict[str, str]  # the path's named groups
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

@@ -13,6 +13,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table as RichTable
 
 from connector.engine.http import Connection, httpx
 from connector.engine.interapp import OutgoingMessage, serialize_call
-from connector.service.runtime import ElementConfig, Runtime
+from connector.service.runtime import ElementConfig, ElementHost, Runtime
 from connector.service.serve import api_server, configure_logging, parse_api_address, serve
 from connector.ticketing import PROTOCOL_YAML, tickets
 from connector.ticketing import fake as fp
@@ -41,7 +42,7 @@ class DemoOptions:
     seed: int = 2026
 
 
-def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]]) -> list[dict]:
+def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Realistic tickets; about 30% on nodes that already have an open incident (notes)."""
     rows = []
     for i in range(count):
@@ -67,7 +68,7 @@ def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]
     return rows
 
 
-def wm_message(rows: list[dict], index: int) -> str:
+def wm_message(rows: list[dict[str, Any]], index: int) -> str:
     members = {"guid": f"demo-batch-{index:04d}", "source": None, "tickets": rows, "returnAddress": None}
     return serialize_call([OutgoingMessage(type="TicketBatchMessage", members=members)])
 
@@ -78,116 +79,142 @@ def run_demo(options: DemoOptions) -> int:
 
 
 async def _demo(options: DemoOptions) -> int:
-    console = Console(stderr=False)
-    rng = random.Random(options.seed)
-    platform = fp.FakePlatform(seed=options.seed)
-    noted_nodes = []
-    for _ in range(25):
-        category = rng.choice(("SNR", "Falla de Linea"))
-        node = f"{rng.choice(REGIONS)}-NODO-{rng.randint(1, 4000):04d}"
-        platform.add_incident(category, node, status=rng.choice(("New", "Assigned", "In Progress")))
-        noted_nodes.append((category, node))
-    seeded = len(platform.incidents)
-    platform_server, platform_socket = api_server(fp.create_app(platform), "127.0.0.1", 0)
+    api_host, api_port = parse_api_address(options.api, token=None)
+    demo = _Demo(options, api_host)
+    platform_server, platform_socket = api_server(fp.create_app(demo.platform), "127.0.0.1", 0)
     platform_port = platform_socket.getsockname()[1]
     platform_task = asyncio.create_task(platform_server.serve(sockets=[platform_socket]))
-    api_host, api_port = parse_api_address(options.api, token=None)
-    state_dir = Path(tempfile.mkdtemp(prefix="connector-demo-"))
-    config = ElementConfig(
-        name=ELEMENT,
-        protocol_path=PROTOCOL_YAML,
-        connection=Connection(host="127.0.0.1", port=platform_port, scheme="http", bus_address="BypassProxy"),
-        params={
-            "Ticketing Processing": 1,
-            "Retry Delay": 1,
-            "Processing Interval": 5,
-            "Max Retries": 5,
-            "Cherwell Client ID": fp.DEFAULT_CLIENT_ID,
-            "Cherwell Username": fp.DEFAULT_USERNAME,
-        },
-        secrets={"Cherwell Password": fp.DEFAULT_PASSWORD, "SFyC API Key": fp.DEFAULT_API_KEY},
-        store_path=state_dir / "ticketing-be-01.sqlite",
-    )
-    console.print(
-        f"[bold]connector demo[/]: fake Cherwell/SFyC on http://127.0.0.1:{platform_port} "
-        f"({seeded} open incidents), element [cyan]{ELEMENT}[/], state in {state_dir}"
-    )
-    rows = wm_tickets(options.tickets, rng, noted_nodes)
-    summary: dict[str, object] = {}
-
-    async def drive(runtime: Runtime, port: int) -> None:
-        console.print(f"management API: http://{api_host}:{port}/api/elements")
-        platform.faults = fp.Faults(html_503_rate=options.fault_rate)
-        host = runtime.elements[ELEMENT]
-        started = time.monotonic()
-        accepted = 0
-        async with httpx.AsyncClient(base_url=f"http://{api_host}:{port}", timeout=30, trust_env=False) as client:
-            with Live(console=console, refresh_per_second=8, transient=False) as live:
-                for index, start in enumerate(range(0, len(rows), options.batch)):
-                    answer = await client.post(
-                        f"/api/elements/{ELEMENT.replace(' ', '%20')}/interapp",
-                        content=wm_message(rows[start : start + options.batch], index),
-                    )
-                    answer.raise_for_status()
-                    accepted += len(answer.json().get("accepted", []))
-                    live.update(_progress(host, platform, accepted, time.monotonic() - started))
-                    await asyncio.sleep(0.15)  # WM sends in bursts, not all at once
-                while True:
-                    counts = tickets.counts(host.element.tables[1000])
-                    live.update(_progress(host, platform, accepted, time.monotonic() - started))
-                    if counts[tickets.COMPLETED] + counts[tickets.ERROR] >= accepted:
-                        break
-                    if time.monotonic() - started > 55:
-                        console.print("[yellow]still working after 55 s; stopping the demo here[/]")
-                        break
-                    await asyncio.sleep(0.1)
-        console.print()
-        counts = tickets.counts(host.element.tables[1000])
-        created = len(platform.incidents) - seeded
-        summary.update(
-            {
-                "received": accepted,
-                "notes": len(platform.notes),
-                "created": created,
-                "OTs": len(platform.work_orders),
-                "completed": counts[tickets.COMPLETED],
-                "errors": counts[tickets.ERROR],
-                "requests": int(host.element.get("Requests Sent") or 0),
-                "faults injected": sum(platform.injected.values()),
-                "time": f"{time.monotonic() - started:.1f} s",
-            }
-        )
-        table = RichTable(title="Summary", show_header=False)
-        for key, value in summary.items():
-            table.add_row(key, str(value))
-        console.print(table)
-        if options.keep_running:
-            console.print(
-                f'[green]still running[/]: try `connector params "{ELEMENT}" --api http://{api_host}:{port}` '
-                "or `connector table ...`; Ctrl+C stops."
-            )
-            await asyncio.Event().wait()
-
+    config = demo.element_config(platform_port)
     try:
         code = await serve(
-            [config], {PROTOCOL_YAML: ticketing_protocol()}, api_host=api_host, api_port=api_port, until=drive
+            [config], {PROTOCOL_YAML: ticketing_protocol()}, api_host=api_host, api_port=api_port, until=demo.drive
         )
     finally:
         platform_server.should_exit = True
         await platform_task
-    finished = summary.get("completed", 0) + summary.get("errors", 0)  # type: ignore[operator]
-    return code if summary and finished == summary["received"] else 1  # every ticket accounted for
+    return code if demo.all_accounted_for() else 1
 
 
-def _progress(host, platform: fp.FakePlatform, accepted: int, elapsed: float) -> RichTable:
-    counts = tickets.counts(host.element.tables[1000])
-    table = RichTable(title=f"{ELEMENT}: {elapsed:4.1f} s")
-    for column in ("received from WM", *tickets.STATUSES, "requests sent"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(accepted), *(str(counts[s]) for s in tickets.STATUSES), str(int(host.element.get("Requests Sent") or 0))
-    )
-    return table
+class _Demo:
+    """One run: the seeded fake platform, WM's tickets, and what the console shows."""
+
+    def __init__(self, options: DemoOptions, api_host: str) -> None:
+        self.options = options
+        self.console = Console(stderr=False)
+        self.api_host = api_host
+        rng = random.Random(options.seed)
+        self.platform = fp.FakePlatform(seed=options.seed)
+        noted_nodes = []
+        for _ in range(25):
+            category = rng.choice(("SNR", "Falla de Linea"))
+            node = f"{rng.choice(REGIONS)}-NODO-{rng.randint(1, 4000):04d}"
+            self.platform.add_incident(category, node, status=rng.choice(("New", "Assigned", "In Progress")))
+            noted_nodes.append((category, node))
+        self.seeded = len(self.platform.incidents)
+        self.rows = wm_tickets(options.tickets, rng, noted_nodes)
+        self.accepted = 0
+        self.finished: int | None = None  # tickets in Completed or Error at the end
+        self.started = time.monotonic()
+
+    def element_config(self, platform_port: int) -> ElementConfig:
+        state_dir = Path(tempfile.mkdtemp(prefix="connector-demo-"))
+        self.console.print(
+            f"[bold]connector demo[/]: fake Cherwell/SFyC on http://127.0.0.1:{platform_port} "
+            f"({self.seeded} open incidents), element [cyan]{ELEMENT}[/], state in {state_dir}"
+        )
+        return ElementConfig(
+            name=ELEMENT,
+            protocol_path=PROTOCOL_YAML,
+            connection=Connection(host="127.0.0.1", port=platform_port, scheme="http", bus_address="BypassProxy"),
+            params={
+                "Ticketing Processing": 1,
+                "Retry Delay": 1,
+                "Processing Interval": 5,
+                "Max Retries": 5,
+                "Cherwell Client ID": fp.DEFAULT_CLIENT_ID,
+                "Cherwell Username": fp.DEFAULT_USERNAME,
+            },
+            secrets={"Cherwell Password": fp.DEFAULT_PASSWORD, "SFyC API Key": fp.DEFAULT_API_KEY},
+            store_path=state_dir / "ticketing-be-01.sqlite",
+        )
+
+    async def drive(self, runtime: Runtime, port: int) -> None:
+        """WM's side: send the tickets through the API, watch them settle, show the summary."""
+        self.console.print(f"management API: http://{self.api_host}:{port}/api/elements")
+        self.platform.faults = fp.Faults(html_503_rate=self.options.fault_rate)
+        host = runtime.elements[ELEMENT]
+        self.started = time.monotonic()
+        base_url = f"http://{self.api_host}:{port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
+            with Live(console=self.console, refresh_per_second=8, transient=False) as live:
+                await self._send(client, host, live)
+                await self._settle(host, live)
+        self.console.print()
+        self.console.print(self._summary(host))
+        if self.options.keep_running:
+            self.console.print(
+                f'[green]still running[/]: try `connector params "{ELEMENT}" --api {base_url}` '
+                "or `connector table ...`; Ctrl+C stops."
+            )
+            await asyncio.Event().wait()
+
+    async def _send(self, client: httpx.AsyncClient, host: ElementHost, live: Live) -> None:
+        batch = self.options.batch
+        for index, start in enumerate(range(0, len(self.rows), batch)):
+            answer = await client.post(
+                f"/api/elements/{ELEMENT.replace(' ', '%20')}/interapp",
+                content=wm_message(self.rows[start : start + batch], index),
+            )
+            answer.raise_for_status()
+            self.accepted += len(answer.json().get("accepted", []))
+            live.update(self._progress(host))
+            await asyncio.sleep(0.15)  # WM sends in bursts, not all at once
+
+    async def _settle(self, host: ElementHost, live: Live) -> None:
+        while True:
+            counts = tickets.counts(host.element.tables[1000])
+            live.update(self._progress(host))
+            if counts[tickets.COMPLETED] + counts[tickets.ERROR] >= self.accepted:
+                return
+            if time.monotonic() - self.started > 55:
+                self.console.print("[yellow]still working after 55 s; stopping the demo here[/]")
+                return
+            await asyncio.sleep(0.1)
+
+    def _summary(self, host: ElementHost) -> RichTable:
+        counts = tickets.counts(host.element.tables[1000])
+        self.finished = counts[tickets.COMPLETED] + counts[tickets.ERROR]
+        summary = {
+            "received": self.accepted,
+            "notes": len(self.platform.notes),
+            "created": len(self.platform.incidents) - self.seeded,
+            "OTs": len(self.platform.work_orders),
+            "completed": counts[tickets.COMPLETED],
+            "errors": counts[tickets.ERROR],
+            "requests": _requests_sent(host),
+            "faults injected": sum(self.platform.injected.values()),
+            "time": f"{time.monotonic() - self.started:.1f} s",
+        }
+        table = RichTable(title="Summary", show_header=False)
+        for key, value in summary.items():
+            table.add_row(key, str(value))
+        return table
+
+    def _progress(self, host: ElementHost) -> RichTable:
+        counts = tickets.counts(host.element.tables[1000])
+        table = RichTable(title=f"{ELEMENT}: {time.monotonic() - self.started:4.1f} s")
+        for column in ("received from WM", *tickets.STATUSES, "requests sent"):
+            table.add_column(column, justify="right")
+        table.add_row(str(self.accepted), *(str(counts[s]) for s in tickets.STATUSES), str(_requests_sent(host)))
+        return table
+
+    def all_accounted_for(self) -> bool:
+        """Whether every ticket WM handed over ended Completed or Error."""
+        return self.finished is not None and self.finished == self.accepted
+
+
+def _requests_sent(host: ElementHost) -> int:
+    return int(host.element.get("Requests Sent") or 0)
 
 
 __all__ = ["DemoOptions", "run_demo"]

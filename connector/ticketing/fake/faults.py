@@ -6,6 +6,8 @@ The fault semantics are described in `connector.ticketing.fake.platform`.
 from __future__ import annotations
 
 import math
+import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -75,3 +77,28 @@ class Faults:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Dice:
+    """The fault draws, from one stream seeded by the platform's seed, and the count of faults injected.
+
+    A stream of its own, so that turning a fault on does not change the ids a test sees.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"faults:{seed}")
+        self.injected: Counter[str] = Counter()
+
+    def roll(self, rate: float, fault: str) -> bool:
+        """Whether `fault` strikes this time (counted when it does)."""
+        hit = rate > 0 and self._rng.random() < rate
+        if hit:
+            self.injected[fault] += 1
+        return hit
+
+    def coin(self) -> bool:
+        """Heads or tails, not a fault: e.g. whether a 5xx came after the write."""
+        return self._rng.random() < 0.5
+
+    def count(self, fault: str) -> None:
+        self.injected[fault] += 1
