@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
 
@@ -35,6 +33,10 @@ def add_run(subparsers: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: asyncio alone is a third of `connector --help`'s start-up.
+    import asyncio
+    import logging
+
     from connector.protocol.errors import ProtocolError
     from connector.service.config import load_element
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
