@@ -103,9 +103,23 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
 
 
 def connector_commands() -> list[Callable[[Subparsers], None]]:
-    """The registration functions the installed connectors declare under `connector.commands`."""
-    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda entry_point: entry_point.name)
-    return [entry_point.load() for entry_point in found]
+    """The registration functions the installed connectors declare under `connector.commands`.
+
+    One that cannot be loaded is left out with a line on stderr: a broken connector package must
+    not take the runtime's own commands down with it.
+    """
+    registrations = []
+    for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda found: found.name):
+        try:
+            registrations.append(entry_point.load())
+        except Exception as exc:
+            reason = " ".join(str(exc).split())
+            print(
+                f"connector: leaving out the {entry_point.name!r} subcommands ({entry_point.value}): "
+                f"{type(exc).__name__}: {reason}",
+                file=sys.stderr,
+            )
+    return registrations
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,12 +6,13 @@ import argparse
 import json
 import subprocess
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
 from connector import cli
-from connector.commandline import Subparsers
+from connector.commandline import COMMANDS_GROUP, Subparsers
 from tests.strategies import protocol_minimal_document, protocol_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,3 +178,16 @@ def test_connectors_register_their_own_subcommands(capsys: pytest.CaptureFixture
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "demo" in out and "platform" in out
     assert cli.connector_commands()  # Ticketing BE's, from the `connector.commands` entry point group
+
+
+def test_a_connector_that_cannot_load_leaves_the_other_commands_working(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, valid: Path
+) -> None:
+    broken = EntryPoint("broken", "connector.no_such_module:register", COMMANDS_GROUP)
+    monkeypatch.setattr(cli, "entry_points", lambda group: [broken] if group == COMMANDS_GROUP else [])
+    code, out, err = run(capsys, "validate", str(valid))
+    assert code == 0 and out.startswith(f"{valid}: valid")
+    assert err == (
+        "connector: leaving out the 'broken' subcommands (connector.no_such_module:register): "
+        "ModuleNotFoundError: No module named 'connector.no_such_module'\n"
+    )
