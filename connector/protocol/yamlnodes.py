@@ -364,14 +364,17 @@ def _either(keys: Iterable[str]) -> str:
 
 
 def _child(node: Node, step: str | int) -> Node | None:
+    # PyYAML's stubs type a node's value as Any: a sequence holds nodes, a mapping (key, value) node pairs.
     if isinstance(step, int):
         if isinstance(node, SequenceNode) and 0 <= step < len(node.value):
-            return node.value[step]  # type: ignore[no-any-return]
+            item: Node = node.value[step]
+            return item
         return None
     if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
+        pairs: list[tuple[Node, Node]] = node.value
+        for key_node, value_node in pairs:
             if isinstance(key_node, ScalarNode) and key_node.value == step:
-                return value_node  # type: ignore[no-any-return]
+                return value_node
     return None
 
 
