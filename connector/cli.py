@@ -1,12 +1,16 @@
 """The `connector` command.
 
-Each subcommand is one `_add_<name>(subparsers)` function that declares its parser and sets
-`run` to a function `(args) -> exit code`; adding a subcommand is writing that function and
-listing it in SUBCOMMANDS. `main` owns what every subcommand shares: parsing, exit codes, and
-turning an unexpected exception into one line instead of a traceback.
+Each subcommand is one `add_<name>(subparsers)` function that declares its parser and sets
+`run` to a function `(args) -> exit code`; adding a subcommand of the runtime is writing that
+function and listing it in SUBCOMMANDS. A connector's package adds its own (Ticketing BE's
+`demo` and `platform`) through the `connector.commands` entry point group, found here with
+importlib.metadata. `main` owns what every subcommand shares: parsing, exit codes
+(`connector.commandline`), and turning an unexpected exception into one line instead of a
+traceback.
 
-Exit codes: 0 success, 1 the input is invalid (or an unexpected error), 2 a file cannot be read
-or the command line is wrong (argparse's own convention), 130 interrupted.
+Registering a parser imports nothing heavy: each `run` imports what its command needs, so
+`connector --help` and every command start without the web server, the HTTP client or the
+fake platform.
 """
 
 from __future__ import annotations
@@ -14,19 +18,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from importlib.metadata import entry_points
 
+from connector.commandline import (
+    COMMANDS_GROUP,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    Subparsers,
+)
 from connector.service.client import add_get, add_params, add_send, add_set, add_table
-from connector.service.commands import add_demo, add_platform, add_run
-
-if TYPE_CHECKING:
-    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
-
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_UNREADABLE = 2
-EXIT_INTERRUPTED = 130
-
+from connector.service.commands import add_run
 
 # --- connector validate -----------------------------------------------------------------------
 
@@ -86,24 +89,43 @@ def _count(n: int, noun: str) -> str:
 
 # --- the command ------------------------------------------------------------------------------
 
-# One registration function per subcommand, in the order `connector --help` lists them.
+# The runtime's own subcommands, one registration function each, in the order `connector --help`
+# lists them; the connectors' come after, in the order of their entry point names.
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_validate,
     add_run,
-    add_demo,
     add_params,
     add_get,
     add_set,
     add_table,
     add_send,
-    add_platform,
 ]
+
+
+def connector_commands() -> list[Callable[[Subparsers], None]]:
+    """The registration functions the installed connectors declare under `connector.commands`.
+
+    One that cannot be loaded is left out with a line on stderr: a broken connector package must
+    not take the runtime's own commands down with it.
+    """
+    registrations = []
+    for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda found: found.name):
+        try:
+            registrations.append(entry_point.load())
+        except Exception as exc:
+            reason = " ".join(str(exc).split())
+            print(
+                f"connector: leaving out the {entry_point.name!r} subcommands ({entry_point.value}): "
+                f"{type(exc).__name__}: {reason}",
+                file=sys.stderr,
+            )
+    return registrations
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connector", description="A DataMiner-style connector runtime.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in SUBCOMMANDS:
+    for add in [*SUBCOMMANDS, *connector_commands()]:
         add(subparsers)
     return parser
 
@@ -129,4 +151,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
 
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+__all__ = ["SUBCOMMANDS", "build_parser", "connector_commands", "main"]

@@ -220,7 +220,7 @@ from connector.engine.table import Table  # noqa: E402
 from connector.protocol.model import Column, ValueKind  # noqa: E402
 from connector.protocol.model import Table as TableModel
 from connector.ticketing import tickets as flow_tk  # noqa: E402
-from connector.ticketing.fake_platform import Faults  # noqa: E402
+from connector.ticketing.fake import Faults  # noqa: E402
 
 _FLOW_NUMBER_COLUMNS = {flow_tk.PRIORITY, flow_tk.RETRIES, flow_tk.AFFECTED_CUSTOMERS, flow_tk.OUTCOME_UNKNOWN}
 _FLOW_TIME_COLUMNS = {flow_tk.RECEIVED_AT, flow_tk.LAST_UPDATE, flow_tk.DETECTED_AT, flow_tk.NEXT_TRY}
@@ -344,7 +344,7 @@ def flow_schedules() -> st.SearchStrategy[list[FlowStep]]:
     return st.lists(step, min_size=1, max_size=10)
 
 
-# == platform: the fake platform (connector.ticketing.fake_platform) ================================
+# == platform: the fake platform (connector.ticketing.fake) ================================
 # Requests for FakePlatform.handle, from plausible to absurd. Pass the ids of a platform as
 # `schemas` ({busObId: its fieldIds}; ids depend only on the platform's seed) so that bodies reach
 # past the "unknown busObId" check into the save and search logic; `platform_requests` keeps method,
@@ -355,8 +355,8 @@ import functools  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from urllib.parse import urlencode  # noqa: E402
 
-from connector.ticketing.fake_platform import OPERATIONS as PLATFORM_OPERATIONS  # noqa: E402
-from connector.ticketing.fake_platform import Faults as PlatformFaults  # noqa: E402
+from connector.ticketing.fake import OPERATIONS as PLATFORM_OPERATIONS  # noqa: E402
+from connector.ticketing.fake import Faults as PlatformFaults  # noqa: E402
 
 PLATFORM_TOKEN_PATH = "/CherwellAPI/token"
 PLATFORM_SUMMARY_PATH = "/CherwellAPI/api/V1/getbusinessobjectsummary/busobname/"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
 
 from connector import cli
+from connector.commandline import COMMANDS_GROUP, Subparsers
 from tests.strategies import protocol_minimal_document, protocol_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +119,7 @@ def test_usage_errors_exit_2_and_help_exits_0(capsys: pytest.CaptureFixture[str]
 def test_a_subcommand_is_one_function_in_one_list(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def _add_hello(subparsers: cli.Subparsers) -> None:
+    def _add_hello(subparsers: Subparsers) -> None:
         parser = subparsers.add_parser("hello")
         parser.set_defaults(run=lambda args: print("hi") or 0)
 
@@ -135,3 +138,56 @@ def test_python_m_connector(valid: Path, invalid: Path) -> None:
         assert done.returncode == code
         assert str(path) in getattr(done, stream)
         assert "Traceback" not in done.stdout + done.stderr
+
+
+# Imported by no command that does not need them: the web server, the HTTP client, the scheduler,
+# the console UI, and the fake platform (the demo and `connector platform` import them when run).
+HEAVY = ("uvicorn", "starlette", "httpx", "apscheduler", "rich", "connector.ticketing.fake")
+REPORT_HEAVY = """
+import json, sys
+from connector.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+print("\\nheavy:" + json.dumps([code, heavy]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--help",),
+        ("validate", str(REPO / "protocol.yaml")),  # imports the Ticketing BE handlers, too
+        ("params", "--help"),
+        ("demo", "--help"),
+        ("platform", "--help"),
+    ],
+    ids=" ".join,
+)
+def test_a_command_imports_only_what_it_needs(argv: tuple[str, ...]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{REPORT_HEAVY}", *argv],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    code, heavy = json.loads(done.stdout.rpartition("\nheavy:")[2])
+    assert (code, heavy) == (0, [])
+
+
+def test_connectors_register_their_own_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "demo" in out and "platform" in out
+    assert cli.connector_commands()  # Ticketing BE's, from the `connector.commands` entry point group
+
+
+def test_a_connector_that_cannot_load_leaves_the_other_commands_working(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, valid: Path
+) -> None:
+    broken = EntryPoint("broken", "connector.no_such_module:register", COMMANDS_GROUP)
+    monkeypatch.setattr(cli, "entry_points", lambda group: [broken] if group == COMMANDS_GROUP else [])
+    code, out, err = run(capsys, "validate", str(valid))
+    assert code == 0 and out.startswith(f"{valid}: valid")
+    assert err == (
+        "connector: leaving out the 'broken' subcommands (connector.no_such_module:register): "
+        "ModuleNotFoundError: No module named 'connector.no_such_module'\n"
+    )

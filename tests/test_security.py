@@ -29,9 +29,9 @@ from connector.engine.testing import FakeClock
 from connector.engine.values import display
 from connector.protocol.errors import ProtocolError
 from connector.service.config import load_element
-from connector.ticketing import fake_platform as fp
+from connector.ticketing import fake as fp
 from connector.ticketing import handlers
-from connector.ticketing.inprocess import platform_transport, ticketing_element
+from connector.ticketing.fake.inprocess import platform_transport, ticketing_element
 from tests.conftest import sample_text
 from tools.chaos.actors import Sender
 from tools.chaos.checks import wait_drained

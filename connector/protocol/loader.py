@@ -19,9 +19,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from attrs import define, field, frozen
+from attrs import frozen
 from yaml.nodes import Node, ScalarNode
 
+from connector.protocol.document import PARAMETER_SPACE, Document, id_space
 from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.model import (
     EACH,
@@ -50,8 +51,10 @@ from connector.protocol.model import (
     TriggerTime,
     ValueKind,
 )
-from connector.protocol.validate import DISCREET_KINDS, GROUP_TYPES_FOR_CONTENT, validate
-from connector.protocol.yamlnodes import Fields, Invalid, Keys, NodeReader, compose, describe, to_int, to_text
+from connector.protocol.rules import DISCREET_KINDS, GROUP_TYPES_FOR_CONTENT
+from connector.protocol.scalars import Invalid, describe, to_int, to_text
+from connector.protocol.validate import validate
+from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose
 
 E = TypeVar("E", bound=Enum)
 
@@ -99,66 +102,6 @@ TIMER_KEYS = Keys(required=("id", "name", "interval", "groups"), optional=("inte
 TRIGGER_KEYS = Keys(required=("id", "name"), optional=("on", "on_id", "time", "actions", "triggers"))
 ACTION_KEYS = Keys(required=("id", "name", "on", "type"), optional=("on_id", "on_ids", "source", "value"))
 HANDLER_KEYS = Keys(required=("id", "name", "entry"), optional=("triggers", "row"))
-
-# Params, tables and columns are all DataMiner parameters: one id space.
-PARAMETER_SPACE = frozenset({"param", "table", "column"})
-
-
-def id_space(kind: str) -> str:
-    return "parameter" if kind in PARAMETER_SPACE else kind
-
-
-@define
-class Document:
-    """What the first pass read: the model parts, and where each construct was written."""
-
-    file: str
-    top: Mark
-    name: str = ""
-    version: str = ""
-    description: str = ""
-    params: dict[int, Param] = field(factory=dict)
-    tables: dict[int, Table] = field(factory=dict)
-    sessions: dict[int, Session] = field(factory=dict)
-    groups: dict[int, Group] = field(factory=dict)
-    timers: dict[int, Timer] = field(factory=dict)
-    triggers: dict[int, Trigger] = field(factory=dict)
-    actions: dict[int, Action] = field(factory=dict)
-    handlers: dict[int, Handler] = field(factory=dict)
-    # (kind, id) -> the Fields the construct was read from: `where` finds any value's position.
-    fields: dict[tuple[str, int], Fields] = field(factory=dict)
-    # (id space, id) -> (kind, mark) of the construct that took the id, built or not.
-    claimed: dict[tuple[str, int], tuple[str, Mark]] = field(factory=dict)
-    # Kinds of which some construct was left out for a problem of shape: rules that need to
-    # know that something is absent (a write's read partner, the after-startup flow) skip them.
-    incomplete: set[str] = field(factory=set)
-    section_keys: dict[str, Mark] = field(factory=dict)  # "triggers" -> where `triggers:` stands
-
-    def where(self, kind: str, id: int, *path: str | int) -> Mark:
-        fields = self.fields.get((kind, id))
-        return fields.mark(*path) if fields is not None else self.top
-
-    def declared(self, kind: str, id: int) -> bool:
-        """Whether a construct of `kind` took `id`, even one left out for a problem."""
-        claim = self.claimed.get((id_space(kind), id))
-        return claim is not None and claim[0] == kind
-
-    def to_protocol(self) -> Protocol:
-        return Protocol(
-            name=self.name,
-            version=self.version,
-            description=self.description,
-            params=self.params,
-            tables=self.tables,
-            sessions=self.sessions,
-            groups=self.groups,
-            timers=self.timers,
-            triggers=self.triggers,
-            actions=self.actions,
-            handlers=self.handlers,
-            source=self.file,
-        )
-
 
 # --- public API -------------------------------------------------------------------------------
 
@@ -480,7 +423,7 @@ def _action(f: Fields, document: Document, id: int) -> Action | None:
         id=id,
         name=f.text("name", ""),
         on=on,
-        on_ids=on_ids,  # type: ignore[arg-type]  # None ruled out above
+        on_ids=on_ids,
         type=type,
         source=source,
         value=value,
@@ -510,4 +453,4 @@ SECTIONS = (
     _Section("handlers", "handler", HANDLER_KEYS, _handler, "handlers"),
 )
 
-__all__ = ["Document", "load_protocol", "parse_protocol"]
+__all__ = ["load_protocol", "parse_protocol"]

@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from connector.commandline import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNREADABLE, Subparsers
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from connector.protocol.model import Column as ColumnModel
 
-    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
     "ApiClient",
@@ -50,11 +51,6 @@ TIMEOUT = 30.0  # seconds; a set or an InterApp batch returns once committed, we
 CONNECT_TIMEOUT = 5.0
 SHORTENED = 60  # characters of a value a listing shows
 KEY_WIDTH = 40  # the most a table's first column takes whole
-
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_UNREACHABLE = 2
-EXIT_UNREADABLE = 2  # the file to send (the `connector` command's code for an unreadable file)
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -104,25 +100,34 @@ class ApiClient:
         self._client.close()
 
     def elements(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/elements")
+        return self._list("GET", "/api/elements")
 
     def params(self, element: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"{_element_path(element)}/params")
+        return self._list("GET", f"{_element_path(element)}/params")
 
     def param(self, element: str, ref: str | int) -> dict[str, Any]:
-        return self._call("GET", f"{_element_path(element)}/params/{_segment(ref)}")
+        return self._object("GET", f"{_element_path(element)}/params/{_segment(ref)}")
 
     def set(self, element: str, ref: str | int, value: Any) -> dict[str, Any]:
-        return self._call("PUT", f"{_element_path(element)}/params/{_segment(ref)}", json={"value": value})
+        return self._object("PUT", f"{_element_path(element)}/params/{_segment(ref)}", json={"value": value})
 
     def table(
         self, element: str, ref: str | int, *, limit: int | None = None, offset: int | None = None
     ) -> dict[str, Any]:
         query = {name: str(n) for name, n in (("limit", limit), ("offset", offset)) if n is not None}
-        return self._call("GET", f"{_element_path(element)}/tables/{_segment(ref)}", params=query)
+        return self._object("GET", f"{_element_path(element)}/tables/{_segment(ref)}", params=query)
 
     def send(self, element: str, raw: bytes) -> dict[str, Any]:
-        return self._call("POST", f"{_element_path(element)}/interapp", content=raw)
+        return self._object("POST", f"{_element_path(element)}/interapp", content=raw)
+
+    # The API's documented shapes: a listing is a JSON list of objects, anything else one object.
+    def _list(self, method: str, path: str, **options: Any) -> list[dict[str, Any]]:
+        listing: list[dict[str, Any]] = self._call(method, path, **options)
+        return listing
+
+    def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call(method, path, **options)
+        return answer
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
         httpx = self._httpx
@@ -167,8 +172,9 @@ def _segment(ref: str | int) -> str:
 
 
 def _error_reason(status: int, phrase: str, answer: Any) -> str:
-    if isinstance(answer, Mapping) and isinstance(answer.get("error"), str):
-        return answer["error"]
+    error = answer.get("error") if isinstance(answer, Mapping) else None
+    if isinstance(error, str):
+        return error
     return f"{status} {phrase}".strip()
 
 

@@ -1,18 +1,12 @@
-"""The service subcommands of `connector`: run, demo, platform."""
+"""`connector run`: the service subcommand (the connectors register their own: see `connector.cli`)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from connector.cli import Subparsers
-
-EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+from connector.commandline import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, Subparsers
 
 
 def add_run(subparsers: Subparsers) -> None:
@@ -39,6 +33,10 @@ def add_run(subparsers: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: asyncio alone is a third of `connector --help`'s start-up.
+    import asyncio
+    import logging
+
     from connector.protocol.errors import ProtocolError
     from connector.service.config import load_element
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
@@ -79,62 +77,4 @@ def _run(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
-def add_demo(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="watch Ticketing BE work against a fake platform (no network, no set-up)",
-        description="Start the fake Cherwell/SFyC platform on loopback, one Ticketing BE element, and a "
-        "Ticketing WM stand-in that sends a few hundred tickets; show progress and a summary.",
-    )
-    parser.add_argument("--tickets", type=int, default=400, help="how many tickets WM sends (default 400)")
-    parser.add_argument("--batch", type=int, default=50, help="tickets per InterApp message (default 50)")
-    parser.add_argument(
-        "--faults",
-        type=float,
-        default=0.03,
-        help="share of platform calls that fail with a 503 (default 0.03; 0 for none)",
-    )
-    parser.add_argument(
-        "--keep-running", action="store_true", help="leave the element, the fake platform and the API up afterwards"
-    )
-    parser.add_argument(
-        "--api",
-        default="127.0.0.1:0",
-        metavar="HOST:PORT",
-        help="where the management API listens (default: a free loopback port)",
-    )
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.set_defaults(run=_demo)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from connector.service.demo import DemoOptions, run_demo
-
-    options = DemoOptions(
-        tickets=args.tickets,
-        batch=args.batch,
-        fault_rate=args.faults,
-        keep_running=args.keep_running,
-        api=args.api,
-        seed=args.seed,
-    )
-    return run_demo(options)
-
-
-def add_platform(subparsers: Subparsers) -> None:
-    from connector.ticketing.fake_server import add_arguments
-
-    parser = subparsers.add_parser(
-        "platform",
-        help="serve the fake Cherwell/SFyC platform",
-        description="Serve the project's fake of the platform contract, with /_fake/ controls for "
-        "fault injection (for trying the connector, demos and chaos runs).",
-    )
-    add_arguments(parser)
-    parser.set_defaults(run=_platform)
-
-
-def _platform(args: argparse.Namespace) -> int:
-    from connector.ticketing.fake_server import run
-
-    return run(args)
+__all__ = ["add_run"]

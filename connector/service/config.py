@@ -27,7 +27,8 @@ from connector.engine.values import ValueRefused, coerce
 from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import ParamType, Protocol
-from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose, to_int, to_text, to_value
+from connector.protocol.scalars import to_int, to_text, to_value
+from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose
 
 if TYPE_CHECKING:
     from connector.service.runtime import ElementConfig
@@ -141,9 +142,10 @@ def _connection(top: Fields) -> Connection | None:
     )
 
 
-def _params(top: Fields, protocol: Protocol, base: Path) -> tuple[dict[int, Any], dict[int, str]]:
-    initial: dict[int, Any] = {}
-    secrets: dict[int, str] = {}
+def _params(top: Fields, protocol: Protocol, base: Path) -> tuple[dict[int | str, Any], dict[int | str, str]]:
+    # By parameter id; typed as ElementConfig takes them (values by id or by name).
+    initial: dict[int | str, Any] = {}
+    secrets: dict[int | str, str] = {}
     entries = top.reader.entries(top.get("params"), "params")
     for key, (key_node, value_node) in (entries or {}).items():
         where = top.reader.mark(key_node)

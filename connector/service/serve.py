@@ -15,9 +15,12 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from connector.protocol.model import Protocol
 from connector.service.api import create_app
@@ -59,11 +62,11 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime decides how to stop."""
 
     @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
+    def capture_signals(self) -> Iterator[None]:
         yield
 
 
-def api_server(app, host: str, port: int) -> tuple[_Server, socket.socket]:
+def api_server(app: ASGIApp, host: str, port: int) -> tuple[_Server, socket.socket]:
     """A uvicorn server on an already bound socket (port 0 picks a free one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -79,12 +82,12 @@ def api_server(app, host: str, port: int) -> tuple[_Server, socket.socket]:
 
 async def serve(
     configs: Sequence[ElementConfig],
-    protocols: dict,
+    protocols: Mapping[Path, Protocol],
     *,
     api_host: str,
     api_port: int,
     token: str | None = None,
-    until: Callable[[Runtime, int], Awaitable[None]] | None = None,
+    until: Callable[[Runtime, int], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns)."""
     runtime = Runtime()
@@ -97,7 +100,7 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("management API on http://%s:%d/api (elements: %s)", api_host, port, ", ".join(runtime.elements))
-    waiters = [asyncio.create_task(stop.wait())]
+    waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if until is not None:
         waiters.append(asyncio.create_task(until(runtime, port)))
     try:

@@ -8,17 +8,8 @@ import pytest
 
 from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.model import Mark
-from connector.protocol.yamlnodes import (
-    Fields,
-    Keys,
-    NodeReader,
-    compose,
-    to_flag,
-    to_int,
-    to_number,
-    to_text,
-    to_value,
-)
+from connector.protocol.scalars import to_flag, to_int, to_number, to_text, to_value
+from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose
 
 KEYS = Keys(required=("name",), optional=("on", "size", "ratio", "enabled", "tags", "inner", "a", "b"))
 INNER = Keys(required=("x",))
@@ -236,7 +227,7 @@ def test_scalar_conversions(convert, text, expected) -> None:  # type: ignore[no
     ],
 )
 def test_scalar_refusals(convert, text, message) -> None:  # type: ignore[no-untyped-def]
-    from connector.protocol.yamlnodes import Invalid
+    from connector.protocol.scalars import Invalid
 
     with pytest.raises(Invalid, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         convert(scalar(text))

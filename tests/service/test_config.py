@@ -92,7 +92,10 @@ params:
 
 def test_a_secret_never_appears_in_a_message(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TEST_SECRET", "s3cr3t-value")
-    text = "name: A\nprotocol: PROTOCOL\nconnection: {host: h}\nparams:\n  Cherwell Password: env:TEST_SECRET\n  Max Retries: -1\n"
+    text = (
+        "name: A\nprotocol: PROTOCOL\nconnection: {host: h}\n"
+        "params:\n  Cherwell Password: env:TEST_SECRET\n  Max Retries: -1\n"
+    )
     with pytest.raises(ProtocolError) as caught:
         load_element(write(tmp_path, text))
     assert "s3cr3t-value" not in str(caught.value)

@@ -16,7 +16,8 @@ from connector.engine import events as ev
 from connector.engine.http import Connection
 from connector.engine.store import MemoryStore
 from connector.service.runtime import ElementConfig, ElementHost, Runtime
-from connector.ticketing.inprocess import PROTOCOL_YAML, ticketing_protocol
+from connector.ticketing import PROTOCOL_YAML
+from connector.ticketing.fake.inprocess import ticketing_protocol
 
 
 class RaisingTransport:

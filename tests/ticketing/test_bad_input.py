@@ -1,6 +1,6 @@
 """Bad input through the element: InterApp payloads on 9000000, parameter sets, element YAML.
 
-In process, under a fake clock (connector.ticketing.inprocess). The parser and the protocol
+In process, under a fake clock (connector.ticketing.fake.inprocess). The parser and the protocol
 loader have their own Hypothesis tests; these go through the element, as WM and operators reach
 it. Whatever comes in: no unhandled exception (the engine logs a failing handler on
 "connector.element": none may be logged), no partial row (every stored row keeps every receive
@@ -27,9 +27,9 @@ from connector.engine.values import ValueRefused, coerce
 from connector.protocol.errors import ProtocolError
 from connector.protocol.model import ParamType
 from connector.service.config import load_element
-from connector.ticketing import fake_platform as fp
-from connector.ticketing import handlers, messages, tickets
-from connector.ticketing.inprocess import PROTOCOL_YAML, ticketing_element, ticketing_protocol
+from connector.ticketing import PROTOCOL_YAML, handlers, messages, tickets
+from connector.ticketing import fake as fp
+from connector.ticketing.fake.inprocess import ticketing_element, ticketing_protocol
 from tests.conftest import sample_text
 from tests.strategies import (
     badinput_element_yaml_texts,
@@ -172,7 +172,7 @@ def test_each_ticket_is_accepted_exactly_when_it_keeps_every_rule(
     assert members["duplicates"] == expected_duplicates
     invalid = [ticket for ticket, valid in candidates if not valid]
     assert len(members["rejected"]) == len(invalid)
-    for entry, ticket in zip(members["rejected"], invalid):
+    for entry, ticket in zip(members["rejected"], invalid, strict=True):
         sent = ticket.get("ticketId")
         assert entry["ticketId"] == (sent[:64] if isinstance(sent, str) else None)
         assert entry["reason"].split(":")[0] in {

@@ -15,9 +15,9 @@ from connector.engine import events as ev
 from connector.engine.interapp import parse_call
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock
-from connector.ticketing import fake_platform as fp
+from connector.ticketing import fake as fp
 from connector.ticketing import handlers, messages, tickets
-from connector.ticketing.inprocess import platform_transport, ticketing_element, ticketing_protocol
+from connector.ticketing.fake.inprocess import platform_transport, ticketing_element, ticketing_protocol
 from tests.conftest import sample_text
 
 
@@ -284,7 +284,7 @@ def test_faults_under_concurrency_lose_and_duplicate_nothing(clock, concurrency:
 def test_a_crash_with_a_write_on_the_wire_is_looked_up_after_the_restart(platform, clock, session: str) -> None:
     """A write reaches the platform, the process dies before its answer: the In Flight journal
     (committed before the request left) makes the next life look it up, not write it again."""
-    from connector.ticketing.inprocess import platform_transport
+    from connector.ticketing.fake.inprocess import platform_transport
 
     platform.add_incident("SNR", "MTY-SPG-NODO-0007")  # WM-20261126-000103 becomes a note on it
     store = MemoryStore()

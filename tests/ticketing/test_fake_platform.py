@@ -22,20 +22,22 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.ticketing import fake_server
+from connector import cli
 from connector.ticketing.calls import PlatformCall
-from connector.ticketing.fake_platform import (
+from connector.ticketing.fake import (
     CALL_OPERATIONS,
     DEFAULT_API_KEY,
     DEFAULT_CLIENT_ID,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
+    AnswerLost,
     FakeAnswer,
     FakePlatform,
     Faults,
     Incident,
+    create_app,
 )
-from connector.ticketing.fake_server import AnswerLost, create_app
+from connector.ticketing.fake import server as fake_server
 from tests.strategies import platform_faults, platform_json, platform_requests, platform_save_bodies
 
 TOKEN = "/CherwellAPI/token"
@@ -904,13 +906,15 @@ def test_the_asgi_app_serves_the_platform_and_the_control_api(platform: FakePlat
     asyncio.run(scenario())
 
 
-def test_main_hands_its_options_to_serve(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_connector_platform_hands_its_options_to_serve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(
         fake_server, "serve", lambda host, port, **options: calls.append({"host": host, "port": port, **options})
     )
-    assert fake_server.main(["--port", "9001", "--seed", "4", "--incidents", "5", "--password", "s3cret"]) == 0
-    assert fake_server.main([]) == 0
+    assert cli.main(["platform", "--port", "9001", "--seed", "4", "--incidents", "5", "--password", "s3cret"]) == 0
+    assert cli.main(["platform"]) == 0
     assert calls[0] | {"password": "?"} == {
         "host": "127.0.0.1",
         "port": 9001,

@@ -29,7 +29,7 @@ from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
 from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
 from connector.ticketing.cherwell import PlatformError
-from connector.ticketing.fake_platform import (
+from connector.ticketing.fake import (
     DEFAULT_API_KEY,
     DEFAULT_CLIENT_ID,
     DEFAULT_PASSWORD,

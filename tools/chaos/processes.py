@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connector.engine.http import httpx
-from connector.ticketing.fake_platform import CALL_OPERATIONS
+from connector.ticketing.fake import CALL_OPERATIONS
 from tools.chaos.element import CLIENT_ID, ELEMENT, LOOPBACK, REPO, TABLE, USERNAME
 
 # The platform's request counter names that are calls (the others count saved items): the one

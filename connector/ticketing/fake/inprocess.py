@@ -19,9 +19,9 @@ from connector.engine.store import Store
 from connector.engine.testing import FakeClock, Harness, Transport
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import Protocol
-from connector.ticketing import fake_platform as fp
+from connector.ticketing import PROTOCOL_YAML
+from connector.ticketing import fake as fp
 
-PROTOCOL_YAML = Path(__file__).resolve().parents[2] / "protocol.yaml"
 _protocols: dict[Path, Protocol] = {}
 
 
@@ -61,12 +61,12 @@ def platform_transport(platform: fp.FakePlatform, clock: FakeClock | None = None
     return send
 
 
-def credentials() -> dict[str, str]:
+def credentials() -> dict[int | str, Any]:
     """Parameter values that log in to a FakePlatform built with its default credentials."""
     return {"Cherwell Client ID": fp.DEFAULT_CLIENT_ID, "Cherwell Username": fp.DEFAULT_USERNAME}
 
 
-def secrets() -> dict[str, str]:
+def secrets() -> dict[int | str, Any]:
     return {"Cherwell Password": fp.DEFAULT_PASSWORD, "SFyC API Key": fp.DEFAULT_API_KEY}
 
 
@@ -74,7 +74,7 @@ def ticketing_element(
     platform: fp.FakePlatform,
     clock: FakeClock,
     *,
-    params: Mapping[str, Any] | None = None,
+    params: Mapping[int | str, Any] | None = None,
     store: Store | None = None,
     name: str = "Ticketing BE 01",
 ) -> Harness:

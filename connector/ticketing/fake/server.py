@@ -1,5 +1,5 @@
 """The fake platform on the wire: a Starlette app around `FakePlatform.handle`, its control API, and
-the `connector platform` command.
+what `connector platform` runs.
 
 Platform traffic (everything outside `/_fake/`) skips Starlette's routing and middleware on purpose:
 a *lost* answer must look like a dropped connection, and ASGI has no message for that. A server that
@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 import uvicorn
@@ -36,19 +35,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from connector.ticketing.fake_platform import (
-    DEFAULT_API_KEY,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_PASSWORD,
-    DEFAULT_USERNAME,
-    FakeAnswer,
-    FakePlatform,
-    Faults,
-)
+from connector.ticketing.fake.answers import FakeAnswer
+from connector.ticketing.fake.data import DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME
+from connector.ticketing.fake.faults import Faults
+from connector.ticketing.fake.platform import FakePlatform
 
 CONTROL_PREFIX = "/_fake/"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8980
 
 logger = logging.getLogger(__name__)
 
@@ -184,20 +176,9 @@ def serve(
     uvicorn.run(create_app(platform), host=host, port=port, log_level=log_level)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `connector platform` (shared with this module's own `main`)."""
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids, faults and seeded incidents")
-    parser.add_argument("--incidents", type=_non_negative, default=0, help="manual incidents to start with")
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="Cherwell client_id to accept")
-    parser.add_argument("--username", default=DEFAULT_USERNAME, help="Cherwell user to accept")
-    parser.add_argument("--password", default=DEFAULT_PASSWORD, help="Cherwell password to accept")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="SFyC X-Api-Key to accept")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-
-
 def run(args: argparse.Namespace) -> int:
+    """`connector platform`: serve until interrupted (the options are declared in
+    `connector.ticketing.commands`; a credential not given is the fake's default)."""
     print(
         f"fake platform on http://{args.host}:{args.port} (seed {args.seed}, {args.incidents} incidents)",
         file=sys.stderr,
@@ -207,30 +188,17 @@ def run(args: argparse.Namespace) -> int:
         args.port,
         seed=args.seed,
         incidents=args.incidents,
-        client_id=args.client_id,
-        username=args.username,
-        password=args.password,
-        api_key=args.api_key,
+        client_id=_given(args.client_id, DEFAULT_CLIENT_ID),
+        username=_given(args.username, DEFAULT_USERNAME),
+        password=_given(args.password, DEFAULT_PASSWORD),
+        api_key=_given(args.api_key, DEFAULT_API_KEY),
         log_level=args.log_level,
     )
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="connector platform",
-        description="Run the fake Cherwell + SFyC platform (contracts/platform-api.md) on one HTTP host.",
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+def _given(value: str | None, default: str) -> str:
+    return default if value is None else value
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = ["AnswerLost", "FakePlatformApp", "create_app", "run", "serve"]

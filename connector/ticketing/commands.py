@@ -1,0 +1,99 @@
+"""Ticketing BE's subcommands of `connector`: `demo` and `platform`.
+
+Registered through the `connector.commands` entry point group (setup.cfg), so the command line
+knows no connector. Declaring the parsers imports nothing but argparse: the fake platform, the
+web server and the service are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from connector.commandline import Subparsers
+
+PLATFORM_HOST = "127.0.0.1"
+PLATFORM_PORT = 8980
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add `connector demo` and `connector platform`."""
+    add_demo(subparsers)
+    add_platform(subparsers)
+
+
+def add_demo(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="watch Ticketing BE work against a fake platform (no network, no set-up)",
+        description="Start the fake Cherwell/SFyC platform on loopback, one Ticketing BE element, and a "
+        "Ticketing WM stand-in that sends a few hundred tickets; show progress and a summary.",
+    )
+    parser.add_argument("--tickets", type=int, default=400, help="how many tickets WM sends (default 400)")
+    parser.add_argument("--batch", type=int, default=50, help="tickets per InterApp message (default 50)")
+    parser.add_argument(
+        "--faults",
+        type=float,
+        default=0.03,
+        help="share of platform calls that fail with a 503 (default 0.03; 0 for none)",
+    )
+    parser.add_argument(
+        "--keep-running", action="store_true", help="leave the element, the fake platform and the API up afterwards"
+    )
+    parser.add_argument(
+        "--api",
+        default="127.0.0.1:0",
+        metavar="HOST:PORT",
+        help="where the management API listens (default: a free loopback port)",
+    )
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.set_defaults(run=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from connector.ticketing.fake.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        tickets=args.tickets,
+        batch=args.batch,
+        fault_rate=args.faults,
+        keep_running=args.keep_running,
+        api=args.api,
+        seed=args.seed,
+    )
+    return run_demo(options)
+
+
+def add_platform(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "platform",
+        help="serve the fake Cherwell/SFyC platform",
+        description="Serve the project's fake of the platform contract, with /_fake/ controls for "
+        "fault injection (for trying the connector, demos and chaos runs).",
+    )
+    parser.add_argument("--host", default=PLATFORM_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=PLATFORM_PORT, help="port to listen on (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for ids, faults and seeded incidents")
+    parser.add_argument("--incidents", type=_non_negative, default=0, help="manual incidents to start with")
+    # No default here: the fake's own credentials are the default, and importing them would import the fake.
+    parser.add_argument("--client-id", help="Cherwell client_id to accept")
+    parser.add_argument("--username", help="Cherwell user to accept")
+    parser.add_argument("--password", help="Cherwell password to accept")
+    parser.add_argument("--api-key", help="SFyC X-Api-Key to accept")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(run=_platform)
+
+
+def _platform(args: argparse.Namespace) -> int:
+    from connector.ticketing.fake.server import run
+
+    return run(args)
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+__all__ = ["register"]
