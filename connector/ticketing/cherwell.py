@@ -458,7 +458,7 @@ def parse_save_batch(reply: PlatformReply, saves: Sequence[Save]) -> list[SaveRe
         raise PlatformError(
             f"Cherwell: the batch answer has {got} results for {len(saves)} requests", maybe_applied=True
         )
-    return [_save_result(item, save) for item, save in zip(responses, saves)]
+    return [_save_result(item, save) for item, save in zip(responses, saves, strict=True)]
 
 
 def _save_result(item: Any, save: Save) -> SaveResult:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, overload
 
 from attrs import field, frozen
 
@@ -185,6 +185,10 @@ def _text(value: Any, member: str) -> str | None:
     _reject(f"{member}: must be a string, got {show(value)}")
 
 
+@overload
+def _integer(obj: Mapping[str, Any], member: str, low: int, high: int, default: int) -> int: ...
+@overload
+def _integer(obj: Mapping[str, Any], member: str, low: int, high: int, default: None) -> int | None: ...
 def _integer(obj: Mapping[str, Any], member: str, low: int, high: int, default: int | None) -> int | None:
     value = obj.get(member)
     if value is None:
@@ -261,7 +265,7 @@ def _read_tickets(guid: str | None, return_address: ReturnAddress | None, raw_ti
             tickets.append(result)
         else:
             rejected.append(RejectedTicket(index=index, ticket_id=_readable_id(raw), reason=result))
-    return BatchRead(guid=guid, return_address=return_address, tickets=tickets, rejected=rejected)
+    return BatchRead(guid=guid, return_address=return_address, tickets=tuple(tickets), rejected=tuple(rejected))
 
 
 # -- replies -------------------------------------------------------------------------------
