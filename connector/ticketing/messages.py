@@ -91,6 +91,14 @@ class RejectedTicket:
     reason: str
 
 
+def _tickets(items: Iterable[Ticket]) -> tuple[Ticket, ...]:
+    return tuple(items)
+
+
+def _rejected(items: Iterable[RejectedTicket]) -> tuple[RejectedTicket, ...]:
+    return tuple(items)
+
+
 @frozen(kw_only=True)
 class BatchRead:
     """One message of a call, read: the valid tickets in batch order and the rejected ones, or
@@ -98,8 +106,8 @@ class BatchRead:
 
     guid: str | None
     return_address: ReturnAddress | None
-    tickets: tuple[Ticket, ...] = field(default=(), converter=tuple)
-    rejected: tuple[RejectedTicket, ...] = field(default=(), converter=tuple)
+    tickets: tuple[Ticket, ...] = field(default=(), converter=_tickets)
+    rejected: tuple[RejectedTicket, ...] = field(default=(), converter=_rejected)
     error: str | None = None
 
     def reply(self, *, accepted: Iterable[str] = (), duplicates: Iterable[str] = ()) -> OutgoingMessage:
@@ -265,7 +273,7 @@ def _read_tickets(guid: str | None, return_address: ReturnAddress | None, raw_ti
             tickets.append(result)
         else:
             rejected.append(RejectedTicket(index=index, ticket_id=_readable_id(raw), reason=result))
-    return BatchRead(guid=guid, return_address=return_address, tickets=tuple(tickets), rejected=tuple(rejected))
+    return BatchRead(guid=guid, return_address=return_address, tickets=tickets, rejected=rejected)
 
 
 # -- replies -------------------------------------------------------------------------------
