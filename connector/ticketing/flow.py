@@ -266,7 +266,7 @@ class _Cycle:
         # Requests built ahead, while the batch before is on the wire (by chunk), and the
         # journal entries of the chunks noted ahead.
         self._built: dict[int, tuple[Metadata | None, PlatformCall, Any]] = {}
-        self._noted: dict[int, int] = {}
+        self._noted_ahead: dict[int, int] = {}
         # While pipelined: tickets a settled batch moved on that were not in it (a node's waiters).
         self._promoted: list[Ticket] | None = None
 
@@ -470,11 +470,11 @@ class _Cycle:
             # Built ahead but never sent (the stage was cut short): keyed by these chunks' ids,
             # which later lists may reuse. Their journal entries stay: looked up next cycle.
             self._built.clear()
-            self._noted.clear()
+            self._noted_ahead.clear()
 
     def _note(self, wave: list[tuple[str, list[Ticket]]]) -> list[int]:
         """The wave's journal entries: noted ahead, or now (one save for the whole wave)."""
-        entries = [self._noted.pop(id(chunk), None) for _, chunk in wave]
+        entries = [self._noted_ahead.pop(id(chunk), None) for _, chunk in wave]
         if None in entries:
             entries = [
                 entry if entry is not None else self._note_in_flight(name, chunk)
@@ -496,7 +496,7 @@ class _Cycle:
         if not composed:
             return
         for name, chunk in composed:
-            self._noted[id(chunk)] = self._note_in_flight(name, chunk)
+            self._noted_ahead[id(chunk)] = self._note_in_flight(name, chunk)
         self.journal.save(list(self.in_flight.values()))  # once: it holds every batch in flight
         md = self.session.metadata
         for name, chunk in composed:

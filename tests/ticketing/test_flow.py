@@ -986,3 +986,13 @@ def test_a_read_that_keeps_failing_fails_the_cycle_after_three_tries(platform, c
     assert report is not None and report.result.startswith("Search failed")
     assert report.requests["search"] == 3
     assert run.row("WM-1")["Retries"] == 1
+
+
+def test_no_attribute_of_the_flow_shadows_one_of_its_methods(run: Run) -> None:
+    """Each method of the flow's classes is still that method on an instance: a dict once took
+    the name of the Add Note success step, which then worked only because it was read first."""
+    run.add("WM-1")
+    cycle = flow_module._Cycle(run.table, run.settings, run.session, run.clock, run.rng, run.journal)
+    for name, member in vars(type(cycle)).items():
+        if callable(member) and not name.startswith("__"):
+            assert callable(getattr(cycle, name)), f"{name} is shadowed by {getattr(cycle, name)!r}"
