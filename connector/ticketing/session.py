@@ -171,6 +171,11 @@ class PlatformClient:
         self.overlapping = True
         self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
 
+    @property
+    def in_wave(self) -> bool:
+        """Inside `gather`: a read there goes alone (no wave inside a wave)."""
+        return not self.overlapping
+
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
         if self.background and self.overlapping:
