@@ -1,7 +1,8 @@
 """One processing cycle of Ticketing BE: push the ready tickets to Cherwell and SFyC, exactly once.
 
 The flow is sans-I/O, shaped like httpx's auth flows: `run_cycle` is a generator that yields
-`PlatformCall`s, receives `PlatformReply`s and returns a `CycleReport`. Whoever drives it (the
+`Round`s of `PlatformCall`s, is resumed with their `PlatformReply`s and returns a `CycleReport`
+(the rules of that exchange: `connector.ticketing.states`). Whoever drives it (the
 element's glue, a test) sends the requests. The glue commits the table and the journal before
 every call goes out, and that is the whole crash-safety story:
 
@@ -19,7 +20,7 @@ what survives, and the next cycle picks up from them with a fresh `PlatformSessi
 
 Bookkeeping stays off the critical path: while a batch (a wave of batches) is on the wire, the
 flow settles the one before into the rows and notes and builds the one after, so an answer sends
-the next request at once (an `Overlap`; the flow `Collect`s its answer after). Batches in flight
+the next request at once (a SEND_AND_WORK round; the flow COLLECTs its answer after). Batches in flight
 together always hold different tickets.
 
 With Max Concurrent Requests 1 the operations run one after the other, as DataMiner sends one
@@ -65,7 +66,17 @@ from connector.ticketing.lookups import Lookups
 from connector.ticketing.operations import Operations, note_text
 from connector.ticketing.pipeline import WAVE_PRIORITY, InFlight, InFlightEntry, Journal, Lanes, MemoryJournal, Pipeline
 from connector.ticketing.rows import CycleRows
-from connector.ticketing.session import CycleReport, Flows, FlowSettings, PlatformClient, PlatformSession, SessionLost
+from connector.ticketing.session import (
+    CycleFlow,
+    CycleReport,
+    Flow,
+    FlowSettings,
+    PlatformClient,
+    PlatformSession,
+    SessionLost,
+    WorkWhileOut,
+    with_work_while_out,
+)
 from connector.ticketing.tickets import Ticket
 
 __all__ = [
@@ -87,13 +98,15 @@ def run_cycle(
     now: Callable[[], float],
     rng: random.Random,
     journal: Journal,
-) -> Flows[CycleReport]:
+) -> CycleFlow[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
-    With settings.concurrency 1 it yields one PlatformCall at a time; above 1 it may yield a
-    list of calls (writes, search pages), to be sent at once, and expects the list of replies.
+    It yields `Round`s of calls (one call at a time with settings.concurrency 1; above 1 up to
+    that many writes, or search pages, at once) and returns its report; the driver keeps to
+    `connector.ticketing.states`.
     """
-    return (yield from _Cycle(table, settings, session, now, rng, journal).run())
+    work = WorkWhileOut()
+    return (yield from with_work_while_out(_Cycle(table, settings, session, now, rng, journal, work).run(), work))
 
 
 class _Cycle:
@@ -107,6 +120,7 @@ class _Cycle:
         now: Callable[[], float],
         rng: random.Random,
         journal: Journal,
+        work: WorkWhileOut,
     ) -> None:
         self.settings, self.journal = settings, journal
         self.report = CycleReport()
@@ -117,9 +131,9 @@ class _Cycle:
         self.waiting: dict[Node, tuple[Ticket, ...]] = {}  # node -> tickets waiting for its creator
         self.lookups = Lookups(self.rows, self.platform, self.incidents)
         self.operations = Operations(self.rows, self.incidents, self.waiting)
-        self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal))
+        self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal), work)
 
-    def run(self) -> Flows[CycleReport]:
+    def run(self) -> Flow[CycleReport]:
         start = self.rows.now()
         self._recover_in_flight()
         self.rows.pick_ready(start)
@@ -142,7 +156,7 @@ class _Cycle:
             )
         return self.report
 
-    def _steps(self) -> Flows[None]:
+    def _steps(self) -> Flow[None]:
         if any(t.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET) for t in self.rows.ready.values()):
             try:
                 yield from self.lookups.load_open_incidents()
@@ -155,7 +169,7 @@ class _Cycle:
         else:
             yield from self._one_after_the_other()
 
-    def _one_after_the_other(self) -> Flows[None]:
+    def _one_after_the_other(self) -> Flow[None]:
         """Max Concurrent Requests 1, DataMiner's way: every ready ticket at an operation in batches
         of at most Max Tickets Per Request, one request at a time; the operations one after the
         other (every Create Ticket before any Create OT, ...)."""
@@ -167,10 +181,10 @@ class _Cycle:
         yield from self._stage(tk.CREATE_OT)
         yield from self._stage(tk.UPDATE_TICKET_OT)  # idempotent: no look-up needed
 
-    def _stage(self, operation: str) -> Flows[None]:
+    def _stage(self, operation: str) -> Flow[None]:
         yield from self.pipeline.send(Lanes(self.rows, (operation,), chained=False))
 
-    def _pipelined(self) -> Flows[None]:
+    def _pipelined(self) -> Flow[None]:
         """Max Concurrent Requests above 1: every operation at once, up to that many batches in
         flight, and a ticket moves on as soon as its batch is settled: the Create OT of the
         incidents a batch created goes out while other incidents are still being created.

@@ -5,9 +5,14 @@ They are glue: the receive path stores tickets, and a processing cycle
 element's HTTP sessions, one request per group, so that the engine's queue, persistence and
 status parameters see every request exactly as they would in DataMiner:
 
-    call = cycle.send(reply)   ->  set Request Path / Request Body / auth header parameters
-                               ->  check_trigger(Send <session>)  -> execute next <group>
-    group answered             ->  after-group trigger -> platform_response -> cycle.send(...)
+    round = cycle.send(replies)  ->  one call: set Request Path / Request Body / auth header
+                                    parameters -> check_trigger(Send <session>) -> its group
+                                    several calls: one parallel set
+    answered                     ->  after-group trigger -> platform_response -> cycle.send(...)
+
+The rules of that exchange (SEND, SEND_AND_WORK with its deferred Continue Cycle, COLLECT, and
+"answers first") are the table in `connector.ticketing.states`; the driver here checks every
+step against it.
 
 Because the element commits what a step changed before it sends the step's request, every
 table change the cycle makes before yielding a call is durable when the call leaves.
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Generator
 from typing import Any
 
 from attrs import define, field
@@ -26,8 +30,10 @@ from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
 from connector.engine.interapp import serialize_call
 from connector.ticketing import messages, tickets
-from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
+from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
+from connector.ticketing.session import CycleFlow
+from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
 
 # Ids in protocol.yaml (tests/ticketing/test_element.py checks they agree).
 TICKET_OVERVIEW = 1000
@@ -65,13 +71,10 @@ class CycleState:
 
     session: PlatformSession = field(factory=PlatformSession)
     rng: random.Random = field(factory=random.Random)
-    cycle: Generator[Any, Any, CycleReport] | None = None  # connector.ticketing.flow.Flows
-    call: PlatformCall | None = None  # the single call in flight on the group path
-    parallel_set: int | None = None  # the parallel set in flight
-    # An Overlap's calls are out and the cycle has work to do while they are (CONTINUE_CYCLE,
-    # deferred); replies that come back first resume it at once and the work waits.
-    overlapping: bool = False
-    wants_list: bool = False  # the cycle expects the replies in flight as a list
+    cycle: CycleFlow[CycleReport] | None = None
+    phase: Phase = Phase.IDLE  # where the cycle is, by connector.ticketing.states
+    out: tuple[PlatformCall, ...] = ()  # the calls on the wire
+    parallel_set: int | None = None  # the parallel set they went out as (more than one call)
     started: float = 0.0
     requests: int = 0
 
@@ -218,7 +221,7 @@ def interapp_receive(protocol: HandlerContext) -> None:
             protocol.check_trigger(PROCESS_NOW)
 
 
-def _cells(ticket: messages.Ticket, now: float) -> dict[str, Any]:
+def _cells(ticket: messages.Ticket, now: float) -> dict[int | str, Any]:
     return {
         tickets.CATEGORY: ticket.category,
         tickets.NODE: ticket.node,
@@ -262,33 +265,26 @@ def process_tickets(protocol: HandlerContext) -> None:
     state.started = now
     state.requests = 0
     protocol.set(CYCLE_START, now)
-    _advance(protocol, state, None)
+    _resume(protocol, state, Event.START, None)
 
 
 def platform_response(protocol: HandlerContext) -> None:
     """The answer to what the cycle sent (a session group's, or a whole parallel set's)."""
     state = _state(protocol)
     if state.parallel_set is not None:
-        replies = [_platform_reply(result) for result in protocol.parallel_results(state.parallel_set)]
-        state.parallel_set = None
-    elif state.call is not None:
-        replies = [_platform_reply(protocol.last_result(SESSION_IDS[state.call.session]))]
-        state.call = None
+        replies = tuple(_platform_reply(result) for result in protocol.parallel_results(state.parallel_set))
+    elif state.out:
+        replies = (_platform_reply(protocol.last_result(SESSION_IDS[state.out[0].session])),)
     else:
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
-    if state.cycle is None:
-        return
-    state.overlapping = False  # the answers first: the next request goes out before the work
-    _advance(protocol, state, replies if state.wants_list else replies[0])
+    state.out, state.parallel_set = (), None
+    _resume(protocol, state, Event.REPLIES, replies)
 
 
 def continue_cycle(protocol: HandlerContext) -> None:
-    """The cycle's Overlap is on the wire: let it do its work until it collects (unless its
-    answers came first)."""
-    state = _state(protocol)
-    if state.cycle is not None and state.overlapping:
-        state.overlapping = False
-        _advance(protocol, state, None)
+    """The cycle's SEND_AND_WORK round is on the wire: let it do its work (unless its answers
+    came first)."""
+    _resume(protocol, _state(protocol), Event.CONTINUE, NotYet())
 
 
 def _platform_reply(result: HttpResult | None) -> PlatformReply:
@@ -297,39 +293,37 @@ def _platform_reply(result: HttpResult | None) -> PlatformReply:
     return PlatformReply(status=result.status, reason=result.reason, body=result.body)
 
 
-def _advance(protocol: HandlerContext, state: CycleState, resume: Any) -> None:
-    """Run the cycle to its next request (or its end), and send that request."""
+def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: Replies | NotYet | None) -> None:
+    """Resume the cycle with `answer` (None: start it) and send its next round, or end it."""
+    phase = next_phase(state.phase, event)
+    if phase is None:
+        return  # late (a Continue Cycle after its answers): changes nothing
+    state.phase = phase
     assert state.cycle is not None
     try:
         if protocol.get(PROCESSING) != ENABLED:
             state.cycle.close()
             _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
             return
-        item = state.cycle.send(resume)
+        sent = next(state.cycle) if answer is None else state.cycle.send(answer)
+        state.phase = step_to(state.phase, EVENT_OF_ROUND[sent.kind])
     except StopIteration as done:
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
         protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
-        state.cycle = None
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
-    if isinstance(item, Collect):
-        state.wants_list = True  # its work done, the cycle waits for the Overlap's replies
-        return
-    if isinstance(item, Overlap):
-        # Out first; the cycle goes on in a step of its own, after this step's commit
-        # (the marks of these tickets) and the requests have left.
-        _send(protocol, state, list(item.calls))
-        state.overlapping = True
+    if sent.calls:
+        _send(protocol, state, sent.calls)
+    if sent.kind is RoundKind.SEND_AND_WORK:
+        # The cycle goes on in a step of its own, after this step's commit (the journal entries
+        # of these calls' batches) and the requests have left.
         protocol.defer(CONTINUE_CYCLE)
-        return
-    _send(protocol, state, item)
 
 
-def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list[PlatformCall]) -> None:
-    calls = call if isinstance(call, list) else [call]
-    state.wants_list = isinstance(call, list)
+def _send(protocol: HandlerContext, state: CycleState, calls: tuple[PlatformCall, ...]) -> None:
+    state.out = calls
     state.requests += len(calls)
     protocol.set(REQUESTS_SENT, int(protocol.get(REQUESTS_SENT) or 0) + len(calls))
     if len(calls) > 1:
@@ -340,8 +334,7 @@ def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list
         )
         return
     # One request: the DataMiner way, through its session's parameters and group.
-    single = calls[0]
-    state.call = single
+    (single,) = calls
     protocol.set(REQUEST_PATH, single.path)
     protocol.set(REQUEST_BODY, single.body or "")
     for key, value in single.headers.items():
@@ -352,10 +345,9 @@ def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list
 
 
 def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | None, result: str | None) -> None:
+    state.phase = step_to(state.phase, Event.END if report is not None else Event.STOP)
     state.cycle = None
-    state.call = None
-    state.parallel_set = None
-    state.overlapping = False
+    state.out, state.parallel_set = (), None
     now = protocol.now()
     protocol.set(CYCLE_DURATION, round(now - state.started, 3))
     protocol.set(CYCLE_RESULT, result if result is not None else (report.result if report else ""))

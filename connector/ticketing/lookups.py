@@ -17,7 +17,7 @@ from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.decision import Incident, OpenIncidents
 from connector.ticketing.rows import CycleRows
-from connector.ticketing.session import Flow, PlatformClient, SessionLost, gather
+from connector.ticketing.session import Flow, PlatformClient, all_done
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
@@ -138,7 +138,7 @@ class Lookups:
             rest = list(range(2, -(-first.total // cw.PAGE_SIZE) + 1))
             for start in range(0, len(rest), width):
                 numbers = rest[start : start + width]
-                pages = _all_read((yield from gather([page(n) for n in numbers], self.platform)))
+                pages = all_done((yield from self.platform.gather([page(n) for n in numbers])))
                 for found in pages:
                     records.extend(found.records)
                 number, more = numbers[-1], pages[-1].has_more
@@ -148,13 +148,3 @@ class Lookups:
             records.extend(found.records)
             more = found.has_more
         return records
-
-
-def _all_read(results: Sequence[T | PlatformError | SessionLost]) -> list[T]:
-    """Every result of a gather, or the first failure raised."""
-    read: list[T] = []
-    for result in results:
-        if isinstance(result, (PlatformError, SessionLost)):
-            raise result
-        read.append(result)
-    return read

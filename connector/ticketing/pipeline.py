@@ -28,7 +28,7 @@ from connector.ticketing.calls import PlatformCall
 from connector.ticketing.cherwell import Metadata
 from connector.ticketing.operations import ItemResult, Operation, Operations, Outcome
 from connector.ticketing.rows import CycleRows
-from connector.ticketing.session import Flow, Flows, PlatformClient, SessionLost, gather, run_to_end
+from connector.ticketing.session import Flow, PlatformClient, SessionLost, WorkWhileOut, run_to_end
 from connector.ticketing.tickets import Ticket
 
 WAVES_AHEAD = 2  # waves noted and built before they are sent
@@ -163,10 +163,18 @@ class Lanes:
 class Pipeline:
     """Sends the lanes' batches in waves of up to Max Concurrent Requests, and settles them."""
 
-    def __init__(self, rows: CycleRows, operations: Operations, platform: PlatformClient, in_flight: InFlight) -> None:
+    def __init__(
+        self,
+        rows: CycleRows,
+        operations: Operations,
+        platform: PlatformClient,
+        in_flight: InFlight,
+        work: WorkWhileOut,
+    ) -> None:
         self.rows, self.operations, self.platform, self.in_flight = rows, operations, platform, in_flight
+        self.work = work  # done while the next round is on the wire (`session.with_work_while_out`)
 
-    def send(self, lanes: Lanes) -> Flows[None]:
+    def send(self, lanes: Lanes) -> Flow[None]:
         """Send the lanes' batches in waves of up to Max Concurrent Requests.
 
         The next wave is composed, noted and built while this one is on the wire (so that this
@@ -186,31 +194,31 @@ class Pipeline:
                 # Durable before the request leaves (the glue commits before each call): a crash from
                 # here on makes the next cycle look the write up instead of sending it again.
                 wave = ahead if ahead is not None else self._note(taken)
-                self.platform.background.append(partial(self._compose_ahead, lanes, width, prepared))
+                self.work.add(partial(self._compose_ahead, lanes, width, prepared))
                 answered = yield from self._send_wave(wave)
                 # A batch whose session was lost keeps its journal entry (its write may have happened:
                 # the next cycle looks it up); the others are settled whatever happened to it.
                 done = [batch for batch in answered if not isinstance(batch.outcome, SessionLost)]
                 # Settled while the next wave is on the wire (its tickets are others); the last wave,
                 # or one cut short by an error, in the `finally`.
-                self.platform.background.append(partial(self._settle_wave, lanes, done))
+                self.work.add(partial(self._settle_wave, lanes, done))
                 lost = next((b.outcome for b in answered if isinstance(b.outcome, SessionLost)), None)
                 if lost is not None:
                     raise lost
                 if not prepared:
                     # The answers came before the work was done (or nothing was queued ahead, and
                     # this wave's settling may queue some): do it now.
-                    self.platform.drain()
+                    self.work.drain()
                 ahead, taken = (prepared.popleft(), []) if prepared else (None, lanes.take(width))
         finally:
-            self.platform.drain()  # every outcome settled before anything else looks at the rows
+            self.work.drain()  # every outcome settled before anything else looks at the rows
 
-    def _send_wave(self, wave: Wave) -> Flows[list[Batch]]:
+    def _send_wave(self, wave: Wave) -> Flow[list[Batch]]:
         flows = [self._send_batch(batch) for batch in wave]
         if len(flows) == 1:
             outcomes: Sequence[Any] = [(yield from run_to_end(flows[0]))]
         else:
-            outcomes = yield from gather(flows, self.platform)
+            outcomes = yield from self.platform.gather(flows)
         return [evolve(batch, outcome=outcome) for batch, outcome in zip(wave, outcomes, strict=True)]
 
     def _note(self, taken: Taken) -> Wave:
