@@ -23,6 +23,7 @@ from attrs.validators import ge, instance_of, le
 from connector.ticketing import cherwell as cw
 from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.states import FlowProtocolError
 
 T = TypeVar("T")
 # A flow inside the cycle: it yields SEND rounds (WAIT inside a wave) and is resumed with the
@@ -140,7 +141,7 @@ def with_work_while_out(flow: Flow[T], work: WorkWhileOut) -> CycleFlow[T]:
         step = next(flow)
         while True:
             if step.kind is not RoundKind.SEND:
-                raise AssertionError(f"a {step.kind.value} round outside a wave")
+                raise FlowProtocolError(f"a {step.kind.value} round outside a wave")
             if not work:
                 step = flow.send(_replies((yield step)))
                 continue
@@ -158,7 +159,7 @@ def with_work_while_out(flow: Flow[T], work: WorkWhileOut) -> CycleFlow[T]:
 
 def _replies(answer: Replies | NotYet) -> Replies:
     if isinstance(answer, NotYet):
-        raise AssertionError("NOT_YET answers a send-and-work round only")
+        raise FlowProtocolError("NOT_YET answers a send-and-work round only")
     return answer
 
 
