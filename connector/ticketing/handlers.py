@@ -31,7 +31,7 @@ from connector.engine.events import HttpResult
 from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
 from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
 from connector.ticketing import messages, tickets
-from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, RoundKind
+from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 from connector.ticketing.ids import PARAMS, ids
 from connector.ticketing.session import CycleFlow
@@ -252,7 +252,7 @@ def platform_response(protocol: HandlerContext) -> None:
 def continue_cycle(protocol: HandlerContext) -> None:
     """The cycle's SEND_AND_WORK round is on the wire: let it do its work (unless its answers
     came first)."""
-    _resume(protocol, _state(protocol), Event.CONTINUE, NotYet())
+    _resume(protocol, _state(protocol), Event.CONTINUE, NOT_YET)
 
 
 def _platform_reply(result: HttpResult | None) -> PlatformReply:

@@ -69,7 +69,7 @@ class Operations:
             tk.CREATE_OT: Operation(tk.CREATE_OT, False, _order_request, _read_orders),
             tk.UPDATE_TICKET_OT: Operation(tk.UPDATE_TICKET_OT, True, _update_request, _read_saves),
         }
-        self._succeeded: Mapping[str, Callable[[Ticket, Any], list[Ticket]]] = {
+        self._succeeded: Mapping[str, Callable[[Ticket, Any], Sequence[Ticket]]] = {
             tk.CREATE_TICKET: self._created,
             tk.ADD_NOTE: self._note_added,
             tk.CREATE_OT: self._ordered,
@@ -83,10 +83,12 @@ class Operations:
             self.rows.fail_together(tickets, outcome.message, outcome_unknown=outcome.maybe_applied)
             return []
         promoted: list[Ticket] = []
+        succeeded = self._succeeded[operation]
         for ticket, result in zip(tickets, outcome, strict=True):  # the parsers give one result a ticket
             if result.ok:
                 tk.settle_known(ticket)
-                promoted.extend(self._succeeded[operation](ticket, result))
+                if waiters := succeeded(ticket, result):
+                    promoted.extend(waiters)
                 self.rows.store(ticket)
             else:
                 self.rows.fail(ticket, result.message, outcome_unknown=result.maybe_applied)
@@ -103,19 +105,19 @@ class Operations:
             self.rows.store(waiter)
         return waiters
 
-    def _note_added(self, ticket: Ticket, result: cw.SaveResult) -> list[Ticket]:
+    def _note_added(self, ticket: Ticket, result: cw.SaveResult) -> Sequence[Ticket]:
         self.rows.report.notes_added += 1
         self.rows.complete(ticket)
-        return []
+        return ()
 
-    def _ordered(self, ticket: Ticket, result: sfyc.OrderResult) -> list[Ticket]:
+    def _ordered(self, ticket: Ticket, result: sfyc.OrderResult) -> Sequence[Ticket]:
         tk.ordered(ticket, result.ot)
         self.rows.report.ots_created += 1
-        return []
+        return ()
 
-    def _updated(self, ticket: Ticket, result: cw.SaveResult) -> list[Ticket]:
+    def _updated(self, ticket: Ticket, result: cw.SaveResult) -> Sequence[Ticket]:
         self.rows.complete(ticket)
-        return []
+        return ()
 
 
 # How each write is built (without credentials: they are added when it is sent) ------------------
