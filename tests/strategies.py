@@ -218,7 +218,7 @@ from attrs import frozen  # noqa: E402
 
 from connector.engine.table import Table  # noqa: E402
 from connector.protocol.model import Column, ValueKind  # noqa: E402
-from connector.protocol.model import Table as TableModel
+from connector.protocol.model import Table as TableModel  # noqa: E402
 from connector.ticketing import tickets as flow_tk  # noqa: E402
 from connector.ticketing.fake import Faults  # noqa: E402
 
@@ -572,7 +572,7 @@ def _platform_json_bytes(values: st.SearchStrategy[Any]) -> st.SearchStrategy[by
 
 
 def platform_bodies(
-    schemas: PlatformSchemas = {"0" * 32: ()},
+    schemas: PlatformSchemas = {"0" * 32: ()},  # noqa: B006 - read, never changed
     rec_ids: Sequence[str] = (),  # noqa: B006
     tickets: Sequence[str] = (),
     credentials: tuple[str, str, str] = ("", "", ""),
@@ -799,8 +799,9 @@ def protocol_mutated_texts(draw: st.DrawFn) -> str:
     syntax errors, odd indentation, anchors, tags and merge keys where they make no sense."""
     lines = protocol_yaml(protocol_minimal_document()).splitlines(keepends=True)
     pieces = st.sampled_from(
-        (":", "- ", "[", "]", "{", "}", ",", "\t", "  ", "\n", "#", "&a ", "*a", "<<: *a\n", "!!python/object:os.system ",
-         "!!binary ", "'", '"', "|", ">", "%YAML 1.1\n", "---\n", "...\n", "? ", "\x00", "\ufeff", "é", "on: ")
+        (":", "- ", "[", "]", "{", "}", ",", "\t", "  ", "\n", "#", "&a ", "*a", "<<: *a\n",
+         "!!python/object:os.system ", "!!binary ", "'", '"', "|", ">", "%YAML 1.1\n", "---\n", "...\n", "? ",
+         "\x00", "\ufeff", "é", "on: ")
     )  # fmt: skip
     for _ in range(draw(st.integers(1, 5))):
         index = draw(st.integers(0, len(lines) - 1))

@@ -28,10 +28,11 @@ from connector.engine.http import Connection, HttpTransport, httpx
 from connector.engine.testing import FakeClock
 from connector.engine.values import display
 from connector.protocol.errors import ProtocolError
+from connector.protocol.model import INTERAPP_RECEIVE
 from connector.service.config import load_element
 from connector.ticketing import fake as fp
-from connector.ticketing import handlers
 from connector.ticketing.fake.inprocess import platform_transport, ticketing_element
+from connector.ticketing.ids import ids
 from tests.conftest import sample_text
 from tools.chaos.actors import Sender
 from tools.chaos.checks import wait_drained
@@ -110,7 +111,7 @@ def test_no_credential_in_the_log_the_store_or_any_api_answer(tmp_path: Path) ->
         watcher.stop.set()
         setup.close()
 
-    for pid in (handlers.PASSWORD, handlers.API_KEY, handlers.AUTH_HEADER, handlers.KEY_HEADER, handlers.REQUEST_BODY):
+    for pid in (ids().password, ids().api_key, ids().auth_header, ids().key_header, ids().request_body):
         assert masked[pid]["value"] == masked[pid]["display"] == "********", masked[pid]
     log = setup.runtime.log_path.read_text(encoding="utf-8")
     stores = {f.name: f.read_bytes().decode("latin-1") for f in (tmp_path / "state").glob("*.sqlite*")}
@@ -167,8 +168,8 @@ def test_a_failed_login_leaves_the_password_in_no_shown_parameter() -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now, faults=fp.Faults(html_503_rate=1.0))
     h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled"})
-    h.set(handlers.INTERAPP_RECEIVE, sample_text("ticket-batch.json"))
-    assert any(r.session == handlers.SESSION_IDS["login"] for r in h.requests)
+    h.set(INTERAPP_RECEIVE, sample_text("ticket-batch.json"))
+    assert any(r.session == ids().sessions["login"] for r in h.requests)
     assert [name for name, text in shown(h).items() if quote_plus(fp.DEFAULT_PASSWORD) in text] == []
 
 
@@ -177,9 +178,9 @@ def test_the_tokens_of_a_login_answer_are_in_no_shown_parameter() -> None:
     platform = fp.FakePlatform(seed=1, clock=clock.now)
     h = ticketing_element(platform, clock)
     h.transport = None  # answered by hand: the login, then look while the next request is out
-    h.set(handlers.INTERAPP_RECEIVE, sample_text("ticket-batch.json"))
+    h.set(INTERAPP_RECEIVE, sample_text("ticket-batch.json"))
     h.set("Ticketing Processing", "Enabled")
-    assert h.respond(platform_transport(platform)).session == handlers.SESSION_IDS["login"]
+    assert h.respond(platform_transport(platform)).session == ids().sessions["login"]
     session = h.element.view.memory["ticketing"].session
     assert session.access_token and session.refresh_token
     assert [

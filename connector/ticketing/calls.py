@@ -1,14 +1,16 @@
 """What the Ticketing BE flow asks of the platform, and what it gets back.
 
 The flow (`connector.ticketing.flow`) is sans-I/O, like httpx's auth flows: a generator that
-yields `PlatformCall`s and receives `PlatformReply`s. In the element, the glue handlers turn a
-call into the parameters of the protocol.yaml HTTP session named by `session` and queue its
-group; in tests a driver hands the call straight to the fake platform.
+yields one kind of thing, a `Round` of `PlatformCall`s, and is resumed with their
+`PlatformReply`s. In the element, the glue handlers turn a call into the parameters of the
+protocol.yaml HTTP session named by `session` and queue its group (several calls at once go out
+as a parallel set); in tests a driver hands the calls straight to the fake platform.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 
 from attrs import field, frozen
 
@@ -67,20 +69,38 @@ class PlatformReply:
         return self.status >= 500
 
 
-@frozen(kw_only=True)
-class Overlap:
-    """Send `calls` now, and resume the flow at once: it has work to do while they are on
-    the wire (settling the previous batch). Their replies come back at the next `Collect`,
-    as a list in the same order.
+class RoundKind(Enum):
+    """What the flow wants done with a round's calls (see `connector.ticketing.states`)."""
 
-    This is how the flow keeps its bookkeeping off the critical path: what must be durable
-    before a request leaves (its tickets' marks) is written before the Overlap; what only
-    records the previous batch's outcome is written while the request is in flight.
-    """
-
-    calls: tuple[PlatformCall, ...]
+    SEND = "send"  # send them; resume the flow with their replies
+    # Send them; the flow has work to do while they are on the wire (settling the batch before,
+    # building the one after): resume it with NOT_YET once they are out, or with their replies
+    # if those came back first (the work then waits for the next round).
+    SEND_AND_WORK = "send and work"
+    COLLECT = "collect"  # no calls: resume the flow with the replies of the round still out
+    WAIT = "wait"  # no calls, inside a wave only: resume once the other batches' round is answered
 
 
 @frozen
-class Collect:
-    """Resume the flow with the replies of the last `Overlap`."""
+class Round:
+    """The one thing the flow yields: calls to send together, and what to do while they are out.
+
+    It is always resumed with the replies (a tuple, in the order of `calls`), or, after a
+    SEND_AND_WORK, with NOT_YET once its calls are out.
+    """
+
+    calls: tuple[PlatformCall, ...]
+    kind: RoundKind = RoundKind.SEND
+
+    def __attrs_post_init__(self) -> None:
+        if bool(self.calls) != (self.kind in (RoundKind.SEND, RoundKind.SEND_AND_WORK)):
+            raise ValueError(f"a {self.kind.value} round with {len(self.calls)} calls")
+
+
+@frozen
+class NotYet:
+    """The replies of a SEND_AND_WORK round are not back yet: the flow does its work first."""
+
+
+NOT_YET = NotYet()
+Replies = tuple[PlatformReply, ...]

@@ -5,9 +5,14 @@ They are glue: the receive path stores tickets, and a processing cycle
 element's HTTP sessions, one request per group, so that the engine's queue, persistence and
 status parameters see every request exactly as they would in DataMiner:
 
-    call = cycle.send(reply)   ->  set Request Path / Request Body / auth header parameters
-                               ->  check_trigger(Send <session>)  -> execute next <group>
-    group answered             ->  after-group trigger -> platform_response -> cycle.send(...)
+    round = cycle.send(replies)  ->  one call: set Request Path / Request Body / auth header
+                                    parameters -> check_trigger(Send <session>) -> its group
+                                    several calls: one parallel set
+    answered                     ->  after-group trigger -> platform_response -> cycle.send(...)
+
+The rules of that exchange (SEND, SEND_AND_WORK with its deferred Continue Cycle, COLLECT, and
+"answers first") are the table in `connector.ticketing.states`; the driver here checks every
+step against it.
 
 Because the element commits what a step changed before it sends the step's request, every
 table change the cycle makes before yielding a call is durable when the call leaves.
@@ -17,45 +22,22 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Generator
 from typing import Any
 
 from attrs import define, field
 
 from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
-from connector.engine.interapp import serialize_call
+from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
+from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
 from connector.ticketing import messages, tickets
-from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
+from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
+from connector.ticketing.ids import PARAMS, ids
+from connector.ticketing.session import CycleFlow
+from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
 
-# Ids in protocol.yaml (tests/ticketing/test_element.py checks they agree).
-TICKET_OVERVIEW = 1000
-PROCESSING, MAX_RETRIES, BATCH_SIZE, RETRY_DELAY, RETENTION, CONCURRENCY = 10, 12, 14, 16, 20, 22
-CLIENT_ID, USERNAME, PASSWORD, API_KEY = 30, 32, 34, 36
-RECEIVED_COUNT, PENDING_COUNT, COMPLETED_COUNT, ERROR_COUNT = 40, 41, 42, 43
-CYCLE_START, CYCLE_DURATION, CYCLE_RESULT = 44, 45, 46
-LOGIN_STATE, REQUESTS_SENT = 48, 49
-REQUEST_PATH, REQUEST_BODY, AUTH_HEADER, KEY_HEADER, IN_FLIGHT = 100, 101, 102, 103, 104
-INTERAPP_RECEIVE = 9000000
-PROCESS_NOW = 3  # trigger: queue the Processing group (execute one top)
-PARALLEL_ANSWERED = 29  # trigger: every request of a parallel set is answered
-CONTINUE_CYCLE = 30  # trigger: the cycle goes on while its Overlap's requests are on the wire
-RETRY_TIMER = 3
-SESSION_IDS = {
-    "login": 1,
-    "metadata": 2,
-    "search": 3,
-    "add_note": 4,
-    "create_ticket": 5,
-    "create_ot": 6,
-    "lookup_ot": 7,
-    "update_ticket_ot": 8,
-}
-SEND_TRIGGERS = {name: 10 + sid for name, sid in SESSION_IDS.items()}  # "Send <session>" triggers
-HEADER_PARAMS = {"authorization": AUTH_HEADER, "x-api-key": KEY_HEADER}
-ENABLED = 1
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+ENABLED = 1  # Ticketing Processing: Enabled
 
 
 @define
@@ -65,13 +47,10 @@ class CycleState:
 
     session: PlatformSession = field(factory=PlatformSession)
     rng: random.Random = field(factory=random.Random)
-    cycle: Generator[Any, Any, CycleReport] | None = None  # connector.ticketing.flow.Flows
-    call: PlatformCall | None = None  # the single call in flight on the group path
-    parallel_set: int | None = None  # the parallel set in flight
-    # An Overlap's calls are out and the cycle has work to do while they are (CONTINUE_CYCLE,
-    # deferred); replies that come back first resume it at once and the work waits.
-    overlapping: bool = False
-    wants_list: bool = False  # the cycle expects the replies in flight as a list
+    cycle: CycleFlow[CycleReport] | None = None
+    phase: Phase = Phase.IDLE  # where the cycle is, by connector.ticketing.states
+    out: tuple[PlatformCall, ...] = ()  # the calls on the wire
+    parallel_set: int | None = None  # the parallel set they went out as (more than one call)
     started: float = 0.0
     requests: int = 0
 
@@ -84,14 +63,14 @@ class _ParamJournal:
 
     def load(self) -> list[InFlightEntry]:
         try:
-            entries = json.loads(self._protocol.get(IN_FLIGHT) or "[]")
+            entries = json.loads(self._protocol.get(ids().in_flight) or "[]")
         except ValueError:
             self._protocol.log("In Flight held no readable journal: ignored", "warning")
             return []
         return [(str(operation), tuple(str(k) for k in keys)) for operation, keys in entries]
 
     def save(self, entries: list[InFlightEntry]) -> None:
-        self._protocol.set(IN_FLIGHT, json.dumps([[operation, list(keys)] for operation, keys in entries]))
+        self._protocol.set(ids().in_flight, json.dumps([[operation, list(keys)] for operation, keys in entries]))
 
 
 def _state(protocol: HandlerContext) -> CycleState:
@@ -104,14 +83,14 @@ def _state(protocol: HandlerContext) -> CycleState:
 
 def _settings(protocol: HandlerContext) -> FlowSettings:
     return FlowSettings(
-        max_retries=int(protocol.get(MAX_RETRIES)),
-        batch_size=int(protocol.get(BATCH_SIZE)),
-        retry_delay=float(protocol.get(RETRY_DELAY)),
-        client_id=protocol.get(CLIENT_ID) or "",
-        username=protocol.get(USERNAME) or "",
-        password=protocol.get(PASSWORD) or "",
-        api_key=protocol.get(API_KEY) or "",
-        concurrency=int(protocol.get(CONCURRENCY) or 1),
+        max_retries=int(protocol.get(ids().max_retries)),
+        batch_size=int(protocol.get(ids().batch_size)),
+        retry_delay=float(protocol.get(ids().retry_delay)),
+        client_id=protocol.get(ids().client_id) or "",
+        username=protocol.get(ids().username) or "",
+        password=protocol.get(ids().password) or "",
+        api_key=protocol.get(ids().api_key) or "",
+        concurrency=int(protocol.get(ids().concurrency) or 1),
     )
 
 
@@ -120,59 +99,51 @@ def _settings(protocol: HandlerContext) -> FlowSettings:
 
 def after_startup(protocol: HandlerContext) -> None:
     _refresh_counts(protocol)
-    missing = [
-        name
-        for pid, name in (
-            (CLIENT_ID, "Cherwell Client ID"),
-            (USERNAME, "Cherwell Username"),
-            (PASSWORD, "Cherwell Password"),
-            (API_KEY, "SFyC API Key"),
-        )
-        if not protocol.get(pid)
-    ]
+    needed = ("client_id", "username", "password", "api_key")
+    missing = [PARAMS[field] for field in needed if not protocol.get(getattr(ids(), field))]
     if missing:
         protocol.log(f"not configured yet: {', '.join(missing)}; tickets are received but cannot be sent", "warning")
     protocol.log(
-        f"started with {len(protocol.table(TICKET_OVERVIEW))} tickets; Ticketing Processing "
-        f"{'Enabled' if protocol.get(PROCESSING) == ENABLED else 'Disabled'}"
+        f"started with {len(protocol.table(ids().ticket_overview))} tickets; Ticketing Processing "
+        f"{'Enabled' if protocol.get(ids().processing) == ENABLED else 'Disabled'}"
     )
 
 
 def processing_changed(protocol: HandlerContext) -> None:
-    if protocol.get(PROCESSING) == ENABLED:
-        protocol.check_trigger(PROCESS_NOW)
+    if protocol.get(ids().processing) == ENABLED:
+        protocol.check_trigger(ids().process_now)
     # Disabled: a running cycle stops before its next request (see _advance).
 
 
 def retry_errors(protocol: HandlerContext) -> None:
-    count = tickets.retry_errors(protocol.table(TICKET_OVERVIEW), protocol.now())
+    count = tickets.retry_errors(protocol.table(ids().ticket_overview), protocol.now())
     protocol.log(f"Retry Errors: {count} tickets go back to the operation that failed")
     _refresh_counts(protocol)
-    if count and protocol.get(PROCESSING) == ENABLED:
-        protocol.check_trigger(PROCESS_NOW)
+    if count and protocol.get(ids().processing) == ENABLED:
+        protocol.check_trigger(ids().process_now)
 
 
 def clear_completed(protocol: HandlerContext) -> None:
-    count = tickets.clear_completed(protocol.table(TICKET_OVERVIEW))
+    count = tickets.clear_completed(protocol.table(ids().ticket_overview))
     protocol.log(f"Clear Completed: {count} tickets removed")
     _refresh_counts(protocol)
 
 
 def clean_up(protocol: HandlerContext) -> None:
-    days = float(protocol.get(RETENTION) or 0)
-    count = tickets.purge_completed(protocol.table(TICKET_OVERVIEW), protocol.now(), days)
+    days = float(protocol.get(ids().retention) or 0)
+    count = tickets.purge_completed(protocol.table(ids().ticket_overview), protocol.now(), days)
     if count:
         protocol.log(f"removed {count} Completed tickets older than {days:g} days")
         _refresh_counts(protocol)
 
 
 def _refresh_counts(protocol: HandlerContext) -> None:
-    counts = tickets.counts(protocol.table(TICKET_OVERVIEW))
+    counts = tickets.counts(protocol.table(ids().ticket_overview))
     for pid, status in (
-        (RECEIVED_COUNT, tickets.RECEIVED),
-        (PENDING_COUNT, tickets.IN_PROGRESS),
-        (COMPLETED_COUNT, tickets.COMPLETED),
-        (ERROR_COUNT, tickets.ERROR),
+        (ids().received_count, tickets.RECEIVED),
+        (ids().pending_count, tickets.IN_PROGRESS),
+        (ids().completed_count, tickets.COMPLETED),
+        (ids().error_count, tickets.ERROR),
     ):
         protocol.set(pid, counts.get(status, 0))
 
@@ -187,10 +158,10 @@ def interapp_receive(protocol: HandlerContext) -> None:
     reply (the acknowledgement) leaves: stored durably before acknowledged.
     """
     raw = protocol.get(INTERAPP_RECEIVE) or ""
-    table = protocol.table(TICKET_OVERVIEW)
+    table = protocol.table(ids().ticket_overview)
     now = protocol.now()
     stored = 0
-    for batch in messages.parse_batches(raw, max_bytes=MAX_MESSAGE_BYTES):
+    for batch in messages.parse_batches(raw, max_bytes=DEFAULT_MAX_BYTES):
         if batch.error is not None:
             protocol.log(f"InterApp message {batch.guid or '(no guid)'} refused: {batch.error}", "warning")
             _reply(protocol, batch.return_address, serialize_call([batch.reply()]))
@@ -213,12 +184,12 @@ def interapp_receive(protocol: HandlerContext) -> None:
             )
         _reply(protocol, batch.return_address, serialize_call([batch.reply(accepted=accepted, duplicates=duplicates)]))
     if stored:
-        protocol.set(RECEIVED_COUNT, int(protocol.get(RECEIVED_COUNT) or 0) + stored)
-        if protocol.get(PROCESSING) == ENABLED:
-            protocol.check_trigger(PROCESS_NOW)
+        protocol.set(ids().received_count, int(protocol.get(ids().received_count) or 0) + stored)
+        if protocol.get(ids().processing) == ENABLED:
+            protocol.check_trigger(ids().process_now)
 
 
-def _cells(ticket: messages.Ticket, now: float) -> dict[str, Any]:
+def _cells(ticket: messages.Ticket, now: float) -> dict[int | str, Any]:
     return {
         tickets.CATEGORY: ticket.category,
         tickets.NODE: ticket.node,
@@ -241,7 +212,7 @@ def _reply(protocol: HandlerContext, address: Any, raw: str) -> None:
     # No return address: the reply still goes out with an empty target, so that the
     # runtime can hand it to whoever set 9000000 (the management API answers with it).
     target = f"{address.agent_id}/{address.element_id}" if address is not None else ""
-    parameter = address.parameter_id if address is not None else 9000001
+    parameter = address.parameter_id if address is not None else INTERAPP_RETURN
     protocol.send_interapp(target, raw, parameter)
 
 
@@ -251,9 +222,9 @@ def _reply(protocol: HandlerContext, address: Any, raw: str) -> None:
 def process_tickets(protocol: HandlerContext) -> None:
     """Start a cycle unless one is running, processing is disabled or nothing is ready."""
     state = _state(protocol)
-    if state.cycle is not None or protocol.get(PROCESSING) != ENABLED:
+    if state.cycle is not None or protocol.get(ids().processing) != ENABLED:
         return
-    table = protocol.table(TICKET_OVERVIEW)
+    table = protocol.table(ids().ticket_overview)
     now = protocol.now()
     if not tickets.has_ready_work(table, now):
         _wake_for_retries(protocol)
@@ -261,34 +232,27 @@ def process_tickets(protocol: HandlerContext) -> None:
     state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol))
     state.started = now
     state.requests = 0
-    protocol.set(CYCLE_START, now)
-    _advance(protocol, state, None)
+    protocol.set(ids().cycle_start, now)
+    _resume(protocol, state, Event.START, None)
 
 
 def platform_response(protocol: HandlerContext) -> None:
     """The answer to what the cycle sent (a session group's, or a whole parallel set's)."""
     state = _state(protocol)
     if state.parallel_set is not None:
-        replies = [_platform_reply(result) for result in protocol.parallel_results(state.parallel_set)]
-        state.parallel_set = None
-    elif state.call is not None:
-        replies = [_platform_reply(protocol.last_result(SESSION_IDS[state.call.session]))]
-        state.call = None
+        replies = tuple(_platform_reply(result) for result in protocol.parallel_results(state.parallel_set))
+    elif state.out:
+        replies = (_platform_reply(protocol.last_result(ids().sessions[state.out[0].session])),)
     else:
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
-    if state.cycle is None:
-        return
-    state.overlapping = False  # the answers first: the next request goes out before the work
-    _advance(protocol, state, replies if state.wants_list else replies[0])
+    state.out, state.parallel_set = (), None
+    _resume(protocol, state, Event.REPLIES, replies)
 
 
 def continue_cycle(protocol: HandlerContext) -> None:
-    """The cycle's Overlap is on the wire: let it do its work until it collects (unless its
-    answers came first)."""
-    state = _state(protocol)
-    if state.cycle is not None and state.overlapping:
-        state.overlapping = False
-        _advance(protocol, state, None)
+    """The cycle's SEND_AND_WORK round is on the wire: let it do its work (unless its answers
+    came first)."""
+    _resume(protocol, _state(protocol), Event.CONTINUE, NOT_YET)
 
 
 def _platform_reply(result: HttpResult | None) -> PlatformReply:
@@ -297,81 +261,77 @@ def _platform_reply(result: HttpResult | None) -> PlatformReply:
     return PlatformReply(status=result.status, reason=result.reason, body=result.body)
 
 
-def _advance(protocol: HandlerContext, state: CycleState, resume: Any) -> None:
-    """Run the cycle to its next request (or its end), and send that request."""
+def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: Replies | NotYet | None) -> None:
+    """Resume the cycle with `answer` (None: start it) and send its next round, or end it."""
+    phase = next_phase(state.phase, event)
+    if phase is None:
+        return  # late (a Continue Cycle after its answers): changes nothing
+    state.phase = phase
     assert state.cycle is not None
     try:
-        if protocol.get(PROCESSING) != ENABLED:
+        if protocol.get(ids().processing) != ENABLED:
             state.cycle.close()
             _finish(protocol, state, None, "Stopped: Ticketing Processing was disabled")
             return
-        item = state.cycle.send(resume)
+        sent = next(state.cycle) if answer is None else state.cycle.send(answer)
+        state.phase = step_to(state.phase, EVENT_OF_ROUND[sent.kind])
     except StopIteration as done:
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
         protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
-        state.cycle = None
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
-    if isinstance(item, Collect):
-        state.wants_list = True  # its work done, the cycle waits for the Overlap's replies
-        return
-    if isinstance(item, Overlap):
-        # Out first; the cycle goes on in a step of its own, after this step's commit
-        # (the marks of these tickets) and the requests have left.
-        _send(protocol, state, list(item.calls))
-        state.overlapping = True
-        protocol.defer(CONTINUE_CYCLE)
-        return
-    _send(protocol, state, item)
+    if sent.calls:
+        _send(protocol, state, sent.calls)
+    if sent.kind is RoundKind.SEND_AND_WORK:
+        # The cycle goes on in a step of its own, after this step's commit (the journal entries
+        # of these calls' batches) and the requests have left.
+        protocol.defer(ids().continue_cycle)
 
 
-def _send(protocol: HandlerContext, state: CycleState, call: PlatformCall | list[PlatformCall]) -> None:
-    calls = call if isinstance(call, list) else [call]
-    state.wants_list = isinstance(call, list)
+def _send(protocol: HandlerContext, state: CycleState, calls: tuple[PlatformCall, ...]) -> None:
+    state.out = calls
     state.requests += len(calls)
-    protocol.set(REQUESTS_SENT, int(protocol.get(REQUESTS_SENT) or 0) + len(calls))
+    protocol.set(ids().requests_sent, int(protocol.get(ids().requests_sent) or 0) + len(calls))
     if len(calls) > 1:
         # Several batches at once (Max Concurrent Requests > 1): outside the group queue.
         state.parallel_set = protocol.send_parallel(
-            [(SESSION_IDS[c.session], {"path": c.path, "body": c.body, "headers": dict(c.headers)}) for c in calls],
-            PARALLEL_ANSWERED,
+            [(ids().sessions[c.session], {"path": c.path, "body": c.body, "headers": dict(c.headers)}) for c in calls],
+            ids().parallel_answered,
         )
         return
     # One request: the DataMiner way, through its session's parameters and group.
-    single = calls[0]
-    state.call = single
-    protocol.set(REQUEST_PATH, single.path)
-    protocol.set(REQUEST_BODY, single.body or "")
+    (single,) = calls
+    protocol.set(ids().request_path, single.path)
+    protocol.set(ids().request_body, single.body or "")
     for key, value in single.headers.items():
-        pid = HEADER_PARAMS.get(key.lower())
+        pid = ids().headers.get(key.lower())
         if pid is not None:
             protocol.set(pid, value)
-    protocol.check_trigger(SEND_TRIGGERS[single.session])
+    protocol.check_trigger(ids().send_triggers[single.session])
 
 
 def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | None, result: str | None) -> None:
+    state.phase = step_to(state.phase, Event.END if report is not None else Event.STOP)
     state.cycle = None
-    state.call = None
-    state.parallel_set = None
-    state.overlapping = False
+    state.out, state.parallel_set = (), None
     now = protocol.now()
-    protocol.set(CYCLE_DURATION, round(now - state.started, 3))
-    protocol.set(CYCLE_RESULT, result if result is not None else (report.result if report else ""))
-    protocol.set(LOGIN_STATE, state.session.describe())
+    protocol.set(ids().cycle_duration, round(now - state.started, 3))
+    protocol.set(ids().cycle_result, result if result is not None else (report.result if report else ""))
+    protocol.set(ids().login_state, state.session.describe())
     _refresh_counts(protocol)
-    table = protocol.table(TICKET_OVERVIEW)
+    table = protocol.table(ids().ticket_overview)
     # While ready work remains the next cycle starts at once; a cycle that sent nothing
     # could not progress, so do not spin on it: the timers will try again.
-    if state.requests and protocol.get(PROCESSING) == ENABLED and tickets.has_ready_work(table, now):
-        protocol.check_trigger(PROCESS_NOW)
+    if state.requests and protocol.get(ids().processing) == ENABLED and tickets.has_ready_work(table, now):
+        protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:
     now = protocol.now()
-    wake = tickets.next_wake(protocol.table(TICKET_OVERVIEW), now)
-    if wake is not None and protocol.get(PROCESSING) == ENABLED:
-        protocol.start_timer(RETRY_TIMER, after=max(wake - now, 0.0))
+    wake = tickets.next_wake(protocol.table(ids().ticket_overview), now)
+    if wake is not None and protocol.get(ids().processing) == ENABLED:
+        protocol.start_timer(ids().retry_timer, after=max(wake - now, 0.0))

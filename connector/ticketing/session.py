@@ -4,11 +4,12 @@
 reuses the token across cycles (`PlatformSession`), refreshes it before it expires, logs in
 again once after a 401 and retries, resolves the business object and field ids from the
 metadata calls (never hard-coded), tries a read again at once after a passing failure, and
-counts every request in the cycle's report. `gather` runs several batch flows side by side
-(Max Concurrent Requests); an `Overlap` sends a request while the cycle's background work
-(settling the previous batch) runs.
+counts every request in the cycle's report. `PlatformClient.gather` runs several batch flows
+side by side (Max Concurrent Requests); `with_work_while_out` lets a round of requests go out
+before the cycle's bookkeeping (settling the previous batch) is done.
 
-Everything here is sans-I/O: generators that yield `PlatformCall`s and receive replies.
+Everything here is sans-I/O: generators that yield `Round`s of `PlatformCall`s and are resumed
+with their replies.
 """
 
 from __future__ import annotations
@@ -20,21 +21,17 @@ from attrs import define, field, frozen
 from attrs.validators import ge, instance_of, le
 
 from connector.ticketing import cherwell as cw
-from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
+from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.states import FlowProtocolError
 
 T = TypeVar("T")
-Flow = Generator[PlatformCall, PlatformReply, T]
-# What run_cycle yields: a call (resumed with its reply); several calls at once (a list,
-# resumed with the list of replies) when Max Concurrent Requests is above 1; an Overlap
-# (resumed with None as soon as its calls are on their way) and then a Collect (resumed with
-# the Overlap's replies, a list).
-Flows = Generator[
-    "PlatformCall | list[PlatformCall] | Overlap | Collect", "PlatformReply | list[PlatformReply] | None", T
-]
-
-# What a flow inside `gather` yields to wait one round without a call (for another flow's login).
-WAIT = object()
+# A flow inside the cycle: it yields SEND rounds (WAIT inside a wave) and is resumed with the
+# replies. Only the cycle as a whole (`with_work_while_out`) yields SEND_AND_WORK and COLLECT
+# rounds, and is resumed with NOT_YET.
+Flow = Generator[Round, Replies, T]
+CycleFlow = Generator[Round, "Replies | NotYet", T]
+_WAIT = Round((), RoundKind.WAIT)
 
 REFRESH_MARGIN = 60.0  # seconds of token life left below which we refresh before a call
 DEFAULT_TOKEN_LIFE = 1199.0  # the contract's expires_in, when a server leaves it out
@@ -103,57 +100,67 @@ def run_to_end(flow: Flow[T]) -> Flow[T | PlatformError]:
         return error
 
 
-def gather(flows: Sequence[Flow[T]], platform: PlatformClient | None = None) -> Flows[list[T | PlatformError]]:
-    """Run flows side by side: their next calls go out together, as one list.
+def all_done(results: Sequence[T | PlatformError | SessionLost]) -> list[T]:
+    """Every result of a `gather`, or the first failure raised."""
+    done: list[T] = []
+    for result in results:
+        if isinstance(result, (PlatformError, SessionLost)):
+            raise result
+        done.append(result)
+    return done
 
-    Each flow still sees its own calls and replies in order (a 401 re-login inside one of
-    them is just its next call), so a batch written this way behaves exactly as when sent
-    alone; only the waiting overlaps. Results come back in the order of `flows`. With a
-    `platform` whose background holds work, the first calls go out as an Overlap.
 
-    A flow that loses the session (`SessionLost`) has that as its result, and the others run
-    to their end: their batches may have been saved, and their outcomes must be kept.
+class WorkWhileOut:
+    """Bookkeeping that may wait until the next round of requests is on the wire (settling the
+    batch before, noting and building the ones after): done then, or when `drain`ed."""
+
+    def __init__(self) -> None:
+        self._jobs: list[Callable[[], None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._jobs)
+
+    def add(self, job: Callable[[], None]) -> None:
+        self._jobs.append(job)
+
+    def drain(self) -> None:
+        """Do the work now."""
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            job()
+
+
+def with_work_while_out(flow: Flow[T], work: WorkWhileOut) -> CycleFlow[T]:
+    """The cycle as its driver sees it: a round that goes out while work waits is a SEND_AND_WORK.
+
+    The driver resumes it with NOT_YET once its calls are out: the work is done, and a COLLECT
+    asks for their replies. Replies that come back before the driver got to the work resume it
+    at once, and the work waits for the next round (or a `drain`). See connector.ticketing.states.
     """
-    results: list[T | PlatformError | SessionLost | None] = [None] * len(flows)
-    calls: dict[int, PlatformCall] = {}
-    waiting: list[int] = []  # flows that yielded WAIT: stepped again after the next round
-    running = [run_to_end(flow) for flow in flows]
-
-    def step(index: int, reply: PlatformReply | None) -> None:
-        try:
-            call = running[index].send(reply)  # type: ignore[arg-type]
-        except StopIteration as done:
-            results[index] = done.value
-        except SessionLost as lost:
-            results[index] = lost
-        else:
-            if call is WAIT:
-                waiting.append(index)
-            else:
-                calls[index] = call
-
-    if platform is not None:
-        platform.overlapping = False  # the flows' own sends must not overlap: the wave does
     try:
-        for index in range(len(running)):
-            step(index, None)
-        while calls or waiting:
-            order = list(calls)
-            wave = [calls.pop(index) for index in order]
-            if wave:
-                if platform is not None and platform.background:
-                    replies = yield from platform.overlap(wave)
-                else:
-                    replies = yield wave
-                for index, reply in zip(order, replies):  # type: ignore[arg-type]
-                    step(index, reply)
-            resumed, waiting[:] = list(waiting), []
-            for index in resumed:
-                step(index, None)
+        step = next(flow)
+        while True:
+            if step.kind is not RoundKind.SEND:
+                raise FlowProtocolError(f"a {step.kind.value} round outside a wave")
+            if not work:
+                step = flow.send(_replies((yield step)))
+                continue
+            answer = yield Round(step.calls, RoundKind.SEND_AND_WORK)
+            if isinstance(answer, NotYet):
+                work.drain()
+                answer = yield Round((), RoundKind.COLLECT)
+            step = flow.send(_replies(answer))
+    except StopIteration as done:
+        result: T = done.value  # the flow's return value
+        return result
     finally:
-        if platform is not None:
-            platform.overlapping = True
-    return results  # type: ignore[return-value]
+        flow.close()  # stopped half-way (Processing disabled): its `finally`s settle what was answered
+
+
+def _replies(answer: Replies | NotYet) -> Replies:
+    if isinstance(answer, NotYet):
+        raise FlowProtocolError("NOT_YET answers a send-and-work round only")
+    return answer
 
 
 class PlatformClient:
@@ -165,39 +172,61 @@ class PlatformClient:
     ) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
-        # Work that may wait until the next request is on the wire (settling a batch), and
-        # whether a send may carry it (not inside `gather`, whose wave carries it instead).
-        self.background: list[Callable[[], None]] = []
-        self.overlapping = True
         self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
+        self.in_wave = False  # inside `gather`: a read there goes alone (no wave inside a wave)
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
-        if self.background and self.overlapping:
-            replies = yield from self.overlap([call])  # type: ignore[misc]
-            return replies[0]
-        reply = yield call
+        (reply,) = yield Round((call,))
         return reply
 
-    def overlap(self, calls: list[PlatformCall]) -> Flows[list[PlatformReply]]:
-        """Send `calls`, do the background work while they are out, then collect their replies.
+    def gather(self, flows: Sequence[Flow[T]]) -> Flow[list[T | PlatformError | SessionLost]]:
+        """Run flows side by side: their next calls go out together, as one round.
 
-        The driver resumes the Overlap with None once the calls are out (the work is done, then
-        the flow `Collect`s), or straight with their replies when they came back before it got
-        to the work: the work then waits for the next Overlap (or a `drain`).
+        Each flow still sees its own calls and replies in order (a 401 re-login inside one of
+        them is just its next call), so a batch written this way behaves exactly as when sent
+        alone; only the waiting overlaps. Results come back in the order of `flows`.
+
+        A flow that loses the session (`SessionLost`) has that as its result, and the others run
+        to their end: their batches may have been saved, and their outcomes must be kept.
         """
-        early = yield Overlap(calls=tuple(calls))
-        if early is not None:
-            return early  # type: ignore[return-value]
-        self.drain()
-        replies = yield Collect()
-        return replies  # type: ignore[return-value]
+        results: dict[int, T | PlatformError | SessionLost] = {}
+        calls: dict[int, tuple[PlatformCall, ...]] = {}
+        waiting: list[int] = []  # flows that yielded WAIT: stepped again after the next round
+        running = [run_to_end(flow) for flow in flows]
 
-    def drain(self) -> None:
-        """Do the background work now."""
-        work, self.background = self.background, []
-        for job in work:
-            job()
+        def step(index: int, replies: Replies | None) -> None:
+            try:
+                sent = next(running[index]) if replies is None else running[index].send(replies)
+            except StopIteration as done:
+                results[index] = done.value
+            except SessionLost as lost:
+                results[index] = lost
+            else:
+                if sent.kind is RoundKind.WAIT:
+                    waiting.append(index)
+                else:
+                    calls[index] = sent.calls
+
+        self.in_wave = True
+        try:
+            for index in range(len(running)):
+                step(index, None)
+            while calls or waiting:
+                order, out = list(calls), list(calls.values())
+                calls.clear()
+                if out:
+                    replies = yield Round(tuple(call for some in out for call in some))
+                    start = 0
+                    for index, some in zip(order, out, strict=True):
+                        step(index, replies[start : start + len(some)])
+                        start += len(some)
+                resumed, waiting[:] = list(waiting), []
+                for index in resumed:
+                    step(index, ())
+        finally:
+            self.in_wave = False
+        return [results[index] for index in range(len(running))]
 
     def prepare(self) -> Flow[None]:
         """A usable token and the ids, before anything is marked as being sent."""
@@ -260,7 +289,7 @@ class PlatformClient:
         flight together wait for the one that is already getting it (a refresh token works
         once: eight refreshes at once would be one refresh and seven logins)."""
         while self._logging_in:
-            yield WAIT  # type: ignore[misc]
+            yield _WAIT
         session = self.session
         if session.access_token and session.expires_at - self.now() >= REFRESH_MARGIN:
             return
@@ -309,18 +338,14 @@ class PlatformClient:
             self._business_object(cw.JOURNAL, cw.NOTE, cw.NOTE_FIELDS),
         ]
         try:
-            if self.settings.concurrency > 1 and self.overlapping:
-                found = yield from gather(flows, self)  # type: ignore[misc]
-                failed = next((f for f in found if isinstance(f, (PlatformError, SessionLost))), None)
-                if failed is not None:
-                    raise failed
-                incident, note = found
+            if self.settings.concurrency > 1 and not self.in_wave:
+                incident, note = all_done((yield from self.gather(flows)))
             else:
                 incident = yield from flows[0]
                 note = yield from flows[1]
         except PlatformError as error:
             raise SessionLost(f"Metadata failed: {error.message}") from None
-        self.session.metadata = Metadata(incident=incident, note=note)  # type: ignore[arg-type]
+        self.session.metadata = Metadata(incident=incident, note=note)
 
     def _business_object(self, name: str, member: str | None, needed: Sequence[str]) -> Flow[cw.BusinessObject]:
         bus_ob_id = yield from self._read(

@@ -223,6 +223,71 @@ def advance(ticket: Ticket, operation: str) -> None:
     ticket.last_error = ""
 
 
+def claim_creation(ticket: Ticket) -> None:
+    """Its node's creator takes Create Ticket. Not a new operation's clean slate: the claim is
+    re-checked every cycle, and a creator that goes back and forth keeps its failures."""
+    ticket.operation = CREATE_TICKET
+
+
+def wait_for_creator(ticket: Ticket) -> None:
+    """Back to waiting at Check Existing: its node's creator is another ticket."""
+    advance(ticket, CHECK_EXISTING)
+
+
+def adopt(ticket: Ticket, incident_id: str, rec_id: str, ot_number: str) -> None:
+    """The incident was created for this ticket (its answer lost, or an earlier life). One that
+    carries its OT already leaves nothing to do; one without may have an OT on its way: looked up
+    before one is created."""
+    _attach(ticket, incident_id, rec_id)
+    if ot_number:
+        ticket.ot_number = ot_number
+        advance(ticket, NO_OPERATION)
+        ticket.outcome_unknown = False
+    else:
+        advance(ticket, CREATE_OT)
+        ticket.outcome_unknown = True
+
+
+def note_on(ticket: Ticket, incident_id: str, rec_id: str) -> None:
+    """The ticket becomes a note on its node's open incident."""
+    _attach(ticket, incident_id, rec_id)
+    advance(ticket, ADD_NOTE)
+
+
+def created(ticket: Ticket, incident_id: str, rec_id: str) -> None:
+    """Its incident exists now: its OT next."""
+    _attach(ticket, incident_id, rec_id)
+    advance(ticket, CREATE_OT)
+
+
+def ordered(ticket: Ticket, ot_number: str) -> None:
+    """Its OT exists now: the incident is updated with it next."""
+    ticket.ot_number = ot_number
+    advance(ticket, UPDATE_TICKET_OT)
+
+
+def mark_unknown(ticket: Ticket, operation: str) -> None:
+    """A write of `operation` may have happened unseen: the ticket is looked up before it is sent
+    again. The row may still show the operation before (a creator's Create Ticket is stored with
+    its outcome): the journal says which write it was."""
+    ticket.operation = operation
+    ticket.outcome_unknown = True
+
+
+def settle_known(ticket: Ticket) -> None:
+    """The platform gave a definite answer (or a look-up did): the outcome is known."""
+    ticket.outcome_unknown = False
+
+
+def hold(ticket: Ticket, until: float) -> None:
+    """Not tried before `until` (a waiter waits as long as its node's creator does)."""
+    ticket.next_try = until
+
+
+def _attach(ticket: Ticket, incident_id: str, rec_id: str) -> None:
+    ticket.platform_ticket, ticket.platform_record = incident_id, rec_id
+
+
 def jitter(rng: random.Random) -> float:
     """A factor in [0.5, 1.0] for `backoff`.
 
@@ -240,13 +305,24 @@ def backoff(retries: int, retry_delay: float, jitter: float) -> float:
     return min(MAX_BACKOFF, retry_delay * float(2**exponent)) * jitter
 
 
-def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_delay: float, jitter: float) -> bool:
+def fail(
+    ticket: Ticket,
+    reason: str,
+    *,
+    now: float,
+    max_retries: int,
+    retry_delay: float,
+    jitter: float,
+    outcome_unknown: bool | None = None,
+) -> bool:
     """Count one failure at the ticket's current operation. True when the ticket is now in Error.
 
     Operation does not change: an Error ticket shows the operation that failed, and Retry
-    Errors sends it back there. Outcome Unknown is the caller's to set (it depends on whether
-    the request may have been applied).
+    Errors sends it back there. Outcome Unknown is the caller's to say (it depends on whether
+    the request may have been applied); None keeps it as it is.
     """
+    if outcome_unknown is not None:
+        ticket.outcome_unknown = outcome_unknown
     ticket.retries += 1
     ticket.last_error = f"{ticket.operation}: {reason}"
     if ticket.retries > max_retries:
@@ -264,7 +340,7 @@ def fail(ticket: Ticket, reason: str, *, now: float, max_retries: int, retry_del
 def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
     """(key, cells) for every row, reading only `columns` (cheaper than Table.row on 100k rows)."""
     positions = [table.position(c) for c in columns]
-    for key in table.keys():
+    for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
         cells = table.raw_cells(key)
         yield key, tuple(cells[p] for p in positions)
 

@@ -25,11 +25,12 @@ from connector.engine.interapp import parse_call
 from connector.engine.testing import FakeClock, Harness
 from connector.engine.values import ValueRefused, coerce
 from connector.protocol.errors import ProtocolError
-from connector.protocol.model import ParamType
+from connector.protocol.model import INTERAPP_RECEIVE, ParamType
 from connector.service.config import load_element
-from connector.ticketing import PROTOCOL_YAML, handlers, messages, tickets
+from connector.ticketing import PROTOCOL_YAML, messages, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import ticketing_element, ticketing_protocol
+from connector.ticketing.ids import ids
 from tests.conftest import sample_text
 from tests.strategies import (
     badinput_element_yaml_texts,
@@ -56,8 +57,8 @@ def element(*, processing: bool = False) -> Harness:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=1, clock=clock.now)
     h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled" if processing else "Disabled"})
-    h.set(handlers.INTERAPP_RECEIVE, SAMPLES[0])
-    assert h.element.view.tables[handlers.TICKET_OVERVIEW].keys() == PRELOADED
+    h.set(INTERAPP_RECEIVE, SAMPLES[0])
+    assert h.element.view.tables[ids().ticket_overview].keys() == PRELOADED
     return h
 
 
@@ -67,7 +68,7 @@ def handler_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def assert_rows_keep_the_receive_rules(h: Harness) -> None:
     """No partial row: every stored row has every receive-path cell, valid per the Ticket rules."""
-    table = h.element.view.tables[handlers.TICKET_OVERVIEW]
+    table = h.element.view.tables[ids().ticket_overview]
     for key in table.keys():  # noqa: SIM118 - a Table is not iterable: keys() lists its rows
         row = table.row(key)
         assert TICKET_ID.fullmatch(key), key
@@ -95,7 +96,7 @@ def replies_since(h: Harness, start: int) -> list[tuple[str, dict[str, Any]]]:
 def still_serving(h: Harness, ticket_id: str = "WM-AFTER-0001") -> None:
     start = len(h.interapp)
     h.set(
-        handlers.INTERAPP_RECEIVE,
+        INTERAPP_RECEIVE,
         json.dumps(
             {
                 "$type": "InterAppCall,",
@@ -123,10 +124,10 @@ def still_serving(h: Harness, ticket_id: str = "WM-AFTER-0001") -> None:
 def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.clear()
     h = element()
-    table = h.element.view.tables[handlers.TICKET_OVERVIEW]
+    table = h.element.view.tables[ids().ticket_overview]
     before, start = set(table.keys()), len(h.interapp)
 
-    h.set(handlers.INTERAPP_RECEIVE, payload)
+    h.set(INTERAPP_RECEIVE, payload)
 
     assert handler_errors(caplog) == []
     replies = replies_since(h, start)
@@ -158,7 +159,7 @@ def test_each_ticket_is_accepted_exactly_when_it_keeps_every_rule(
     h = element()
     start = len(h.interapp)
 
-    h.set(handlers.INTERAPP_RECEIVE, raw)
+    h.set(INTERAPP_RECEIVE, raw)
 
     assert handler_errors(caplog) == []
     [(kind, members)] = replies_since(h, start)
@@ -200,11 +201,11 @@ def test_whatever_is_accepted_goes_through_the_platform(
     stored: the flow sends them and they complete."""
     caplog.clear()
     h = element(processing=True)
-    h.set(handlers.INTERAPP_RECEIVE, batch[0])
+    h.set(INTERAPP_RECEIVE, batch[0])
     h.advance(120)
     assert handler_errors(caplog) == []
-    assert tickets.counts(h.element.view.tables[handlers.TICKET_OVERVIEW])[tickets.COMPLETED] == len(
-        h.element.view.tables[handlers.TICKET_OVERVIEW]
+    assert tickets.counts(h.element.view.tables[ids().ticket_overview])[tickets.COMPLETED] == len(
+        h.element.view.tables[ids().ticket_overview]
     )
 
 
@@ -233,13 +234,13 @@ def test_a_set_is_stored_or_refused_and_a_refusal_changes_nothing(
     caplog.clear()
     h = element()
     values = dict(h.element.view.values)
-    rows = {key: h.element.view.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED}
+    rows = {key: h.element.view.tables[ids().ticket_overview].row(key) for key in PRELOADED}
     persisted = len(h.persisted)
     try:
         h.set(ref, value)
     except (KeyError, ValueRefused):  # the two refusals of the set command; anything else fails
         assert h.element.view.values == values  # nothing changed...
-        assert {key: h.element.view.tables[handlers.TICKET_OVERVIEW].row(key) for key in PRELOADED} == rows
+        assert {key: h.element.view.tables[ids().ticket_overview].row(key) for key in PRELOADED} == rows
         assert len(h.persisted) == persisted  # ...and nothing was committed
     else:
         param = PROTOCOL.param(ref)

@@ -9,6 +9,7 @@ import json
 import math
 import random
 
+import attrs
 import pytest
 
 from connector.engine import events as ev
@@ -16,8 +17,9 @@ from connector.engine.interapp import parse_call
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake as fp
-from connector.ticketing import handlers, messages, tickets
+from connector.ticketing import messages, tickets
 from connector.ticketing.fake.inprocess import platform_transport, ticketing_element, ticketing_protocol
+from connector.ticketing.ids import PARAMS, Ids, ids
 from tests.conftest import sample_text
 
 
@@ -59,36 +61,31 @@ def make_tickets(
 
 
 def statuses(h) -> dict[str, int]:
-    return {status: n for status, n in tickets.counts(h.element.view.tables[handlers.TICKET_OVERVIEW]).items() if n}
+    return {status: n for status, n in tickets.counts(h.element.view.tables[ids().ticket_overview]).items() if n}
 
 
-def test_protocol_ids_used_by_the_handlers_exist() -> None:
+def test_the_handlers_find_their_ids_by_name_in_the_elements_protocol() -> None:
     p = ticketing_protocol()
-    for pid in (
-        handlers.PROCESSING,
-        handlers.MAX_RETRIES,
-        handlers.BATCH_SIZE,
-        handlers.RETRY_DELAY,
-        handlers.RETENTION,
-        handlers.CLIENT_ID,
-        handlers.USERNAME,
-        handlers.PASSWORD,
-        handlers.API_KEY,
-        handlers.REQUEST_PATH,
-        handlers.REQUEST_BODY,
-        handlers.AUTH_HEADER,
-        handlers.KEY_HEADER,
-    ):
-        assert pid in p.params
-    for name, sid in handlers.SESSION_IDS.items():
+    found = Ids.from_protocol(p)
+    assert found == ids(), "the handlers' ids are those of the protocol the element runs"
+    for field, name in PARAMS.items():
+        assert p.params[getattr(found, field)].name == name
+    for name, sid in found.sessions.items():
         assert p.sessions[sid].name == name
-        trigger = p.triggers[handlers.SEND_TRIGGERS[name]]
+        trigger = p.triggers[found.send_triggers[name]]
         action = p.actions[trigger.actions[0]]
         group = p.groups[action.on_ids[0]]
         assert group.content == (sid,), f"Send trigger of {name} must queue its session's group"
-    assert {c.name for c in p.table(handlers.TICKET_OVERVIEW).columns} == set(tickets.COLUMNS)
-    for pid in (handlers.PASSWORD, handlers.API_KEY, handlers.AUTH_HEADER, handlers.KEY_HEADER):
+    assert {c.name for c in p.table(found.ticket_overview).columns} == set(tickets.COLUMNS)
+    for pid in (found.password, found.api_key, found.auth_header, found.key_header):
         assert p.params[pid].password and not p.params[pid].save
+
+
+def test_a_name_missing_from_the_protocol_says_which() -> None:
+    p = ticketing_protocol()
+    renamed = attrs.evolve(p, params={pid: param for pid, param in p.params.items() if param.name != "Retry Delay"})
+    with pytest.raises(KeyError, match="Retry Delay"):
+        Ids.from_protocol(renamed)
 
 
 def test_the_mixed_sample_gets_exactly_the_sample_reply(platform, clock) -> None:
@@ -200,11 +197,11 @@ def test_a_drain_makes_exactly_the_least_requests(clock, concurrency: int) -> No
 def test_settings_changed_while_running_apply_to_the_next_cycle(platform, clock) -> None:
     h = ticketing_element(platform, clock, params={"Ticketing Processing": "Enabled", "Max Tickets Per Request": 2})
     h.set(9000000, batch(make_tickets(6)))
-    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    creates = [r for r in h.requests if r.session == ids().sessions["create_ticket"]]
     assert len(creates) == 3  # 6 tickets, 2 per request
     h.set("Max Tickets Per Request", 10)
     h.set(9000000, batch(make_tickets(6, prefix="XX")))
-    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    creates = [r for r in h.requests if r.session == ids().sessions["create_ticket"]]
     assert len(creates) == 4
 
 
@@ -232,7 +229,7 @@ def test_restart_resumes_from_the_store(platform, clock) -> None:
     again = ticketing_element(platform, clock, store=store)
     assert again.element.view.get("Max Retries") == 7
     assert again.element.view.tables[1000].keys() == h.element.view.tables[1000].keys()
-    assert all(handlers.PASSWORD not in p.params for p in h.persisted)
+    assert all(ids().password not in p.params for p in h.persisted)
     again.set("Ticketing Processing", "Enabled")
     assert statuses(again) == {tickets.COMPLETED: 3}
 
@@ -254,10 +251,10 @@ def test_retry_errors_and_clear_completed_buttons(platform, clock) -> None:
 
 def test_concurrent_batches_go_out_together(clock) -> None:
     h, platform, notes = drain_requests(400, 0.0, 50, clock, concurrency=8)
-    creates = [r for r in h.requests if r.session == handlers.SESSION_IDS["create_ticket"]]
+    creates = [r for r in h.requests if r.session == ids().sessions["create_ticket"]]
     assert len(creates) == 8
-    ids = [r.request_id for r in creates]
-    assert ids == list(range(ids[0], ids[0] + 8)), "the 8 batches were sent in one step"
+    request_ids = [r.request_id for r in creates]
+    assert request_ids == list(range(request_ids[0], request_ids[0] + 8)), "the 8 batches were sent in one step"
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
@@ -292,17 +289,17 @@ def test_a_crash_with_a_write_on_the_wire_is_looked_up_after_the_restart(platfor
     send = platform_transport(platform, clock)
     h.transport = None  # answer by hand, to stop at the create
     h.set(9000000, sample_text("ticket-batch.json"))
-    while h.unanswered[0].session != handlers.SESSION_IDS[session]:
+    while h.unanswered[0].session != ids().sessions[session]:
         h.respond(send)
     send(h.unanswered.popleft())  # applied on the platform; the answer is lost with the process
-    assert store.params[handlers.IN_FLIGHT] != "[]"
+    assert store.params[ids().in_flight] != "[]"
     again = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled"})
     again.advance(60)
     assert statuses(again) == {tickets.COMPLETED: 3}
     assert len(platform.incidents) == 3 and all(len(v) == 1 for v in platform.incidents_by_external_id().values())
     assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents if i.external_id)
     assert [n.details.split("]")[0] for n in platform.notes] == ["[WM-20261126-000103"]
-    assert store.params[handlers.IN_FLIGHT] == "[]"
+    assert store.params[ids().in_flight] == "[]"
 
 
 def test_a_wave_cut_short_by_a_lost_session_is_looked_up_even_from_error(platform, clock) -> None:

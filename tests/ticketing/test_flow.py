@@ -1,13 +1,15 @@
 """The processing flow, driven against the fake platform under a fake clock.
 
-A cycle is a generator of `PlatformCall`s: the tiny driver below hands each call to
-`FakePlatform.call` and sends the reply back until the cycle returns its report. A "crash" is a
+A cycle is a generator of `Round`s of `PlatformCall`s: the tiny driver below hands each call to
+`FakePlatform.call` and sends the replies back until the cycle returns its report, keeping to
+the table of `connector.ticketing.states`. A "crash" is a
 cycle dropped at one of its yields: the table as it is then is what survived, exactly what the
 glue has committed before sending that call.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -27,7 +29,7 @@ from connector.ticketing import cherwell as cw
 from connector.ticketing import flow as flow_module
 from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
-from connector.ticketing.calls import Collect, Overlap, PlatformCall, PlatformReply
+from connector.ticketing.calls import NOT_YET, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.fake import (
     DEFAULT_API_KEY,
@@ -38,6 +40,8 @@ from connector.ticketing.fake import (
     Faults,
 )
 from connector.ticketing.flow import CycleReport, FlowSettings, MemoryJournal, PlatformSession, run_cycle
+from connector.ticketing.session import WorkWhileOut
+from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, step_to
 from tests.strategies import FlowStep, flow_add_ticket, flow_schedules, flow_ticket_plans, flow_ticket_table
 
 START = 1_795_651_200.0  # 2026-11-26T00:00:00Z
@@ -80,8 +84,8 @@ class Run:
     reply_for: Callable[[PlatformCall], PlatformReply | None] | None = None  # a made-up answer
     sent: list[PlatformCall] = field(factory=list)
     journal: MemoryJournal = field(factory=MemoryJournal)  # durable, like the table
-    # An Overlap's replies resume the flow before its work is done (the element's answer came
-    # in before its deferred step), instead of after it.
+    # A SEND_AND_WORK round's replies resume the flow before its work is done (the element's
+    # answer came in before its deferred step), instead of after it.
     answers_first: bool = False
     rounds: list[list[str]] = field(factory=list)  # the sessions of each round of calls sent together
 
@@ -113,34 +117,37 @@ class Run:
         flow = run_cycle(self.table, self.settings, self.session, self.clock, self.rng, self.journal)
         answered = 0
         seen: Counter[str] = Counter()
-        collected: list[PlatformReply] | None = None
+        collected: Replies = ()  # the replies of the SEND_AND_WORK round out, once the flow collects
+        phase = step_to(Phase.IDLE, Event.START)  # the driver keeps to connector.ticketing.states
         try:
-            call = next(flow)
+            sent = next(flow)
             while True:
-                if isinstance(call, Collect):  # the replies of the Overlap before
-                    call, collected = flow.send(collected), None
+                phase = step_to(phase, EVENT_OF_ROUND[sent.kind])
+                if sent.kind is RoundKind.COLLECT:
+                    phase = step_to(phase, Event.REPLIES)
+                    sent, collected = flow.send(collected), ()
                     continue
-                calls = list(call.calls) if isinstance(call, Overlap) else call if isinstance(call, list) else [call]
-                self.rounds.append([one.session for one in calls])
-                for one in calls:
+                self.rounds.append([one.session for one in sent.calls])
+                for one in sent.calls:
                     seen[one.session] += 1
                 if (crash_after is not None and answered >= crash_after) or (
-                    crash_at is not None and any(crash_at == (one.session, seen[one.session]) for one in calls)
+                    crash_at is not None and any(crash_at == (one.session, seen[one.session]) for one in sent.calls)
                 ):
                     if applied:
-                        for one in calls:
+                        for one in sent.calls:
                             self.deliver(one)  # the requests went out; the process died before the answers
                     return None
-                replies = [self.deliver(one) for one in calls]
-                answered += len(calls)
-                if isinstance(call, Overlap) and self.answers_first:
-                    call = flow.send(replies)  # back before the flow got to its work
-                elif isinstance(call, Overlap):
-                    collected = replies
-                    call = flow.send(None)  # on their way: the flow works until it collects
-                else:
-                    call = flow.send(replies if isinstance(call, list) else replies[0])
+                replies = tuple(self.deliver(one) for one in sent.calls)
+                answered += len(replies)
+                if sent.kind is RoundKind.SEND_AND_WORK and not self.answers_first:
+                    collected = replies  # on their way: the flow works until it collects
+                    phase = step_to(phase, Event.CONTINUE)
+                    sent = flow.send(NOT_YET)
+                else:  # a plain round, or answers back before the flow got to its work
+                    phase = step_to(phase, Event.REPLIES)
+                    sent = flow.send(replies)
         except StopIteration as done:
+            step_to(phase, Event.END)
             return done.value
 
     def restart(self) -> None:
@@ -432,8 +439,8 @@ def test_each_batch_request_is_built_once(
 
         monkeypatch.setattr(module, name, build)
 
-    counting(flow_module.cw, "save_batch_call", lambda token, session, saves: session)
-    counting(flow_module.sfyc, "create_orders_call", lambda key, orders: "create_ot")
+    counting(cw, "save_batch_call", lambda token, session, saves: session)
+    counting(sfyc, "create_orders_call", lambda key, orders: "create_ot")
     run.settings = make_settings(batch_size=10, concurrency=concurrency)
     run.answers_first = answers_first
     fill(run, 95)
@@ -580,7 +587,7 @@ def test_retries_end_in_error_after_exactly_max_retries_plus_one_tries(run: Run)
     assert run.platform.requests["ot_create"] == 4 == len(tries)  # Max Retries 3: 4 tries
     assert (row[tk.STATUS], row[tk.OPERATION], row[tk.RETRIES]) == (tk.ERROR, tk.CREATE_OT, 4)
     assert row[tk.LAST_ERROR] == "Create OT: SFyC ERROR_OPERACION: ticket 999 no existe"
-    waits = [b - a for a, b in zip(tries, tries[1:])]
+    waits = [b - a for a, b in itertools.pairwise(tries)]
     for retry, wait in enumerate(waits, start=1):  # 5 s doubled per retry, jittered x0.5..1
         assert 5 * 2 ** (retry - 1) * 0.5 <= wait <= 5 * 2 ** (retry - 1)
     assert reports[-1].errors == 1 and "now in Error" in reports[-1].result
@@ -986,3 +993,16 @@ def test_a_read_that_keeps_failing_fails_the_cycle_after_three_tries(platform, c
     assert report is not None and report.result.startswith("Search failed")
     assert report.requests["search"] == 3
     assert run.row("WM-1")["Retries"] == 1
+
+
+def test_no_attribute_of_the_flow_shadows_one_of_its_methods(run: Run) -> None:
+    """Each method of the flow's classes is still that method on an instance: a dict once took
+    the name of the Add Note success step, which then worked only because it was read first."""
+    run.add("WM-1")
+    cycle = flow_module._Cycle(run.table, run.settings, run.session, run.clock, run.rng, run.journal, WorkWhileOut())
+    parts = [cycle, *(value for value in vars(cycle).values() if type(value).__module__.startswith("connector."))]
+    assert len(parts) > 5, "the cycle's parts are checked too"
+    for part in parts:
+        for name, member in vars(type(part)).items():
+            if callable(member) and not name.startswith("__"):
+                assert callable(getattr(part, name)), f"{type(part).__name__}.{name} is shadowed"

@@ -136,3 +136,33 @@ def test_advance_starts_the_next_operation_clean() -> None:
 def test_node_key_ignores_case_and_blanks() -> None:
     assert tk.node_key("SNR", " gdl-zap-0142 ") == tk.node_key("snr", "GDL-ZAP-0142")
     assert tk.node_key("SNR", "A") != tk.node_key("Falla de Linea", "A")
+
+
+def test_one_tickets_transitions_keep_or_clear_what_they_should() -> None:
+    ticket = tk.Ticket.from_cells("A", {tk.OPERATION: tk.CHECK_EXISTING})
+    ticket.retries, ticket.last_error = 2, "Check Existing: x"
+    tk.claim_creation(ticket)
+    assert (ticket.operation, ticket.retries) == (tk.CREATE_TICKET, 2), "a claim is not a clean slate"
+    tk.mark_unknown(ticket, tk.CREATE_TICKET)
+    assert ticket.outcome_unknown
+    tk.adopt(ticket, "101", "r101", "")
+    assert (ticket.operation, ticket.platform_ticket, ticket.retries, ticket.outcome_unknown) == (
+        tk.CREATE_OT,
+        "101",
+        0,
+        True,
+    ), "an adopted incident may have its OT already: looked up first"
+    tk.settle_known(ticket)
+    tk.ordered(ticket, "OT-7")
+    assert (ticket.operation, ticket.ot_number, ticket.outcome_unknown) == (tk.UPDATE_TICKET_OT, "OT-7", False)
+    done = tk.Ticket.from_cells("B", {})
+    tk.adopt(done, "102", "r102", "OT-8")
+    assert (done.status, done.operation, done.outcome_unknown) == (tk.COMPLETED, tk.NO_OPERATION, False)
+
+
+def test_a_failure_says_whether_the_outcome_is_unknown_or_keeps_it() -> None:
+    ticket = tk.Ticket.from_cells("A", {tk.OPERATION: tk.CREATE_TICKET})
+    tk.fail(ticket, "x", now=NOW, max_retries=3, retry_delay=5.0, jitter=1.0, outcome_unknown=True)
+    assert ticket.outcome_unknown
+    tk.fail(ticket, "y", now=NOW, max_retries=3, retry_delay=5.0, jitter=1.0)
+    assert ticket.outcome_unknown and ticket.retries == 2

@@ -1,0 +1,150 @@
+"""Reads of the platform: the open incidents, and the look-ups of what an unanswered write did.
+
+A ticket with Outcome Unknown = 1 is looked up before it is ever sent again: incidents by
+ExternalID, notes by the "[ticket id]" their Details start with, work orders by referencia.
+What is found is adopted instead of created twice; what is definitely not there may be sent
+(again). A look-up that fails leaves the outcome unknown and counts one failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from connector.ticketing import cherwell as cw
+from connector.ticketing import sfyc
+from connector.ticketing import tickets as tk
+from connector.ticketing.cherwell import Metadata, PlatformError, Record
+from connector.ticketing.decision import Incident, OpenIncidents
+from connector.ticketing.rows import CycleRows
+from connector.ticketing.session import Flow, PlatformClient, all_done
+from connector.ticketing.tickets import Ticket
+
+T = TypeVar("T")
+LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
+
+
+class Lookups:
+    """The cycle's reads, and what their answers do to the rows."""
+
+    def __init__(self, rows: CycleRows, platform: PlatformClient, incidents: OpenIncidents) -> None:
+        self.rows, self.platform, self.incidents = rows, platform, incidents
+
+    def load_open_incidents(self) -> Flow[None]:
+        records = yield from self._search(
+            lambda md: md.incident, cw.existing_incidents_filters(), cw.INCIDENT_RESULT_FIELDS
+        )
+        for record in records:
+            self.incidents.add(Incident.from_record(record))
+
+    def reconcile_notes(self) -> Flow[None]:
+        yield from self._reconcile(self.rows.at(tk.ADD_NOTE), self._find_notes, self._note_found)
+
+    def reconcile_orders(self) -> Flow[None]:
+        yield from self._reconcile(self.rows.at(tk.CREATE_OT), self._find_orders, self._order_found)
+
+    def reconcile_incidents(self, adopt: Callable[[Ticket, Incident], None]) -> Flow[None]:
+        yield from self._reconcile(self.rows.at(tk.CREATE_TICKET), self._find_incidents, adopt)
+
+    def _reconcile(
+        self,
+        candidates: list[Ticket],
+        find: Callable[[list[Ticket]], Flow[dict[str, T]]],
+        found: Callable[[Ticket, T], None],
+    ) -> Flow[None]:
+        """For tickets with Outcome Unknown: adopt what the platform has, clear the flag otherwise."""
+        unsure = [t for t in candidates if t.outcome_unknown]
+        for start in range(0, len(unsure), LOOKUP_CHUNK):
+            chunk = unsure[start : start + LOOKUP_CHUNK]
+            try:
+                hits = yield from find(chunk)
+            except PlatformError as error:  # still unknown: counted, and looked up again next time
+                self.rows.fail_together(chunk, f"look-up failed: {error.message}")
+                continue
+            for ticket in chunk:
+                hit = hits.get(ticket.key)
+                if hit is not None:
+                    found(ticket, hit)
+                else:
+                    tk.settle_known(ticket)  # definitely not there: it may be sent (again)
+                    self.rows.store(ticket)
+
+    def _find_incidents(self, chunk: list[Ticket]) -> Flow[dict[str, Incident]]:
+        # Any status: an incident created for us may have been resolved since.
+        known = self.incidents.by_external
+        filters = [cw.Filter(field="ExternalID", value=t.key) for t in chunk if t.key not in known]
+        hits = {t.key: known[t.key] for t in chunk if t.key in known}
+        if filters:
+            for record in (yield from self._search(lambda md: md.incident, filters, cw.INCIDENT_RESULT_FIELDS)):
+                incident = Incident.from_record(record)
+                hits.setdefault(incident.external_id, incident)
+        return hits
+
+    def _find_notes(self, chunk: list[Ticket]) -> Flow[dict[str, Record]]:
+        filters = [cw.Filter(field="Details", operator="contains", value=f"[{t.key}]") for t in chunk]
+        hits: dict[str, Record] = {}
+        wanted = {t.key for t in chunk}
+        for record in (yield from self._search(lambda md: md.note, filters, cw.NOTE_RESULT_FIELDS)):
+            # "contains" also matches a note that merely quotes the id; ours start with it.
+            details = record.get("Details")
+            if details.startswith("[") and (key := details[1:].split("]", 1)[0]) in wanted:
+                hits.setdefault(key, record)
+        return hits
+
+    def _find_orders(self, chunk: list[Ticket]) -> Flow[dict[str, sfyc.WorkOrder]]:
+        incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
+        if not incidents:
+            return {}  # no incident, no OT: nothing to ask SFyC
+        api_key = self.rows.settings.api_key
+
+        def once() -> Flow[list[sfyc.WorkOrder]]:
+            return sfyc.parse_lookup((yield from self.platform.send(sfyc.lookup_call(api_key, incidents))))
+
+        wanted = {(t.platform_ticket, t.key) for t in chunk}
+        orders = yield from self.platform.retrying(once)
+        return {o.referencia: o for o in orders if (o.ticket, o.referencia) in wanted and o.ot}
+
+    def _note_found(self, ticket: Ticket, record: Record) -> None:
+        self.rows.report.found_by_lookup += 1
+        tk.settle_known(ticket)
+        self.rows.complete(ticket)
+        self.rows.store(ticket)
+
+    def _order_found(self, ticket: Ticket, order: sfyc.WorkOrder) -> None:
+        self.rows.report.found_by_lookup += 1
+        tk.settle_known(ticket)
+        tk.ordered(ticket, order.ot)
+        self.rows.store(ticket)
+
+    def _search(
+        self, bo: Callable[[Metadata], cw.BusinessObject], filters: list[cw.Filter], fields: Sequence[str]
+    ) -> Flow[list[Record]]:
+        """Every page of one search (filters on one field are OR'd by Cherwell). With Max
+        Concurrent Requests above 1, the pages after the first (which says how many records
+        there are) are read that many at a time."""
+
+        def page(number: int) -> Flow[cw.SearchPage]:
+            return (
+                yield from self.platform.read(
+                    lambda token, md: cw.search_call(token, bo(md), filters, fields, page=number),
+                    lambda reply, md: cw.parse_search(reply, bo(md)),
+                )
+            )
+
+        first = yield from page(1)
+        records, number, more = list(first.records), 1, first.has_more
+        width = self.rows.settings.concurrency
+        if more and width > 1 and first.total and not self.platform.in_wave:
+            rest = list(range(2, -(-first.total // cw.PAGE_SIZE) + 1))
+            for start in range(0, len(rest), width):
+                numbers = rest[start : start + width]
+                pages = all_done((yield from self.platform.gather([page(n) for n in numbers])))
+                for found in pages:
+                    records.extend(found.records)
+                number, more = numbers[-1], pages[-1].has_more
+        while more:  # one page at a time (or records were added while the pages were read)
+            number += 1
+            found = yield from page(number)
+            records.extend(found.records)
+            more = found.has_more
+        return records

@@ -1,0 +1,98 @@
+"""The cycle's tickets: loaded once, changed through `connector.ticketing.tickets`, written back.
+
+Every module of the flow works on the tickets through one `CycleRows`: which are ready, which
+failed in this cycle (not tried again before the next), and how a change reaches the table
+(one write of the flow's cells, Last Update = now). A failure's reason is scrubbed of every
+secret before it reaches a row.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+from connector.engine.table import Table
+from connector.ticketing import tickets as tk
+from connector.ticketing.session import CycleReport, FlowSettings, PlatformSession
+from connector.ticketing.tickets import Ticket
+
+
+class CycleRows:
+    """The tickets of one cycle, and the report of what happened to them."""
+
+    def __init__(
+        self,
+        table: Table,
+        settings: FlowSettings,
+        session: PlatformSession,
+        now: Callable[[], float],
+        rng: random.Random,
+        report: CycleReport,
+    ) -> None:
+        self.settings, self.session, self.now, self.rng, self.report = settings, session, now, rng, report
+        self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
+        self._write = tk.writer(table)
+        self.ready: dict[str, Ticket] = {}
+        self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
+        self.last_reason = ""
+
+    def pick_ready(self, start: float) -> None:
+        """The tickets this cycle works on: live, and their Next Try passed by `start`."""
+        self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
+
+    def at(self, operation: str) -> list[Ticket]:
+        """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
+        return [t for t in self.ready.values() if t.operation == operation and t.live and t.key not in self.finished]
+
+    def pending(self, ticket: Ticket) -> bool:
+        """Ready, still live, and not failed in this cycle: the flow may still work on it."""
+        return ticket.key in self.ready and ticket.live and ticket.key not in self.finished
+
+    def store(self, ticket: Ticket) -> None:
+        self._write(ticket, self.now())
+
+    def complete(self, ticket: Ticket) -> None:
+        tk.advance(ticket, tk.NO_OPERATION)
+        self.report.completed += 1
+
+    def fail_together(self, tickets: Iterable[Ticket], reason: str, *, outcome_unknown: bool | None = None) -> None:
+        """Tickets that failed in one request: one jitter, so they are retried together, in one batch."""
+        together = tk.jitter(self.rng)
+        for ticket in tickets:
+            self.fail(ticket, reason, outcome_unknown=outcome_unknown, jitter=together)
+
+    def fail(
+        self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None, jitter: float | None = None
+    ) -> None:
+        """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag,
+        `jitter` None draws one for this ticket alone (an item failure)."""
+        s = self.settings
+        if jitter is None:
+            jitter = tk.jitter(self.rng)
+        in_error = tk.fail(
+            ticket,
+            self._scrub(reason),
+            now=self.now(),
+            max_retries=s.max_retries,
+            retry_delay=s.retry_delay,
+            jitter=jitter,
+            outcome_unknown=outcome_unknown,
+        )
+        if in_error:
+            self.report.errors += 1
+        self.report.failed += 1
+        self.finished.add(ticket.key)
+        self.last_reason = ticket.last_error
+        self.store(ticket)
+
+    def _scrub(self, text: str) -> str:
+        """Platforms have been known to echo what they were sent: never let a secret reach the table."""
+        for secret in (
+            self.settings.password,
+            self.settings.api_key,
+            self.session.access_token,
+            self.session.refresh_token,
+        ):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
