@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import uvicorn
 
@@ -117,14 +118,39 @@ async def serve(
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     # httpx logs every request with its URL at INFO; the element logs what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+# Every control character (C0, DEL, C1) and the Unicode line and paragraph separators, written
+# the way repr() writes them: `\n`, `\x1b`, `\u2028`.
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+class OneLineFormatter(logging.Formatter):
+    """One record, one line: control characters in the message are escaped.
+
+    Messages quote what comes from outside (guids, ticket ids, the platform's error texts); a
+    newline in one of them would otherwise write a line of its own, e.g. a forged CRITICAL record.
+    A traceback keeps its lines, each indented so that none can pass for a record.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_ESCAPES)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line.translate(_ESCAPES) for line in text.split("\n"))
 
 
 __all__ = ["DEFAULT_API", "ApiAddressError", "parse_api_address", "serve", "configure_logging", "Protocol"]
