@@ -22,6 +22,7 @@ import uvicorn
 
 from connector.protocol.model import Protocol
 from connector.service.api import create_app
+from connector.service.api_limits import LimitedHttpToolsProtocol
 from connector.service.runtime import ElementConfig, Runtime
 
 log = logging.getLogger("connector.serve")
@@ -74,7 +75,17 @@ def api_server(app, host: str, port: int) -> tuple[_Server, socket.socket]:
     # inherit the option on Linux.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        # httptools, as uvicorn would pick, with limits on each request's head and time.
+        http=LimitedHttpToolsProtocol,
+        log_level="warning",
+        # uvicorn's records go through the root logger, so that configure_logging's one-line
+        # formatter covers them too.
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
     return _Server(config), sock
 
 
