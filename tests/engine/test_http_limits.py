@@ -64,11 +64,15 @@ def drip(data: bytes, every: float = 0.05) -> Script:
     return script
 
 
-def send(server: Misbehaving, *, timeout: float = 0.5) -> tuple[HttpResult, float]:
-    """The result of one GET to `server`, and how long it took; the test fails after 5 s."""
+def send(
+    server: Misbehaving, *, timeout: float = 0.5, connection: Connection | None = None
+) -> tuple[HttpResult, float]:
+    """The result of one GET to `server` (or to `connection`), and how long it took; the test
+    fails after 5 s."""
 
     async def go() -> HttpResult:
-        transport = HttpTransport(Connection(host="127.0.0.1", port=server.port), max_answer_bytes=CAP)
+        target = connection or Connection(host="127.0.0.1", port=server.port)
+        transport = HttpTransport(target, max_answer_bytes=CAP)
         try:
             request = SendRequest(
                 request_id=1, session=1, method="GET", path="/x", headers={}, body=None, timeout=timeout
@@ -98,6 +102,17 @@ def test_a_body_dripped_a_byte_at_a_time_ends_at_the_deadline() -> None:
 def test_headers_dripped_a_byte_at_a_time_end_at_the_deadline() -> None:
     with Misbehaving(drip(HEAD + b"X-Slow: " + b"y" * 1000 + b"\r\n")) as server:
         result, took = send(server)
+    assert result.error == "timeout" and took < 1.5
+
+
+def test_a_proxy_that_drips_is_held_to_the_deadline_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    with Misbehaving(drip(HEAD + b"X-Slow: " + b"y" * 1000 + b"\r\n")) as proxy:
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.port}")
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        platform = Connection(host="platform.example", port=80, bus_address="Proxy")  # not BypassProxy
+        result, took = send(proxy, connection=platform)
     assert result.error == "timeout" and took < 1.5
 
 
