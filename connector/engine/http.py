@@ -41,7 +41,7 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an answer's body, decoded; a platform's l
 
 
 class AnswerTooLarge(Exception):
-    pass
+    """The body of an answer passed the transport's cap (declared or as it arrived)."""
 
 
 @frozen(kw_only=True)
@@ -160,7 +160,8 @@ class HttpTransport:
     def _body(self, response: httpx.Response) -> bytes:
         """The decoded body, read chunk by chunk; AnswerTooLarge as soon as it passes the cap."""
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_answer_bytes:
+        bodiless = response.request.method == "HEAD" or response.status_code in (204, 304)  # the length is not sent
+        if declared.isdigit() and int(declared) > self.max_answer_bytes and not bodiless:
             raise AnswerTooLarge  # before reading any of it
         chunks: list[bytes] = []
         size = 0

@@ -65,17 +65,17 @@ def drip(data: bytes, every: float = 0.05) -> Script:
 
 
 def send(
-    server: Misbehaving, *, timeout: float = 0.5, connection: Connection | None = None
+    server: Misbehaving, *, timeout: float = 0.5, connection: Connection | None = None, method: str = "GET"
 ) -> tuple[HttpResult, float]:
-    """The result of one GET to `server` (or to `connection`), and how long it took; the test
-    fails after 5 s."""
+    """The result of one request to `server` (or to `connection`), and how long it took; the
+    test fails after 5 s."""
 
     async def go() -> HttpResult:
         target = connection or Connection(host="127.0.0.1", port=server.port)
         transport = HttpTransport(target, max_answer_bytes=CAP)
         try:
             request = SendRequest(
-                request_id=1, session=1, method="GET", path="/x", headers={}, body=None, timeout=timeout
+                request_id=1, session=1, method=method, path="/x", headers={}, body=None, timeout=timeout
             )
             return await asyncio.wait_for(transport.send(request), 5)
         finally:
@@ -167,6 +167,16 @@ def test_an_answer_up_to_the_cap_arrives_whole(size: int) -> None:
         result, _ = send(server, timeout=5)
     assert result.error is None and result.status == 200
     assert result.body == body.decode("utf-8") and len(body) <= CAP
+
+
+def test_the_length_of_what_a_head_request_would_get_is_no_body() -> None:
+    def script(conn: socket.socket, done: threading.Event) -> None:
+        conn.sendall(HEAD + b"Content-Length: 419430400\r\n\r\n")
+        done.wait(5)
+
+    with Misbehaving(script) as server:
+        result, _ = send(server, timeout=5, method="HEAD")
+    assert result.error is None and result.status == 200 and result.body == ""
 
 
 def test_the_default_cap_is_64_mib() -> None:
