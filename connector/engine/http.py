@@ -9,15 +9,25 @@ anything else uses the environment's proxy settings. TLS verification always sta
 Retries are the connector's business, not the transport's: one call, one attempt.
 `send` never raises: whatever happens, the element gets an `HttpResult` (an answer or an
 error), because an element whose request gets no result waits for it forever.
+
+What comes back is the platform's to decide, so it is bounded: a request's timeout is a
+deadline for the whole of it (waiting for a connection, connect, send, and every byte of the
+answer), not for each read, so that a server dripping a byte at a time cannot hold an element
+(or a stop) for longer; and an answer larger than MAX_ANSWER_BYTES is dropped as it arrives,
+not gathered, so that a huge body cannot take the process's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
+import httpcore
 import httpx
 from attrs import frozen
 
@@ -27,6 +37,11 @@ __all__ = ["Connection", "HttpTransport", "httpx"]
 
 DEFAULT_TIMEOUT = 30.0
 MAX_IN_FLIGHT = 16  # Max Concurrent Requests' upper bound
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an answer's body, decoded; a platform's largest list is far smaller
+
+
+class AnswerTooLarge(Exception):
+    """The body of an answer passed the transport's cap (declared or as it arrived)."""
 
 
 @frozen(kw_only=True)
@@ -52,10 +67,12 @@ class HttpTransport:
         connection: Connection,
         *,
         default_timeout: float = DEFAULT_TIMEOUT,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.connection = connection
         self.default_timeout = default_timeout
+        self.max_answer_bytes = max_answer_bytes
         self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="http")
         self._client = httpx.Client(
             base_url=connection.base_url,
@@ -65,19 +82,24 @@ class HttpTransport:
             follow_redirects=False,
             transport=transport,
         )
+        self._deadlines = DeadlineBackend.install(self._client)
 
     async def send(self, request: SendRequest, on_wire: Callable[[], None] | None = None) -> HttpResult:
         """The request's result. `on_wire` is called once, from the HTTP thread, when the
         request has been written (or the attempt ended without it)."""
         timeout = request.timeout or self.default_timeout
+        deadline = time.monotonic() + timeout  # from now: a wait for a free HTTP thread counts too
         try:
-            response = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._request, request, timeout, on_wire
+            response, body = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._request, request, deadline, on_wire
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             return self._failure(request, "connect", f"cannot connect to {self.connection.base_url}: {exc}")
         except httpx.TimeoutException:
             return self._failure(request, "timeout", f"no answer within {timeout:g} s")
+        except AnswerTooLarge:
+            cap = f"{self.max_answer_bytes / 2**20:g} MiB"
+            return self._failure(request, "too_large", f"the answer is larger than {cap}, the most an answer may hold")
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             return self._failure(request, "lost", f"connection lost: {exc or type(exc).__name__}")
         except httpx.HTTPError as exc:
@@ -99,10 +121,14 @@ class HttpTransport:
             reason=response.reason_phrase,
             http_version=response.http_version,
             headers={k.lower(): v for k, v in response.headers.items()},
-            body=response.text,
+            # As httpx's `response.text` decodes: the charset it names, else UTF-8, never failing.
+            body=body.decode(response.encoding or "utf-8", errors="replace"),
         )
 
-    def _request(self, request: SendRequest, timeout: float, on_wire: Callable[[], None] | None) -> httpx.Response:
+    def _request(
+        self, request: SendRequest, deadline: float, on_wire: Callable[[], None] | None
+    ) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, read on an HTTP thread by `deadline` (time.monotonic())."""
         told = False
 
         def tell() -> None:  # once: when the body is written, or when the request ends unwritten
@@ -116,16 +142,38 @@ class HttpTransport:
                 tell()
 
         try:
-            return self._client.request(
-                request.method,
-                request.path if request.path.startswith("/") else "/" + request.path,
-                headers=dict(request.headers),
-                content=None if request.body is None else request.body.encode("utf-8"),
-                timeout=timeout,
-                extensions=None if on_wire is None else {"trace": trace},
-            )
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise httpx.PoolTimeout("the deadline passed before an HTTP thread was free")
+            with (
+                self._deadlines.until(deadline),
+                self._client.stream(
+                    request.method,
+                    request.path if request.path.startswith("/") else "/" + request.path,
+                    headers=dict(request.headers),
+                    content=None if request.body is None else request.body.encode("utf-8"),
+                    timeout=left,
+                    extensions=None if on_wire is None else {"trace": trace},
+                ) as response,
+            ):
+                return response, self._body(response)
         finally:
             tell()
+
+    def _body(self, response: httpx.Response) -> bytes:
+        """The decoded body, read chunk by chunk; AnswerTooLarge as soon as it passes the cap."""
+        declared = response.headers.get("content-length", "")
+        bodiless = response.request.method == "HEAD" or response.status_code in (204, 304)  # the length is not sent
+        if declared.isdigit() and int(declared) > self.max_answer_bytes and not bodiless:
+            raise AnswerTooLarge  # before reading any of it
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_answer_bytes:  # e.g. chunked, or a small gzip that inflates
+                raise AnswerTooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     @staticmethod
     def _failure(request: SendRequest, error: str, detail: str) -> HttpResult:
@@ -134,3 +182,93 @@ class HttpTransport:
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sockets, each connect, TLS handshake, read and write held to the deadline of the
+    request running on the calling thread (`until`).
+
+    httpx's timeouts are per operation: a read that gets one byte before its timeout starts the
+    next with a fresh one, so only a deadline checked at every socket operation bounds a request.
+    A connection kept alive serves many requests: the deadline is the thread's, not the stream's.
+    """
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+        self._local = threading.local()
+
+    @classmethod
+    def install(cls, client: httpx.Client) -> DeadlineBackend:
+        """A backend put under every connection pool of `client` (its own and its proxies').
+
+        httpx offers no way to pass httpcore a network backend, hence the private attributes;
+        a transport without a pool (a test's MockTransport) is left as it is.
+        """
+        deadlines = cls(httpcore.SyncBackend())
+        for transport in (client._transport, *client._mounts.values()):
+            pool = getattr(transport, "_pool", None)
+            if isinstance(pool, httpcore.ConnectionPool):  # HTTPProxy and SOCKSProxy are pools too
+                pool._network_backend = deadlines
+        return deadlines
+
+    @contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = None
+
+    def bound(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """`timeout`, shortened to what is left before the thread's deadline; `expired` once it passed."""
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the request's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        timeout = self.bound(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options), self)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        timeout = self.bound(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options), self)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """One connection's socket, its every operation bounded by `DeadlineBackend.bound`."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadlines: DeadlineBackend) -> None:
+        self._stream = stream
+        self._deadlines = deadlines
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._deadlines.bound(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadlines.bound(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        timeout = self._deadlines.bound(timeout, httpcore.ConnectTimeout)
+        return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout), self._deadlines)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)

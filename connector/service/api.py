@@ -170,12 +170,12 @@ class _RequireToken:
         path: str = scope["path"]
         if path in _PUBLIC_PATHS or not (path == "/api" or path.startswith("/api/")):
             return True
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, credentials = value.partition(b" ")
-                # Constant time, so that the answer's timing says nothing of the token.
-                return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected)
-        return False
+        given = [value for name, value in scope["headers"] if name == b"authorization"]
+        if len(given) != 1:  # none, or several: a proxy and the app could each read another one
+            return False
+        scheme, _, credentials = given[0].partition(b" ")
+        # Constant time, so that the answer's timing says nothing of the token.
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected)
 
 
 # -- look-ups ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ a message.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 TOP = Keys(required=("name", "protocol", "connection"), optional=("params", "store"))
 CONNECTION = Keys(required=("host",), optional=("port", "bus_address", "scheme"))
 SCHEMES = ("http", "https")
+SECRET_FILE_MAX = 64 * 1024  # bytes; a password or an API key, with room to spare
 
 
 def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
@@ -187,10 +189,48 @@ def _dereference(value: Any, base: Path) -> Any:
     if value.startswith("file:"):
         path = base / value[5:]
         try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
+            return _read_secret_file(path).decode("utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
     return value
+
+
+def _read_secret_file(path: Path) -> bytes:
+    """The bytes of a `file:` secret, which must be a regular file of at most SECRET_FILE_MAX bytes.
+
+    Opened without blocking, so that a fifo cannot hang the start waiting for a writer; checked
+    on the open descriptor (not the path, which may change in between) before anything is read,
+    so that `/dev/zero` or a huge file cannot take the process's memory.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise ValueError(f"{path} is {_file_kind(status.st_mode)}, not a regular file; a secret must be a file")
+        if status.st_size > SECRET_FILE_MAX:
+            raise ValueError(f"{path} holds {status.st_size} bytes; a secret file holds at most {SECRET_FILE_MAX}")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(SECRET_FILE_MAX + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > SECRET_FILE_MAX:  # it grew after the check
+        raise ValueError(
+            f"{path} holds more than {SECRET_FILE_MAX} bytes; a secret file holds at most {SECRET_FILE_MAX}"
+        )
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    return next((name for test, name in _FILE_KINDS if test(mode)), "a special file")
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a fifo"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 __all__ = ["load_element", "to_text"]

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from connector.protocol.model import Protocol
 from connector.service.api import create_app
+from connector.service.api_limits import LimitedHttpToolsProtocol
 from connector.service.runtime import ElementConfig, Runtime
 
 log = logging.getLogger("connector.serve")
@@ -76,7 +77,17 @@ def api_server(app: ASGIApp, host: str, port: int) -> tuple[_Server, socket.sock
     # inherit the option on Linux.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        # httptools, as uvicorn would pick, with limits on each request's head and time.
+        http=LimitedHttpToolsProtocol,
+        log_level="warning",
+        # uvicorn's records go through the root logger, so that configure_logging's one-line
+        # formatter covers them too.
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
     return _Server(config), sock
 
 
@@ -120,14 +131,39 @@ async def serve(
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     # httpx logs every request with its URL at INFO; the element logs what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+# Every control character (C0, DEL, C1) and the Unicode line and paragraph separators, written
+# the way repr() writes them: `\n`, `\x1b`, `\u2028`.
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+class OneLineFormatter(logging.Formatter):
+    """One record, one line: control characters in the message are escaped.
+
+    Messages quote what comes from outside (guids, ticket ids, the platform's error texts); a
+    newline in one of them would otherwise write a line of its own, e.g. a forged CRITICAL record.
+    A traceback keeps its lines, each indented so that none can pass for a record.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_ESCAPES)
+
+    def formatException(self, ei: Any) -> str:
+        return _indented(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return _indented(super().formatStack(stack_info))
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line.translate(_ESCAPES) for line in text.split("\n"))
 
 
 __all__ = ["DEFAULT_API", "ApiAddressError", "parse_api_address", "serve", "configure_logging", "Protocol"]
