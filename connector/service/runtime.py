@@ -69,6 +69,11 @@ class HostState(enum.StrEnum):
         return self in (HostState.STARTING, HostState.RUNNING)
 
 
+def open_store(config: ElementConfig, protocol: Protocol) -> Store:
+    """The element's own SQLite store, locked for this process (StoreError when refused)."""
+    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
+
+
 class ElementHost:
     def __init__(
         self,
@@ -269,24 +274,13 @@ class ElementHost:
         self.post(result)
 
 
-def open_store(config: ElementConfig, protocol: Protocol) -> Store:
-    """The element's own SQLite store, locked for this process (StoreError when refused)."""
-    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
-
-
 class Runtime:
     """Every element of one `connector run`, with their timers and InterApp routing."""
 
-    def __init__(
-        self,
-        *,
-        clock: Callable[[], float] = time.time,
-        open_store: Callable[[ElementConfig, Protocol], Store] = open_store,
-    ) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.elements: dict[str, ElementHost] = {}
         self._scheduler: AsyncIOScheduler | None = None
-        self._open_store = open_store
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
         """Open every element's store, then start the elements.
@@ -300,10 +294,7 @@ class Runtime:
                 protocol = cache.get(config.protocol_path)
                 if protocol is None:
                     protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
-                store = self._open_store(config, protocol)
-                host = ElementHost(
-                    config, protocol, runtime=self, store=store, clock=self.clock, element_id=f"1/{index}"
-                )
+                host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
                 self.elements[config.name] = host
         except BaseException:
             for host in self.elements.values():
