@@ -104,7 +104,9 @@ def _holder(file: IO[str]) -> str:
         holder = {}
     pid, element = holder.get("pid"), holder.get("element")
     who = f"element {element!r}" if isinstance(element, str) else "another process"
-    return f"{who} (pid {pid})" if isinstance(pid, int) else f"{who} (pid unknown)"
+    if not isinstance(pid, int):
+        return f"{who} (pid unknown)"
+    return f"{who} (pid {pid}, this process)" if pid == os.getpid() else f"{who} (pid {pid})"
 
 
 # -- opening -----------------------------------------------------------------------------------

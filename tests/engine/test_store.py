@@ -124,7 +124,7 @@ def test_a_store_in_use_is_refused_naming_its_holder(tmp_path: Path) -> None:
     for opener in (BE, StoreOwner(element="BE 02", protocol="Ticketing BE"), None):
         with pytest.raises(StoreError) as refused:
             SQLiteStore(path, owner=opener)
-        assert f"{path} is in use by element 'BE 01' (pid {os.getpid()})" in str(refused.value)
+        assert f"{path} is in use by element 'BE 01' (pid {os.getpid()}, this process)" in str(refused.value)
     held.close()
     SQLiteStore(path, owner=BE).close()  # closing releases it
 
