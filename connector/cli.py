@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from connector.service.backup import add_backup
 from connector.service.client import add_get, add_params, add_send, add_set, add_table
 from connector.service.commands import add_demo, add_platform, add_run
 
@@ -96,6 +97,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_set,
     add_table,
     add_send,
+    add_backup,
     add_platform,
 ]
 

@@ -172,10 +172,11 @@ def _create(path: Path, owner: StoreOwner | None) -> None:
     finally:
         db.close()  # the last connection: its log is checkpointed into the file and removed
     os.replace(new, path)
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
