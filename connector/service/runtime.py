@@ -196,10 +196,10 @@ class ElementHost:
                 # The store refused a commit: the element is ahead of its store. Stop it
                 # rather than acknowledge what is not durable.
                 log.critical("[%s] cannot commit (%s): stopping the element", self.name, exc)
-                # Its memory is now ahead of its store, so the API answers 503 for it rather
-                # than show it. Reloading the store instead was the alternative; but the store
-                # has just failed (a full disk, an I/O error) and may fail again, and a reload
-                # would run the element's start (defaults, triggers, handlers): not the committed
+                # The API answers 503 for it (with this reason) rather than show that memory.
+                # Why not reload it from the store instead: the store has just failed (a full
+                # disk, an I/O error) and may fail again, and a reload runs the element's start
+                # (defaults, triggers, handlers), so what it showed would not be the committed
                 # state either. A restart shows the committed state, and resumes from it.
                 self.failure = f"its store refused a commit: {exc}"
                 self.state = HostState.FAILED
