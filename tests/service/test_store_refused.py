@@ -6,6 +6,7 @@ is one line on stderr naming the store file and its owner, exit code 1, no trace
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.engine.http import httpx
+from connector.engine.http import Connection, httpx
+from connector.engine.store import SQLiteStore, StoreError, StoreOwner
+from connector.service.runtime import ElementConfig, Runtime
+from connector.ticketing.inprocess import PROTOCOL_YAML, ticketing_protocol
 from tests.service.test_run import REPO, free_port, wait_until
 
 pytestmark = pytest.mark.slow
@@ -108,3 +112,26 @@ def test_an_empty_store_file_is_refused(tmp_path: Path) -> None:
     assert code == 1 and len(err) == 1 and err[0].startswith(f"connector run: store {store} is empty (0 bytes)")
     assert store.stat().st_size == 0 and "Traceback" not in "".join(err)
     assert not os.path.exists(tmp_path / "state" / "be.sqlite-wal")
+
+
+def test_a_refused_store_leaves_no_store_of_the_run_held(tmp_path: Path) -> None:
+    """In process: the stores opened before the refused one are closed, their locks released."""
+
+    def config(name: str, store: str) -> ElementConfig:
+        return ElementConfig(
+            name=name,
+            protocol_path=PROTOCOL_YAML,
+            connection=Connection(host="127.0.0.1", port=9),
+            params={},
+            secrets={},
+            store_path=tmp_path / store,
+        )
+
+    runtime = Runtime()
+    configs = [config("BE 01", "a.sqlite"), config("BE 02", "b.sqlite"), config("BE 03", "a.sqlite")]
+    with pytest.raises(StoreError, match="a.sqlite is in use by element 'BE 01'"):
+        asyncio.run(runtime.start(configs, {PROTOCOL_YAML: ticketing_protocol()}))
+    assert runtime.elements == {}
+    protocol = ticketing_protocol().name
+    for name, store in (("BE 01", "a.sqlite"), ("BE 02", "b.sqlite")):
+        SQLiteStore(tmp_path / store, owner=StoreOwner(element=name, protocol=protocol)).close()
