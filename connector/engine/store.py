@@ -125,8 +125,8 @@ class SQLiteStore:
 
     def commit(self, persist: Persist) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")  # inside: a busy or failing disk refuses it, named as such
             if persist.params:
                 db.executemany(
                     "INSERT INTO params (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value",
