@@ -66,6 +66,7 @@ class Host(TypingProtocol):
 
     name: str
     state: HostState
+    failure: str | None  # why it is FAILED
 
     @property
     def view(self) -> ElementView: ...
@@ -187,6 +188,8 @@ def _host(request: Request) -> Host:
     host = runtime.elements.get(name)
     if host is None:
         raise ApiError(404, f"no element named {name!r}")
+    if host.state is HostState.FAILED:  # what it holds was not all committed: show none of it
+        raise ApiError(503, f"element {name!r} failed ({host.failure}); restart it to see what its store holds")
     return host
 
 
@@ -380,7 +383,9 @@ def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
 
 
 async def health(request: Request) -> JSONResponse:
-    return _Json({"status": "ok"})
+    hosts: Iterable[Host] = request.app.state.runtime.elements.values()
+    failed = [{"element": h.name, "reason": h.failure} for h in hosts if h.state is HostState.FAILED]
+    return _Json({"status": "failed", "failed": failed}, status_code=503) if failed else _Json({"status": "ok"})
 
 
 async def list_elements(request: Request) -> JSONResponse:

@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from connector.engine.store import StoreError
     from connector.protocol.errors import ProtocolError
     from connector.service.config import load_element
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
@@ -67,7 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     if worst:
         return worst
     configure_logging(args.log_level)
-    code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    try:
+        code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    except StoreError as exc:  # a store refused (in use, another element's, damaged): nothing started
+        print(f"connector run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # Every element has committed and closed its store. A request still blocked in an HTTP
     # thread (a platform that does not answer) would hold the interpreter's exit until its
     # timeout, with nothing left to deliver: flush the logs and leave now.

@@ -29,7 +29,7 @@ from connector.engine.effects import EffectRouter
 from connector.engine.element import Element, ElementView
 from connector.engine.http import Connection, HttpTransport
 from connector.engine.loading import param_values, resolve_handlers
-from connector.engine.store import SQLiteStore, Store
+from connector.engine.store import SQLiteStore, Store, StoreOwner
 from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
@@ -69,6 +69,11 @@ class HostState(enum.StrEnum):
         return self in (HostState.STARTING, HostState.RUNNING)
 
 
+def open_store(config: ElementConfig, protocol: Protocol) -> Store:
+    """The element's own SQLite store, locked for this process (StoreError when refused)."""
+    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
+
+
 class ElementHost:
     def __init__(
         self,
@@ -87,9 +92,10 @@ class ElementHost:
         self.element_id = element_id
         self.runtime = runtime
         self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
-        self.store = store if store is not None else SQLiteStore(config.store_path)
+        self.store = store if store is not None else open_store(config, protocol)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
+        self.failure: str | None = None  # why the host is FAILED
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -190,6 +196,12 @@ class ElementHost:
                 # The store refused a commit: the element is ahead of its store. Stop it
                 # rather than acknowledge what is not durable.
                 log.critical("[%s] cannot commit (%s): stopping the element", self.name, exc)
+                # The API answers 503 for it (with this reason) rather than show that memory.
+                # Why not reload it from the store instead: the store has just failed (a full
+                # disk, an I/O error) and may fail again, and a reload runs the element's start
+                # (defaults, triggers, handlers), so what it showed would not be the committed
+                # state either. A restart shows the committed state, and resumes from it.
+                self.failure = f"its store refused a commit: {exc}"
                 self.state = HostState.FAILED
                 self.element.hold()
                 if future is not None:
@@ -271,17 +283,33 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
+        """Open every element's store, then start the elements.
+
+        A store refused (in use, another element's, damaged: StoreError) stops the start before
+        any element starts, and closes the stores opened so far.
+        """
+        cache: dict[Path, Protocol] = dict(protocols or {})
+        try:
+            for index, config in enumerate(configs, start=1):
+                protocol = cache.get(config.protocol_path)
+                if protocol is None:
+                    protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
+                host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
+                self.elements[config.name] = host
+        except BaseException:
+            for host in self.elements.values():
+                await host.transport.aclose()
+                host.store.close()
+            self.elements.clear()
+            raise
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
-        cache: dict[Path, Protocol] = dict(protocols or {})
-        for index, config in enumerate(configs, start=1):
-            protocol = cache.get(config.protocol_path)
-            if protocol is None:
-                protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
-            host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
-            self.elements[config.name] = host
-        for host in self.elements.values():
-            await host.start()
+        try:
+            for host in self.elements.values():
+                await host.start()
+        except BaseException:
+            await self.stop()  # the stores closed, their locks released
+            raise
 
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.elements.values()))

@@ -57,6 +57,7 @@ class FakeHost:
         self.element = element
         self.view = element.view
         self.state = state
+        self.failure: str | None = None  # why it is FAILED, as the real host says
         self.sets: list[tuple[int | str, Any]] = []
 
     async def set(self, ref: int | str, value: Any) -> None:
