@@ -45,7 +45,7 @@ from connector.engine.events import SendInterApp
 from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
-from connector.protocol.model import Param, ParamType
+from connector.protocol.model import Column, Param, ParamType
 from connector.service.runtime import HostState
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
@@ -243,11 +243,22 @@ def _param_json(param: Param, value: Any) -> dict[str, Any]:
         "type": param.type.value,
         "value": shown if param.password else value,
         "display": shown,
+        # What a client needs to ask for a password's value away from argv, and to press a button.
+        "kind": param.kind.value,
+        "password": param.password,
+        "discreets": [{"display": d.display, "value": d.value} for d in param.discreets],
     }
 
 
-def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
+def _table_json(
+    table: Table, offset: int, limit: int | None, *, where: list[tuple[Column, str]], sort: str | None
+) -> dict[str, Any]:
     keys = table.keys()
+    if where:
+        keys = [key for key in keys if all(_matches(c, table.get(key, c.id), text) for c, text in where)]
+    if sort:
+        column = _column(table, sort.removeprefix("-"))
+        keys.sort(key=lambda key: _sort_key(table.get(key, column.id)), reverse=sort.startswith("-"))
     chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
     return {
         "id": table.id,
@@ -256,8 +267,42 @@ def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
         # (seconds since the epoch) as a date.
         "columns": [{"id": c.id, "name": c.name, "hidden": c.hidden, "kind": c.kind.value} for c in table.columns],
         "rows": [table.row(key) for key in chosen],
-        "total": len(keys),
+        "total": len(keys),  # the rows that match `where`: all of them without one
+        "rows_in_table": len(table),
     }
+
+
+def _column(table: Table, name: str) -> Column:
+    """A column by id or name (case-insensitive), for `where` and `sort`."""
+    for column in table.columns:
+        if name == str(column.id) or name.casefold() == column.name.casefold():
+            return column
+    raise ApiError(400, f"table {table.name!r} has no column {name!r}")
+
+
+def _matches(column: Column, value: Any, text: str) -> bool:
+    # The text a person sees ("Error"), or the stored value ("4"), ignoring case.
+    wanted = text.casefold()
+    return display(column, value).casefold() == wanted or str(value).casefold() == wanted
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    # Empty cells last, numbers before text; text ignoring case.
+    if value is None or value == "":
+        return (2, 0)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value).casefold())
+
+
+def _where(request: Request, table: Table) -> list[tuple[Column, str]]:
+    conditions = []
+    for condition in request.query_params.getlist("where"):
+        name, sep, text = condition.partition("=")
+        if not sep or not name.strip():
+            raise ApiError(400, f"where must be COLUMN=VALUE, got {condition[:60]!r}")
+        conditions.append((_column(table, name.strip()), text.strip()))
+    return conditions
 
 
 # -- bodies ------------------------------------------------------------------------------------
@@ -392,6 +437,12 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
+                # The parameters the protocol marks `summary: true`, as a person reads them.
+                "summary": {
+                    param.name: display(param, host.view.values.get(param.id))
+                    for param in host.view.protocol.params.values()
+                    if param.summary
+                },
             }
             for host in runtime.elements.values()
         ]
@@ -424,10 +475,16 @@ async def set_param(request: Request) -> JSONResponse:
 
 
 async def get_table(request: Request) -> JSONResponse:
+    """`?where=COLUMN=VALUE` (repeatable; the shown text or the value, ignoring case), `?sort=COLUMN`
+    (`-COLUMN` descending), then `?offset=&limit=`; `total` counts the rows that match."""
     host = _host(request)
     table = _table(host, request.path_params["ref"])
     offset = _query_count(request, "offset") or 0
-    return _Json(_table_json(table, offset, _query_count(request, "limit")))
+    sort = request.query_params.get("sort") or None
+    if sort:
+        _column(table, sort.removeprefix("-"))  # an unknown column is a 400 even on an empty table
+    answer = _table_json(table, offset, _query_count(request, "limit"), where=_where(request, table), sort=sort)
+    return _Json(answer)
 
 
 async def post_interapp(request: Request) -> JSONResponse:
