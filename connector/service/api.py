@@ -247,6 +247,7 @@ def _param_json(param: Param, value: Any) -> dict[str, Any]:
         "kind": param.kind.value,
         "password": param.password,
         "discreets": [{"display": d.display, "value": d.value} for d in param.discreets],
+        "page": param.page,  # "" for the protocol's internal parameters
     }
 
 

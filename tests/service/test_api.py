@@ -40,7 +40,7 @@ PLAIN = "Plain"  # the toy's own receive handler: its reply is not the dialect
 STOPPED = "Stopped"
 BE_PATH = "/api/elements/Toy%20BE%2001"
 MAX_MESSAGE_BYTES = 64 * 1024
-NUMBER = {"kind": "number", "password": False, "discreets": []}  # what a number parameter adds to id/name/value
+NUMBER = {"kind": "number", "password": False, "discreets": [], "page": ""}  # a number parameter's other keys
 
 
 @pytest.fixture(scope="module")
