@@ -63,9 +63,10 @@ def read_secret_file(path: str) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise SecretFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SecretFileError(f"{path} is not a regular file")
     with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SecretFileError(f"{path} is not a regular file")
         data = file.read(SECRET_FILE_LIMIT + 1)
     if len(data) > SECRET_FILE_LIMIT:
         raise SecretFileError(f"{path} is larger than {SECRET_FILE_LIMIT} bytes: not a secret's file")

@@ -162,6 +162,7 @@ def _draw(
     left_out: Sequence[str],
     offset: int,
 ) -> Any:
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
@@ -170,17 +171,19 @@ def _draw(
     title = f"{answer['name']} [table {answer['id']}]: {shown} of {_rows(total)}"
     if where:
         title += f" where {' and '.join(where)} ({in_table:,} in the table)"
-    caption = None
-    if left_out:
-        caption = f"not shown: {', '.join(left_out)} (--columns A,B or --all-columns)"
-    table = Table(title=Text(title), caption=None if caption is None else Text(caption))  # text, not markup
+    # The title and the note on their own lines, not a table's title (wrapped to the table's width).
+    lines: list[Any] = [Text(title, style="bold")]
+    table = Table()
     for column in columns:
         table.add_column(column.name, no_wrap=True, overflow="ellipsis", max_width=None)
     for row in cells:
         table.add_row(*(Text(row.get(c.name, "")) for c in columns))
     if columns:  # the key whole: a row is found again by it
         table.columns[0].min_width = min(max((len(r.get(columns[0].name, "")) for r in cells), default=0), WIDEST)
-    return table
+    lines.append(table)
+    if left_out:
+        lines.append(Text(f"not shown: {', '.join(left_out)} (--columns A,B or --all-columns)", style="dim"))
+    return Group(*lines)
 
 
 def _rows(count: int) -> str:
