@@ -172,7 +172,7 @@ def test_a_name_no_call_could_reach_is_refused_where_it_stands(tmp_path: Path, n
 _NAME_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs",))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.text(_NAME_CHARACTERS, min_size=1, max_size=20))
 def test_every_name_with_a_slash_or_a_control_character_is_refused_and_no_other(tmp_path: Path, name: str) -> None:
     quoted = yaml.safe_dump(name, default_style='"', width=1000).removesuffix("\n")  # every character escaped
