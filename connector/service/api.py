@@ -259,7 +259,10 @@ def _table_json(
         keys = [key for key in keys if all(_matches(c, table.get(key, c.id), text) for c, text in where)]
     if sort:
         column = _column(table, sort.removeprefix("-"))
-        keys.sort(key=lambda key: _sort_key(table.get(key, column.id)), reverse=sort.startswith("-"))
+        cells = {key: table.get(key, column.id) for key in keys}
+        filled = [key for key in keys if cells[key] not in (None, "")]
+        empty = [key for key in keys if cells[key] in (None, "")]  # last, either way
+        keys = sorted(filled, key=lambda key: _sort_key(cells[key]), reverse=sort.startswith("-")) + empty
     chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
     return {
         "id": table.id,
@@ -288,9 +291,7 @@ def _matches(column: Column, value: Any, text: str) -> bool:
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
-    # Empty cells last, numbers before text; text ignoring case.
-    if value is None or value == "":
-        return (2, 0)
+    # Numbers before text; text ignoring case.
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, value)
     return (1, str(value).casefold())

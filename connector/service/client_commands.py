@@ -22,7 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.commandline import EXIT_INVALID, EXIT_OK, EXIT_REFUSED, EXIT_UNREADABLE, Subparsers, complete_files
-from connector.service.client import ApiClient, add_api_options, client_command, fail, print_json, rich_table
+from connector.service.client import (
+    ApiClient,
+    add_api_options,
+    client_command,
+    fail,
+    one_line,
+    print_json,
+    rich_table,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,6 +58,8 @@ def add_elements(subparsers: Subparsers) -> None:
 
 @client_command
 def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    from rich.text import Text
+
     elements = client.elements()
     if args.output == "json":
         print_json(elements)
@@ -57,17 +67,30 @@ def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console)
     names: list[str] = []  # every summary parameter of every element, in first-seen order
     for element in elements:
         names += [name for name in element.get("summary") or {} if name not in names]
-    table = rich_table(
-        ["Name", "Protocol", "State", *names],
-        (
-            [e["name"], e["protocol"], e["state"], *((e.get("summary") or {}).get(n, "") for n in names)]
-            for e in elements
-        ),
-        shorten=True,
-    )
-    table.columns[0].no_wrap = True
-    console.print(table)
+    headers = ["Name", "Protocol", "State", *names]
+    rows = [
+        [one_line(str(cell)) for cell in (e["name"], e["protocol"], e["state"], *_summary_cells(e, names))]
+        for e in elements
+    ]
+    widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)]
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:
+        table = rich_table(headers, rows)
+        table.columns[0].no_wrap = True
+        console.print(table)
+        return EXIT_OK
+    # Too wide for one line an element (8 summary columns do not fit 80 columns): a card each.
+    for row in rows:
+        card = rich_table(["", ""], [[header, cell] for header, cell in zip(headers[1:], row[1:], strict=True)])
+        card.show_header = False
+        card.title = Text(row[0], style="bold")
+        card.columns[0].no_wrap = True
+        console.print(card)
     return EXIT_OK
+
+
+def _summary_cells(element: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
+    summary = element.get("summary") or {}
+    return [summary.get(name, "") for name in names]
 
 
 # -- params, get -------------------------------------------------------------------------------

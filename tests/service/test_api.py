@@ -476,6 +476,7 @@ async def test_elements_summarise_each_element_by_the_parameters_its_protocol_ma
         ("sort=-Key&limit=2", ["T-004", "T-003"], 5),
         ("sort=1001&offset=3", ["T-003", "T-004"], 5),
         ("where=Scratch=NODE-1&sort=-key&limit=1", ["T-004"], 5),
+        ("sort=-Seen", ["T-000", "T-001", "T-002", "T-003", "T-004"], 5),  # ties keep the table's order
     ],
 )
 async def test_a_table_filters_and_sorts_before_it_pages(
@@ -485,6 +486,14 @@ async def test_a_table_filters_and_sorts_before_it_pages(
     table = (await client.get(f"{BE_PATH}/tables/Things?{query}")).json()
     assert [row["Key"] for row in table["rows"]] == keys
     assert (table["total"], table["rows_in_table"]) == (total, 5)
+
+
+async def test_empty_cells_sort_last_either_way(client: httpx.AsyncClient) -> None:
+    await _fill(client, 3)
+    await client.post(f"{BE_PATH}/interapp", content=batch(ticket("T-X", summary="")))
+    for sort, first in (("Value", "T-000"), ("-Value", "T-002")):
+        table = (await client.get(f"{BE_PATH}/tables/Things?sort={sort}")).json()
+        assert [row["Key"] for row in table["rows"]][::3] == [first, "T-X"]
 
 
 @pytest.mark.parametrize("query", ["where=Nope=1", "where=novalue", "sort=Nope", "sort=-"])
