@@ -45,8 +45,9 @@ from connector.engine.events import SendInterApp
 from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
-from connector.protocol.model import Column, Param, ParamType
+from connector.protocol.model import Param, ParamType
 from connector.service.runtime import HostState
+from connector.service.table_query import QueryRefused, RowQuery, parse_query
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -243,26 +244,15 @@ def _param_json(param: Param, value: Any) -> dict[str, Any]:
         "type": param.type.value,
         "value": shown if param.password else value,
         "display": shown,
-        # What a client needs to ask for a password's value away from argv, and to press a button.
-        "kind": param.kind.value,
+        "kind": param.kind.value,  # for the command line: a password is never on argv, a button is pressed
         "password": param.password,
         "discreets": [{"display": d.display, "value": d.value} for d in param.discreets],
         "page": param.page,  # "" for the protocol's internal parameters
     }
 
 
-def _table_json(
-    table: Table, offset: int, limit: int | None, *, where: list[tuple[Column, str]], sort: str | None
-) -> dict[str, Any]:
-    keys = table.keys()
-    if where:
-        keys = [key for key in keys if all(_matches(c, table.get(key, c.id), text) for c, text in where)]
-    if sort:
-        column = _column(table, sort.removeprefix("-"))
-        cells = {key: table.get(key, column.id) for key in keys}
-        filled = [key for key in keys if cells[key] not in (None, "")]
-        empty = [key for key in keys if cells[key] in (None, "")]  # last, either way
-        keys = sorted(filled, key=lambda key: _sort_key(cells[key]), reverse=sort.startswith("-")) + empty
+def _table_json(table: Table, offset: int, limit: int | None, query: RowQuery) -> dict[str, Any]:
+    keys = query.keys(table)
     chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
     return {
         "id": table.id,
@@ -274,37 +264,6 @@ def _table_json(
         "total": len(keys),  # the rows that match `where`: all of them without one
         "rows_in_table": len(table),
     }
-
-
-def _column(table: Table, name: str) -> Column:
-    """A column by id or name (case-insensitive), for `where` and `sort`."""
-    for column in table.columns:
-        if name == str(column.id) or name.casefold() == column.name.casefold():
-            return column
-    raise ApiError(400, f"table {table.name!r} has no column {name!r}")
-
-
-def _matches(column: Column, value: Any, text: str) -> bool:
-    # The text a person sees ("Error"), or the stored value ("4"), ignoring case.
-    wanted = text.casefold()
-    return display(column, value).casefold() == wanted or str(value).casefold() == wanted
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    # Numbers before text; text ignoring case.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return (0, value)
-    return (1, str(value).casefold())
-
-
-def _where(request: Request, table: Table) -> list[tuple[Column, str]]:
-    conditions = []
-    for condition in request.query_params.getlist("where"):
-        name, sep, text = condition.partition("=")
-        if not sep or not name.strip():
-            raise ApiError(400, f"where must be COLUMN=VALUE, got {condition[:60]!r}")
-        conditions.append((_column(table, name.strip()), text.strip()))
-    return conditions
 
 
 # -- bodies ------------------------------------------------------------------------------------
@@ -439,8 +398,7 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
-                # The parameters the protocol marks `summary: true`, as a person reads them.
-                "summary": {
+                "summary": {  # the parameters the protocol marks `summary: true`, as displayed
                     param.name: display(param, host.view.values.get(param.id))
                     for param in host.view.protocol.params.values()
                     if param.summary
@@ -477,16 +435,14 @@ async def set_param(request: Request) -> JSONResponse:
 
 
 async def get_table(request: Request) -> JSONResponse:
-    """`?where=COLUMN=VALUE` (repeatable; the shown text or the value, ignoring case), `?sort=COLUMN`
-    (`-COLUMN` descending), then `?offset=&limit=`; `total` counts the rows that match."""
     host = _host(request)
     table = _table(host, request.path_params["ref"])
     offset = _query_count(request, "offset") or 0
-    sort = request.query_params.get("sort") or None
-    if sort:
-        _column(table, sort.removeprefix("-"))  # an unknown column is a 400 even on an empty table
-    answer = _table_json(table, offset, _query_count(request, "limit"), where=_where(request, table), sort=sort)
-    return _Json(answer)
+    try:
+        query = parse_query(table, request.query_params.getlist("where"), request.query_params.get("sort"))
+    except QueryRefused as refused:
+        raise ApiError(400, str(refused)) from None
+    return _Json(_table_json(table, offset, _query_count(request, "limit"), query))
 
 
 async def post_interapp(request: Request) -> JSONResponse:
