@@ -82,7 +82,7 @@ PARAM_KEYS = Keys(
     required=("id", "name"),
     optional=(
         "type", "kind", "description", "discreets", "range", "step", "units", "decimals",
-        "default", "save", "setter", "password", "page",
+        "default", "save", "setter", "password", "page", "summary",
     ),
 )  # fmt: skip
 DISCREET_KEYS = Keys(required=("display",), optional=("value",))
@@ -233,6 +233,7 @@ def _param(f: Fields, document: Document, id: int) -> Param:
         setter=f.flag("setter"),
         password=f.flag("password"),
         page=f.text("page", ""),
+        summary=f.flag("summary"),
         mark=f.mark(),
     )
 

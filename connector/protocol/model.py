@@ -82,6 +82,7 @@ class Param:
     setter: bool = False
     password: bool = False
     page: str = ""
+    summary: bool = False  # one of the few values that summarise the element (`connector elements`)
     mark: Mark | None = _mark_field()
 
 

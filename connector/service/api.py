@@ -47,6 +47,7 @@ from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
 from connector.protocol.model import Param, ParamType
 from connector.service.runtime import HostState
+from connector.service.table_query import QueryRefused, RowQuery, parse_query
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -246,11 +247,15 @@ def _param_json(param: Param, value: Any) -> dict[str, Any]:
         "type": param.type.value,
         "value": shown if param.password else value,
         "display": shown,
+        "kind": param.kind.value,  # for the command line: a password is never on argv, a button is pressed
+        "password": param.password,
+        "discreets": [{"display": d.display, "value": d.value} for d in param.discreets],
+        "page": param.page,  # "" for the protocol's internal parameters
     }
 
 
-def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
-    keys = table.keys()
+def _table_json(table: Table, offset: int, limit: int | None, query: RowQuery) -> dict[str, Any]:
+    keys = query.keys(table)
     chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
     return {
         "id": table.id,
@@ -259,7 +264,8 @@ def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
         # (seconds since the epoch) as a date.
         "columns": [{"id": c.id, "name": c.name, "hidden": c.hidden, "kind": c.kind.value} for c in table.columns],
         "rows": [table.row(key) for key in chosen],
-        "total": len(keys),
+        "total": len(keys),  # the rows that match `where`: all of them without one
+        "rows_in_table": len(table),
     }
 
 
@@ -397,6 +403,11 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
+                "summary": {  # the parameters the protocol marks `summary: true`, as displayed
+                    param.name: display(param, host.view.values.get(param.id))
+                    for param in host.view.protocol.params.values()
+                    if param.summary
+                },
             }
             for host in runtime.elements.values()
         ]
@@ -432,7 +443,11 @@ async def get_table(request: Request) -> JSONResponse:
     host = _host(request)
     table = _table(host, request.path_params["ref"])
     offset = _query_count(request, "offset") or 0
-    return _Json(_table_json(table, offset, _query_count(request, "limit")))
+    try:
+        query = parse_query(table, request.query_params.getlist("where"), request.query_params.get("sort"))
+    except QueryRefused as refused:
+        raise ApiError(400, str(refused)) from None
+    return _Json(_table_json(table, offset, _query_count(request, "limit"), query))
 
 
 async def post_interapp(request: Request) -> JSONResponse:
