@@ -26,7 +26,7 @@ from yaml.nodes import Node
 
 from connector.protocol.document import Document
 from connector.protocol.errors import Problem
-from connector.protocol.model import MetricSpec, MetricType, ParamMetric, ValueKind
+from connector.protocol.model import Mark, MetricSpec, MetricType, ParamMetric, ValueKind
 from connector.protocol.scalars import to_number, to_text
 from connector.protocol.yamlnodes import Fields, Keys, NodeReader
 
@@ -109,15 +109,16 @@ def read_metrics(reader: NodeReader, node: Node | None, document: Document) -> N
     """The top-level `metrics:` section into `document.metrics`; problems reported."""
     if node is None:
         return
+    seen: dict[str, Mark] = {}  # every name read, built or not: a repeat is reported either way
     for item in reader.sequence(node, "metrics") or ():
         f = reader.mapping(item, "metric", METRIC_KEYS)
         if f is not None:
-            spec = _metric(f, document)
+            spec = _metric(f, seen)
             if spec is not None and f.ok:
                 document.metrics[spec.name] = spec
 
 
-def _metric(f: Fields, document: Document) -> MetricSpec | None:
+def _metric(f: Fields, seen: dict[str, Mark]) -> MetricSpec | None:
     name = f.text("name")
     type = f.choice("type", METRIC_TYPES)
     labels = f.list_of("labels", to_text)
@@ -126,10 +127,13 @@ def _metric(f: Fields, document: Document) -> MetricSpec | None:
         problem = name_problem(name)
         if problem is not None:
             f.report("name", f"name: {problem}")
-        elif name in document.metrics:
-            first = document.metrics[name].mark
-            where = f" (first at line {first.line}, column {first.column})" if first else ""
-            f.report("name", f"name: metric {name!r} is declared twice{where}")
+        elif name in seen:
+            first = seen[name]
+            f.report(
+                "name", f"name: metric {name!r} is declared twice (first at line {first.line}, column {first.column})"
+            )
+        else:
+            seen[name] = f.mark()
     if name is None or type is None:
         return None
     histogram = type is MetricType.HISTOGRAM

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -45,6 +45,8 @@ REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # A protocol histogram that names no buckets: prometheus-client's defaults.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+# The classic text format: every Prometheus reads it, and our names and labels need nothing newer.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATES = ("starting", "running", "timeout", "stopping", "stopped", "failed")  # DataMiner's, and ours
 
 
@@ -259,7 +261,7 @@ def registry_for(runtime: _Hosting) -> CollectorRegistry:
 async def metrics_endpoint(request: Request) -> Response:
     """`GET /metrics`. On the event loop, like every API read: a scrape never sees half a step."""
     registry: CollectorRegistry = request.app.state.metrics
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE)
 
 
 async def ready(request: Request) -> JSONResponse:
