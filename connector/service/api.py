@@ -13,7 +13,7 @@ Rules every answer keeps:
 - Bad input gets a 4xx and changes nothing: 400 unreadable body, 404 unknown element, parameter
   or table, 413 body over the limit, 422 a value the parameter refuses.
 - A password parameter's value never leaves the process: value and display are `********`.
-- With a token, every call but `/api/health` needs `Authorization: Bearer <token>`.
+- With a token, every call but `/api/health` needs `Authorization: Bearer <token>`, `/metrics` too.
 
 The API knows no connector. An InterApp POST answers 202, once the step is committed, with
 every InterApp reply the step produced, decoded generically: `{"replies": [{"type": <short
@@ -46,6 +46,7 @@ from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_ca
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
 from connector.service.table_query import QueryRefused, RowQuery, parse_query
 
@@ -150,7 +151,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class _RequireToken:
-    """ASGI middleware: `/api/...` calls but the public ones need `Authorization: Bearer <token>`.
+    """ASGI middleware: `/api/...` calls but the public ones, and `/metrics`, need
+    `Authorization: Bearer <token>`.
 
     Outside the routes, so that an unknown route is not revealed to a caller without the token.
     """
@@ -170,7 +172,8 @@ class _RequireToken:
 
     def _allowed(self, scope: Scope) -> bool:
         path: str = scope["path"]
-        if path in _PUBLIC_PATHS or not (path == "/api" or path.startswith("/api/")):
+        protected = path in ("/api", "/metrics") or path.startswith(("/api/", "/metrics/"))
+        if path in _PUBLIC_PATHS or not protected:
             return True
         given = [value for name, value in scope["headers"] if name == b"authorization"]
         if len(given) != 1:  # none, or several: a proxy and the app could each read another one
@@ -489,6 +492,8 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     """
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/api/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/api/elements", list_elements, methods=["GET"]),
         Route("/api/elements/{element}/params", list_params, methods=["GET"]),
         # `:path` so that a parameter or table name may hold a slash (encoded as %2F).
@@ -509,4 +514,5 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     )
     app.state.runtime = runtime
     app.state.max_body = max_body
+    app.state.metrics = registry_for(runtime)
     return app

@@ -33,6 +33,7 @@ from connector.engine.store import SQLiteStore, Store, StoreOwner
 from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.service.metrics import HostMetrics
 
 log = logging.getLogger("connector.runtime")
 
@@ -62,6 +63,7 @@ class HostState(enum.StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"  # its store refused a commit: it stopped rather than run ahead of it
+    TIMEOUT = "timeout"  # the platform does not answer: the element waits and tries again
 
     @property
     def accepting(self) -> bool:
@@ -96,6 +98,8 @@ class ElementHost:
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
         self.failure: str | None = None  # why the host is FAILED
+        self.metrics = HostMetrics(protocol)  # read by connector.service.metrics when scraped
+        self._clock = clock
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -155,6 +159,7 @@ class ElementHost:
 
     async def interapp(self, raw: str) -> list[ev.SendInterApp]:
         """A set on 9000000; the InterApp replies the step produced, after its commit."""
+        self.metrics.interapp_messages += 1
         return await self.submit(ev.SetParameter(param=INTERAPP_RECEIVE, value=raw))
 
     async def submit(self, event: ev.Event) -> list[ev.SendInterApp]:
@@ -207,6 +212,7 @@ class ElementHost:
                 if future is not None:
                     future.set_exception(exc)
                 return
+            self.metrics.last_step = self._clock()
             if future is not None and not future.done():
                 future.set_result(replies)
 
@@ -225,7 +231,9 @@ class ElementHost:
     # -- the effect sink (connector.engine.effects.EffectSink) ------------------------------
 
     def commit(self, persist: ev.Persist) -> None:
+        started = time.monotonic()
         self.store.commit(persist)
+        self.metrics.commit_seconds.observe(time.monotonic() - started)
 
     def send(self, request: ev.SendRequest) -> None:
         on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -244,6 +252,9 @@ class ElementHost:
         self._replies.append(message)
         self.runtime.route(self, message)
 
+    def record(self, metric: ev.Metric) -> None:
+        self.metrics.record(metric)
+
     async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
 
@@ -255,6 +266,7 @@ class ElementHost:
             if on_wire is not None:
                 loop.call_soon_threadsafe(mark_written)
 
+        started = time.monotonic()
         try:
             result = await self.transport.send(request, written)
         except Exception as exc:  # noqa: BLE001 - without a result the element waits forever
@@ -269,6 +281,8 @@ class ElementHost:
             result = ev.HttpResult(
                 request_id=request.request_id, error="error", detail=f"the transport failed: {type(exc).__name__}"
             )
+        session = self.protocol.sessions.get(request.session)
+        self.metrics.request(session.name if session else str(request.session), result, time.monotonic() - started)
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
@@ -363,4 +377,5 @@ class Runtime:
         if host is None or host.state is not HostState.RUNNING:
             log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
             return
+        host.metrics.interapp_messages += 1
         host.post(ev.SetParameter(param=message.parameter, value=message.raw))

@@ -220,7 +220,7 @@ async def test_elements_shows_each_host_state_by_its_word(state: HostState) -> N
 
 
 def test_host_states_are_the_five_words_the_api_shows() -> None:
-    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed"]
+    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed", "timeout"]
     assert {state for state in HostState if state.accepting} == {HostState.STARTING, HostState.RUNNING}
 
 
