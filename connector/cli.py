@@ -66,7 +66,7 @@ def _run_validate(args: argparse.Namespace) -> int:
         except ProtocolError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
-            print(f"{file}: invalid ({_count(len(exc.problems), 'problem')})", file=sys.stderr)
+            print(f"{file}: invalid ({_count(len(exc.errors), 'problem')})", file=sys.stderr)
             worst = max(worst, EXIT_INVALID)
             continue
         parts = (
@@ -79,6 +79,8 @@ def _run_validate(args: argparse.Namespace) -> int:
             ("action", protocol.actions),
             ("handler", protocol.handlers),
         )
+        for warning in protocol.warnings:  # it runs: still valid, exit 0
+            print(warning, file=sys.stderr)
         print(f"{file}: valid ({', '.join(_count(len(things), noun) for noun, things in parts)})")
     return worst
 

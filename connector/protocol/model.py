@@ -302,6 +302,8 @@ class Protocol:
     handlers: Mapping[int, Handler] = field(factory=dict, eq=False)
     source: str = ""  # the file it was loaded from
     description: str = ""
+    # What the validator flags that still runs, each `FILE:LINE:COL: warning: message`.
+    warnings: tuple[str, ...] = field(default=(), eq=False)
 
     def param(self, ref: int | str) -> Param:
         """A standalone parameter by id or by name; for a read/write pair, the read one."""

@@ -33,6 +33,7 @@ from connector.engine.store import SQLiteStore, Store
 from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.service.element_ids import ElementIdError, assign_element_ids
 
 log = logging.getLogger("connector.runtime")
 
@@ -52,6 +53,7 @@ class ElementConfig:
     secrets: Mapping[int | str, str] = field(repr=False)
     store_path: Path
     source: str = ""
+    element_id: str | None = None  # "1/12"; None: the one saved in the store (connector.service.element_ids)
 
 
 class HostState(enum.StrEnum):
@@ -86,7 +88,9 @@ class ElementHost:
         self.protocol = protocol
         self.element_id = element_id
         self.runtime = runtime
-        self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
+        self.element = Element(
+            protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock, element_id=element_id
+        )
         self.store = store if store is not None else SQLiteStore(config.store_path)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
@@ -122,6 +126,8 @@ class ElementHost:
             self.protocol.version,
             sum(len(t) for t in self.element.view.tables.values()),
         )
+        for warning in self.protocol.warnings:
+            log.warning("[%s] %s", self.name, warning)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
@@ -274,11 +280,20 @@ class Runtime:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
         cache: dict[Path, Protocol] = dict(protocols or {})
-        for index, config in enumerate(configs, start=1):
+        stores: dict[str, Store] = {c.name: SQLiteStore(c.store_path) for c in configs}
+        try:
+            ids = assign_element_ids(configs, stores)
+        except ElementIdError:
+            for store in stores.values():
+                store.close()
+            raise
+        for config in configs:
             protocol = cache.get(config.protocol_path)
             if protocol is None:
                 protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
-            host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
+            host = ElementHost(
+                config, protocol, runtime=self, store=stores[config.name], clock=self.clock, element_id=ids[config.name]
+            )
             self.elements[config.name] = host
         for host in self.elements.values():
             await host.start()
