@@ -28,6 +28,7 @@ from connector.commandline import (
     EXIT_UNREADABLE,
     Subparsers,
 )
+from connector.scaffold import add_new
 from connector.service.client import add_get, add_params, add_send, add_set, add_table
 from connector.service.commands import add_run
 
@@ -101,6 +102,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_set,
     add_table,
     add_send,
+    add_new,
 ]
 
 
