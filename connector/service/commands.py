@@ -39,6 +39,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from connector.protocol.errors import ProtocolError
     from connector.service.config import load_element
+    from connector.service.element_ids import ElementIdError
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
 
     try:
@@ -67,7 +68,11 @@ def _run(args: argparse.Namespace) -> int:
     if worst:
         return worst
     configure_logging(args.log_level)
-    code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    try:
+        code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    except ElementIdError as exc:  # two elements with one id: found once their stores are open
+        print(f"connector run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # Every element has committed and closed its store. A request still blocked in an HTTP
     # thread (a platform that does not answer) would hold the interpreter's exit until its
     # timeout, with nothing left to deliver: flush the logs and leave now.

@@ -277,9 +277,6 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.start()
-        cache: dict[Path, Protocol] = dict(protocols or {})
         stores: dict[str, Store] = {c.name: SQLiteStore(c.store_path) for c in configs}
         try:
             ids = assign_element_ids(configs, stores)
@@ -287,6 +284,9 @@ class Runtime:
             for store in stores.values():
                 store.close()
             raise
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.start()
+        cache: dict[Path, Protocol] = dict(protocols or {})
         for config in configs:
             protocol = cache.get(config.protocol_path)
             if protocol is None:

@@ -63,3 +63,24 @@ def test_parse_element_id(given: object, expected: str) -> None:
 def test_parse_element_id_refuses(given: object) -> None:
     with pytest.raises(ValueError, match="expected DATAMINERID/ELEMENTID"):
         parse_element_id(given)
+
+
+def test_connector_run_refuses_two_elements_with_one_id_naming_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector import cli
+    from connector.scaffold import write_connector
+
+    write_connector("Pump", tmp_path)
+    element = (tmp_path / "element.yaml").read_text(encoding="utf-8")
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(
+            element.replace("name: Pump 01", f"name: Pump {name}\nid: 1/5").replace(
+                "# store: state/pump-01.sqlite", f"store: {name}.sqlite"
+            ),
+            encoding="utf-8",
+        )
+    code = cli.main(["run", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"), "--api", "127.0.0.1:0"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"element id 1/5 is used twice: by {tmp_path / 'a.yaml'} (its `id:`) and by {tmp_path / 'b.yaml'}" in err
