@@ -127,7 +127,8 @@ def _load_protocol(top: Fields, path: Path) -> Protocol | None:
     except ProtocolError as exc:
         if _declares_protocol(path):  # its own problems, FILE:LINE:COL each, before this one
             top.reader.problems.extend(exc.problems)
-            top.report("protocol", f"protocol: {path} is not a valid protocol ({len(exc.problems)} problems)")
+            count = len(exc.errors)
+            top.report("protocol", f"protocol: {path} is not a valid protocol ({count} problem{'s' * (count != 1)})")
             return None
         # Where, not what: a mistyped path may name a secrets file, whose text a YAML message
         # would quote. `connector validate` tells the whole story of a real protocol file.

@@ -153,7 +153,9 @@ def test_an_invalid_protocol_shows_its_own_problems(tmp_path: Path) -> None:
     assert any(
         line.startswith(f"{tmp_path / 'protocol.yaml'}:3:") and "kind: 'strin' is not one of" in line for line in lines
     ), lines
-    assert any(line.startswith(f"{path}:2:11: protocol:") and "is not a valid protocol" in line for line in lines)
+    assert any(
+        line.startswith(f"{path}:2:11: protocol:") and "is not a valid protocol (1 problem)" in line for line in lines
+    )
 
 
 @pytest.mark.parametrize(("given", "expected"), [("1/12", "1/12"), ("12", "1/12"), (None, None)])
