@@ -29,6 +29,7 @@ from connector.commandline import (
     Subparsers,
     complete_files,
 )
+from connector.scaffold import add_new
 from connector.service.backup import add_backup
 from connector.service.client_commands import (
     add_elements,
@@ -76,7 +77,7 @@ def _run_validate(args: argparse.Namespace) -> int:
         except ProtocolError as exc:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
-            print(f"{file}: invalid ({_count(len(exc.problems), 'problem')})", file=sys.stderr)
+            print(f"{file}: invalid ({_count(len(exc.errors), 'problem')})", file=sys.stderr)
             worst = max(worst, EXIT_INVALID)
             continue
         parts = (
@@ -89,6 +90,8 @@ def _run_validate(args: argparse.Namespace) -> int:
             ("action", protocol.actions),
             ("handler", protocol.handlers),
         )
+        for warning in protocol.warnings:  # it runs: still valid, exit 0
+            print(warning, file=sys.stderr)
         print(f"{file}: valid ({', '.join(_count(len(things), noun) for noun, things in parts)})")
     return worst
 
@@ -160,6 +163,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_send,
     add_backup,
     _add_completion,
+    add_new,
 ]
 
 

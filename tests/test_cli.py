@@ -424,3 +424,15 @@ def test_a_second_ctrl_c_gives_up_on_the_requests_on_the_wire(tmp_path: Path) ->
             assert time.monotonic() - started < 5
     assert proc.returncode == 130
     assert "SIGINT again: giving up on the requests on the wire" in err and "Traceback" not in err
+
+
+def test_warnings_alone_leave_a_file_valid_exit_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Regression (issue 15): a one-parameter protocol was refused for lacking the after-startup
+    # chain (validator rule 5.7); it is a warning, with the reason.
+    path = tmp_path / "protocol.yaml"
+    path.write_text("protocol: {name: One, version: 1.0.0.1}\nparams:\n  - {id: 10, name: V, type: read}\n")
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 0 and out.startswith(f"{path}: valid (1 param,")
+    (warning,) = err.splitlines()
+    assert warning.startswith(f"{path}:1:1: warning: no after-startup trigger")
+    assert "nothing runs at startup until a timer or a set starts it" in warning

@@ -35,6 +35,22 @@ class HandlerContext:
         return self._element.name
 
     @property
+    def element_id(self) -> str:
+        """ "DataMinerID/ElementID" (e.g. "1/12"), stable across restarts: this element's address
+        for other elements (a return address; `send_interapp` takes a name or this)."""
+        return self._element.element_id
+
+    @property
+    def dataminer_id(self) -> int:
+        """DataMiner's DataMinerID: the agent part of `element_id`."""
+        return int(self._element.element_id.partition("/")[0])
+
+    @property
+    def element_number(self) -> int:
+        """DataMiner's ElementID: the element part of `element_id`."""
+        return int(self._element.element_id.partition("/")[2])
+
+    @property
     def memory(self) -> dict[str, Any]:
         """Kept per element between handler runs, shared by its handlers; lost on restart."""
         return self._element.memory

@@ -24,6 +24,9 @@ class ElementCore(TypingProtocol):
     def name(self) -> str: ...
 
     @property
+    def element_id(self) -> str: ...
+
+    @property
     def protocol(self) -> Protocol: ...
 
     @property

@@ -97,8 +97,10 @@ class Element:
         name: str,
         handlers: Mapping[int, Handler],
         now: Callable[[], float],
+        element_id: str = "1/1",
     ) -> None:
-        self._machine = Machine(protocol, name=name, handlers=handlers, now=now)
+        # element_id: "DataMinerID/ElementID" (e.g. "1/12"), what handlers put in a return address.
+        self._machine = Machine(protocol, name=name, handlers=handlers, now=now, element_id=element_id)
         self._view = ElementView(self._machine)
 
     @property

@@ -6,12 +6,12 @@ loader), so that a value is checked the same way wherever it comes from.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from connector.engine.machine import Handler
 from connector.engine.values import coerce
+from connector.protocol.entries import load_entry
 from connector.protocol.model import Protocol
 
 # By id, by name, or both (a mapping's key type is invariant: each spelled out for the callers).
@@ -28,9 +28,6 @@ def param_values(protocol: Protocol, values: ParamRefs) -> dict[int, Any]:
 
 
 def resolve_handlers(protocol: Protocol) -> dict[int, Handler]:
-    """Import every handler's entry point (`package.module:function`)."""
-    resolved: dict[int, Handler] = {}
-    for handler in protocol.handlers.values():
-        module_name, _, function = handler.entry.partition(":")
-        resolved[handler.id] = getattr(importlib.import_module(module_name), function)
-    return resolved
+    """Import every handler's entry point (`module:function`): a module beside the protocol
+    file first, then an installed one (`connector.protocol.entries`)."""
+    return {handler.id: load_entry(handler.entry, protocol.source or None) for handler in protocol.handlers.values()}

@@ -35,10 +35,17 @@ class Machine:
     """One element's state and the steps that change it. See element.py for the rules."""
 
     def __init__(
-        self, protocol: Protocol, *, name: str, handlers: Mapping[int, Handler], now: Callable[[], float]
+        self,
+        protocol: Protocol,
+        *,
+        name: str,
+        handlers: Mapping[int, Handler],
+        now: Callable[[], float],
+        element_id: str = "1/1",
     ) -> None:
         self.protocol = protocol
         self.name = name
+        self.element_id = element_id  # "DataMinerID/ElementID", stable across restarts
         self.now = now
         self.values: dict[int, Any] = {pid: None for pid in protocol.params}
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}

@@ -52,6 +52,12 @@ class Store(TypingProtocol):
 
     def close(self) -> None: ...
 
+    def meta(self, key: str) -> str | None:
+        """A value of the element's own (its element id), kept beside its state."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
 
 class MemoryStore:
     """A store that keeps everything in memory: for tests that restart an element."""
@@ -59,6 +65,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.params: dict[int, object] = {}
         self.rows: dict[int, dict[str, dict[int, object]]] = {}
+        self.metadata: dict[str, str] = {}
         self.commits = 0
 
     def load(self) -> Saved:
@@ -76,6 +83,12 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def meta(self, key: str) -> str | None:
+        return self.metadata.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.metadata[key] = value
 
 
 class SQLiteStore:
@@ -191,6 +204,15 @@ class SQLiteStore:
             )
             self._statements[(table_id, columns)] = statement
         return statement
+
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value)
+        )
 
     def integrity(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])

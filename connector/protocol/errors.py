@@ -16,13 +16,18 @@ from connector.protocol.model import Mark
 
 @frozen
 class Problem:
-    """One thing wrong with a file, and where: `FILE:LINE:COL: message`."""
+    """One thing wrong with a file, and where: `FILE:LINE:COL: message`.
+
+    A warning (`FILE:LINE:COL: warning: message`) is something DataMiner's validator flags
+    that still runs: it is reported, and the file loads."""
 
     mark: Mark | None
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return self.message if self.mark is None else f"{self.mark}: {self.message}"
+        message = f"warning: {self.message}" if self.warning else self.message
+        return message if self.mark is None else f"{self.mark}: {message}"
 
 
 def _position(problem: Problem) -> tuple[int, str, int, int]:
@@ -34,7 +39,8 @@ def _position(problem: Problem) -> tuple[int, str, int, int]:
 
 
 class ProtocolError(Exception):
-    """A declaration file is invalid; `problems` lists every problem, in file order."""
+    """A declaration file is invalid; `problems` lists every problem, in file order (the
+    warnings among them too: `errors` are the ones that make it invalid)."""
 
     problems: tuple[Problem, ...]
 
@@ -44,6 +50,10 @@ class ProtocolError(Exception):
         self.problems = tuple(sorted(unique, key=_position))
         # args holds the problems so that the exception pickles and copies as itself.
         super().__init__(self.problems)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if not p.warning)
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)

@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-from attrs import frozen
+from attrs import evolve, frozen
 from yaml.nodes import Node, ScalarNode
 
 from connector.protocol.document import PARAMETER_SPACE, Document, id_space
@@ -142,7 +142,8 @@ def parse_protocol(text: str, file: str = "protocol.yaml", *, check_imports: boo
         validate(document, reader.problems, check_imports=check_imports)
         check_param_metrics(document, reader.problems)
     reader.raise_if_problems()
-    return document.to_protocol()
+    warnings = tuple(str(p) for p in reader.problems if p.warning)
+    return evolve(document.to_protocol(), warnings=warnings) if warnings else document.to_protocol()
 
 
 # --- the first pass ---------------------------------------------------------------------------

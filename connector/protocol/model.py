@@ -332,6 +332,8 @@ class Protocol:
     metrics: Mapping[str, MetricSpec] = field(factory=dict, eq=False)
     source: str = ""  # the file it was loaded from
     description: str = ""
+    # What the validator flags that still runs, each `FILE:LINE:COL: warning: message`.
+    warnings: tuple[str, ...] = field(default=(), eq=False)
 
     def param(self, ref: int | str) -> Param:
         """A standalone parameter by id or by name; for a read/write pair, the read one."""

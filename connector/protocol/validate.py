@@ -18,13 +18,13 @@ the position of the value that is wrong, with what would be right.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from attrs import define
 
 from connector.protocol.document import Document
+from connector.protocol.entries import entry_problem
 from connector.protocol.errors import Problem
 from connector.protocol.model import (
     EACH,
@@ -79,6 +79,9 @@ class _Check:
 
     def report(self, where: Mark, message: str) -> None:
         self.problems.append(Problem(where, message))
+
+    def warn(self, where: Mark, message: str) -> None:
+        self.problems.append(Problem(where, message, warning=True))
 
     def at(self, kind: str, id: int, path: str = "") -> Mark:
         """Where key `path` ("request.timeout", "discreets.2.value") of a construct stands."""
@@ -420,28 +423,16 @@ def _handlers(check: _Check) -> None:
 def _handler_imports(check: _Check) -> None:
     for handler in check.document.handlers.values():
         if ENTRY.fullmatch(handler.entry):
-            problem = entry_problem(handler.entry)
+            problem = entry_problem(handler.entry, check.document.file)
             if problem:
                 check.report(check.at("handler", handler.id, "entry"), problem)
 
 
-def entry_problem(entry: str) -> str | None:
-    """Why `package.module:function` cannot be called, or None. Imports the module."""
-    module_name, _, attribute = entry.partition(":")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (Exception, SystemExit) as exc:  # a handler module's import may fail any way at all
-        reason = " ".join(str(exc).split()) or "no details"
-        return f"cannot load handler entry {entry!r}: {type(exc).__name__}: {reason}"
-    if not callable(found):
-        return f"handler entry {entry!r} is a {type(found).__name__}, not a function"
-    return None
-
-
 def _startup_flow(check: _Check) -> None:
-    """Validator rule 5.7: protocol/after startup -> execute next & co -> a poll group."""
+    """Validator rule 5.7: protocol/after startup -> execute next & co -> a poll group.
+
+    A warning, as in DataMiner's validator: a protocol without it runs (a one-parameter
+    protocol set from outside needs none); it only polls nothing until a timer or a set does."""
     if not check.complete("trigger", "action", "group"):
         return  # the flow may run through what was left out; its own problem is reported
     document = check.document
@@ -458,12 +449,15 @@ def _startup_flow(check: _Check) -> None:
         f"an action of type {' / '.join(t.value for t in STARTUP_ACTIONS)} on a group of type"
         f" {' / '.join(t.value for t in POLL_GROUPS)} (the DataMiner validator's after-startup flow, rule 5.7)"
     )
+    effect = "; without it nothing runs at startup until a timer or a set starts it"
     if startup:
-        check.report(check.at("trigger", startup[0].id, "actions"), f"the after-startup trigger must run {need}")
+        check.warn(
+            check.at("trigger", startup[0].id, "actions"), f"the after-startup trigger should run {need}{effect}"
+        )
     else:
         where = document.section_keys.get("triggers", document.top)
-        start = "no after-startup trigger: the connector starts with a trigger `on: protocol, time: after startup`"
-        check.report(where, f"{start} running {need}")
+        start = "no after-startup trigger: a connector starts with a trigger `on: protocol, time: after startup`"
+        check.warn(where, f"{start} running {need}{effect}")
 
 
 RULES: tuple[Callable[[_Check], None], ...] = (

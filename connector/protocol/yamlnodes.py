@@ -131,7 +131,8 @@ class NodeReader:
         self.problems.append(Problem(mark, message))
 
     def raise_if_problems(self) -> None:
-        if self.problems:
+        """Raise ProtocolError (with the warnings too) when there is a problem that is no warning."""
+        if any(not p.warning for p in self.problems):
             raise ProtocolError(self.problems)
 
     def convert(self, node: Node, convert: Callable[[Node], T], what: str) -> T | None:

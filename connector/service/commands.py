@@ -56,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     from connector.engine.store import StoreError
     from connector.protocol.errors import ProtocolError
     from connector.service.config import duplicate_names, load_element
+    from connector.service.element_ids import ElementIdError
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
 
     try:
@@ -95,6 +96,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"connector run: {exc}", file=sys.stderr)
         return EXIT_CANNOT_LISTEN
     except StoreError as exc:  # a store refused (in use, another element's, damaged): nothing started
+        print(f"connector run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ElementIdError as exc:  # two elements with one id: found once their stores are open
         print(f"connector run: {exc}", file=sys.stderr)
         return EXIT_INVALID
     # Every element has committed and closed its store. A request still blocked in an HTTP

@@ -2,6 +2,7 @@
 
 ```yaml
 name: Ticketing BE 01          # unique in the runtime, ignoring case; no "/", no control characters
+id: 1/12                       # optional DataMinerID/ElementID; default: saved in the store at first start
 protocol: ../protocol.yaml     # relative to this file
 connection: {host: cherwell-gw.example, port: 80, bus_address: BypassProxy, scheme: http}
 params:                        # by name or id; the values the element is created with
@@ -34,11 +35,12 @@ from connector.protocol.loader import load_protocol
 from connector.protocol.model import ParamType, Protocol
 from connector.protocol.scalars import to_int, to_text, to_value
 from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose, mark_of
+from connector.service.element_ids import parse_element_id
 
 if TYPE_CHECKING:
     from connector.service.runtime import ElementConfig
 
-TOP = Keys(required=("name", "protocol", "connection"), optional=("params", "store"))
+TOP = Keys(required=("name", "protocol", "connection"), optional=("id", "params", "store"))
 CONNECTION = Keys(required=("host",), optional=("port", "bus_address", "scheme"))
 SCHEMES = ("http", "https")
 SECRET_FILE_MAX = 64 * 1024  # bytes; a password or an API key, with room to spare
@@ -67,6 +69,7 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
     protocol = _load_protocol(top, protocol_path) if protocol_path is not None else None
     connection = _connection(top)
     params, secrets = _params(top, protocol, file.parent) if protocol is not None else ({}, {})
+    element_id = _element_id(top)
     store = top.text("store")
     store_path = _resolve(top, "store", (file.parent / store) if store else file.with_suffix(".sqlite"))
     reader.raise_if_problems()
@@ -80,6 +83,7 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
         secrets=secrets,
         store_path=store_path,
         source=str(file),
+        element_id=element_id,
     )
     return config, protocol
 
@@ -128,6 +132,18 @@ def _name_place(config: ElementConfig) -> str:
     return config.source
 
 
+def _element_id(top: Fields) -> str | None:
+    node = top.get("id")
+    if node is None:
+        return None
+    raw = top.reader.convert(node, to_value, "id")
+    try:
+        return parse_element_id(raw)
+    except ValueError as exc:
+        top.report("id", str(exc))
+        return None
+
+
 def _resolve(top: Fields, key: str, path: Path) -> Path | None:
     """`path` made absolute, or None after reporting why the system cannot use it.
 
@@ -157,6 +173,11 @@ def _load_protocol(top: Fields, path: Path) -> Protocol | None:
     try:
         return load_protocol(path)
     except ProtocolError as exc:
+        if _declares_protocol(path):  # its own problems, FILE:LINE:COL each, before this one
+            top.reader.problems.extend(exc.problems)
+            count = len(exc.errors)
+            top.report("protocol", f"protocol: {path} is not a valid protocol ({count} problem{'s' * (count != 1)})")
+            return None
         # Where, not what: a mistyped path may name a secrets file, whose text a YAML message
         # would quote. `connector validate` tells the whole story of a real protocol file.
         places = ", ".join(str(p.mark) for p in exc.problems[:5] if p.mark is not None)
@@ -166,6 +187,16 @@ def _load_protocol(top: Fields, path: Path) -> Protocol | None:
             f"{': ' + places if places else ''}); run `connector validate {path}` for details",
         )
         return None
+
+
+def _declares_protocol(path: Path) -> bool:
+    """Whether the file has a top-level `protocol:` key: a protocol file, whose problems may
+    be shown (a secrets file named by mistake has none)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            return any(line.startswith("protocol:") for line in file)
+    except OSError:
+        return False
 
 
 def _connection(top: Fields) -> Connection | None:

@@ -33,6 +33,7 @@ from connector.engine.store import SQLiteStore, Store, StoreOwner
 from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.service.element_ids import assign_element_ids
 from connector.service.metrics import HostMetrics
 
 log = logging.getLogger("connector.runtime")
@@ -53,6 +54,7 @@ class ElementConfig:
     secrets: Mapping[int | str, str] = field(repr=False)
     store_path: Path
     source: str = ""
+    element_id: str | None = None  # "1/12"; None: the one saved in the store (connector.service.element_ids)
 
 
 class HostState(enum.StrEnum):
@@ -93,7 +95,9 @@ class ElementHost:
         self.protocol = protocol
         self.element_id = element_id
         self.runtime = runtime
-        self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
+        self.element = Element(
+            protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock, element_id=element_id
+        )
         self.store = store if store is not None else open_store(config, protocol)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
@@ -132,6 +136,8 @@ class ElementHost:
             self.protocol.version,
             sum(len(t) for t in self.element.view.tables.values()),
         )
+        for warning in self.protocol.warnings:
+            log.warning("[%s] %s", self.name, warning)
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
@@ -297,23 +303,36 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
-        """Open every element's store, then start the elements.
+        """Open every element's store (locked for this process) and give each element its id,
+        then start the elements.
 
-        A store refused (in use, another element's, damaged: StoreError) stops the start before
-        any element starts, and closes the stores opened so far.
+        A store refused (in use, another element's, damaged: StoreError) or an element id used twice
+        (ElementIdError) stops the start before any element starts, and closes the stores opened so far.
         """
         cache: dict[Path, Protocol] = dict(protocols or {})
+        stores: dict[str, Store] = {}
         try:
-            for index, config in enumerate(configs, start=1):
+            for config in configs:
                 protocol = cache.get(config.protocol_path)
                 if protocol is None:
                     protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
-                host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
+                stores[config.name] = open_store(config, protocol)
+            ids = assign_element_ids(configs, stores)
+            for config in configs:
+                host = ElementHost(
+                    config,
+                    cache[config.protocol_path],
+                    runtime=self,
+                    store=stores[config.name],
+                    clock=self.clock,
+                    element_id=ids[config.name],
+                )
                 self.elements[config.name] = host
         except BaseException:
             for host in self.elements.values():
                 await host.transport.aclose()
-                host.store.close()
+            for store in stores.values():
+                store.close()
             self.elements.clear()
             raise
         self._scheduler = AsyncIOScheduler(timezone=UTC)

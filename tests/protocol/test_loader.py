@@ -288,14 +288,27 @@ RULE_CASES = [
     case("handler triggers resolve", lambda d: item(d, "handlers", 2).update(triggers=[2, 555]),
          "triggers: there is no param or column 555"),
     case("handler entry required", lambda d: item(d, "handlers", 2).pop("entry"), "missing required key 'entry' in handler"),
-    # the after-startup flow
+]  # fmt: skip
+
+# The after-startup flow (validator rule 5.7) is a warning: the protocol loads, and says why.
+STARTUP_CASES = [
     case("startup trigger exists", lambda d: d["triggers"].pop(0),
-         "no after-startup trigger: the connector starts with a trigger `on: protocol, time: after startup`"),
+         "no after-startup trigger: a connector starts with a trigger `on: protocol, time: after startup`"),
     case("startup action type", lambda d: item(d, "actions", 1).update(type="add to execute"),
-         "the after-startup trigger must run an action of type execute next / execute one top / execute / execute one now"),
+         "the after-startup trigger should run an action of type execute next / execute one top / execute / execute one now"),
     case("startup group is polled", lambda d: item(d, "groups", 1).update(type="action"),
          "on a group of type poll / poll action / poll trigger (the DataMiner validator's after-startup flow, rule 5.7)"),
 ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("mutate", "expected"), STARTUP_CASES)
+def test_rule_5_7_after_startup_flow_is_a_warning(mutate: Mutation, expected: str) -> None:
+    document = minimal()
+    mutate(document)
+    protocol = parse(document, check_imports=False)
+    (warning,) = protocol.warnings
+    assert warning.startswith(f"{FILE}:") and ": warning: " in warning and expected in warning
+    assert "nothing runs at startup until a timer or a set starts it" in warning
 
 
 @pytest.mark.parametrize(("mutate", "expected"), RULE_CASES)
@@ -467,9 +480,10 @@ def test_every_problem_at_once_in_file_order_with_positions() -> None:
         " (did you mean 'string'?)",
         f"{at(6, 'true')}: a write param is not saved: save its read param (the one of the same name) instead",
         f"{at(8, '9]')}: actions: there is no action 9",
-        f"{at(14, '[2]')}: the after-startup trigger must run an action of type execute next / execute one top /"
+        f"{at(14, '[2]')}: warning: the after-startup trigger should run an action of type execute next / execute one top /"
         " execute / execute one now on a group of type poll / poll action / poll trigger"
-        " (the DataMiner validator's after-startup flow, rule 5.7)",
+        " (the DataMiner validator's after-startup flow, rule 5.7);"
+        " without it nothing runs at startup until a timer or a set starts it",
         f"{at(14, '2]')}: actions: there is no action 2 (2 is a param)",
     ]
 
@@ -485,15 +499,15 @@ def test_missing_startup_flow_points_at_the_triggers_key() -> None:
     document["triggers"].pop(0)
     text = protocol_yaml(document)
     line = text.splitlines().index("triggers:") + 1
-    (problem,) = problems(text)
-    assert problem.mark == Mark(FILE, line, 1)
+    (warning,) = parse(text, check_imports=False).warnings
+    assert warning.startswith(f"{Mark(FILE, line, 1)}: warning: no after-startup trigger")
 
 
 def test_missing_startup_flow_without_triggers_points_at_the_top() -> None:
     document = minimal()
     del document["triggers"]
-    (problem,) = problems(document)
-    assert problem.mark == Mark(FILE, 1, 1) and problem.message.startswith("no after-startup trigger")
+    (warning,) = parse(document, check_imports=False).warnings
+    assert warning.startswith(f"{Mark(FILE, 1, 1)}: warning: no after-startup trigger")
 
 
 def test_shape_problems_do_not_cause_reference_noise() -> None:

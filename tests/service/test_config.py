@@ -203,3 +203,36 @@ def test_names_are_unique_ignoring_case_and_the_error_names_both_places(tmp_path
         f"{second}:2:7: name: 'ticketing be 01' is already the name of the element at {first}:1:7 "
         "('Ticketing BE 01'); names must be unique, ignoring case"
     ]
+
+
+def test_an_invalid_protocol_shows_its_own_problems(tmp_path: Path) -> None:
+    # Regression (issue 15): `connector run` said only "not a valid protocol (3 problems)".
+    (tmp_path / "protocol.yaml").write_text(
+        "protocol: {name: P, version: 1}\nparams:\n  - {id: 10, name: V, type: read, kind: strin}\n", encoding="utf-8"
+    )
+    path = tmp_path / "element.yaml"
+    path.write_text("name: A\nprotocol: protocol.yaml\nconnection: {host: h}\n", encoding="utf-8")
+    with pytest.raises(ProtocolError) as caught:
+        load_element(path)
+    lines = str(caught.value).splitlines()
+    assert any(
+        line.startswith(f"{tmp_path / 'protocol.yaml'}:3:") and "kind: 'strin' is not one of" in line for line in lines
+    ), lines
+    assert any(
+        line.startswith(f"{path}:2:11: protocol:") and "is not a valid protocol (1 problem)" in line for line in lines
+    )
+
+
+@pytest.mark.parametrize(("given", "expected"), [("1/12", "1/12"), ("12", "1/12"), (None, None)])
+def test_an_element_id_in_the_yaml(tmp_path: Path, given: str | None, expected: str | None) -> None:
+    text = GOOD.replace("params:\n", f"id: {given}\nparams:\n") if given else GOOD
+    config, _ = load_element(
+        write(tmp_path, text.replace("env:TEST_CHERWELL_PASSWORD", "x").replace("file:key.txt", "y"))
+    )
+    assert config.element_id == expected
+
+
+def test_a_bad_element_id_is_a_problem_of_the_yaml(tmp_path: Path) -> None:
+    text = "name: A\nid: 1/0\nprotocol: PROTOCOL\nconnection: {host: h}\n"
+    with pytest.raises(ProtocolError, match=r"element.yaml:2:5: id: expected DATAMINERID/ELEMENTID"):
+        load_element(write(tmp_path, text))

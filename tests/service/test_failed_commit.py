@@ -45,6 +45,12 @@ class DiskFills:
             raise StoreError(f"store {self.store.path}: cannot commit: {FULL}")
         self.store.commit(persist)
 
+    def meta(self, key: str) -> str | None:
+        return self.store.meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.store.set_meta(key, value)
+
     def close(self) -> None:
         self.store.close()
 
