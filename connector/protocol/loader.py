@@ -82,7 +82,7 @@ PARAM_KEYS = Keys(
     required=("id", "name"),
     optional=(
         "type", "kind", "description", "discreets", "range", "step", "units", "decimals",
-        "default", "save", "setter", "password", "page",
+        "default", "save", "setter", "password", "clearable", "page",
     ),
 )  # fmt: skip
 DISCREET_KEYS = Keys(required=("display",), optional=("value",))
@@ -232,6 +232,7 @@ def _param(f: Fields, document: Document, id: int) -> Param:
         save=f.flag("save"),
         setter=f.flag("setter"),
         password=f.flag("password"),
+        clearable=f.flag("clearable"),
         page=f.text("page", ""),
         mark=f.mark(),
     )

@@ -107,11 +107,11 @@ def test_copy_fires_only_when_the_value_changes() -> None:
     )
     h = Harness(element, clock, transport=fetch_transport())
     h.start()
-    h.set("Echo", "x")
+    h.set("Echo", "x", from_outside=False)
     assert copied == ["x"]
-    h.set("Echo", "x")  # the set fires (Echo's trigger runs the copy) but the copy changes nothing
+    h.set("Echo", "x", from_outside=False)  # the set fires (Echo's trigger runs the copy) but the copy changes nothing
     assert copied == ["x"]
-    h.set("Echo", "y")
+    h.set("Echo", "y", from_outside=False)
     assert copied == ["x", "y"]
 
 
@@ -210,7 +210,7 @@ def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> N
     protocol = h.element.view.protocol
     protocol.triggers[50] = trigger  # the toy's mappings are plain dicts: extend it for this test
     set_id = internals(h.element).send_parallel([(1, {"path": f"/p{i}"}) for i in range(3)], done_trigger=50)
-    effects = h.element.handle(ev.SetParameter(param="Echo", value="x"))
+    effects = h.element.handle(ev.SetParameter(param="Level", value=7))
     sent = [e for e in effects if isinstance(e, ev.SendRequest)]
     assert [r.path for r in sent] == ["/p0", "/p1", "/p2"]
     assert all(r.headers["Accept"] == "application/json" for r in sent)
