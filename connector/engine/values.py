@@ -24,7 +24,7 @@ from connector.protocol.model import (
     ParamType,
     Protocol,
     ValueKind,
-    ascii_fold,
+    same_name,
 )
 
 MASK = "********"
@@ -143,12 +143,11 @@ def _discreet(discreets: tuple[Discreet, ...], value: Any) -> Any:
         value = int(value)
     if isinstance(value, int) and not -_LARGEST <= value <= _LARGEST:
         raise ValueRefused(f"must be one of: {_choices(discreets)}; got {_short(value)}")
-    text = str(value).strip()
+    text = str(value).strip(_ASCII_SPACE)
     # Displays match regardless of ASCII case only: no Unicode look-alike (the Kelvin sign
     # for K, the long s for s) names a value.
-    folded = ascii_fold(text)
     for d in discreets:
-        if str(d.value) == text or ascii_fold(d.display) == folded:
+        if str(d.value) == text or same_name(d.display, text):
             return d.value
     # 1.0 for a discreet value of 1: a number that names a value is fine.
     if isinstance(value, float) and value.is_integer():
@@ -169,6 +168,8 @@ def _number(value: Any) -> float | int:
         number: float | int = value
     elif isinstance(value, str):
         try:
+            if not value.isascii():  # float() reads fullwidth and other digits too
+                raise ValueError(value)
             number = float(value.strip())
         except ValueError:
             raise ValueRefused(f"must be a number, got {_short(value)}") from None
@@ -179,6 +180,7 @@ def _number(value: Any) -> float | int:
     return number
 
 
+_ASCII_SPACE = " \t\r\n"
 _LARGEST = 1.7976931348623157e308  # what a double holds; a bigger int would overflow float()
 # 0001-01-01 to 9999-12-31: what datetime can show (and .NET's DateTime can hold).
 _EARLIEST, _LATEST = -62_135_596_800.0, 253_402_300_799.0

@@ -26,6 +26,12 @@ def ascii_fold(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
+def same_name(declared: str, ref: str) -> bool:
+    """`ref` names `declared`: the same text, or ASCII text that differs only in ASCII case.
+    A name with any other character matches only as it is declared."""
+    return declared == ref or (ref.isascii() and ascii_fold(declared) == ascii_fold(ref))
+
+
 def is_ascii_number(text: object) -> bool:
     """True for a string of ASCII digits only (int() also reads fullwidth and other digits)."""
     return isinstance(text, str) and text.isascii() and text.isdigit()
@@ -129,13 +135,13 @@ class Table:
         """A column by id or by name, matched as `Protocol.param` matches."""
         if isinstance(ref, str) and is_ascii_number(ref):
             ref = int(ref)
-        folded = ascii_fold(ref) if isinstance(ref, str) else None
         for c in self.columns:
             if c.id == ref or c.name == ref:
                 return c
-        for c in self.columns:
-            if folded is not None and ascii_fold(c.name) == folded:
-                return c
+        if isinstance(ref, str):
+            for c in self.columns:
+                if same_name(c.name, ref):
+                    return c
         raise KeyError(f"table {self.name!r} has no column {ref!r}")
 
 
@@ -338,8 +344,7 @@ class Protocol:
             raise KeyError(f"no parameter {ref}")
         matches = [p for p in self.params.values() if p.name == ref]
         if not matches:
-            folded = ascii_fold(ref)
-            matches = [p for p in self.params.values() if ascii_fold(p.name) == folded]
+            matches = [p for p in self.params.values() if same_name(p.name, ref)]
         if not matches:
             raise KeyError(f"no parameter named {ref!r}")
         matches.sort(key=lambda p: p.type is not ParamType.READ and p.type is not ParamType.DUMMY)
@@ -367,9 +372,8 @@ class Protocol:
             if found is not None:
                 return found
         else:
-            folded = ascii_fold(ref)
             for t in self.tables.values():
-                if t.name == ref or ascii_fold(t.name) == folded:
+                if same_name(t.name, ref):
                     return t
         raise KeyError(f"no table {ref!r}")
 
