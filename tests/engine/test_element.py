@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.engine import events as ev
+from connector.engine.context import HandlerContext
 from connector.engine.element import Element, Saved, internals
 from connector.engine.testing import FakeClock, Harness, answer, failure
 from connector.engine.values import ValueRefused
@@ -264,3 +265,14 @@ def test_the_element_shows_a_read_only_view() -> None:
         view.tables[1000] = None  # type: ignore[index]  # the point: a read-only mapping refuses it
     h.respond(lambda r: answer(r, 200, "a=1"))
     assert view.idle and view.table("Things").keys() == ["a"] and view.get("Level") == view.values[10]
+
+
+def test_a_handler_may_clear_what_it_owns() -> None:
+    # Issue 11: null from outside is refused unless `clearable`; the handler API is not affected.
+    h = make(transport=lambda r: answer(r, 200, ""))
+    h.start()
+    assert h.element.view.get("Path") == "/things"  # set by the after-startup handler
+    HandlerContext(internals(h.element), 1, None, None).set("Path", None)
+    assert h.element.view.get("Path") is None
+    with pytest.raises(ValueRefused, match="clearable"):
+        h.set("Level", None)
