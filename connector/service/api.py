@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.engine.element import ElementView
 from connector.engine.events import SendInterApp
-from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, unique_object, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
@@ -293,9 +293,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _json_value(body: bytes) -> Any:
     """The `value` of a `{"value": ...}` body, or a 400/422 that says what is wrong."""
     try:
-        document = json.loads(body, parse_constant=_no_constant, object_pairs_hook=_unique_members)
-    except _DuplicateKey as exc:
-        raise ApiError(400, f"the body must be JSON with each member once: {exc}") from None
+        document = json.loads(body, parse_constant=_no_constant, object_pairs_hook=unique_object)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, f'the body must be JSON {{"value": ...}}: {_why_not_json(exc)}') from None
     if not isinstance(document, dict):
@@ -317,21 +315,6 @@ def _why_not_json(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deep"
     return str(exc)[:120]  # a NaN, or an integer of thousands of digits
-
-
-class _DuplicateKey(Exception):
-    """A JSON object names a member twice (json.loads would keep the last one silently)."""
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:  # json.dumps: the key as JSON text, a newline in it escaped
-                raise _DuplicateKey(f"the member {json.dumps(key)[:80]} appears twice in one object")
-            seen.add(key)
-    return members
 
 
 def _no_constant(name: str) -> Any:

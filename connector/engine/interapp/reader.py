@@ -125,17 +125,38 @@ class _Twice(dict[str, Any]):
 
 
 def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) == len(pairs):
-        return members
-    marked = _Twice(members)
+    twice = repeated_member(pairs)
+    if twice is None:
+        return dict(pairs)
+    marked = _Twice(pairs)
+    marked.twice = twice
+    return marked
+
+
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for json.loads that refuses (ValueError) an object naming a member
+    twice, which json.loads alone would keep silently, the last value winning."""
+    twice = repeated_member(pairs)
+    if twice is not None:
+        raise ValueError(f"the member {json.dumps(twice)[:80]} appears twice in one object")
+    return dict(pairs)
+
+
+def repeated_member(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first member named twice in a JSON object's (key, value) pairs, or None.
+
+    For `json.loads(..., object_pairs_hook=...)`: a document with a member twice is refused,
+    as which value the sender meant is unknown.
+    """
+    keys = {key for key, _ in pairs}
+    if len(keys) == len(pairs):
+        return None
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            marked.twice = key
-            break
+            return key
         seen.add(key)
-    return marked
+    return None  # pragma: no cover - a smaller set means a key came twice
 
 
 class _Reader:
