@@ -59,9 +59,12 @@ class HandlerContext:
         return self._element.get(param)
 
     def set(self, param: int | str, value: Any) -> None:
-        """Set a parameter; like SLProtocol.SetParameter it always fires, equal or not."""
+        """Set a parameter; like SLProtocol.SetParameter it always fires, equal or not.
+
+        A handler sets what its element owns: any parameter, and None clears one (a set from
+        outside may clear only a `clearable` parameter)."""
         spec = self._element.protocol.param(param)
-        self._element.change(spec.id, coerce(spec, value), always=True)
+        self._element.change(spec.id, None if value is None else coerce(spec, value), always=True)
 
     def table(self, ref: int | str) -> Table:
         return self._element.tables[self._element.protocol.table(ref).id]

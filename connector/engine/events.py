@@ -18,10 +18,17 @@ from attrs import field, frozen
 
 @frozen(kw_only=True)
 class SetParameter:
-    """A set command from outside (API, command line, another element's InterApp)."""
+    """A set command: from outside (the API, the command line) unless `from_outside` is False.
+
+    From outside, only what a user may set can be set (`connector.engine.values.settable`):
+    a write parameter (a set on a read parameter goes to its write twin), so buttons and
+    toggles too, and InterApp Receive. The runtime's InterApp routing between its own elements
+    is not from outside: it may answer on any parameter (InterApp Return).
+    """
 
     param: int | str
     value: Any
+    from_outside: bool = True
 
 
 @frozen(kw_only=True)

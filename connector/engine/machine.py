@@ -16,7 +16,7 @@ from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
 from connector.engine.table import Table
-from connector.engine.values import ValueRefused, coerce
+from connector.engine.values import ValueRefused, coerce, settable
 from connector.engine.wiring import wire
 from connector.protocol.model import (
     GROUP_ACTIONS,
@@ -107,17 +107,25 @@ class Machine:
         return self._flush()
 
     def set_command(self, event: ev.SetParameter) -> None:
-        """A set from outside: goes to the write parameter of a read/write pair.
+        """A set command: from outside, only what a user may set (`values.settable`); a set
+        on a read parameter goes to its write twin.
 
-        Raises KeyError for an unknown parameter and ValueRefused for a bad value, before
-        anything changes.
+        Raises KeyError for an unknown parameter or a table, NotSettable for a parameter only
+        the element sets, and ValueRefused for a bad value, before anything changes.
         """
         param = self.protocol.param(event.param)
-        if param.type is not ParamType.WRITE:
-            param = self.protocol.write_of(param.id) or param
-        if param.type is ParamType.ARRAY:
-            raise KeyError(f"{param.name!r} is a table")
-        self.change(param.id, coerce(param, event.value), always=True)
+        try:
+            if event.from_outside:
+                param = settable(self.protocol, param)
+            elif param.type is not ParamType.WRITE:
+                param = self.protocol.write_of(param.id) or param
+            if param.type is ParamType.ARRAY:
+                raise KeyError(f"{param.name!r} is a table")
+            value = coerce(param, event.value)
+        except ValueRefused as refused:
+            log.warning("[%s] a set on %d %r was refused: %s", self.name, param.id, param.name, refused)
+            raise
+        self.change(param.id, value, always=True)
 
     def set_cell(self, event: ev.SetCell) -> None:
         """A set on one cell: the cell changes, then the handlers on its column run; a handler

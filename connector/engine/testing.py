@@ -103,8 +103,9 @@ class Harness:
         self._events.append(event)
         self._drain()
 
-    def set(self, param: int | str, value: Any) -> None:
-        self.dispatch(ev.SetParameter(param=param, value=value))
+    def set(self, param: int | str, value: Any, *, from_outside: bool = True) -> None:
+        """A set command, from outside (what a user may set) unless `from_outside` is False."""
+        self.dispatch(ev.SetParameter(param=param, value=value, from_outside=from_outside))
 
     def respond(self, make: Callable[[ev.SendRequest], ev.HttpResult]) -> ev.SendRequest:
         """Answer the oldest unanswered request (when there is no transport)."""

@@ -16,7 +16,16 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.protocol.model import Column, Discreet, Param, ValueKind
+from connector.protocol.model import (
+    INTERAPP_RECEIVE,
+    Column,
+    Discreet,
+    Param,
+    ParamType,
+    Protocol,
+    ValueKind,
+    same_name,
+)
 
 MASK = "********"
 DISCREET_KINDS = frozenset({ValueKind.DISCREET, ValueKind.TOGGLE, ValueKind.BUTTON})
@@ -26,24 +35,52 @@ class ValueRefused(ValueError):
     """A set that breaks the parameter's type, range or discreet list; nothing is changed."""
 
 
+class NotSettable(ValueRefused):
+    """A set from outside on a parameter that only the element sets; nothing is changed."""
+
+
+def settable(protocol: Protocol, param: Param) -> Param:
+    """The parameter a set from outside on `param` changes, or NotSettable.
+
+    DataMiner's rule: a user sets write parameters only (buttons and toggles are write
+    parameters); a set on a read parameter goes to its write twin. A read or dummy parameter
+    with no write twin belongs to the element (its counters, status, the request being built,
+    its crash journal); of those only InterApp Receive takes sets, as that is how messages
+    arrive. Tables are refused with KeyError, as an unknown parameter is.
+    """
+    if param.type is ParamType.ARRAY:
+        raise KeyError(f"{param.name!r} is a table")
+    if param.type is ParamType.WRITE or param.id == INTERAPP_RECEIVE:
+        return param
+    write = protocol.write_of(param.id)
+    if write is not None:
+        return write
+    raise NotSettable(
+        f"{param.name!r} is a {param.type.value} parameter with no write parameter: only the element sets it"
+    )
+
+
 def coerce(spec: Param | Column, value: Any) -> Any:
-    """The value to store for a set of `value` on `spec`, or ValueRefused."""
+    """The value to store for a set of `value` on `spec`, or ValueRefused.
+
+    The declaration rules: a value is needed (None only where the param is `clearable`);
+    numbers are finite, within the range, on the step (counted from the range's low end, else
+    from 0) and whole when `decimals: 0`; discreets, toggles and buttons take one of their own
+    values or displays (a button no true/false); text is valid Unicode.
+    """
     if value is None:
-        return None
+        if getattr(spec, "clearable", False):
+            return None
+        raise ValueRefused("needs a value: only a parameter declared `clearable` may be cleared (null)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueRefused(f"must be a finite number, got {_short(value)}")
     kind = spec.kind
     if kind in DISCREET_KINDS:
+        if kind is ValueKind.BUTTON and isinstance(value, bool):
+            raise ValueRefused(f"a button takes its own value, not true/false: {_choices(spec.discreets)}")
         return _discreet(spec.discreets, value)
     if kind is ValueKind.NUMBER:
-        number = _number(value)
-        bounds = getattr(spec, "range", None)
-        if bounds is not None:
-            if bounds.low is not None and number < bounds.low:
-                raise ValueRefused(f"must be at least {_plain(bounds.low)}, got {_plain(number)}")
-            if bounds.high is not None and number > bounds.high:
-                raise ValueRefused(f"must be at most {_plain(bounds.high)}, got {_plain(number)}")
-        if not spec.decimals and float(number).is_integer():
-            return int(number)
-        return float(number)
+        return _declared_number(spec, _number(value))
     if kind is ValueKind.DATETIME:
         return _datetime(value)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -55,6 +92,31 @@ def coerce(spec: Param | Column, value: Any) -> Any:
             raise ValueRefused("must be valid Unicode text (it holds a lone surrogate)") from None
         return value
     return _plain(value)
+
+
+def _declared_number(spec: Param | Column, number: float | int) -> float | int:
+    """`number` checked against the range, the step and the decimals, as it is stored."""
+    bounds = getattr(spec, "range", None)
+    if bounds is not None:
+        if bounds.low is not None and number < bounds.low:
+            raise ValueRefused(f"must be at least {_plain(bounds.low)}, got {_plain(number)}")
+        if bounds.high is not None and number > bounds.high:
+            raise ValueRefused(f"must be at most {_plain(bounds.high)}, got {_plain(number)}")
+    whole = float(number).is_integer()
+    if spec.decimals == 0 and not whole:
+        raise ValueRefused(f"must be a whole number (the parameter has no decimals), got {_plain(number)}")
+    step = getattr(spec, "step", None)
+    if step:
+        base = bounds.low if bounds is not None and bounds.low is not None else 0.0
+        steps = (number - base) / step
+        # A float's rounding may put a value on the step a hair off it: 1e-9 of a step is on it.
+        if not math.isfinite(steps) or abs(steps - round(steps)) > 1e-9 * max(1.0, abs(steps)):
+            raise ValueRefused(
+                f"must be a multiple of the step {_plain(step)} from {_plain(base)}, got {_plain(number)}"
+            )
+    if not spec.decimals and whole:
+        return int(number)
+    return float(number)
 
 
 def display(spec: Param | Column, value: Any) -> str:
@@ -79,16 +141,22 @@ def display(spec: Param | Column, value: Any) -> str:
 def _discreet(discreets: tuple[Discreet, ...], value: Any) -> Any:
     if isinstance(value, bool):
         value = int(value)
-    text = str(value).strip()
-    folded = text.casefold()
+    if isinstance(value, int) and not -_LARGEST <= value <= _LARGEST:
+        raise ValueRefused(f"must be one of: {_choices(discreets)}; got {_short(value)}")
+    text = str(value).strip(_ASCII_SPACE)
+    # Displays match regardless of ASCII case only: no Unicode look-alike (the Kelvin sign
+    # for K, the long s for s) names a value.
     for d in discreets:
-        if str(d.value) == text or d.display.casefold() == folded:
+        if str(d.value) == text or same_name(d.display, text):
             return d.value
     # 1.0 for a discreet value of 1: a number that names a value is fine.
     if isinstance(value, float) and value.is_integer():
         return _discreet(discreets, int(value))
-    choices = ", ".join(d.display if str(d.value) == d.display else f"{d.display} ({d.value})" for d in discreets)
-    raise ValueRefused(f"must be one of: {choices}; got {_short(value)}")
+    raise ValueRefused(f"must be one of: {_choices(discreets)}; got {_short(value)}")
+
+
+def _choices(discreets: tuple[Discreet, ...]) -> str:
+    return ", ".join(d.display if str(d.value) == d.display else f"{d.display} ({d.value})" for d in discreets)
 
 
 def _number(value: Any) -> float | int:
@@ -100,6 +168,8 @@ def _number(value: Any) -> float | int:
         number: float | int = value
     elif isinstance(value, str):
         try:
+            if not value.isascii():  # float() reads fullwidth and other digits too
+                raise ValueError(value)
             number = float(value.strip())
         except ValueError:
             raise ValueRefused(f"must be a number, got {_short(value)}") from None
@@ -110,6 +180,7 @@ def _number(value: Any) -> float | int:
     return number
 
 
+_ASCII_SPACE = " \t\r\n"
 _LARGEST = 1.7976931348623157e308  # what a double holds; a bigger int would overflow float()
 # 0001-01-01 to 9999-12-31: what datetime can show (and .NET's DateTime can hold).
 _EARLIEST, _LATEST = -62_135_596_800.0, 253_402_300_799.0

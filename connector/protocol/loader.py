@@ -83,7 +83,7 @@ PARAM_KEYS = Keys(
     required=("id", "name"),
     optional=(
         "type", "kind", "description", "discreets", "range", "step", "units", "decimals",
-        "default", "save", "setter", "password", "page", "summary", "metric",
+        "default", "save", "setter", "password", "clearable", "page", "summary", "metric",
     ),
 )  # fmt: skip
 DISCREET_KEYS = Keys(required=("display",), optional=("value",))
@@ -236,6 +236,7 @@ def _param(f: Fields, document: Document, id: int) -> Param:
         save=f.flag("save"),
         setter=f.flag("setter"),
         password=f.flag("password"),
+        clearable=f.flag("clearable"),
         page=f.text("page", ""),
         summary=f.flag("summary"),
         metric=read_param_metric(f),

@@ -17,6 +17,25 @@ from typing import Any
 
 from attrs import field, frozen
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_fold(text: str) -> str:
+    """`text` with A-Z lowered and nothing else changed: names match regardless of ASCII case,
+    never through Unicode case folding (which maps the Kelvin sign to k and the long s to s)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def same_name(declared: str, ref: str) -> bool:
+    """`ref` names `declared`: the same text, or ASCII text that differs only in ASCII case.
+    A name with any other character matches only as it is declared."""
+    return declared == ref or (ref.isascii() and ascii_fold(declared) == ascii_fold(ref))
+
+
+def is_ascii_number(text: object) -> bool:
+    """True for a string of ASCII digits only (int() also reads fullwidth and other digits)."""
+    return isinstance(text, str) and text.isascii() and text.isdigit()
+
 
 @frozen
 class Mark:
@@ -108,6 +127,8 @@ class Param:
     save: bool = False
     setter: bool = False
     password: bool = False
+    # A set from outside may clear the value (JSON null); otherwise a set needs a value.
+    clearable: bool = False
     page: str = ""
     summary: bool = False  # one of the few values that summarise the element (`connector elements`)
     metric: ParamMetric | None = None
@@ -140,9 +161,16 @@ class Table:
     mark: Mark | None = _mark_field()
 
     def column(self, ref: int | str) -> Column:
+        """A column by id or by name, matched as `Protocol.param` matches."""
+        if isinstance(ref, str) and is_ascii_number(ref):
+            ref = int(ref)
         for c in self.columns:
             if c.id == ref or c.name == ref:
                 return c
+        if isinstance(ref, str):
+            for c in self.columns:
+                if same_name(c.name, ref):
+                    return c
         raise KeyError(f"table {self.name!r} has no column {ref!r}")
 
 
@@ -336,16 +364,19 @@ class Protocol:
     warnings: tuple[str, ...] = field(default=(), eq=False)
 
     def param(self, ref: int | str) -> Param:
-        """A standalone parameter by id or by name; for a read/write pair, the read one."""
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        """A standalone parameter by id or by name; for a read/write pair, the read one.
+
+        A name matches exactly or regardless of ASCII case; an id is ASCII digits. No Unicode
+        look-alike (fullwidth digits, the Kelvin sign, the long s) names a parameter.
+        """
+        if isinstance(ref, int) or is_ascii_number(ref):
             found = self.params.get(int(ref))
             if found is not None:
                 return found
             raise KeyError(f"no parameter {ref}")
         matches = [p for p in self.params.values() if p.name == ref]
         if not matches:
-            lowered = ref.casefold()
-            matches = [p for p in self.params.values() if p.name.casefold() == lowered]
+            matches = [p for p in self.params.values() if same_name(p.name, ref)]
         if not matches:
             raise KeyError(f"no parameter named {ref!r}")
         matches.sort(key=lambda p: p.type is not ParamType.READ and p.type is not ParamType.DUMMY)
@@ -367,13 +398,14 @@ class Protocol:
         return None
 
     def table(self, ref: int | str) -> Table:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        """A table by id or by name, matched as `param` matches."""
+        if isinstance(ref, int) or is_ascii_number(ref):
             found = self.tables.get(int(ref))
             if found is not None:
                 return found
         else:
             for t in self.tables.values():
-                if t.name == ref or t.name.casefold() == ref.casefold():
+                if same_name(t.name, ref):
                     return t
         raise KeyError(f"no table {ref!r}")
 

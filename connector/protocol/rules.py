@@ -99,6 +99,10 @@ PARAM_RULES = (
     Rule(lambda p: p.range is not None and None not in (p.range.low, p.range.high) and p.range.low > p.range.high,
          "range", "range low ({item.range.low}) is above high ({item.range.high}): swap them"),
     Rule(lambda p: p.step is not None and p.step <= 0, "step", "step must be above 0"),
+    Rule(lambda p: p.clearable and p.kind is ValueKind.BUTTON, "clearable",
+         "a button is pressed, never cleared: leave `clearable` out"),
+    Rule(lambda p: p.clearable and p.default is not None, "clearable",
+         "a clearable param cannot have a default: the default would fill the cleared value at the next start"),
 )  # fmt: skip
 COLUMN_RULES = (
     *VALUE_RULES,

@@ -42,9 +42,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.engine.element import ElementView
 from connector.engine.events import SendInterApp
-from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, unique_object, written_type_names
 from connector.engine.table import Table
-from connector.engine.values import ValueRefused, display
+from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
@@ -227,6 +227,8 @@ async def _command(host: Host, change: Callable[[Host], Awaitable[T]], *, subjec
         return await change(host)
     except KeyError as refused:
         raise ApiError(404, _reason(refused)) from None
+    except NotSettable as refused:  # only the element sets it: forbidden, whatever the value
+        raise ApiError(403, str(refused)) from None
     except ValueRefused as refused:
         raise ApiError(422, f"{subject}{refused}") from None
     except Exception:
@@ -303,7 +305,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _json_value(body: bytes) -> Any:
     """The `value` of a `{"value": ...}` body, or a 400/422 that says what is wrong."""
     try:
-        document = json.loads(body, parse_constant=_no_constant)
+        document = json.loads(body, parse_constant=_no_constant, object_pairs_hook=unique_object)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, f'the body must be JSON {{"value": ...}}: {_why_not_json(exc)}') from None
     if not isinstance(document, dict):

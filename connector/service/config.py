@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import MappingNode, ScalarNode
 
 from connector.engine.http import Connection
-from connector.engine.values import ValueRefused, coerce
+from connector.engine.values import NotSettable, ValueRefused, coerce, settable
 from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.loader import load_protocol
-from connector.protocol.model import ParamType, Protocol
+from connector.protocol.model import INTERAPP_RECEIVE, Protocol, ValueKind
 from connector.protocol.scalars import to_int, to_text, to_value
 from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose, mark_of
 from connector.service.element_ids import parse_element_id
@@ -235,8 +235,17 @@ def _params(top: Fields, protocol: Protocol, base: Path) -> tuple[dict[int | str
         except KeyError:
             top.report(where, f"params: no parameter {key!r} in {protocol.name}")
             continue
-        if param.type is ParamType.WRITE:
-            param = protocol.read_of(param.id) or param
+        # What a user may set (a write parameter, the write twin of a read one), by its rules;
+        # the value is kept on the read parameter, which is saved.
+        try:
+            write = settable(protocol, param)
+        except (KeyError, NotSettable) as exc:
+            top.report(where, f"params: {str(exc.args[0]) if exc.args else exc}")
+            continue
+        if write.kind is ValueKind.BUTTON or write.id == INTERAPP_RECEIVE:
+            top.report(where, f"params: {write.name!r} takes commands, not a value to start with")
+            continue
+        spec, param = write, protocol.read_of(write.id) or write
         raw = top.reader.convert(value_node, to_value, key)
         if raw is None:
             top.fail()
@@ -250,7 +259,7 @@ def _params(top: Fields, protocol: Protocol, base: Path) -> tuple[dict[int | str
             secrets[param.id] = str(value)
             continue
         try:
-            initial[param.id] = coerce(param, value)
+            initial[param.id] = coerce(spec, value)
         except ValueRefused as exc:
             top.report(top.reader.mark(value_node), f"{key}: {exc}")
     return initial, secrets

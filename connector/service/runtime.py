@@ -397,4 +397,5 @@ class Runtime:
             log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
             return
         host.metrics.interapp_messages += 1
-        host.post(ev.SetParameter(param=message.parameter, value=message.raw))
+        # Between our own elements: not a set from outside (a reply lands on InterApp Return).
+        host.post(ev.SetParameter(param=message.parameter, value=message.raw, from_outside=False))

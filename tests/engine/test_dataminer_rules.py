@@ -48,7 +48,7 @@ def test_rule_2_order_triggers_then_save_then_setter_then_handlers() -> None:
     )  # fmt: skip
     h = _make(protocol, lambda r: answer(r, 200, ""), {60: lambda p: SEEN.append(("trigger", p.get(10)))})
     h.start()
-    effects = h.element.handle(ev.SetParameter(param="Level", value=30))
+    effects = h.element.handle(ev.SetParameter(param="Level", value=30, from_outside=False))
     assert SEEN == [("trigger", 5)]  # the trigger ran before the setter copied 30 to the read param
     assert toy.CALLS[-1] == ("level", 30)  # the handler ran after it
     persist = effects[0]
@@ -90,10 +90,10 @@ def test_rule_5_manual_trigger_fires_only_through_check_trigger() -> None:
     h = _make(toy.toy_protocol(), lambda r: answer(r, 200, ""))
     h.start()
     sent = len(h.requests)
-    h.set("Echo", "x")  # nothing fires it on its own
+    h.set("Echo", "x", from_outside=False)  # nothing fires it on its own
     assert len(h.requests) == sent
     internals(h.element).fire_trigger(2)  # what HandlerContext.check_trigger calls
-    h.dispatch(ev.SetParameter(param="Echo", value="y"))  # any event pumps the queue
+    h.dispatch(ev.SetParameter(param="Echo", value="y", from_outside=False))  # any event pumps the queue
     assert len(h.requests) == sent + 1
 
 
@@ -108,8 +108,8 @@ def test_rule_2_a_set_from_a_handler_always_fires() -> None:
     handlers = {60: lambda p: p.set("Level", 7), 61: lambda p: SEEN.append(("level", p.get(10)))}
     h = _make(protocol, lambda r: answer(r, 200, ""), handlers)
     h.start()
-    h.set("Echo", "x")
-    h.set("Echo", "y")
+    h.set("Echo", "x", from_outside=False)
+    h.set("Echo", "y", from_outside=False)
     assert SEEN == [("level", 7), ("level", 7)]  # the same value, fired twice
 
 

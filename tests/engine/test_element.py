@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.engine import events as ev
+from connector.engine.context import HandlerContext
 from connector.engine.element import Element, Saved, internals
 from connector.engine.testing import FakeClock, Harness, answer, failure
 from connector.engine.values import ValueRefused
@@ -107,11 +108,11 @@ def test_copy_fires_only_when_the_value_changes() -> None:
     )
     h = Harness(element, clock, transport=fetch_transport())
     h.start()
-    h.set("Echo", "x")
+    h.set("Echo", "x", from_outside=False)
     assert copied == ["x"]
-    h.set("Echo", "x")  # the set fires (Echo's trigger runs the copy) but the copy changes nothing
+    h.set("Echo", "x", from_outside=False)  # the set fires (Echo's trigger runs the copy) but the copy changes nothing
     assert copied == ["x"]
-    h.set("Echo", "y")
+    h.set("Echo", "y", from_outside=False)
     assert copied == ["x", "y"]
 
 
@@ -210,7 +211,7 @@ def test_parallel_requests_go_out_together_and_fire_once_all_are_answered() -> N
     protocol = h.element.view.protocol
     protocol.triggers[50] = trigger  # the toy's mappings are plain dicts: extend it for this test
     set_id = internals(h.element).send_parallel([(1, {"path": f"/p{i}"}) for i in range(3)], done_trigger=50)
-    effects = h.element.handle(ev.SetParameter(param="Echo", value="x"))
+    effects = h.element.handle(ev.SetParameter(param="Level", value=7))
     sent = [e for e in effects if isinstance(e, ev.SendRequest)]
     assert [r.path for r in sent] == ["/p0", "/p1", "/p2"]
     assert all(r.headers["Accept"] == "application/json" for r in sent)
@@ -264,3 +265,14 @@ def test_the_element_shows_a_read_only_view() -> None:
         view.tables[1000] = None  # type: ignore[index]  # the point: a read-only mapping refuses it
     h.respond(lambda r: answer(r, 200, "a=1"))
     assert view.idle and view.table("Things").keys() == ["a"] and view.get("Level") == view.values[10]
+
+
+def test_a_handler_may_clear_what_it_owns() -> None:
+    # Issue 11: null from outside is refused unless `clearable`; the handler API is not affected.
+    h = make(transport=lambda r: answer(r, 200, ""))
+    h.start()
+    assert h.element.view.get("Path") == "/things"  # set by the after-startup handler
+    HandlerContext(internals(h.element), 1, None, None).set("Path", None)
+    assert h.element.view.get("Path") is None
+    with pytest.raises(ValueRefused, match="clearable"):
+        h.set("Level", None)

@@ -793,3 +793,47 @@ def test_written_type_names_are_every_type_in_the_text_by_its_short_name() -> No
     raw = '{"$type": "InterAppCall,", "messages": [{"$type": "A.B.Reply, X", "items": [{"$type": "Item,"}]}]}'
     assert written_type_names(raw) == {"InterAppCall", "Reply", "Item"}
     assert written_type_names("not json") == set()
+
+
+# -- duplicate members (issue 11) ------------------------------------------------------------
+
+_CALL_TYPE = "Skyline.DataMiner.Core.InterAppCalls.Common.CallBulk.InterAppCall, SLInterAppCalls"
+
+
+def _duplicated(inner: str) -> str:
+    return (
+        f'{{"$type": "{_CALL_TYPE}", "guid": "g-1", "returnAddress": {{"agentId": 1, "elementId": 2}},'
+        f' "messages": [{{"$type": "TicketBatchMessage, X", "tickets": [{inner}]}}]}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("inner", "key", "where"),
+    [
+        ('{"ticketId": "WM-1", "ticketId": "WM-2", "category": "SNR"}', "ticketId", "messages[0].tickets[0].ticketId"),
+        ('{"ticketId": "WM-1", "category": "SNR", "category": "Falla de Linea"}', "category", "tickets[0].category"),
+        ('{"ticketId": "WM-1", "extra": {"a": {"b": 1, "b": 2}}}', "b", "tickets[0].extra.a.b"),
+        ('{"ticketId": "WM-1", "ticket\\u0049d": "WM-2"}', "ticketId", "tickets[0].ticketId"),
+    ],
+)
+def test_a_member_written_twice_refuses_the_message_whole(inner: str, key: str, where: str) -> None:
+    # Regression: json.loads kept the last value silently, also for ticketId and category.
+    with pytest.raises(InterAppError) as refused:
+        parse_call(_duplicated(inner), KNOWN)
+    assert f"the member '{key}' appears twice" in refused.value.reason and where in refused.value.reason
+    assert refused.value.guid == "g-1" and refused.value.return_address is not None  # still answered
+
+
+def test_a_duplicate_type_or_guid_is_refused_too() -> None:
+    raw = _duplicated('{"ticketId": "WM-1"}').replace('"guid": "g-1"', '"guid": "g-1", "guid": "g-2"')
+    with pytest.raises(InterAppError, match="'guid' appears twice"):
+        parse_call(raw, KNOWN)
+
+
+@given(st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=5), st.data())
+def test_any_repeated_member_at_any_depth_is_refused(members: dict[str, int], data: st.DataObject) -> None:
+    key = data.draw(st.sampled_from(sorted(members)))
+    pairs = ", ".join(f"{json.dumps(k)}: {v}" for k, v in members.items())
+    inner = f'{{"ticketId": "WM-1", "x": {{{pairs}, {json.dumps(key)}: 0}}}}'
+    with pytest.raises(InterAppError, match="appears twice"):
+        parse_call(_duplicated(inner), KNOWN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -79,3 +81,120 @@ def test_integers_beyond_a_double_are_refused_not_overflowing(huge: int) -> None
 def test_lone_surrogates_are_refused() -> None:
     with pytest.raises(ValueRefused, match="surrogate"):
         coerce(SECRET, "ab\ud800")
+
+
+# -- the declaration's rules (issue 11) ------------------------------------------------------
+
+WHOLE = m.Param(id=5, name="Max Retries", kind=m.ValueKind.NUMBER, range=m.Range(low=0, high=10), step=1, decimals=0)
+STEPPED = m.Param(id=6, name="S", kind=m.ValueKind.NUMBER, range=m.Range(low=1, high=9), step=0.5, decimals=1)
+CLEARABLE = m.Param(id=7, name="C", clearable=True)
+BUTTON = m.Param(
+    id=8,
+    name="Retry Errors",
+    type=m.ParamType.WRITE,
+    kind=m.ValueKind.BUTTON,
+    discreets=(m.Discreet(display="Retry", value=1),),
+)
+
+
+@pytest.mark.parametrize("spec", [NUMBER, TOGGLE, SECRET, WHEN, WHOLE, BUTTON])
+def test_null_is_refused_unless_the_param_is_clearable(spec: m.Param) -> None:
+    # Regression: {"value": null} on Max Retries was stored, then every cycle died on int(None).
+    with pytest.raises(ValueRefused, match="clearable"):
+        coerce(spec, None)
+    assert coerce(CLEARABLE, None) is None
+
+
+def test_no_decimals_means_whole() -> None:
+    with pytest.raises(ValueRefused, match="whole number"):
+        coerce(WHOLE, 2.5)
+    with pytest.raises(ValueRefused, match="whole number"):
+        coerce(WHOLE, "2.5")
+    assert coerce(WHOLE, 3.0) == 3 and isinstance(coerce(WHOLE, 3.0), int)
+    assert coerce(WHOLE, "3") == 3
+
+
+def test_the_step_holds_from_the_range_low() -> None:
+    assert coerce(STEPPED, 1.5) == 1.5 and coerce(STEPPED, 9) == 9.0
+    with pytest.raises(ValueRefused, match="multiple of the step 0.5 from 1"):
+        coerce(STEPPED, 1.2)
+    with pytest.raises(ValueRefused, match="at most 9"):
+        coerce(STEPPED, 9.5)
+
+
+@pytest.mark.parametrize("spec", [NUMBER, TOGGLE, SECRET, WHEN, WHOLE, BUTTON])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), "nan", "Infinity"])
+def test_nan_and_infinity_are_refused_for_every_kind(spec: m.Param, bad: object) -> None:
+    if spec is SECRET and isinstance(bad, str):
+        assert coerce(spec, bad) == bad  # the text "nan" is text
+        return
+    with pytest.raises(ValueRefused):
+        coerce(spec, bad)
+
+
+@pytest.mark.parametrize("bad", [0, 2, "0", "Clear", True, False, "1.5", 10**400, ""])
+def test_a_button_takes_only_its_own_values(bad: object) -> None:
+    with pytest.raises(ValueRefused):
+        coerce(BUTTON, bad)
+    assert coerce(BUTTON, 1) == coerce(BUTTON, "Retry") == coerce(BUTTON, "retry") == coerce(BUTTON, 1.0) == 1
+
+
+@pytest.mark.parametrize("look_alike", ["ENABLED".replace("E", "\u0395", 1), "di\u017fabled", "\uff11"])
+def test_discreet_displays_match_in_ascii_case_only(look_alike: str) -> None:
+    # Greek capital epsilon, the long s and a fullwidth 1 do not name Enabled, Disabled or 1.
+    with pytest.raises(ValueRefused):
+        coerce(TOGGLE, look_alike)
+    assert coerce(TOGGLE, "DISABLED") == 0
+
+
+number_specs = st.builds(
+    lambda low, span, step, decimals: m.Param(
+        id=9,
+        name="N",
+        kind=m.ValueKind.NUMBER,
+        range=m.Range(low=low, high=None if span is None else low + span),
+        step=step,
+        decimals=decimals,
+    ),
+    st.integers(-1000, 1000),
+    st.none() | st.integers(0, 5000),
+    st.none() | st.sampled_from([1, 2, 0.5, 0.25, 5, 60]),
+    st.none() | st.integers(0, 3),
+)
+number_inputs = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-5000, 7000).map(lambda x: round(x, 2)),
+    st.integers(-2000, 7000).map(str),
+    st.text(max_size=8),
+)
+
+
+@given(number_specs, number_inputs)
+def test_what_coerce_accepts_for_a_number_is_finite_in_range_on_the_step(spec: m.Param, value: object) -> None:
+    try:
+        stored = coerce(spec, value)
+    except ValueRefused:
+        return
+    assert isinstance(stored, (int, float)) and not isinstance(stored, bool)
+    assert math.isfinite(stored)
+    assert spec.range is not None
+    assert spec.range.low is None or stored >= spec.range.low
+    assert spec.range.high is None or stored <= spec.range.high
+    if spec.decimals == 0:
+        assert isinstance(stored, int)
+    if spec.step:
+        steps = (stored - (spec.range.low or 0)) / spec.step
+        assert abs(steps - round(steps)) <= 1e-9 * max(1.0, abs(steps))
+    assert coerce(spec, stored) == stored  # what is stored is accepted again, unchanged
+
+
+@given(st.one_of(st.integers(0, 10), st.floats(0, 10)))
+def test_a_whole_number_param_accepts_exactly_the_whole_numbers(value: float) -> None:
+    if float(value).is_integer():
+        assert coerce(WHOLE, value) == int(value)
+    else:
+        with pytest.raises(ValueRefused):
+            coerce(WHOLE, value)

@@ -236,3 +236,45 @@ def test_a_bad_element_id_is_a_problem_of_the_yaml(tmp_path: Path) -> None:
     text = "name: A\nid: 1/0\nprotocol: PROTOCOL\nconnection: {host: h}\n"
     with pytest.raises(ProtocolError, match=r"element.yaml:2:5: id: expected DATAMINERID/ELEMENTID"):
         load_element(write(tmp_path, text))
+
+
+def test_params_follow_the_set_rules_with_their_place(tmp_path: Path) -> None:
+    # Issue 11: what a user may set, by the parameter's declaration, FILE:LINE:COL.
+    text = """\
+name: A
+protocol: PROTOCOL
+connection: {host: h}
+params:
+  Max Retries: 2.5
+  Retry Delay: .nan
+  In Flight: "[]"
+  Tickets Completed: 5
+  Platform Response: x
+  Clear Completed: 1
+  InterApp Receive: x
+  \uff11\uff12: 3
+  Max Retrie\u017f: 3
+  Ticketing Processing: di\u017fabled
+  Max Concurrent Requests: 3.0
+"""
+    with pytest.raises(ProtocolError) as caught:
+        load_element(write(tmp_path, text))
+    joined = "\n".join(str(p) for p in caught.value.problems)
+    assert "element.yaml:5:16: Max Retries: must be a whole number" in joined
+    assert "element.yaml:6:16: Retry Delay: must be a number" in joined
+    assert "element.yaml:7:3: params: 'In Flight' is a read parameter with no write parameter" in joined
+    assert "element.yaml:8:3: params: 'Tickets Completed' is a read parameter with no write parameter" in joined
+    assert "element.yaml:9:3: params: 'Platform Response' is a dummy parameter with no write parameter" in joined
+    assert "element.yaml:10:3: params: 'Clear Completed' takes commands" in joined
+    assert "element.yaml:11:3: params: 'InterApp Receive' takes commands" in joined
+    assert "element.yaml:12:3: params: no parameter '\uff11\uff12'" in joined
+    assert "element.yaml:13:3: params: no parameter 'Max Retrie\u017f'" in joined
+    assert "element.yaml:14:25: Ticketing Processing: must be one of" in joined
+    assert len(caught.value.problems) == 10  # 3.0 for a whole number is 3
+
+
+def test_a_whole_float_is_stored_as_the_whole_number(tmp_path: Path) -> None:
+    config, _ = load_element(
+        write(tmp_path, "name: A\nprotocol: PROTOCOL\nconnection: {host: h}\nparams:\n  Max Retries: 3.0\n")
+    )
+    assert config.params[12] == 3 and isinstance(config.params[12], int)

@@ -61,7 +61,7 @@ from connector.engine.interapp.model import (
     short_type_name,
     show,
 )
-from connector.engine.interapp.reader import parse_call, written_type_names
+from connector.engine.interapp.reader import parse_call, repeated_member, unique_object, written_type_names
 from connector.engine.interapp.writer import serialize_call
 
 __all__ = [
@@ -78,8 +78,10 @@ __all__ = [
     "format_date",
     "parse_call",
     "parse_date",
+    "repeated_member",
     "serialize_call",
     "short_type_name",
     "show",
+    "unique_object",
     "written_type_names",
 ]

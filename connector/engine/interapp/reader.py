@@ -80,7 +80,7 @@ def parse_call(
 def _decode(raw: str | bytes, max_bytes: int) -> Any:
     text = _text(raw, max_bytes)
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_members)
     except json.JSONDecodeError as error:
         _refuse(f"not JSON: {error.msg} at line {error.lineno} column {error.colno}")
     except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
@@ -117,6 +117,48 @@ def _finite_float(text: str) -> float:
     return number
 
 
+class _Twice(dict[str, Any]):
+    """An object that names a member twice, kept (the last value wins) for the reader to refuse
+    with the member's place: json.loads alone would keep the last one silently."""
+
+    twice: str
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    twice = repeated_member(pairs)
+    if twice is None:
+        return dict(pairs)
+    marked = _Twice(pairs)
+    marked.twice = twice
+    return marked
+
+
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` for json.loads that refuses (ValueError) an object naming a member
+    twice, which json.loads alone would keep silently, the last value winning."""
+    twice = repeated_member(pairs)
+    if twice is not None:
+        raise ValueError(f"the member {json.dumps(twice)[:80]} appears twice in one object")
+    return dict(pairs)
+
+
+def repeated_member(pairs: list[tuple[str, Any]]) -> str | None:
+    """The first member named twice in a JSON object's (key, value) pairs, or None.
+
+    For `json.loads(..., object_pairs_hook=...)`: a document with a member twice is refused,
+    as which value the sender meant is unknown.
+    """
+    keys = {key for key, _ in pairs}
+    if len(keys) == len(pairs):
+        return None
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None  # pragma: no cover - a smaller set means a key came twice
+
+
 class _Reader:
     """One recursive pass over the decoded document in document order: checks every `$type`,
     strips the metadata, resolves `$ref`s, counts depth. Recursion stops at max_depth."""
@@ -149,6 +191,10 @@ class _Reader:
 
     def _object(self, raw: dict[str, Any], depth: int) -> Any:
         self._check_depth(depth)
+        if isinstance(raw, _Twice):
+            # Two values for one member (two ticketIds, two categories): which one the sender
+            # meant is unknown, so the message is refused whole.
+            _refuse(f"{self.where(raw.twice)}: the member {show(raw.twice)} appears twice in one object")
         if "$ref" in raw:
             return self._reference(raw)
         type_name = self._type_name(raw)
