@@ -37,6 +37,9 @@ class EffectSink(TypingProtocol):
     def deliver(self, message: ev.SendInterApp) -> None:
         """Hand an InterApp message to its target element (and, for a reply, to the caller)."""
 
+    def status(self, status: ev.ElementStatus) -> None:
+        """The element entered or left timeout (shown by the host, recorded by the harness)."""
+
 
 class EffectRouter:
     """Sorts each step's effects onto a sink, in order, and keeps the deferred triggers."""
@@ -51,6 +54,7 @@ class EffectRouter:
             ev.ScheduleTimer: sink.schedule,
             ev.CancelTimer: sink.cancel,
             ev.SendInterApp: sink.deliver,
+            ev.ElementStatus: sink.status,
             ev.Defer: self._defer,
         }
 

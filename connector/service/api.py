@@ -66,6 +66,7 @@ class Host(TypingProtocol):
 
     name: str
     state: HostState
+    reason: str  # why it is in timeout (HostState.TIMEOUT)
 
     @property
     def view(self) -> ElementView: ...
@@ -392,6 +393,7 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
+                **({"reason": host.reason} if host.state is HostState.TIMEOUT else {}),
             }
             for host in runtime.elements.values()
         ]

@@ -29,6 +29,12 @@ def add_run(subparsers: Subparsers) -> None:
         help="require this bearer token on the API (needed to listen beyond loopback)",
     )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text (default): one line an event, key=value fields; json: one JSON object a line",
+    )
     parser.set_defaults(run=_run)
 
 
@@ -66,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         worst = max(worst, EXIT_INVALID)
     if worst:
         return worst
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
     # Every element has committed and closed its store. A request still blocked in an HTTP
     # thread (a platform that does not answer) would hold the interpreter's exit until its

@@ -59,6 +59,7 @@ class HostState(enum.StrEnum):
 
     STARTING = "starting"
     RUNNING = "running"
+    TIMEOUT = "timeout"  # running, but what it talks to is down for everyone (DataMiner's timeout)
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"  # its store refused a commit: it stopped rather than run ahead of it
@@ -66,7 +67,12 @@ class HostState(enum.StrEnum):
     @property
     def accepting(self) -> bool:
         """Whether the host takes events (sets, InterApp, timers) in this state."""
-        return self in (HostState.STARTING, HostState.RUNNING)
+        return self in (HostState.STARTING, HostState.RUNNING, HostState.TIMEOUT)
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopping: timers fire and other elements' messages are delivered."""
+        return self in (HostState.RUNNING, HostState.TIMEOUT)
 
 
 class ElementHost:
@@ -90,6 +96,8 @@ class ElementHost:
         self.store = store if store is not None else SQLiteStore(config.store_path)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
+        self.reason = ""  # why it is in timeout (HostState.TIMEOUT), for the API
+        self._timeout: ev.ElementStatus | None = None  # set by the element, kept while starting
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -111,10 +119,13 @@ class ElementHost:
         # (the demo's) come this way too.
         initial = param_values(self.protocol, self.config.params)
         always = param_values(self.protocol, self.config.secrets)
-        effects = self.element.start(self.store.load(), initial, always)
+        saved = self.store.load()
+        if not saved.empty:
+            self._say_ignored(initial, saved.params)
+        effects = self.element.start(saved, initial, always)
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
-        self.state = HostState.RUNNING
+        self.state = HostState.TIMEOUT if self._timeout is not None else HostState.RUNNING
         log.info(
             "[%s] running (%s %s, %d rows)",
             self.name,
@@ -122,6 +133,25 @@ class ElementHost:
             self.protocol.version,
             sum(len(t) for t in self.element.view.tables.values()),
         )
+
+    def _say_ignored(self, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
+        """The element YAML's values are initial values: a saved one wins. Say so where they differ."""
+        for pid, value in initial.items():
+            if pid in saved and saved[pid] != value and not self.protocol.params[pid].password:
+                name = self.protocol.params[pid].name
+                log.warning(
+                    "[%s] %s: the element YAML says %r, the saved value %r wins "
+                    "(the YAML's values apply to a new element only; set it through the API)",
+                    self.name,
+                    name,
+                    value,
+                    saved[pid],
+                    extra={
+                        "element": self.name,
+                        "event": "yaml_setting_ignored",
+                        "fields": {"param": name, "yaml": value, "saved": saved[pid]},
+                    },
+                )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
@@ -232,6 +262,20 @@ class ElementHost:
         self._replies.append(message)
         self.runtime.route(self, message)
 
+    def status(self, status: ev.ElementStatus) -> None:
+        was = self._timeout
+        self._timeout = status if status.timeout else None
+        if self.state.running:
+            self.state = HostState.TIMEOUT if status.timeout else HostState.RUNNING
+        self.reason = status.reason if status.timeout else ""
+        fields = {"element": self.name, "fields": {"reason": status.reason}}
+        if status.timeout and (was is None or was.reason != status.reason):
+            log.warning("[%s] in timeout: %s", self.name, status.reason, extra={**fields, "event": "timeout_entered"})
+        elif not status.timeout and was is not None:
+            log.info(
+                "[%s] out of timeout: the platform answers again", self.name, extra={**fields, "event": "timeout_left"}
+            )
+
     async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
 
@@ -309,7 +353,7 @@ class Runtime:
 
     @staticmethod
     async def _fire(host: ElementHost, timer: int) -> None:
-        if host.state is HostState.RUNNING:
+        if host.state.running:
             host.post(ev.TimerFired(timer=timer))
 
     def cancel_timer(self, host: ElementHost, timer: int) -> None:
@@ -332,7 +376,16 @@ class Runtime:
         if not message.target:
             return  # a reply with no return address: only the API caller gets it
         host = self.find(message.target)
-        if host is None or host.state is not HostState.RUNNING:
-            log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
+        if host is None or not host.state.running:
+            if message.parameter != INTERAPP_RECEIVE and host is None:
+                # A reply to a return address outside this runtime (the API caller, which gets it
+                # with its answer): the normal way of things, nothing lost.
+                log.debug(
+                    "[%s] InterApp reply to %s: not an element here (the caller has it)", sender.name, message.target
+                )
+                return
+            log.warning(
+                "[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target
+            )
             return
         host.post(ev.SetParameter(param=message.parameter, value=message.raw))

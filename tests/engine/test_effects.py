@@ -30,6 +30,9 @@ class ListSink:
     def deliver(self, message: ev.SendInterApp) -> None:
         self.calls.append(f"deliver {message.raw}")
 
+    def status(self, status: ev.ElementStatus) -> None:
+        self.calls.append(f"status {status.timeout}")
+
 
 def request(request_id: int) -> ev.SendRequest:
     return ev.SendRequest(request_id=request_id, session=1, method="GET", path="/", headers={}, body=None, timeout=1)
@@ -42,6 +45,7 @@ STEP: list[ev.Effect] = [
     ev.ScheduleTimer(timer=2, interval=1, first_in=0),
     ev.CancelTimer(timer=3),
     ev.SendInterApp(target="x", parameter=1, raw="hi"),
+    ev.ElementStatus(timeout=True, reason="down"),
     request(2),
 ]
 
@@ -50,7 +54,7 @@ def test_effects_reach_the_sink_in_the_order_of_the_step() -> None:
     sink = ListSink()
     router = EffectRouter(sink)
     router.carry_out(STEP)
-    assert sink.calls == ["commit", "send 1", "schedule 2", "cancel 3", "deliver hi", "send 2"]
+    assert sink.calls == ["commit", "send 1", "schedule 2", "cancel 3", "deliver hi", "status True", "send 2"]
     assert router.deferred == 1
 
 

@@ -40,6 +40,8 @@ class DemoOptions:
     keep_running: bool = False
     api: str = "127.0.0.1:0"
     seed: int = 2026
+    log_level: str = "WARNING"
+    log_format: str = "text"
 
 
 def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -74,7 +76,7 @@ def wm_message(rows: list[dict[str, Any]], index: int) -> str:
 
 
 def run_demo(options: DemoOptions) -> int:
-    configure_logging("WARNING")
+    configure_logging(options.log_level, options.log_format)
     return asyncio.run(_demo(options))
 
 
