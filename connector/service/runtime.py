@@ -303,6 +303,8 @@ class ElementHost:
             )
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
+        else:
+            log.debug("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
 
 

@@ -204,7 +204,8 @@ class OneLineFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
-        fields = event_fields(record)
+        # A text already in the message is not written twice (JSON keeps every field).
+        fields = {k: v for k, v in event_fields(record).items() if not (isinstance(v, str) and (not v or v in line))}
         if fields:
             line += " " + " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
         return line.translate(_ESCAPES)

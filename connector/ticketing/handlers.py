@@ -399,8 +399,12 @@ def _log_cycle_end(
         f"noted {report.notes_added}, completed {report.completed}, errors {report.errors}"
     )
     if report.timeout:
-        fields |= {"timeout": state.timeout, "next_try_in": round(state.retry_at - protocol.now(), 3)}
-        message += f"; platform down: {state.timeout}; tried again in {state.retry_at - protocol.now():.1f} s"
+        wait = round(state.retry_at - protocol.now(), 3)
+        fields |= {"timeout": state.timeout, "next_try_in": wait}
+        message = (
+            f"cycle ended in {duration:g} s after {report.request_count} requests: the platform is down "
+            f"({state.timeout}); tried again in {wait:.1f} s"
+        )
         protocol.log(message, "warning", event="cycle_end", result=result, **fields)
         return
     protocol.log(message, event="cycle_end", result=result, **fields)

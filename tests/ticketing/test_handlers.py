@@ -170,3 +170,15 @@ def test_a_cycle_under_faults_logs_retries_with_try_n_of_n_and_its_end(platform,
     assert end_fields["requests"] == sum(1 for _ in h.requests) and end_fields["created"] == 3
     assert (end_fields["completed"], end_fields["errors"], end_fields["result"]) == (3, 0, "OK")
     assert end.getMessage().startswith("[Ticketing BE 01] cycle ended in ")
+
+
+def test_tickets_received_total_counts_every_ticket_accepted(platform, clock) -> None:
+    # Issue 12: "Tickets Received" was 0 after the demo received 400 (it counted the status).
+    h = ticketing_element(platform, clock)
+    h.set(9000000, batch(make_tickets(5)))
+    h.set(9000000, batch(make_tickets(5), guid="g-2"))  # duplicates: not counted again
+    assert (h.element.view.get("Tickets Received Total"), h.element.view.get("Tickets Waiting")) == (5, 5)
+    h.set("Ticketing Processing", "Enabled")
+    assert statuses(h) == {tickets.COMPLETED: 5}
+    assert (h.element.view.get("Tickets Received Total"), h.element.view.get("Tickets Waiting")) == (5, 0)
+    assert h.element.view.protocol.param("Tickets Received Total").save
