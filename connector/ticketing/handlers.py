@@ -116,7 +116,22 @@ def after_startup(protocol: HandlerContext) -> None:
 def processing_changed(protocol: HandlerContext) -> None:
     if protocol.get(ids().processing) == ENABLED:
         protocol.check_trigger(ids().process_now)
-    # Disabled: a running cycle stops before its next request (see _advance).
+        return
+    # Disabled: a running cycle stops before its next request (see _advance), and an element
+    # that talks to nothing is not in timeout.
+    state = _state(protocol)
+    if state.timeout is not None:
+        state.timeout, state.down_cycles, state.retry_at = None, 0, 0.0
+        protocol.set_timeout(None)
+
+
+def credentials_changed(protocol: HandlerContext) -> None:
+    """New credentials while in timeout: try them now, not when the backoff says."""
+    state = _state(protocol)
+    state.session.forget_token()
+    if state.timeout is not None and protocol.get(ids().processing) == ENABLED:
+        state.retry_at = 0.0
+        protocol.check_trigger(ids().process_now)
 
 
 def retry_errors(protocol: HandlerContext) -> None:
