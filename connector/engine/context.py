@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from connector.engine.core import ElementCore
-from connector.engine.events import Count, Defer, HttpResult, Observe, SendInterApp
+from connector.engine.events import Count, Defer, ElementStatus, HttpResult, Observe, SendInterApp
 from connector.engine.table import Table
 from connector.engine.values import coerce
 from connector.protocol.model import INTERAPP_RECEIVE, MetricType
@@ -75,8 +75,16 @@ class HandlerContext:
     def now(self) -> float:
         return self._element.now()
 
-    def log(self, message: str, level: str = "info") -> None:
-        _log.log(_LEVELS.get(level, logging.INFO), "[%s] %s", self._element.name, message)
+    def log(self, message: str, level: str = "info", *, event: str = "", **fields: Any) -> None:
+        """One line in the log, with the element's name; `event` names what happened (for
+        machines: `--log-format json`) and `fields` are its values (written as key=value)."""
+        extra = {"element": self._element.name, "event": event, "fields": fields}
+        _log.log(_LEVELS.get(level, logging.INFO), "[%s] %s", self._element.name, message, extra=extra)
+
+    def set_timeout(self, reason: str | None) -> None:
+        """Put the element in timeout (`reason`: why, for people), or take it out (None): what
+        it talks to is down for everyone, DataMiner's element timeout. The host shows it."""
+        self._element.emit(ElementStatus(timeout=reason is not None, reason=reason or ""))
 
     def send_interapp(self, element: str, raw: str, parameter: int = INTERAPP_RECEIVE) -> None:
         self._element.emit(SendInterApp(target=element, parameter=parameter, raw=raw))

@@ -40,6 +40,9 @@ class EffectSink(TypingProtocol):
     def record(self, metric: ev.Metric) -> None:
         """Add a connector's metric (an Observe or a Count) to the driver's metrics."""
 
+    def status(self, status: ev.ElementStatus) -> None:
+        """The element entered or left timeout (shown by the host, recorded by the harness)."""
+
 
 class EffectRouter:
     """Sorts each step's effects onto a sink, in order, and keeps the deferred triggers."""
@@ -54,6 +57,7 @@ class EffectRouter:
             ev.ScheduleTimer: sink.schedule,
             ev.CancelTimer: sink.cancel,
             ev.SendInterApp: sink.deliver,
+            ev.ElementStatus: sink.status,
             ev.Defer: self._defer,
             ev.Observe: sink.record,
             ev.Count: sink.record,

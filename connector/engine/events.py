@@ -169,4 +169,17 @@ class Count:
 
 Metric = Observe | Count
 
-Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer | Observe | Count
+
+@frozen(kw_only=True)
+class ElementStatus:
+    """The element's communication state, as DataMiner shows it on the element's card.
+
+    `timeout`: the element cannot reach what it talks to (the platform is down for everyone, not
+    one request's failure); `reason` says why, for people. Cleared by the next status without it.
+    """
+
+    timeout: bool
+    reason: str = ""
+
+
+Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer | Observe | Count | ElementStatus

@@ -84,6 +84,7 @@ class Harness:
         self.interapp: list[ev.SendInterApp] = []
         self.persisted: list[ev.Persist] = []
         self.metrics: list[ev.Metric] = []  # every Observe and Count, in order
+        self.statuses: list[ev.ElementStatus] = []  # every timeout entered or left, in order
         self._timers: dict[int, tuple[float, float]] = {}  # timer -> (due, interval)
         self._events: deque[ev.Event] = deque()
         self._router = EffectRouter(self)
@@ -172,3 +173,12 @@ class Harness:
 
     def record(self, metric: ev.Metric) -> None:
         self.metrics.append(metric)
+
+    def status(self, status: ev.ElementStatus) -> None:
+        self.statuses.append(status)
+
+    @property
+    def timeout(self) -> str | None:
+        """Why the element is in timeout, or None when it is not."""
+        last = self.statuses[-1] if self.statuses else None
+        return last.reason if last is not None and last.timeout else None

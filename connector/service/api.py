@@ -69,6 +69,7 @@ class Host(TypingProtocol):
     name: str
     state: HostState
     failure: str | None  # why it is FAILED
+    reason: str  # why it is in timeout (HostState.TIMEOUT)
 
     @property
     def view(self) -> ElementView: ...
@@ -408,6 +409,7 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
+                **({"reason": host.reason} if host.state is HostState.TIMEOUT else {}),
                 "summary": {  # the parameters the protocol marks `summary: true`, as displayed
                     param.name: display(param, host.view.values.get(param.id))
                     for param in host.view.protocol.params.values()

@@ -45,6 +45,12 @@ def add_run(subparsers: Subparsers) -> None:
     # Read late, never a default --help shows; on argv every local user can read it: a warning.
     parser.add_argument("--api-token", help="the token itself; readable in the process list: prefer --api-token-file")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=("text", "json"),
+        help="text (default): one line an event, key=value fields; json: one JSON object a line",
+    )
     parser.set_defaults(run=_run)
 
 
@@ -88,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         worst = max(worst, EXIT_INVALID)
     if worst:
         return worst
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=token))
     except ApiAddressError as exc:  # the address is taken: nothing started, nothing created

@@ -62,15 +62,20 @@ class HostState(enum.StrEnum):
 
     STARTING = "starting"
     RUNNING = "running"
+    TIMEOUT = "timeout"  # running, but what it talks to is down for everyone (DataMiner's timeout)
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"  # its store refused a commit: it stopped rather than run ahead of it
-    TIMEOUT = "timeout"  # the platform does not answer: the element waits and tries again
 
     @property
     def accepting(self) -> bool:
         """Whether the host takes events (sets, InterApp, timers) in this state."""
-        return self in (HostState.STARTING, HostState.RUNNING)
+        return self in (HostState.STARTING, HostState.RUNNING, HostState.TIMEOUT)
+
+    @property
+    def running(self) -> bool:
+        """Started and not stopping: timers fire and other elements' messages are delivered."""
+        return self in (HostState.RUNNING, HostState.TIMEOUT)
 
 
 def open_store(config: ElementConfig, protocol: Protocol) -> Store:
@@ -104,6 +109,8 @@ class ElementHost:
         self.failure: str | None = None  # why the host is FAILED
         self.metrics = HostMetrics(protocol)  # read by connector.service.metrics when scraped
         self._clock = clock
+        self.reason = ""  # why it is in timeout (HostState.TIMEOUT), for the API
+        self._timeout: ev.ElementStatus | None = None  # set by the element, kept while starting
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -125,10 +132,13 @@ class ElementHost:
         # (the demo's) come this way too.
         initial = param_values(self.protocol, self.config.params)
         always = param_values(self.protocol, self.config.secrets)
-        effects = self.element.start(self.store.load(), initial, always)
+        saved = self.store.load()
+        if not saved.empty:
+            self._say_ignored(initial, saved.params)
+        effects = self.element.start(saved, initial, always)
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
-        self.state = HostState.RUNNING
+        self.state = HostState.TIMEOUT if self._timeout is not None else HostState.RUNNING
         log.info(
             "[%s] running (%s %s, %d rows)",
             self.name,
@@ -138,6 +148,25 @@ class ElementHost:
         )
         for warning in self.protocol.warnings:
             log.warning("[%s] %s", self.name, warning)
+
+    def _say_ignored(self, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
+        """The element YAML's values are initial values: a saved one wins. Say so where they differ."""
+        for pid, value in initial.items():
+            if pid in saved and saved[pid] != value and not self.protocol.params[pid].password:
+                name = self.protocol.params[pid].name
+                log.warning(
+                    "[%s] %s: the element YAML says %r, the saved value %r wins "
+                    "(the YAML's values apply to a new element only; set it through the API)",
+                    self.name,
+                    name,
+                    value,
+                    saved[pid],
+                    extra={
+                        "element": self.name,
+                        "event": "yaml_setting_ignored",
+                        "fields": {"param": name, "yaml": value, "saved": saved[pid]},
+                    },
+                )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
@@ -261,6 +290,20 @@ class ElementHost:
     def record(self, metric: ev.Metric) -> None:
         self.metrics.record(metric)
 
+    def status(self, status: ev.ElementStatus) -> None:
+        was = self._timeout
+        self._timeout = status if status.timeout else None
+        if self.state.running:
+            self.state = HostState.TIMEOUT if status.timeout else HostState.RUNNING
+        self.reason = status.reason if status.timeout else ""
+        fields = {"element": self.name, "fields": {"reason": status.reason}}
+        if status.timeout and (was is None or was.reason != status.reason):
+            log.warning("[%s] in timeout: %s", self.name, status.reason, extra={**fields, "event": "timeout_entered"})
+        elif not status.timeout and was is not None:
+            log.info(
+                "[%s] out of timeout: the platform answers again", self.name, extra={**fields, "event": "timeout_left"}
+            )
+
     async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
 
@@ -291,6 +334,8 @@ class ElementHost:
         self.metrics.request(session.name if session else str(request.session), result, time.monotonic() - started)
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
+        else:
+            log.debug("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
 
 
@@ -370,7 +415,7 @@ class Runtime:
 
     @staticmethod
     async def _fire(host: ElementHost, timer: int) -> None:
-        if host.state is HostState.RUNNING:
+        if host.state.running:
             host.post(ev.TimerFired(timer=timer))
 
     def cancel_timer(self, host: ElementHost, timer: int) -> None:
@@ -393,8 +438,17 @@ class Runtime:
         if not message.target:
             return  # a reply with no return address: only the API caller gets it
         host = self.find(message.target)
-        if host is None or host.state is not HostState.RUNNING:
-            log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
+        if host is None or not host.state.running:
+            if message.parameter != INTERAPP_RECEIVE and host is None:
+                # A reply to a return address outside this runtime (the API caller, which gets it
+                # with its answer): the normal way of things, nothing lost.
+                log.debug(
+                    "[%s] InterApp reply to %s: not an element here (the caller has it)", sender.name, message.target
+                )
+                return
+            log.warning(
+                "[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target
+            )
             return
         host.metrics.interapp_messages += 1
         # Between our own elements: not a set from outside (a reply lands on InterApp Return).

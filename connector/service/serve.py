@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -176,18 +178,63 @@ def _on_stop_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
-def configure_logging(level: str = "INFO") -> None:
+# Libraries whose records are not events an operator acts on: their warnings only, at every
+# level (at DEBUG, httpcore alone writes hundreds of lines a cycle; tzlocal a multi-line note).
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "h2", "apscheduler", "tzlocal", "asyncio", "uvicorn", "multipart")
+LOG_FORMATS = ("text", "json")
+
+
+def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """One line an event on stderr: `text` (ISO 8601 UTC time, level, logger, message, then the
+    event's fields as key=value) or `json` (one object a line: ts, level, logger, element, event,
+    message and the event's fields)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
-    # httpx logs every request with its URL at INFO; the element logs what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else OneLineFormatter(TEXT_FORMAT))
+    handler.set_name("connector")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "connector"]:
+        root.removeHandler(old)  # configured again (tests, the demo after the platform)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def utc_time(record: logging.LogRecord) -> str:
+    """The record's time in ISO 8601 UTC with milliseconds: 2026-12-02T01:35:33.123Z."""
+    seconds = int(record.created)
+    millis = min(int((record.created - seconds) * 1000), 999)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+
+
+def event_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The event's fields a log call passed (`extra={"fields": {...}}`), or none."""
+    fields = getattr(record, "fields", None)
+    return dict(fields) if isinstance(fields, Mapping) else {}
+
+
+def _element_and_message(record: logging.LogRecord) -> tuple[str | None, str]:
+    """The element a record is about and its message without the "[element] " prefix."""
+    message = record.getMessage()
+    element = getattr(record, "element", None)
+    if element is None and message.startswith("[") and "] " in message:
+        element = message[1 : message.index("] ")]
+    if element is not None and message.startswith(f"[{element}] "):
+        message = message[len(element) + 3 :]
+    return element, message
 
 
 # Every control character (C0, DEL, C1) and the Unicode line and paragraph separators, written
 # the way repr() writes them: `\n`, `\x1b`, `\u2028`.
 _ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if not text or any(c in text for c in ' "=') else text
 
 
 class OneLineFormatter(logging.Formatter):
@@ -198,14 +245,47 @@ class OneLineFormatter(logging.Formatter):
     A traceback keeps its lines, each indented so that none can pass for a record.
     """
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return utc_time(record)
+
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return super().formatMessage(record).translate(_ESCAPES)
+        line = super().formatMessage(record)
+        # A text already in the message is not written twice (JSON keeps every field).
+        fields = {k: v for k, v in event_fields(record).items() if not (isinstance(v, str) and (not v or v in line))}
+        if fields:
+            line += " " + " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+        return line.translate(_ESCAPES)
 
     def formatException(self, ei: Any) -> str:
         return _indented(super().formatException(ei))
 
     def formatStack(self, stack_info: str) -> str:
         return _indented(super().formatStack(stack_info))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, element, event, message, the event's fields
+    (and the traceback, as `exception`). JSON escapes control characters by itself."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        element, message = _element_and_message(record)
+        line: dict[str, Any] = {
+            "ts": utc_time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "element": element,
+            "event": getattr(record, "event", None) or None,
+            "message": message,
+        }
+        for key, value in event_fields(record).items():
+            line.setdefault(key, value)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False).translate(_JSON_SEPARATORS)
+
+
+# json.dumps leaves U+2028/U+2029 as they are with ensure_ascii=False: some readers split lines there.
+_JSON_SEPARATORS = {0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def _indented(text: str) -> str:
@@ -215,9 +295,11 @@ def _indented(text: str) -> str:
 __all__ = [
     "DEFAULT_API",
     "ApiAddressError",
-    "parse_api_address",
-    "serve",
+    "JsonFormatter",
+    "OneLineFormatter",
+    "Protocol",
     "configure_logging",
     "listen_address",
-    "Protocol",
+    "parse_api_address",
+    "serve",
 ]

@@ -69,18 +69,27 @@ class PlatformError(Exception):
     `maybe_applied`: the request may have been carried out although we did not see it succeed
     (no answer, 5xx, or a success we could not read): a write must be looked up before it is
     sent again. `unauthorized`: a 401 (Cherwell: log in again). `stale_ids`: the platform did not
-    know an id we sent (resolve the metadata again). SFyC (`connector.ticketing.sfyc`) raises it
-    too: one error type for the flow to handle.
+    know an id we sent (resolve the metadata again). `status`: the answer's HTTP status, 0 when
+    there was no answer, None when the error is about an answer's content (whose failure it is:
+    `connector.ticketing.outage`). SFyC (`connector.ticketing.sfyc`) raises it too: one error type
+    for the flow to handle.
     """
 
     def __init__(
-        self, message: str, *, maybe_applied: bool = False, unauthorized: bool = False, stale_ids: bool = False
+        self,
+        message: str,
+        *,
+        maybe_applied: bool = False,
+        unauthorized: bool = False,
+        stale_ids: bool = False,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.maybe_applied = maybe_applied
         self.unauthorized = unauthorized
         self.stale_ids = stale_ids
+        self.status = status
 
 
 # -- reading any answer ---------------------------------------------------------------------------
@@ -141,16 +150,18 @@ def read_reply(reply: PlatformReply, platform: str) -> Any:
         # The transport's detail (the glue passes it as the reason) says what to fix: a refused
         # connection, a timeout, a header that cannot be sent.
         why = f"{reply.error or 'unknown error'}: {reply.reason}" if reply.reason else (reply.error or "unknown error")
-        raise PlatformError(shorten(f"{platform}: no answer ({why})"), maybe_applied=reply.maybe_applied)
+        raise PlatformError(shorten(f"{platform}: no answer ({why})"), maybe_applied=reply.maybe_applied, status=0)
     try:
         data: Any = load_json(reply.body) if reply.body.strip() else None
     except ValueError:
         data = None  # gateway pages (HTML 503) and truncated bodies: the status line says enough
     if reply.status == 401:
-        raise PlatformError(describe(platform, data, reply.status, reply.reason), unauthorized=True)
+        raise PlatformError(describe(platform, data, reply.status, reply.reason), unauthorized=True, status=401)
     if not reply.ok:
         message = describe(platform, data, reply.status, reply.reason)
-        raise PlatformError(message, maybe_applied=reply.maybe_applied, stale_ids=_suggests_stale_ids(data))
+        raise PlatformError(
+            message, maybe_applied=reply.maybe_applied, stale_ids=_suggests_stale_ids(data), status=reply.status
+        )
     if data is None:
         # The server said it did the work but we cannot read what it did: treat a write as
         # possibly applied, so that it is looked up rather than sent twice.

@@ -56,6 +56,10 @@ def add_demo(subparsers: Subparsers) -> None:
         help="where the management API listens (default: a free loopback port)",
     )
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--log-format", default="text", choices=("text", "json"), help="json: one JSON object a line (default text)"
+    )
     parser.set_defaults(run=_demo)
 
 
@@ -70,6 +74,8 @@ def _demo(args: argparse.Namespace) -> int:
         keep=args.keep,
         api=args.api,
         seed=args.seed,
+        log_level=args.log_level,
+        log_format=args.log_format,
     )
     return run_demo(options)
 

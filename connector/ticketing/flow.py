@@ -50,7 +50,8 @@ rows), `lookups` (the open incidents, and reconciliation), `rows` (the cycle's t
 change reaches the table), `session` (login, token, metadata, requests).
 
 A failure counts one retry at the ticket's current operation (`tickets.fail`); a failed ticket is
-not tried again in the same cycle.
+not tried again in the same cycle. The platform down for everyone is not a ticket's failure: the
+cycle ends with the report's `timeout` set (the rule: `connector.ticketing.outage`).
 """
 
 from __future__ import annotations
@@ -98,15 +99,18 @@ def run_cycle(
     now: Callable[[], float],
     rng: random.Random,
     journal: Journal,
+    report: CycleReport | None = None,
 ) -> CycleFlow[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
 
     It yields `Round`s of calls (one call at a time with settings.concurrency 1; above 1 up to
     that many writes, or search pages, at once) and returns its report; the driver keeps to
-    `connector.ticketing.states`.
+    `connector.ticketing.states`. A driver that passes the `report` may take its events while
+    the cycle runs (`CycleReport.take_events`), to log them as they happen.
     """
     work = WorkWhileOut()
-    return (yield from with_work_while_out(_Cycle(table, settings, session, now, rng, journal, work).run(), work))
+    cycle = _Cycle(table, settings, session, now, rng, journal, work, report or CycleReport())
+    return (yield from with_work_while_out(cycle.run(), work))
 
 
 class _Cycle:
@@ -121,9 +125,10 @@ class _Cycle:
         rng: random.Random,
         journal: Journal,
         work: WorkWhileOut,
+        report: CycleReport,
     ) -> None:
         self.settings, self.journal = settings, journal
-        self.report = CycleReport()
+        self.report = report
         self.rows = CycleRows(table, settings, session, now, rng, self.report)
         self.platform = PlatformClient(settings, session, self.report, now)
         self.incidents = OpenIncidents()
@@ -143,11 +148,11 @@ class _Cycle:
         try:
             yield from self._steps()
         except SessionLost as lost:
-            # Nothing can progress without Cherwell: one failure for every ticket still pending,
-            # so that a platform that never lets us in ends each ticket in Error with the reason.
-            still = [t for t in self.rows.ready.values() if t.live and t.key not in self.rows.finished]
-            self.rows.fail_together(still, str(lost))
-            self.report.result = str(lost)
+            # The platform is down for everyone (`connector.ticketing.outage`): the element's
+            # timeout, not the tickets' failure. They keep their retries and their place; the
+            # glue tries the cycle again with backoff until the platform answers.
+            self.report.timeout = str(lost)
+            self.report.result = f"Timeout: {self.report.timeout}"
             return self.report
         if self.report.failed:
             self.report.result = (

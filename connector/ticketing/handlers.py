@@ -53,6 +53,10 @@ class CycleState:
     parallel_set: int | None = None  # the parallel set they went out as (more than one call)
     started: float = 0.0
     requests: int = 0
+    report: CycleReport | None = None  # the running cycle's, its events taken as they come
+    timeout: str | None = None  # why the element is in timeout (the platform down), or None
+    down_cycles: int = 0  # cycles in a row that found the platform down (the backoff's exponent)
+    retry_at: float = 0.0  # in timeout: no cycle starts before this time
 
 
 class _ParamJournal:
@@ -112,7 +116,22 @@ def after_startup(protocol: HandlerContext) -> None:
 def processing_changed(protocol: HandlerContext) -> None:
     if protocol.get(ids().processing) == ENABLED:
         protocol.check_trigger(ids().process_now)
-    # Disabled: a running cycle stops before its next request (see _advance).
+        return
+    # Disabled: a running cycle stops before its next request (see _advance), and an element
+    # that talks to nothing is not in timeout.
+    state = _state(protocol)
+    if state.timeout is not None:
+        state.timeout, state.down_cycles, state.retry_at = None, 0, 0.0
+        protocol.set_timeout(None)
+
+
+def credentials_changed(protocol: HandlerContext) -> None:
+    """New credentials while in timeout: try them now, not when the backoff says."""
+    state = _state(protocol)
+    state.session.forget_token()
+    if state.timeout is not None and protocol.get(ids().processing) == ENABLED:
+        state.retry_at = 0.0
+        protocol.check_trigger(ids().process_now)
 
 
 def retry_errors(protocol: HandlerContext) -> None:
@@ -186,7 +205,8 @@ def interapp_receive(protocol: HandlerContext) -> None:
             )
         _reply(protocol, batch.return_address, serialize_call([batch.reply(accepted=accepted, duplicates=duplicates)]))
     if stored:
-        protocol.set(ids().received_count, int(protocol.get(ids().received_count) or 0) + stored)
+        protocol.set(ids().received_total, int(protocol.get(ids().received_total) or 0) + stored)
+        _refresh_counts(protocol)
         if protocol.get(ids().processing) == ENABLED:
             protocol.check_trigger(ids().process_now)
 
@@ -228,10 +248,19 @@ def process_tickets(protocol: HandlerContext) -> None:
         return
     table = protocol.table(ids().ticket_overview)
     now = protocol.now()
+    if state.timeout is not None and now < state.retry_at:
+        # In timeout: the platform is tried again when the backoff says, not at every new
+        # batch or timer (the Retry Timer wakes us then).
+        protocol.start_timer(ids().retry_timer, after=state.retry_at - now)
+        return
     if not tickets.has_ready_work(table, now):
         _wake_for_retries(protocol)
         return
-    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol))
+    state.report = CycleReport()
+    settings = _settings(protocol)
+    state.cycle = run_cycle(
+        table, settings, state.session, protocol.now, state.rng, _ParamJournal(protocol), state.report
+    )
     state.started = now
     state.requests = 0
     protocol.set(ids().cycle_start, now)
@@ -248,6 +277,9 @@ def platform_response(protocol: HandlerContext) -> None:
     else:
         return  # an answer that outlived its cycle (e.g. after Disabled): nothing waits for it
     state.out, state.parallel_set = (), None
+    if state.timeout is not None and any(reply.ok for reply in replies):
+        state.timeout = None  # the platform answers again (the backoff resets when a cycle ends well)
+        protocol.set_timeout(None)
     _resume(protocol, state, Event.REPLIES, replies)
 
 
@@ -278,12 +310,14 @@ def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: R
         sent = next(state.cycle) if answer is None else state.cycle.send(answer)
         state.phase = step_to(state.phase, EVENT_OF_ROUND[sent.kind])
     except StopIteration as done:
+        _log_events(protocol, state)
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
         protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
+    _log_events(protocol, state)
     if sent.calls:
         _send(protocol, state, sent.calls)
     if sent.kind is RoundKind.SEND_AND_WORK:
@@ -317,22 +351,112 @@ def _send(protocol: HandlerContext, state: CycleState, calls: tuple[PlatformCall
 def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | None, result: str | None) -> None:
     state.phase = step_to(state.phase, Event.END if report is not None else Event.STOP)
     state.cycle = None
+    state.report = None
     state.out, state.parallel_set = (), None
     now = protocol.now()
-    protocol.set(ids().cycle_duration, round(now - state.started, 3))
+    duration = round(now - state.started, 3)
+    shown = _scrub(protocol, result if result is not None else (report.result if report else ""))
+    protocol.set(ids().cycle_duration, duration)
+    protocol.set(ids().cycle_result, shown)
+    protocol.set(ids().login_state, _scrub(protocol, state.session.describe()))
     protocol.observe("connector_cycle_duration_seconds", now - state.started)
     if result is None and report is not None and report.result == "OK":
         protocol.set(ids().last_success, now)
-    protocol.set(ids().cycle_result, result if result is not None else (report.result if report else ""))
-    protocol.set(ids().login_state, state.session.describe())
     _refresh_counts(protocol)
+    if report is not None and report.timeout:
+        _platform_down(protocol, state, _scrub(protocol, report.timeout))
+    elif report is not None and report.request_count:
+        state.down_cycles, state.retry_at = 0, 0.0
+        if state.timeout is not None:
+            state.timeout = None
+            protocol.set_timeout(None)  # the platform answered
+    if report is not None and report.request_count:
+        _log_cycle_end(protocol, state, report, duration, shown)
+    elif result is not None:
+        protocol.log(f"cycle ended in {duration:g} s: {shown}", event="cycle_end", duration=duration, result=shown)
     table = protocol.table(ids().ticket_overview)
     # While ready work remains the next cycle starts at once; a cycle that sent nothing
-    # could not progress, so do not spin on it: the timers will try again.
+    # could not progress, so do not spin on it: the timers will try again. Nor on a platform
+    # that is down: the backoff says when (`_platform_down`).
+    if report is not None and report.timeout:
+        return
     if state.requests and protocol.get(ids().processing) == ENABLED and tickets.has_ready_work(table, now):
         protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
+
+
+def _platform_down(protocol: HandlerContext, state: CycleState, reason: str) -> None:
+    """The element into timeout (or still in it), and the cycle tried again after a backoff:
+    Retry Delay doubled per cycle that found the platform down, at most 300 s, jittered."""
+    state.down_cycles += 1
+    base = float(protocol.get(ids().retry_delay) or 0) or 1.0  # 0 would hammer a platform that is down
+    delay = tickets.backoff(state.down_cycles, base, state.rng.uniform(0.8, 1.0))
+    state.retry_at = protocol.now() + delay
+    if state.timeout != reason:
+        protocol.set_timeout(reason)
+    state.timeout = reason
+    protocol.set(ids().communication_state, f"Timeout: {reason}")
+    if protocol.get(ids().processing) == ENABLED:
+        protocol.start_timer(ids().retry_timer, after=delay)
+
+
+def _log_cycle_end(
+    protocol: HandlerContext, state: CycleState, report: CycleReport, duration: float, result: str
+) -> None:
+    fields: dict[str, Any] = {
+        "duration": duration,
+        "requests": report.request_count,
+        "created": report.tickets_created,
+        "noted": report.notes_added,
+        "ots": report.ots_created,
+        "completed": report.completed,
+        "failed": report.failed,
+        "errors": report.errors,
+    }
+    message = (
+        f"cycle ended in {duration:g} s: {report.request_count} requests, created {report.tickets_created}, "
+        f"noted {report.notes_added}, completed {report.completed}, errors {report.errors}"
+    )
+    if report.timeout:
+        wait = round(state.retry_at - protocol.now(), 3)
+        fields |= {"timeout": state.timeout, "next_try_in": wait}
+        message = (
+            f"cycle ended in {duration:g} s after {report.request_count} requests: the platform is down "
+            f"({state.timeout}); tried again in {wait:.1f} s"
+        )
+        protocol.log(message, "warning", event="cycle_end", result=result, **fields)
+        return
+    protocol.log(message, event="cycle_end", result=result, **fields)
+
+
+def _log_events(protocol: HandlerContext, state: CycleState) -> None:
+    """What the cycle reported since the last step, one line each; ticket ids at DEBUG."""
+    if state.report is None:
+        return
+    for event in state.report.take_events(int(protocol.get(ids().max_retries))):
+        fields = dict(event.fields)
+        keys = fields.pop("ids", None)
+        message = _scrub(protocol, event.message)
+        fields = {k: _scrub(protocol, v) if isinstance(v, str) else v for k, v in fields.items()}
+        protocol.log(message, event.level, event=event.event, **fields)
+        if keys:
+            protocol.log(
+                f"{event.event} {fields.get('operation', '')}: {', '.join(keys)}", "debug", event=event.event, ids=keys
+            )
+
+
+def _scrub(protocol: HandlerContext, text: str) -> str:
+    """Platforms have been known to echo what they were sent: never let a secret reach the log."""
+    for pid in (ids().password, ids().api_key):
+        secret = protocol.get(pid) or ""
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    session = _state(protocol).session
+    for token in (session.access_token, session.refresh_token):
+        if len(token) >= 4:
+            text = text.replace(token, "***")
+    return text
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:

@@ -33,7 +33,8 @@ PARAMS = {
     "username": "Cherwell Username",
     "password": "Cherwell Password",
     "api_key": "SFyC API Key",
-    "received_count": "Tickets Received",
+    "received_total": "Tickets Received Total",
+    "received_count": "Tickets Waiting",
     "pending_count": "Tickets Pending",
     "completed_count": "Tickets Completed",
     "error_count": "Tickets Error",
@@ -41,6 +42,7 @@ PARAMS = {
     "cycle_duration": "Last Cycle Duration",
     "cycle_result": "Last Cycle Result",
     "login_state": "Platform Login State",
+    "communication_state": "Communication State",
     "requests_sent": "Requests Sent",
     "last_success": "Last Successful Cycle",
     "request_path": "Request Path",
@@ -84,6 +86,7 @@ class Ids:
     username: int
     password: int
     api_key: int
+    received_total: int
     received_count: int
     pending_count: int
     completed_count: int
@@ -92,6 +95,7 @@ class Ids:
     cycle_duration: int
     cycle_result: int
     login_state: int
+    communication_state: int
     requests_sent: int
     last_success: int
     request_path: int

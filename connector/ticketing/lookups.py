@@ -16,8 +16,9 @@ from connector.ticketing import sfyc
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.decision import Incident, OpenIncidents
+from connector.ticketing.outage import platform_failure
 from connector.ticketing.rows import CycleRows
-from connector.ticketing.session import Flow, PlatformClient, all_done
+from connector.ticketing.session import Flow, PlatformClient, SessionLost, all_done
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
@@ -59,6 +60,8 @@ class Lookups:
             try:
                 hits = yield from find(chunk)
             except PlatformError as error:  # still unknown: counted, and looked up again next time
+                if platform_failure(error):  # the platform's, not the tickets' (`outage`)
+                    raise SessionLost(f"Look-up failed: {error.message}") from None
                 self.rows.fail_together(chunk, f"look-up failed: {error.message}")
                 continue
             for ticket in chunk:

@@ -27,6 +27,7 @@ from connector.ticketing import tickets as tk
 from connector.ticketing.calls import PlatformCall
 from connector.ticketing.cherwell import Metadata
 from connector.ticketing.operations import ItemResult, Operation, Operations, Outcome
+from connector.ticketing.outage import wave_down
 from connector.ticketing.rows import CycleRows
 from connector.ticketing.session import Flow, PlatformClient, SessionLost, WorkWhileOut, run_to_end
 from connector.ticketing.tickets import Ticket
@@ -219,6 +220,12 @@ class Pipeline:
             outcomes: Sequence[Any] = [(yield from run_to_end(flows[0]))]
         else:
             outcomes = yield from self.platform.gather(flows)
+        down = wave_down(outcomes)
+        if down is not None:
+            # The platform is down for everyone (`connector.ticketing.outage`): no ticket counts a
+            # retry, and the batches stay in the journal, looked up before they are sent again.
+            lost = SessionLost(down.message)
+            outcomes = [lost] * len(outcomes)
         return [evolve(batch, outcome=outcome) for batch, outcome in zip(wave, outcomes, strict=True)]
 
     def _note(self, taken: Taken) -> Wave:

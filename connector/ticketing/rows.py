@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from connector.engine.table import Table
 from connector.ticketing import tickets as tk
-from connector.ticketing.session import CycleReport, FlowSettings, PlatformSession
+from connector.ticketing.session import CycleReport, Failure, FlowSettings, PlatformSession
 from connector.ticketing.tickets import Ticket
 
 
@@ -81,6 +81,15 @@ class CycleRows:
         if in_error:
             self.report.errors += 1
         self.report.failed += 1
+        self.report.failures.append(
+            Failure(
+                key=ticket.key,
+                operation=ticket.operation,
+                reason=ticket.last_error.removeprefix(f"{ticket.operation}: "),
+                tries=ticket.retries,
+                in_error=in_error,
+            )
+        )
         self.finished.add(ticket.key)
         self.last_reason = ticket.last_error
         self.store(ticket)

@@ -14,8 +14,8 @@ with their replies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from attrs import define, field, frozen
 from attrs.validators import ge, instance_of, le
@@ -69,6 +69,28 @@ class PlatformSession:
         return self.login_state
 
 
+@frozen(kw_only=True)
+class FlowEvent:
+    """Something an operator acts on, as the flow saw it: the glue writes it to the log (the flow
+    is sans-I/O). `event` names it for machines; `fields` are its values."""
+
+    event: str
+    message: str
+    level: str = "info"
+    fields: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Failure:
+    """One ticket's failure counted in this cycle (`CycleReport.take_events` sums them up)."""
+
+    key: str
+    operation: str
+    reason: str
+    tries: int  # failures counted so far, this one included
+    in_error: bool
+
+
 @define(kw_only=True)
 class CycleReport:
     requests: dict[str, int] = field(factory=dict)  # by PlatformCall.session
@@ -81,15 +103,45 @@ class CycleReport:
     failed: int = 0  # failures counted (each one a retry, or the last one before Error)
     errors: int = 0  # tickets that went to Error in this cycle
     result: str = "OK"
+    timeout: str = ""  # why the platform is down for everyone (`connector.ticketing.outage`), or ""
+    events: list[FlowEvent] = field(factory=list)  # not yet taken by the glue
+    failures: list[Failure] = field(factory=list)  # not yet taken by the glue
 
     @property
     def request_count(self) -> int:
         return sum(self.requests.values())
 
+    def take_events(self, max_retries: int) -> list[FlowEvent]:
+        """The events since the last call, failures summed up: one event for the tickets of one
+        operation that failed for one reason (tried again, or now in Error), their ids in it."""
+        events, self.events = self.events, []
+        failures, self.failures = self.failures, []
+        groups: dict[tuple[str, str, bool], list[Failure]] = {}
+        for failure in failures:
+            groups.setdefault((failure.operation, failure.reason, failure.in_error), []).append(failure)
+        for (operation, reason, in_error), group in groups.items():
+            keys = [f.key for f in group]
+            tries = sorted({f.tries for f in group})
+            fields = {"operation": operation, "tickets": len(group), "reason": reason, "ids": keys}
+            if in_error:
+                message = f"{len(group)} ticket(s) now in Error at {operation} after {tries[-1]} tries: {reason}"
+                events.append(FlowEvent(event="tickets_error", message=message, level="warning", fields=fields))
+            else:
+                shown = "/".join(str(n) for n in tries)
+                message = (
+                    f"{operation} failed for {len(group)} ticket(s): {reason}; "
+                    f"tried again later (try {shown} of {max_retries + 1})"
+                )
+                fields |= {"try": tries[-1], "of": max_retries + 1}
+                events.append(FlowEvent(event="tickets_retry", message=message, level="warning", fields=fields))
+        return events
+
 
 class SessionLost(Exception):
-    """No ticket can progress: Cherwell would not let us in (login, metadata) or would not say
-    which incidents exist (the search). The message is the cycle's result."""
+    """No ticket can progress: the platform is down for everyone (`connector.ticketing.outage`):
+    Cherwell would not let us in (login, metadata) or would not say which incidents exist (the
+    search), or a whole wave of writes got no answer. The element goes into timeout; no ticket
+    counts a retry. The message is the cycle's result."""
 
 
 def run_to_end(flow: Flow[T]) -> Flow[T | PlatformError]:
@@ -174,10 +226,12 @@ class PlatformClient:
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
         self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
         self.in_wave = False  # inside `gather`: a read there goes alone (no wave inside a wave)
+        self.answered = ""  # the session of the call whose answer the running flow reads
 
     def send(self, call: PlatformCall) -> Flow[PlatformReply]:
         self.report.requests[call.session] = self.report.requests.get(call.session, 0) + 1
         (reply,) = yield Round((call,))
+        self.answered = call.session  # set on resume: the flow stepped now is the one reading it
         return reply
 
     def gather(self, flows: Sequence[Flow[T]]) -> Flow[list[T | PlatformError | SessionLost]]:
@@ -262,7 +316,19 @@ class PlatformClient:
             except PlatformError as error:
                 if not error.maybe_applied or not remaining:
                     raise
+                self._retried(error, READ_ATTEMPTS - remaining + 1)
         raise AssertionError("unreachable")
+
+    def _retried(self, error: PlatformError, next_try: int) -> None:
+        call, reason = self.answered, error.message
+        self.report.events.append(
+            FlowEvent(
+                event="call_retry",
+                message=f"{call} failed: {reason}; tried again (try {next_try} of {READ_ATTEMPTS})",
+                level="warning",
+                fields={"call": call, "reason": reason, "status": error.status, "try": next_try, "of": READ_ATTEMPTS},
+            )
+        )
 
     def read(
         self, build: Callable[[str, Metadata], PlatformCall], parse: Callable[[PlatformReply, Metadata], T]
@@ -320,6 +386,15 @@ class PlatformClient:
         except PlatformError as error:
             self.session.forget_token()
             self.session.login_state = f"Login failed: {error.message}"
+            refused = bool(error.status)  # an answer that says no; 0: no answer at all
+            self.report.events.append(
+                FlowEvent(
+                    event="login_refused" if refused else "login_failed",
+                    message=f"Cherwell login {'refused' if refused else 'failed'}: {error.message}",
+                    level="error",
+                    fields={"reason": error.message, "status": error.status},
+                )
+            )
             raise SessionLost(self.session.login_state) from None
 
     def _keep(self, token: cw.Token, sent_at: float) -> None:

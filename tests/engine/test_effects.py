@@ -33,6 +33,9 @@ class ListSink:
     def record(self, metric: ev.Metric) -> None:
         self.calls.append(f"record {metric.metric}")
 
+    def status(self, status: ev.ElementStatus) -> None:
+        self.calls.append(f"status {status.timeout}")
+
 
 def request(request_id: int) -> ev.SendRequest:
     return ev.SendRequest(request_id=request_id, session=1, method="GET", path="/", headers={}, body=None, timeout=1)
@@ -46,6 +49,7 @@ STEP: list[ev.Effect] = [
     ev.CancelTimer(timer=3),
     ev.SendInterApp(target="x", parameter=1, raw="hi"),
     ev.Observe(metric="h", value=1.5),
+    ev.ElementStatus(timeout=True, reason="down"),
     request(2),
     ev.Count(metric="c_total", amount=2, labels=("a",)),
 ]
@@ -56,7 +60,8 @@ def test_effects_reach_the_sink_in_the_order_of_the_step() -> None:
     router = EffectRouter(sink)
     router.carry_out(STEP)
     assert sink.calls == [
-        "commit", "send 1", "schedule 2", "cancel 3", "deliver hi", "record h", "send 2", "record c_total"
+        "commit", "send 1", "schedule 2", "cancel 3", "deliver hi",
+        "record h", "status True", "send 2", "record c_total",
     ]  # fmt: skip
     assert router.deferred == 1
 

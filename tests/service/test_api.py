@@ -60,6 +60,7 @@ class FakeHost:
         self.view = element.view
         self.state = state
         self.failure: str | None = None  # why it is FAILED, as the real host says
+        self.reason = ""
         self.sets: list[tuple[int | str, Any]] = []
 
     async def set(self, ref: int | str, value: Any) -> None:
@@ -228,9 +229,26 @@ async def test_elements_shows_each_host_state_by_its_word(state: HostState) -> N
     assert answer.json()[0]["state"] == state.value
 
 
-def test_host_states_are_the_five_words_the_api_shows() -> None:
-    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed", "timeout"]
-    assert {state for state in HostState if state.accepting} == {HostState.STARTING, HostState.RUNNING}
+def test_host_states_are_the_six_words_the_api_shows() -> None:
+    words = ["starting", "running", "timeout", "stopping", "stopped", "failed"]
+    assert [state.value for state in HostState] == words
+    accepting = {HostState.STARTING, HostState.RUNNING, HostState.TIMEOUT}
+    assert {state for state in HostState if state.accepting} == accepting
+
+
+async def test_an_element_in_timeout_shows_why() -> None:
+    host = FakeHost(toy_element(BE), state=HostState.TIMEOUT)
+    host.reason = "Login failed: Cherwell invalid_grant: Could not login"
+    async with api_client(create_app(FakeRuntime(host))) as client:
+        answer = await client.get("/api/elements")
+    assert answer.json()[0] == {
+        "name": BE,
+        "protocol": "Toy",
+        "version": "1.0.0.1",
+        "state": "timeout",
+        "reason": "Login failed: Cherwell invalid_grant: Could not login",
+        "summary": {},
+    }
 
 
 @pytest.mark.parametrize(

@@ -423,7 +423,8 @@ def test_elements_shows_state_and_the_summary_parameters_as_columns(
 def test_the_ticketing_protocol_marks_what_summarises_an_element() -> None:
     protocol = load_protocol(REPO / "protocol.yaml")
     assert [p.name for p in protocol.params.values() if p.summary] == [
-        "Tickets Received",
+        "Tickets Received Total",
+        "Tickets Waiting",
         "Tickets Pending",
         "Tickets Completed",
         "Tickets Error",

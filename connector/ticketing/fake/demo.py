@@ -47,6 +47,8 @@ class DemoOptions:
     keep: bool = False  # keep the element's state folder (removed otherwise)
     api: str = "127.0.0.1:0"
     seed: int = 2026
+    log_level: str = "WARNING"
+    log_format: str = "text"
 
 
 def wm_tickets(count: int, rng: random.Random, noted_nodes: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -83,7 +85,7 @@ def wm_message(rows: list[dict[str, Any]], index: int) -> str:
 def run_demo(options: DemoOptions) -> int:
     """The demo's exit code: 0 every ticket accounted for, 1 not, 130 interrupted (Ctrl-C), 2 the
     API's address is unusable or taken (then nothing was started or created)."""
-    configure_logging("WARNING")
+    configure_logging(options.log_level, options.log_format)
     try:
         api_host, api_port = parse_api_address(options.api, token=None)
     except ApiAddressError as exc:
