@@ -316,6 +316,8 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     state.phase = step_to(state.phase, Event.END if report is not None else Event.STOP)
     state.cycle = None
     state.out, state.parallel_set = (), None
+    for unreadable in report.unreadable if report is not None else ():
+        protocol.log(f"ticket sent to Error: {unreadable}", "error")
     now = protocol.now()
     protocol.set(ids().cycle_duration, round(now - state.started, 3))
     protocol.set(ids().cycle_result, result if result is not None else (report.result if report else ""))

@@ -35,6 +35,11 @@ class CycleRows:
         self.ready: dict[str, Ticket] = {}
         self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
         self.last_reason = ""
+        for ticket in self.tickets.values():
+            if ticket.unreadable:  # a poison cell: that ticket in Error with the reason, the others go on
+                self.report.errors += 1
+                self.report.unreadable.append(f"{ticket.key}: {ticket.unreadable}")
+                self.store(ticket)
 
     def pick_ready(self, start: float) -> None:
         """The tickets this cycle works on: live, and their Next Try passed by `start`."""

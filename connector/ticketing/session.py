@@ -80,6 +80,7 @@ class CycleReport:
     completed: int = 0
     failed: int = 0  # failures counted (each one a retry, or the last one before Error)
     errors: int = 0  # tickets that went to Error in this cycle
+    unreadable: list[str] = field(factory=list)  # "key: reason" of rows sent to Error as unreadable
     result: str = "OK"
 
     @property

@@ -28,6 +28,7 @@ Everything here is table-level and linear in the table's size; the flow
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -127,25 +128,63 @@ class Ticket:
     next_try: float
     last_error: str
 
+    unreadable: str = ""  # why a cell could not be read (the row is sent to Error with it)
+
     @classmethod
     def from_cells(cls, key: str, cells: dict[str, Any]) -> Ticket:
-        return cls(
+        """The row as a Ticket. A cell that cannot be read (a poison value written into the store
+        by hand or by another program) does not stop the cycle: the ticket goes to Error with
+        the reason (`unreadable`), its bad cell replaced when it is written back, and the other
+        tickets go on."""
+        problems: list[str] = []
+
+        def number(column: str, default: float, kind: type[int] | type[float]) -> Any:
+            value = cells.get(column)
+            if value is None or value == "":
+                return kind(default)
+            try:
+                number = float(value)
+                if math.isfinite(number) and (kind is float or number == int(number)):
+                    return kind(number)
+            except (TypeError, ValueError, OverflowError):
+                pass
+            problems.append(f"{column} is {_shown(value)}, not {'a whole number' if kind is int else 'a number'}")
+            return kind(default)
+
+        def text(column: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
+            value = cells.get(column)
+            if value is None or value == "":
+                return default
+            if not isinstance(value, str) or (allowed is not None and value not in allowed):
+                problems.append(
+                    f"{column} is {_shown(value)}" + (", not one of its values" if allowed else ", not text")
+                )
+                return default
+            return value
+
+        ticket = cls(
             key=key,
-            category=cells.get(CATEGORY) or "",
-            node=cells.get(NODE) or "",
-            summary=cells.get(SUMMARY) or "",
-            description=cells.get(DESCRIPTION) or "",
-            priority=int(cells.get(PRIORITY) or 3),
-            status=cells.get(STATUS) or RECEIVED,
-            operation=cells.get(OPERATION) or CHECK_EXISTING,
-            retries=int(cells.get(RETRIES) or 0),
-            outcome_unknown=bool(cells.get(OUTCOME_UNKNOWN)),
-            platform_ticket=cells.get(PLATFORM_TICKET) or "",
-            platform_record=cells.get(PLATFORM_RECORD) or "",
-            ot_number=cells.get(OT_NUMBER) or "",
-            next_try=float(cells.get(NEXT_TRY) or 0.0),
-            last_error=cells.get(LAST_ERROR) or "",
+            category=text(CATEGORY, ""),
+            node=text(NODE, ""),
+            summary=text(SUMMARY, ""),
+            description=text(DESCRIPTION, ""),
+            priority=number(PRIORITY, 3, int),
+            status=text(STATUS, RECEIVED, STATUSES),
+            operation=text(OPERATION, CHECK_EXISTING, OPERATIONS),
+            retries=number(RETRIES, 0, int),
+            outcome_unknown=bool(number(OUTCOME_UNKNOWN, 0, int)),
+            platform_ticket=text(PLATFORM_TICKET, ""),
+            platform_record=text(PLATFORM_RECORD, ""),
+            ot_number=text(OT_NUMBER, ""),
+            next_try=number(NEXT_TRY, 0.0, float),
+            last_error=text(LAST_ERROR, ""),
         )
+        if problems:
+            reason = "Unreadable row: " + "; ".join(problems)
+            if not (cells.get(STATUS) == ERROR and cells.get(LAST_ERROR) == reason):
+                ticket.unreadable = reason  # news: the flow writes the row back in Error, and says so
+            ticket.status, ticket.retries, ticket.next_try, ticket.last_error = ERROR, 0, 0.0, reason
+        return ticket
 
     @property
     def live(self) -> bool:
@@ -158,6 +197,11 @@ class Ticket:
 
     def ready(self, now: float) -> bool:
         return self.live and self.next_try <= now
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def node_key(category: str, node: str) -> tuple[str, str]:
@@ -345,8 +389,18 @@ def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
         yield key, tuple(cells[p] for p in positions)
 
 
+def _seconds(value: Any) -> float:
+    """A Next Try / Last Update cell as seconds; an unreadable one counts as 0 (due now: the
+    flow then loads the row and sends it to Error with the reason)."""
+    try:
+        seconds = float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) else 0.0
+
+
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:
-    return status in LIVE_STATUSES and float(next_try or 0.0) <= now
+    return status in LIVE_STATUSES and _seconds(next_try) <= now
 
 
 def ready_keys(table: Table, now: float) -> list[str]:
@@ -361,9 +415,9 @@ def has_ready_work(table: Table, now: float) -> bool:
 def next_wake(table: Table, now: float) -> float | None:
     """The earliest future Next Try of a live ticket: when a cycle would next find work."""
     future = [
-        float(next_try)
+        _seconds(next_try)
         for _, (status, next_try) in _scan(table, STATUS, NEXT_TRY)
-        if status in LIVE_STATUSES and next_try is not None and float(next_try) > now
+        if status in LIVE_STATUSES and _seconds(next_try) > now
     ]
     return min(future, default=None)
 
@@ -418,7 +472,7 @@ def purge_completed(table: Table, now: float, retention_days: float) -> int:
     doomed = [
         key
         for key, (status, updated) in _scan(table, STATUS, LAST_UPDATE)
-        if status == COMPLETED and float(updated or 0.0) < cutoff
+        if status == COMPLETED and _seconds(updated) < cutoff
     ]
     table.delete_rows(doomed)
     return len(doomed)
