@@ -125,7 +125,7 @@ class _Cycle:
         self.settings, self.journal = settings, journal
         self.report = CycleReport()
         self.rows = CycleRows(table, settings, session, now, rng, self.report)
-        self.platform = PlatformClient(settings, session, self.report, now)
+        self.platform = PlatformClient(settings, session, self.report, now, scrub=self.rows.scrub)
         self.incidents = OpenIncidents()
         self.creators: dict[Node, Ticket] = {}  # node without an open incident -> its creator
         self.waiting: dict[Node, tuple[Ticket, ...]] = {}  # node -> tickets waiting for its creator
@@ -147,7 +147,7 @@ class _Cycle:
             # so that a platform that never lets us in ends each ticket in Error with the reason.
             still = [t for t in self.rows.ready.values() if t.live and t.key not in self.rows.finished]
             self.rows.fail_together(still, str(lost))
-            self.report.result = str(lost)
+            self.report.result = self.rows.scrub(str(lost))
             return self.report
         if self.report.failed:
             self.report.result = (
@@ -161,7 +161,7 @@ class _Cycle:
             try:
                 yield from self.lookups.load_open_incidents()
             except PlatformError as error:
-                raise SessionLost(f"Search failed: {error.message}") from None
+                raise SessionLost(self.rows.scrub(f"Search failed: {error.message}")) from None
             yield from self.lookups.reconcile_incidents(self._adopt)
             self._decide()
         if self.settings.concurrency > 1:

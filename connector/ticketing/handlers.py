@@ -34,6 +34,7 @@ from connector.ticketing import messages, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 from connector.ticketing.ids import PARAMS, ids
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleFlow
 from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
 
@@ -279,7 +280,7 @@ def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: R
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
-        protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
+        protocol.log(_scrubber(protocol, state)(f"processing cycle failed: {type(exc).__name__}: {exc}"), "error")
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
     if sent.calls:
@@ -320,8 +321,9 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
         protocol.log(f"ticket sent to Error: {unreadable}", "error")
     now = protocol.now()
     protocol.set(ids().cycle_duration, round(now - state.started, 3))
-    protocol.set(ids().cycle_result, result if result is not None else (report.result if report else ""))
-    protocol.set(ids().login_state, state.session.describe())
+    scrub = _scrubber(protocol, state)  # again here: what is shown never holds a secret
+    protocol.set(ids().cycle_result, scrub(result if result is not None else (report.result if report else "")))
+    protocol.set(ids().login_state, scrub(state.session.describe()))
     _refresh_counts(protocol)
     table = protocol.table(ids().ticket_overview)
     # While ready work remains the next cycle starts at once; a cycle that sent nothing
@@ -330,6 +332,15 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
         protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
+
+
+def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
+    return Scrubber.of(  # not through _settings: this runs when a cycle failed, maybe on a bad setting
+        username=str(protocol.get(ids().username) or ""),
+        password=str(protocol.get(ids().password) or ""),
+        api_key=str(protocol.get(ids().api_key) or ""),
+        tokens=(state.session.access_token, state.session.refresh_token),
+    )
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:

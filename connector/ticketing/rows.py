@@ -3,7 +3,7 @@
 Every module of the flow works on the tickets through one `CycleRows`: which are ready, which
 failed in this cycle (not tried again before the next), and how a change reaches the table
 (one write of the flow's cells, Last Update = now). A failure's reason is scrubbed of every
-secret before it reaches a row.
+form of every secret before it reaches a row (`connector.ticketing.scrub`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from connector.engine.table import Table
 from connector.ticketing import tickets as tk
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleReport, FlowSettings, PlatformSession
 from connector.ticketing.tickets import Ticket
 
@@ -30,6 +31,13 @@ class CycleRows:
         report: CycleReport,
     ) -> None:
         self.settings, self.session, self.now, self.rng, self.report = settings, session, now, rng, report
+        # Built once per cycle; the client adds each token it gets (connector.ticketing.scrub).
+        self.scrub = Scrubber.of(
+            username=settings.username,
+            password=settings.password,
+            api_key=settings.api_key,
+            tokens=(session.access_token, session.refresh_token),
+        )
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
         self._write = tk.writer(table)
         self.ready: dict[str, Ticket] = {}
@@ -76,7 +84,7 @@ class CycleRows:
             jitter = tk.jitter(self.rng)
         in_error = tk.fail(
             ticket,
-            self._scrub(reason),
+            self.scrub(reason),
             now=self.now(),
             max_retries=s.max_retries,
             retry_delay=s.retry_delay,
@@ -89,15 +97,3 @@ class CycleRows:
         self.finished.add(ticket.key)
         self.last_reason = ticket.last_error
         self.store(ticket)
-
-    def _scrub(self, text: str) -> str:
-        """Platforms have been known to echo what they were sent: never let a secret reach the table."""
-        for secret in (
-            self.settings.password,
-            self.settings.api_key,
-            self.session.access_token,
-            self.session.refresh_token,
-        ):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text

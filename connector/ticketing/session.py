@@ -23,6 +23,7 @@ from attrs.validators import ge, instance_of, le
 from connector.ticketing import cherwell as cw
 from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.states import FlowProtocolError
 
 T = TypeVar("T")
@@ -169,9 +170,16 @@ class PlatformClient:
     401 retry, metadata). SFyC needs none of that: its calls just go through `send`."""
 
     def __init__(
-        self, settings: FlowSettings, session: PlatformSession, report: CycleReport, now: Callable[[], float]
+        self,
+        settings: FlowSettings,
+        session: PlatformSession,
+        report: CycleReport,
+        now: Callable[[], float],
+        *,
+        scrub: Scrubber | None = None,
     ) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
+        self.scrub = scrub if scrub is not None else Scrubber.of(password=settings.password, api_key=settings.api_key)
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
         self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
         self.in_wave = False  # inside `gather`: a read there goes alone (no wave inside a wave)
@@ -320,13 +328,14 @@ class PlatformClient:
             yield from self.retrying(once)
         except PlatformError as error:
             self.session.forget_token()
-            self.session.login_state = f"Login failed: {error.message}"
+            self.session.login_state = self.scrub(f"Login failed: {error.message}")
             raise SessionLost(self.session.login_state) from None
 
     def _keep(self, token: cw.Token, sent_at: float) -> None:
         # Counted from when the request left: the server's clock started no later than that.
         self.session.access_token = token.access_token
         self.session.refresh_token = token.refresh_token
+        self.scrub.add(token.access_token, token.refresh_token)
         self.session.expires_at = sent_at + (token.expires_in if token.expires_in > 0 else DEFAULT_TOKEN_LIFE)
         self.session.login_state = "Logged in"
 
@@ -345,7 +354,7 @@ class PlatformClient:
                 incident = yield from flows[0]
                 note = yield from flows[1]
         except PlatformError as error:
-            raise SessionLost(f"Metadata failed: {error.message}") from None
+            raise SessionLost(self.scrub(f"Metadata failed: {error.message}")) from None
         self.session.metadata = Metadata(incident=incident, note=note)
 
     def _business_object(self, name: str, member: str | None, needed: Sequence[str]) -> Flow[cw.BusinessObject]:
