@@ -136,7 +136,6 @@ def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     # httpx logs every request with its URL at INFO; the element logs what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 # Every control character (C0, DEL, C1) and the Unicode line and paragraph separators, written
