@@ -53,7 +53,13 @@ class HandlerContext:
         self._element.fire_trigger(trigger)
 
     def now(self) -> float:
+        """Wall-clock seconds since the epoch: for what is saved and shown (it may jump)."""
         return self._element.now()
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps (its zero means nothing): measure waits with it,
+        so that a wall-clock jump neither holds nor hastens them. Lost on restart."""
+        return self._element.monotonic()
 
     def log(self, message: str, level: str = "info") -> None:
         _log.log(_LEVELS.get(level, logging.INFO), "[%s] %s", self._element.name, message)

@@ -25,6 +25,7 @@ the API, the demo and tests. Handlers change the element through the handler API
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -97,8 +98,9 @@ class Element:
         name: str,
         handlers: Mapping[int, Handler],
         now: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._machine = Machine(protocol, name=name, handlers=handlers, now=now)
+        self._machine = Machine(protocol, name=name, handlers=handlers, now=now, monotonic=monotonic)
         self._view = ElementView(self._machine)
 
     @property

@@ -35,11 +35,18 @@ class Machine:
     """One element's state and the steps that change it. See element.py for the rules."""
 
     def __init__(
-        self, protocol: Protocol, *, name: str, handlers: Mapping[int, Handler], now: Callable[[], float]
+        self,
+        protocol: Protocol,
+        *,
+        name: str,
+        handlers: Mapping[int, Handler],
+        now: Callable[[], float],
+        monotonic: Callable[[], float],
     ) -> None:
         self.protocol = protocol
         self.name = name
-        self.now = now
+        self.now = now  # wall-clock seconds since the epoch: for what is saved and shown
+        self.monotonic = monotonic  # seconds that never jump: for waits while running
         self.values: dict[int, Any] = {pid: None for pid in protocol.params}
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
         # Handler state kept between runs, shared by the element's handlers (in memory only).

@@ -78,6 +78,7 @@ from connector.ticketing.session import (
     with_work_while_out,
 )
 from connector.ticketing.tickets import Ticket
+from connector.ticketing.waits import Waits
 
 __all__ = [
     "CycleReport",
@@ -98,15 +99,21 @@ def run_cycle(
     now: Callable[[], float],
     rng: random.Random,
     journal: Journal,
+    *,
+    waits: Waits | None = None,
 ) -> CycleFlow[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
+
+    `now` is the wall clock (Last Update, Next Try as saved); `waits` measures Next Try and the
+    token's life on the monotonic clock (`connector.ticketing.waits`; without it, on `now`).
 
     It yields `Round`s of calls (one call at a time with settings.concurrency 1; above 1 up to
     that many writes, or search pages, at once) and returns its report; the driver keeps to
     `connector.ticketing.states`.
     """
     work = WorkWhileOut()
-    return (yield from with_work_while_out(_Cycle(table, settings, session, now, rng, journal, work).run(), work))
+    cycle = _Cycle(table, settings, session, now, rng, journal, work, waits)
+    return (yield from with_work_while_out(cycle.run(), work))
 
 
 class _Cycle:
@@ -121,11 +128,14 @@ class _Cycle:
         rng: random.Random,
         journal: Journal,
         work: WorkWhileOut,
+        waits: Waits | None = None,
     ) -> None:
+        waits = waits if waits is not None else Waits(now, now)
         self.settings, self.journal = settings, journal
         self.report = CycleReport()
-        self.rows = CycleRows(table, settings, session, now, rng, self.report)
-        self.platform = PlatformClient(settings, session, self.report, now, scrub=self.rows.scrub)
+        self.rows = CycleRows(table, settings, session, now, rng, self.report, waits)
+        # The token's life on the monotonic clock: a wall-clock jump neither expires nor extends it.
+        self.platform = PlatformClient(settings, session, self.report, waits.monotonic, scrub=self.rows.scrub)
         self.incidents = OpenIncidents()
         self.creators: dict[Node, Ticket] = {}  # node without an open incident -> its creator
         self.waiting: dict[Node, tuple[Ticket, ...]] = {}  # node -> tickets waiting for its creator
@@ -134,9 +144,8 @@ class _Cycle:
         self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal), work)
 
     def run(self) -> Flow[CycleReport]:
-        start = self.rows.now()
         self._recover_in_flight()
-        self.rows.pick_ready(start)
+        self.rows.pick_ready()
         if not self.rows.ready:
             self.report.result = "No ready tickets"
             return self.report

@@ -37,6 +37,7 @@ from connector.ticketing.ids import PARAMS, ids
 from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleFlow
 from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
+from connector.ticketing.waits import Waits
 
 ENABLED = 1  # Ticketing Processing: Enabled
 
@@ -52,8 +53,9 @@ class CycleState:
     phase: Phase = Phase.IDLE  # where the cycle is, by connector.ticketing.states
     out: tuple[PlatformCall, ...] = ()  # the calls on the wire
     parallel_set: int | None = None  # the parallel set they went out as (more than one call)
-    started: float = 0.0
+    started: float = 0.0  # on the monotonic clock (the cycle's duration)
     requests: int = 0
+    waits: Waits | None = None  # Next Try on the monotonic clock (connector.ticketing.waits)
 
 
 class _ParamJournal:
@@ -79,7 +81,15 @@ def _state(protocol: HandlerContext) -> CycleState:
     if state is None:
         # Seeded by the element's name: runs are reproducible, and elements still differ.
         state = protocol.memory["ticketing"] = CycleState(rng=random.Random(protocol.element_name))
+    if state.waits is None:
+        state.waits = Waits(protocol.now, protocol.monotonic)
     return state
+
+
+def _waits(protocol: HandlerContext) -> Waits:
+    waits = _state(protocol).waits
+    assert waits is not None
+    return waits
 
 
 def _settings(protocol: HandlerContext) -> FlowSettings:
@@ -227,11 +237,13 @@ def process_tickets(protocol: HandlerContext) -> None:
         return
     table = protocol.table(ids().ticket_overview)
     now = protocol.now()
-    if not tickets.has_ready_work(table, now):
+    if not _waits(protocol).has_ready_work(table):
         _wake_for_retries(protocol)
         return
-    state.cycle = run_cycle(table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol))
-    state.started = now
+    state.cycle = run_cycle(
+        table, _settings(protocol), state.session, protocol.now, state.rng, _ParamJournal(protocol), waits=state.waits
+    )
+    state.started = protocol.monotonic()
     state.requests = 0
     protocol.set(ids().cycle_start, now)
     _resume(protocol, state, Event.START, None)
@@ -319,8 +331,7 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     state.out, state.parallel_set = (), None
     for unreadable in report.unreadable if report is not None else ():
         protocol.log(f"ticket sent to Error: {unreadable}", "error")
-    now = protocol.now()
-    protocol.set(ids().cycle_duration, round(now - state.started, 3))
+    protocol.set(ids().cycle_duration, round(protocol.monotonic() - state.started, 3))
     scrub = _scrubber(protocol, state)  # again here: what is shown never holds a secret
     protocol.set(ids().cycle_result, scrub(result if result is not None else (report.result if report else "")))
     protocol.set(ids().login_state, scrub(state.session.describe()))
@@ -328,7 +339,7 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     table = protocol.table(ids().ticket_overview)
     # While ready work remains the next cycle starts at once; a cycle that sent nothing
     # could not progress, so do not spin on it: the timers will try again.
-    if state.requests and protocol.get(ids().processing) == ENABLED and tickets.has_ready_work(table, now):
+    if state.requests and protocol.get(ids().processing) == ENABLED and _waits(protocol).has_ready_work(table):
         protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
@@ -344,7 +355,6 @@ def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:
-    now = protocol.now()
-    wake = tickets.next_wake(protocol.table(ids().ticket_overview), now)
-    if wake is not None and protocol.get(ids().processing) == ENABLED:
-        protocol.start_timer(ids().retry_timer, after=max(wake - now, 0.0))
+    wait = _waits(protocol).next_wait(protocol.table(ids().ticket_overview))  # monotonic: no jump moves it
+    if wait is not None and protocol.get(ids().processing) == ENABLED:
+        protocol.start_timer(ids().retry_timer, after=max(wait, 0.0))

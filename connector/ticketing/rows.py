@@ -16,6 +16,7 @@ from connector.ticketing import tickets as tk
 from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleReport, FlowSettings, PlatformSession
 from connector.ticketing.tickets import Ticket
+from connector.ticketing.waits import Waits
 
 
 class CycleRows:
@@ -29,8 +30,11 @@ class CycleRows:
         now: Callable[[], float],
         rng: random.Random,
         report: CycleReport,
+        waits: Waits | None = None,
     ) -> None:
         self.settings, self.session, self.now, self.rng, self.report = settings, session, now, rng, report
+        # Next Try waited on the monotonic clock (without one given: on `now`, as before).
+        self.waits = waits if waits is not None else Waits(now, now)
         # Built once per cycle; the client adds each token it gets (connector.ticketing.scrub).
         self.scrub = Scrubber.of(
             username=settings.username,
@@ -49,9 +53,11 @@ class CycleRows:
                 self.report.unreadable.append(f"{ticket.key}: {ticket.unreadable}")
                 self.store(ticket)
 
-    def pick_ready(self, start: float) -> None:
-        """The tickets this cycle works on: live, and their Next Try passed by `start`."""
-        self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
+    def pick_ready(self) -> None:
+        """The tickets this cycle works on: live, and their Next Try passed (on the monotonic clock:
+        `connector.ticketing.waits`)."""
+        start = self.waits.monotonic()
+        self.ready = {key: t for key, t in self.tickets.items() if t.live and self.waits.ready(key, t.next_try, start)}
 
     def at(self, operation: str) -> list[Ticket]:
         """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
@@ -63,6 +69,7 @@ class CycleRows:
 
     def store(self, ticket: Ticket) -> None:
         self._write(ticket, self.now())
+        self.waits.note(ticket.key, ticket.next_try)
 
     def complete(self, ticket: Ticket) -> None:
         tk.advance(ticket, tk.NO_OPERATION)

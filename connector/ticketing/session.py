@@ -57,7 +57,7 @@ class PlatformSession:
 
     access_token: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
-    expires_at: float = 0.0
+    expires_at: float = 0.0  # on the client's clock: the monotonic one (a jump neither expires nor extends it)
     metadata: Metadata | None = None
     login_state: str = "Not logged in"  # for the element's login state parameter
 

@@ -389,7 +389,7 @@ def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
         yield key, tuple(cells[p] for p in positions)
 
 
-def _seconds(value: Any) -> float:
+def seconds(value: Any) -> float:
     """A Next Try / Last Update cell as seconds; an unreadable one counts as 0 (due now: the
     flow then loads the row and sends it to Error with the reason)."""
     try:
@@ -400,7 +400,7 @@ def _seconds(value: Any) -> float:
 
 
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:
-    return status in LIVE_STATUSES and _seconds(next_try) <= now
+    return status in LIVE_STATUSES and seconds(next_try) <= now
 
 
 def ready_keys(table: Table, now: float) -> list[str]:
@@ -415,9 +415,9 @@ def has_ready_work(table: Table, now: float) -> bool:
 def next_wake(table: Table, now: float) -> float | None:
     """The earliest future Next Try of a live ticket: when a cycle would next find work."""
     future = [
-        _seconds(next_try)
+        seconds(next_try)
         for _, (status, next_try) in _scan(table, STATUS, NEXT_TRY)
-        if status in LIVE_STATUSES and _seconds(next_try) > now
+        if status in LIVE_STATUSES and seconds(next_try) > now
     ]
     return min(future, default=None)
 
@@ -472,7 +472,7 @@ def purge_completed(table: Table, now: float, retention_days: float) -> int:
     doomed = [
         key
         for key, (status, updated) in _scan(table, STATUS, LAST_UPDATE)
-        if status == COMPLETED and _seconds(updated) < cutoff
+        if status == COMPLETED and seconds(updated) < cutoff
     ]
     table.delete_rows(doomed)
     return len(doomed)
