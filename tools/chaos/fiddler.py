@@ -125,9 +125,12 @@ class Fiddler(Presser):
         }
         for setting in own if name is None else [name]:
             if setting in own:
-                wait_for(
-                    lambda setting=setting: self.runtime.set_param(setting, own[setting]).status_code == 200,
-                    timeout=60,
-                    what=f"{setting} back to the run's value",
-                    every=0.1,
-                )
+                self._put_back(setting, own[setting])
+
+    def _put_back(self, setting: str, value: Any) -> None:
+        wait_for(
+            lambda: self.runtime.set_param(setting, value).status_code == 200,
+            timeout=60,
+            what=f"{setting} back to the run's value",
+            every=0.1,
+        )
