@@ -1,7 +1,7 @@
 """The careless operator (`--fiddle`): during a crash run, sets what a user may set to random values,
 presses Retry Errors, switches processing off and on, and tries values that must be refused.
 
-Every round it does one of:
+Every round (after pressing Retry Errors) it does one of the first two, and two of the third:
 
 - a valid set of a setting a user may change (Max Retries, Max Tickets Per Request, Retry Delay,
   Max Concurrent Requests, Processing Interval), to a value in the protocol's range;
@@ -75,16 +75,15 @@ class Fiddler(Presser):
         self.server_errors: list[str] = []  # 5xx to a set: always a problem
 
     def _change_a_setting(self) -> None:
-        draw = self.rng.random()
         try:
-            if draw < 0.45:
+            if self.rng.random() < 0.75:
                 name = self.rng.choice(sorted(SETTINGS))
                 self._set(name, self.rng.choice(SETTINGS[name]))
-            elif draw < 0.6:
-                self._toggle_processing()
             else:
-                self._try_refused(*self.rng.choice(REFUSED))
+                self._toggle_processing()
             self.changes += 1
+            for _ in range(2):  # and, every round, sets that must be refused
+                self._try_refused(*self.rng.choice(REFUSED))
         except httpx.HTTPError:
             pass  # killed meanwhile: the next round does something else
 
