@@ -12,8 +12,8 @@ deadline on the monotonic clock beside it, and waits are measured on that:
   Next Try saved before a backward jump across a restart waits no longer than the longest back-off.
 
 Waits are kept in memory only (a restart converts again). `longest` is the longest wait the
-flow ever writes (the capped back-off); a Next Try further ahead than that can only be a clock that
-moved.
+flow writes (the capped back-off); a saved Next Try further ahead than that can only be a clock
+that moved. A flow that writes longer waits (a settle time) must give a `longest` to match.
 """
 
 from __future__ import annotations
@@ -35,7 +35,21 @@ class Waits:
         self._by_value: dict[float, float] = {}  # Next Try -> its deadline (a waiter shares its creator's)
 
     def note(self, key: str, next_try: float) -> None:
-        """`next_try` was just written for `key`: it waits from now, on the monotonic clock."""
+        """`next_try` was just written for `key`: it waits `next_try - wall now` from now, on the
+        monotonic clock (not clamped: this process chose that wait)."""
+        self._keep(key, next_try, longest=None)
+
+    def deadline(self, key: str, next_try: float) -> float:
+        """When `key`, saved with `next_try`, may be tried, on the monotonic clock (0: now)."""
+        if not next_try:
+            return 0.0
+        known = self._deadlines.get(key)
+        if known is None or known[0] != next_try:
+            self._keep(key, next_try, longest=self.longest)  # first seen: converted once, clamped
+            known = self._deadlines[key]
+        return known[1]
+
+    def _keep(self, key: str, next_try: float, *, longest: float | None) -> None:
         if not next_try:
             self._deadlines.pop(key, None)
             return
@@ -44,21 +58,12 @@ class Waits:
             return
         deadline = self._by_value.get(next_try)
         if deadline is None:
-            deadline = self.monotonic() + min(max(next_try - self.wall(), 0.0), self.longest)
+            wait = max(next_try - self.wall(), 0.0)
+            deadline = self.monotonic() + (wait if longest is None else min(wait, longest))
             if len(self._by_value) > 2 * len(self._deadlines) + 64:
                 self._by_value = {saved: d for saved, d in self._deadlines.values()}
             self._by_value[next_try] = deadline
         self._deadlines[key] = (next_try, deadline)
-
-    def deadline(self, key: str, next_try: float) -> float:
-        """When `key`, saved with `next_try`, may be tried, on the monotonic clock (0: now)."""
-        if not next_try:
-            return 0.0
-        known = self._deadlines.get(key)
-        if known is None or known[0] != next_try:
-            self.note(key, next_try)  # first seen: converted once (a start, another writer)
-            known = self._deadlines[key]
-        return known[1]
 
     def ready(self, key: str, next_try: float, at: float | None = None) -> bool:
         """Whether `key` may be tried at monotonic time `at` (default now)."""

@@ -136,3 +136,11 @@ def test_a_restart_converts_saved_next_try_back() -> None:
     again = ticketing_element(platform, clock, store=store)
     again.advance(tickets.MAX_BACKOFF + INTERVAL)
     assert statuses(again) == {tickets.COMPLETED: 5}
+
+
+def test_a_wait_this_process_wrote_is_not_clamped_but_one_first_seen_is() -> None:
+    clock = FakeClock()
+    waits = Waits(clock.now, clock.monotonic, longest=300)
+    waits.note("MINE", clock.now() + 900)  # e.g. a settle time longer than the longest back-off
+    assert waits.deadline("MINE", clock.now() + 900) == clock.monotonic() + 900
+    assert waits.deadline("SAVED", clock.now() + 901) == clock.monotonic() + 300
