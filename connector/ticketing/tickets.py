@@ -36,6 +36,7 @@ from typing import Any
 from attrs import define
 
 from connector.engine.table import Table
+from connector.ticketing.cells import CellReader, seconds
 
 # -- Status (column Status) ---------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ COLUMNS = (
     OUTCOME_UNKNOWN,
 )
 
+_WHOLE = (int, type(None))  # cell types `from_cells` takes as they are (bool is not among them)
+_TEXT = (str, type(None))
+_TEXT_COLUMNS = (CATEGORY, NODE, SUMMARY, DESCRIPTION, PLATFORM_TICKET, PLATFORM_RECORD, OT_NUMBER, LAST_ERROR)
+
 MAX_BACKOFF = 300.0  # seconds: the issue caps the doubled retry delay here
 DAY = 86_400.0
 
@@ -136,51 +141,60 @@ class Ticket:
         by hand or by another program) does not stop the cycle: the ticket goes to Error with
         the reason (`unreadable`), its bad cell replaced when it is written back, and the other
         tickets go on."""
-        problems: list[str] = []
+        c = cells.get
+        status, operation = c(STATUS) or RECEIVED, c(OPERATION) or CHECK_EXISTING
+        priority, retries, unknown, next_try = c(PRIORITY), c(RETRIES), c(OUTCOME_UNKNOWN), c(NEXT_TRY)
+        if (  # the fast path: every cell as the flow writes it (a full table is read every cycle)
+            status in STATUSES
+            and operation in OPERATIONS
+            and type(priority) in _WHOLE
+            and type(retries) in _WHOLE
+            and type(unknown) in _WHOLE
+            and (type(next_try) in _WHOLE or (type(next_try) is float and math.isfinite(next_try)))
+            and all(type(c(column)) in _TEXT for column in _TEXT_COLUMNS)
+        ):
+            return cls(
+                key=key,
+                category=c(CATEGORY) or "",
+                node=c(NODE) or "",
+                summary=c(SUMMARY) or "",
+                description=c(DESCRIPTION) or "",
+                priority=priority or 3,
+                status=status,
+                operation=operation,
+                retries=retries or 0,
+                outcome_unknown=bool(unknown),
+                platform_ticket=c(PLATFORM_TICKET) or "",
+                platform_record=c(PLATFORM_RECORD) or "",
+                ot_number=c(OT_NUMBER) or "",
+                next_try=float(next_try or 0.0),
+                last_error=c(LAST_ERROR) or "",
+            )
+        return cls._read_carefully(key, cells)
 
-        def number(column: str, default: float, kind: type[int] | type[float]) -> Any:
-            value = cells.get(column)
-            if value is None or value == "":
-                return kind(default)
-            try:
-                number = float(value)
-                if math.isfinite(number) and (kind is float or number == int(number)):
-                    return kind(number)
-            except (TypeError, ValueError, OverflowError):
-                pass
-            problems.append(f"{column} is {_shown(value)}, not {'a whole number' if kind is int else 'a number'}")
-            return kind(default)
-
-        def text(column: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
-            value = cells.get(column)
-            if value is None or value == "":
-                return default
-            if not isinstance(value, str) or (allowed is not None and value not in allowed):
-                problems.append(
-                    f"{column} is {_shown(value)}" + (", not one of its values" if allowed else ", not text")
-                )
-                return default
-            return value
-
+    @classmethod
+    def _read_carefully(cls, key: str, cells: dict[str, Any]) -> Ticket:
+        """`from_cells` for a row with a cell of an unexpected type: each cell checked."""
+        read = CellReader(cells)
         ticket = cls(
             key=key,
-            category=text(CATEGORY, ""),
-            node=text(NODE, ""),
-            summary=text(SUMMARY, ""),
-            description=text(DESCRIPTION, ""),
-            priority=number(PRIORITY, 3, int),
-            status=text(STATUS, RECEIVED, STATUSES),
-            operation=text(OPERATION, CHECK_EXISTING, OPERATIONS),
-            retries=number(RETRIES, 0, int),
-            outcome_unknown=bool(number(OUTCOME_UNKNOWN, 0, int)),
-            platform_ticket=text(PLATFORM_TICKET, ""),
-            platform_record=text(PLATFORM_RECORD, ""),
-            ot_number=text(OT_NUMBER, ""),
-            next_try=number(NEXT_TRY, 0.0, float),
-            last_error=text(LAST_ERROR, ""),
+            category=read.text(CATEGORY),
+            node=read.text(NODE),
+            summary=read.text(SUMMARY),
+            description=read.text(DESCRIPTION),
+            priority=read.whole(PRIORITY, 3) or 3,
+            status=read.text(STATUS, RECEIVED, STATUSES),
+            operation=read.text(OPERATION, CHECK_EXISTING, OPERATIONS),
+            retries=read.whole(RETRIES, 0),
+            outcome_unknown=bool(read.whole(OUTCOME_UNKNOWN, 0)),
+            platform_ticket=read.text(PLATFORM_TICKET),
+            platform_record=read.text(PLATFORM_RECORD),
+            ot_number=read.text(OT_NUMBER),
+            next_try=read.real(NEXT_TRY, 0.0),
+            last_error=read.text(LAST_ERROR),
         )
-        if problems:
-            reason = "Unreadable row: " + "; ".join(problems)
+        if read.problems:
+            reason = "Unreadable row: " + "; ".join(read.problems)
             if not (cells.get(STATUS) == ERROR and cells.get(LAST_ERROR) == reason):
                 ticket.unreadable = reason  # news: the flow writes the row back in Error, and says so
             ticket.status, ticket.retries, ticket.next_try, ticket.last_error = ERROR, 0, 0.0, reason
@@ -197,11 +211,6 @@ class Ticket:
 
     def ready(self, now: float) -> bool:
         return self.live and self.next_try <= now
-
-
-def _shown(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def node_key(category: str, node: str) -> tuple[str, str]:
@@ -387,16 +396,6 @@ def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
     for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
         cells = table.raw_cells(key)
         yield key, tuple(cells[p] for p in positions)
-
-
-def seconds(value: Any) -> float:
-    """A Next Try / Last Update cell as seconds; an unreadable one counts as 0 (due now: the
-    flow then loads the row and sends it to Error with the reason)."""
-    try:
-        seconds = float(value or 0.0)
-    except (TypeError, ValueError):
-        return 0.0
-    return seconds if math.isfinite(seconds) else 0.0
 
 
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:

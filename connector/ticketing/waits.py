@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 
 from connector.engine.table import Table
 from connector.ticketing import tickets as tk
+from connector.ticketing.cells import seconds
 
 
 class Waits:
@@ -91,4 +92,4 @@ def _rows(table: Table) -> Iterable[tuple[str, object, float]]:
     status_at, next_at = table.position(tk.STATUS), table.position(tk.NEXT_TRY)
     for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
         cells = table.raw_cells(key)
-        yield key, cells[status_at], tk.seconds(cells[next_at])
+        yield key, cells[status_at], seconds(cells[next_at])

@@ -86,7 +86,7 @@ def test_tokens_got_during_the_cycle_are_scrubbed_too() -> None:
 )
 def test_no_form_of_any_secret_survives(secret: str, form: int, before: str, after: str) -> None:
     scrub = Scrubber.of(username="dataminer", password=secret)
-    text = scrub(before + every_form(secret)[form] + after)
+    text = scrub(before + every_form(secret)[form] + after).replace(MASK, "\x00")  # a secret of "*"s...
     for shape in forms(secret):
         assert shape not in text
 
