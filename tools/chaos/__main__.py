@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a careless operator during the crash run (tools.chaos.fiddler): random values of the "
         "settings a user may set, processing off and on, Retry Errors (every --retry-errors s, "
-        "default 1), and sets that must be refused with 4xx (read-only, null, out of range)",
+        "default 0.3), and sets that must be refused with 4xx (read-only, null, out of range)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(

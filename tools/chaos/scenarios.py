@@ -117,7 +117,7 @@ class Crew:
         )
         presser: Presser | None = None
         if options.fiddle:  # the careless operator (tools.chaos.fiddler): settings, buttons, refused sets
-            every = options.retry_errors_every or 1.0
+            every = options.retry_errors_every or 0.3
             presser = Fiddler(setup.runtime, every, random.Random(rng.random()), options.settings)
         elif options.retry_errors_every:
             presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()))
