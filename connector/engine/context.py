@@ -73,7 +73,13 @@ class HandlerContext:
         self._element.fire_trigger(trigger)
 
     def now(self) -> float:
+        """Wall-clock seconds since the epoch: for what is saved and shown (it may jump)."""
         return self._element.now()
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps (its zero means nothing): measure waits with it,
+        so that a wall-clock jump neither holds nor hastens them. Lost on restart."""
+        return self._element.monotonic()
 
     def log(self, message: str, level: str = "info", *, event: str = "", **fields: Any) -> None:
         """One line in the log, with the element's name; `event` names what happened (for

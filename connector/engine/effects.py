@@ -3,7 +3,7 @@
 The element returns a step's effects in the order they must be carried out, the `Persist`
 first: a change is committed before the request or the acknowledgement that depends on it
 leaves. The router hands each effect, in that order, to the method of a sink that does the
-I/O (the runtime's: SQLite, httpx, APScheduler, other elements; the harness's: lists and a
+I/O (the runtime's: SQLite, httpx, asyncio timers, other elements; the harness's: lists and a
 fake clock). `Defer` is the router's own: the trigger comes back as a `CheckTrigger` event
 when no other event waits, so that an answer that is already in goes first and its next
 request leaves before the deferred work is done.

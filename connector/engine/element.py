@@ -25,6 +25,7 @@ the API, the demo and tests. Handlers change the element through the handler API
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -98,9 +99,12 @@ class Element:
         handlers: Mapping[int, Handler],
         now: Callable[[], float],
         element_id: str = "1/1",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         # element_id: "DataMinerID/ElementID" (e.g. "1/12"), what handlers put in a return address.
-        self._machine = Machine(protocol, name=name, handlers=handlers, now=now, element_id=element_id)
+        self._machine = Machine(
+            protocol, name=name, handlers=handlers, now=now, element_id=element_id, monotonic=monotonic
+        )
         self._view = ElementView(self._machine)
 
     @property

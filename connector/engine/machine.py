@@ -41,12 +41,14 @@ class Machine:
         name: str,
         handlers: Mapping[int, Handler],
         now: Callable[[], float],
+        monotonic: Callable[[], float],
         element_id: str = "1/1",
     ) -> None:
         self.protocol = protocol
         self.name = name
         self.element_id = element_id  # "DataMinerID/ElementID", stable across restarts
-        self.now = now
+        self.now = now  # wall-clock seconds since the epoch: for what is saved and shown
+        self.monotonic = monotonic  # seconds that never jump: for waits while running
         self.values: dict[int, Any] = {pid: None for pid in protocol.params}
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
         # Handler state kept between runs, shared by the element's handlers (in memory only).

@@ -23,15 +23,25 @@ Transport = Callable[[ev.SendRequest], ev.HttpResult]
 
 
 class FakeClock:
-    """Seconds since the epoch that move only when told to."""
+    """A wall clock (seconds since the epoch) and a monotonic one, that move only when told to:
+    `advance` moves both (time passes), `jump` the wall clock alone (someone set the clock)."""
 
     def __init__(self, start: float = 1_795_651_200.0) -> None:  # 2026-11-26T00:00:00Z
         self.time = start
+        self.mono = 1_000.0
 
     def now(self) -> float:
         return self.time
 
+    def monotonic(self) -> float:
+        return self.mono
+
     def advance(self, seconds: float) -> None:
+        self.time += seconds
+        self.mono += seconds
+
+    def jump(self, seconds: float) -> None:
+        """The wall clock jumps by `seconds` (negative: back); no time passes."""
         self.time += seconds
 
 
@@ -115,22 +125,25 @@ class Harness:
         return request
 
     def advance(self, seconds: float) -> None:
-        """Move the clock, firing every timer that falls due on the way, in time order."""
-        target = self.clock.time + seconds
+        """Move the clock, firing every timer that falls due on the way, in time order. Timers
+        run on the monotonic clock, as the runtime's do: a `jump` moves none of them."""
+        clock = self.clock
+        target = clock.mono + seconds
         while True:
             due = [(when, timer) for timer, (when, _) in self._timers.items() if when <= target]
             if not due:
                 break
             when, timer = heapq.nsmallest(1, due)[0]
-            self.clock.time = max(self.clock.time, when)
+            clock.advance(max(when - clock.mono, 0.0))
             interval = self._timers[timer][1]
             self._timers[timer] = (when + interval, interval)
             self.dispatch(ev.TimerFired(timer=timer))
-        self.clock.time = max(self.clock.time, target)
+        clock.advance(max(target - clock.mono, 0.0))
 
     def timer_due(self, timer: int) -> float | None:
+        """When `timer` fires next, on the wall clock as it reads now (None: not running)."""
         entry = self._timers.get(timer)
-        return None if entry is None else entry[0]
+        return None if entry is None else entry[0] - self.clock.mono + self.clock.time
 
     # -- effects --------------------------------------------------------------------------
 
@@ -161,7 +174,7 @@ class Harness:
             self._events.append(self.transport(request))
 
     def schedule(self, timer: ev.ScheduleTimer) -> None:
-        self._timers[timer.timer] = (self.clock.time + timer.first_in, max(timer.interval, 1e-3))
+        self._timers[timer.timer] = (self.clock.mono + timer.first_in, max(timer.interval, 1e-3))
 
     def cancel(self, timer: ev.CancelTimer) -> None:
         self._timers.pop(timer.timer, None)

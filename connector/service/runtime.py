@@ -1,5 +1,6 @@
-"""Host elements like a small DataMiner Agent: one asyncio task per element, timers on
-APScheduler, HTTP on httpx, state in a store, InterApp between elements by name.
+"""Host elements like a small DataMiner Agent: one asyncio task per element, timers on the
+loop's monotonic clock (`connector.service.timers`), HTTP on httpx, state in a store, InterApp
+between elements by name.
 
 Each element is a sans-I/O core (`connector.engine.element.Element`). Its host feeds it one
 event at a time from a queue and carries out the effects of each step in order, through the
@@ -16,12 +17,9 @@ import enum
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from attrs import field, frozen
 
 from connector.engine import events as ev
@@ -35,6 +33,7 @@ from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
 from connector.service.element_ids import assign_element_ids
 from connector.service.metrics import HostMetrics
+from connector.service.timers import Timers
 
 log = logging.getLogger("connector.runtime")
 
@@ -345,7 +344,7 @@ class Runtime:
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.elements: dict[str, ElementHost] = {}
-        self._scheduler: AsyncIOScheduler | None = None
+        self._timers: Timers | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
         """Open every element's store (locked for this process) and give each element its id,
@@ -380,8 +379,7 @@ class Runtime:
                 store.close()
             self.elements.clear()
             raise
-        self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.start()
+        self._timers = Timers()
         try:
             for host in self.elements.values():
                 await host.start()
@@ -391,36 +389,31 @@ class Runtime:
 
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.elements.values()))
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+        if self._timers is not None:
+            self._timers.cancel_all()
 
     # -- timers ---------------------------------------------------------------------------
 
     def schedule_timer(self, host: ElementHost, effect: ev.ScheduleTimer) -> None:
-        assert self._scheduler is not None
-        first = datetime.now(UTC) + timedelta(seconds=effect.first_in)
-        # The job only queues an event: the element does the work, on its own task. Late
-        # runs still run (misfire_grace_time=None) and a backlog collapses into one run.
-        self._scheduler.add_job(
-            self._fire,
-            IntervalTrigger(seconds=max(effect.interval, 0.001)),
-            args=(host, effect.timer),
-            id=f"{host.name}\x00{effect.timer}",
-            replace_existing=True,
-            next_run_time=first,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
+        assert self._timers is not None
+        # On the loop's monotonic clock: a wall-clock jump delays or hastens no timer. The fire
+        # only queues an event: the element does the work, on its own task. Late fires still
+        # run, once (coalesced); one pending fire per timer.
+        self._timers.schedule(
+            (host.name, effect.timer),
+            lambda: self._fire(host, effect.timer),
+            first_in=effect.first_in,
+            interval=effect.interval,
         )
 
     @staticmethod
-    async def _fire(host: ElementHost, timer: int) -> None:
+    def _fire(host: ElementHost, timer: int) -> None:
         if host.state.running:
             host.post(ev.TimerFired(timer=timer))
 
     def cancel_timer(self, host: ElementHost, timer: int) -> None:
-        if self._scheduler is not None and self._scheduler.get_job(f"{host.name}\x00{timer}") is not None:
-            self._scheduler.remove_job(f"{host.name}\x00{timer}")
+        if self._timers is not None:
+            self._timers.cancel((host.name, timer))
 
     def cancel_timers(self, host: ElementHost) -> None:
         for timer in host.protocol.timers:

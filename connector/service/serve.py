@@ -180,7 +180,7 @@ def _on_stop_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
 
 # Libraries whose records are not events an operator acts on: their warnings only, at every
 # level (at DEBUG, httpcore alone writes hundreds of lines a cycle; tzlocal a multi-line note).
-QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "h2", "apscheduler", "tzlocal", "asyncio", "uvicorn", "multipart")
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "h2", "tzlocal", "asyncio", "uvicorn", "multipart")
 LOG_FORMATS = ("text", "json")
 
 

@@ -79,6 +79,7 @@ from connector.ticketing.session import (
     with_work_while_out,
 )
 from connector.ticketing.tickets import Ticket
+from connector.ticketing.waits import Waits
 
 __all__ = [
     "CycleReport",
@@ -100,8 +101,13 @@ def run_cycle(
     rng: random.Random,
     journal: Journal,
     report: CycleReport | None = None,
+    *,
+    waits: Waits | None = None,
 ) -> CycleFlow[CycleReport]:
     """One cycle over `table`'s ready tickets. See the module's docstring.
+
+    `now` is the wall clock (Last Update, Next Try as saved); `waits` measures Next Try and the
+    token's life on the monotonic clock (`connector.ticketing.waits`; without it, on `now`).
 
     It yields `Round`s of calls (one call at a time with settings.concurrency 1; above 1 up to
     that many writes, or search pages, at once) and returns its report; the driver keeps to
@@ -109,7 +115,7 @@ def run_cycle(
     the cycle runs (`CycleReport.take_events`), to log them as they happen.
     """
     work = WorkWhileOut()
-    cycle = _Cycle(table, settings, session, now, rng, journal, work, report or CycleReport())
+    cycle = _Cycle(table, settings, session, now, rng, journal, work, report or CycleReport(), waits)
     return (yield from with_work_while_out(cycle.run(), work))
 
 
@@ -126,11 +132,14 @@ class _Cycle:
         journal: Journal,
         work: WorkWhileOut,
         report: CycleReport,
+        waits: Waits | None = None,
     ) -> None:
+        waits = waits if waits is not None else Waits(now, now)
         self.settings, self.journal = settings, journal
         self.report = report
-        self.rows = CycleRows(table, settings, session, now, rng, self.report)
-        self.platform = PlatformClient(settings, session, self.report, now)
+        self.rows = CycleRows(table, settings, session, now, rng, self.report, waits)
+        # The token's life on the monotonic clock: a wall-clock jump neither expires nor extends it.
+        self.platform = PlatformClient(settings, session, self.report, waits.monotonic, scrub=self.rows.scrub)
         self.incidents = OpenIncidents()
         self.creators: dict[Node, Ticket] = {}  # node without an open incident -> its creator
         self.waiting: dict[Node, tuple[Ticket, ...]] = {}  # node -> tickets waiting for its creator
@@ -139,9 +148,8 @@ class _Cycle:
         self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal), work)
 
     def run(self) -> Flow[CycleReport]:
-        start = self.rows.now()
         self._recover_in_flight()
-        self.rows.pick_ready(start)
+        self.rows.pick_ready()
         if not self.rows.ready:
             self.report.result = "No ready tickets"
             return self.report
@@ -151,7 +159,7 @@ class _Cycle:
             # The platform is down for everyone (`connector.ticketing.outage`): the element's
             # timeout, not the tickets' failure. They keep their retries and their place; the
             # glue tries the cycle again with backoff until the platform answers.
-            self.report.timeout = str(lost)
+            self.report.timeout = self.rows.scrub(str(lost))
             self.report.result = f"Timeout: {self.report.timeout}"
             return self.report
         if self.report.failed:
@@ -166,7 +174,7 @@ class _Cycle:
             try:
                 yield from self.lookups.load_open_incidents()
             except PlatformError as error:
-                raise SessionLost(f"Search failed: {error.message}") from None
+                raise SessionLost(self.rows.scrub(f"Search failed: {error.message}")) from None
             yield from self.lookups.reconcile_incidents(self._adopt)
             self._decide()
         if self.settings.concurrency > 1:

@@ -34,8 +34,10 @@ from connector.ticketing import messages, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 from connector.ticketing.ids import PARAMS, ids
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleFlow
 from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
+from connector.ticketing.waits import Waits
 
 ENABLED = 1  # Ticketing Processing: Enabled
 
@@ -51,12 +53,13 @@ class CycleState:
     phase: Phase = Phase.IDLE  # where the cycle is, by connector.ticketing.states
     out: tuple[PlatformCall, ...] = ()  # the calls on the wire
     parallel_set: int | None = None  # the parallel set they went out as (more than one call)
-    started: float = 0.0
+    started: float = 0.0  # on the monotonic clock (the cycle's duration)
     requests: int = 0
     report: CycleReport | None = None  # the running cycle's, its events taken as they come
     timeout: str | None = None  # why the element is in timeout (the platform down), or None
     down_cycles: int = 0  # cycles in a row that found the platform down (the backoff's exponent)
-    retry_at: float = 0.0  # in timeout: no cycle starts before this time
+    retry_at: float = 0.0  # in timeout: no cycle starts before this (monotonic) time
+    waits: Waits | None = None  # Next Try on the monotonic clock (connector.ticketing.waits)
 
 
 class _ParamJournal:
@@ -82,7 +85,15 @@ def _state(protocol: HandlerContext) -> CycleState:
     if state is None:
         # Seeded by the element's name: runs are reproducible, and elements still differ.
         state = protocol.memory["ticketing"] = CycleState(rng=random.Random(protocol.element_name))
+    if state.waits is None:
+        state.waits = Waits(protocol.now, protocol.monotonic)
     return state
+
+
+def _waits(protocol: HandlerContext) -> Waits:
+    waits = _state(protocol).waits
+    assert waits is not None
+    return waits
 
 
 def _settings(protocol: HandlerContext) -> FlowSettings:
@@ -248,20 +259,26 @@ def process_tickets(protocol: HandlerContext) -> None:
         return
     table = protocol.table(ids().ticket_overview)
     now = protocol.now()
-    if state.timeout is not None and now < state.retry_at:
+    if state.timeout is not None and protocol.monotonic() < state.retry_at:
         # In timeout: the platform is tried again when the backoff says, not at every new
         # batch or timer (the Retry Timer wakes us then).
-        protocol.start_timer(ids().retry_timer, after=state.retry_at - now)
+        protocol.start_timer(ids().retry_timer, after=state.retry_at - protocol.monotonic())
         return
-    if not tickets.has_ready_work(table, now):
+    if not _waits(protocol).has_ready_work(table):
         _wake_for_retries(protocol)
         return
     state.report = CycleReport()
-    settings = _settings(protocol)
     state.cycle = run_cycle(
-        table, settings, state.session, protocol.now, state.rng, _ParamJournal(protocol), state.report
+        table,
+        _settings(protocol),
+        state.session,
+        protocol.now,
+        state.rng,
+        _ParamJournal(protocol),
+        state.report,
+        waits=state.waits,
     )
-    state.started = now
+    state.started = protocol.monotonic()
     state.requests = 0
     protocol.set(ids().cycle_start, now)
     _resume(protocol, state, Event.START, None)
@@ -314,7 +331,7 @@ def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: R
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
-        protocol.log(f"processing cycle failed: {type(exc).__name__}: {exc}", "error")
+        protocol.log(_scrubber(protocol, state)(f"processing cycle failed: {type(exc).__name__}: {exc}"), "error")
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
     _log_events(protocol, state)
@@ -353,15 +370,16 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     state.cycle = None
     state.report = None
     state.out, state.parallel_set = (), None
-    now = protocol.now()
-    duration = round(now - state.started, 3)
+    for unreadable in report.unreadable if report is not None else ():
+        protocol.log(f"ticket sent to Error: {unreadable}", "error", event="unreadable_row")
+    duration = round(protocol.monotonic() - state.started, 3)
     shown = _scrub(protocol, result if result is not None else (report.result if report else ""))
     protocol.set(ids().cycle_duration, duration)
     protocol.set(ids().cycle_result, shown)
     protocol.set(ids().login_state, _scrub(protocol, state.session.describe()))
-    protocol.observe("connector_cycle_duration_seconds", now - state.started)
+    protocol.observe("connector_cycle_duration_seconds", duration)
     if result is None and report is not None and report.result == "OK":
-        protocol.set(ids().last_success, now)
+        protocol.set(ids().last_success, protocol.now())
     _refresh_counts(protocol)
     if report is not None and report.timeout:
         _platform_down(protocol, state, _scrub(protocol, report.timeout))
@@ -380,7 +398,7 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     # that is down: the backoff says when (`_platform_down`).
     if report is not None and report.timeout:
         return
-    if state.requests and protocol.get(ids().processing) == ENABLED and tickets.has_ready_work(table, now):
+    if state.requests and protocol.get(ids().processing) == ENABLED and _waits(protocol).has_ready_work(table):
         protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
@@ -392,7 +410,7 @@ def _platform_down(protocol: HandlerContext, state: CycleState, reason: str) -> 
     state.down_cycles += 1
     base = float(protocol.get(ids().retry_delay) or 0) or 1.0  # 0 would hammer a platform that is down
     delay = tickets.backoff(state.down_cycles, base, state.rng.uniform(0.8, 1.0))
-    state.retry_at = protocol.now() + delay
+    state.retry_at = protocol.monotonic() + delay
     if state.timeout != reason:
         protocol.set_timeout(reason)
     state.timeout = reason
@@ -419,7 +437,7 @@ def _log_cycle_end(
         f"noted {report.notes_added}, completed {report.completed}, errors {report.errors}"
     )
     if report.timeout:
-        wait = round(state.retry_at - protocol.now(), 3)
+        wait = round(state.retry_at - protocol.monotonic(), 3)
         fields |= {"timeout": state.timeout, "next_try_in": wait}
         message = (
             f"cycle ended in {duration:g} s after {report.request_count} requests: the platform is down "
@@ -447,20 +465,21 @@ def _log_events(protocol: HandlerContext, state: CycleState) -> None:
 
 
 def _scrub(protocol: HandlerContext, text: str) -> str:
-    """Platforms have been known to echo what they were sent: never let a secret reach the log."""
-    for pid in (ids().password, ids().api_key):
-        secret = protocol.get(pid) or ""
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    session = _state(protocol).session
-    for token in (session.access_token, session.refresh_token):
-        if len(token) >= 4:
-            text = text.replace(token, "***")
-    return text
+    """Platforms have been known to echo what they were sent: never let a secret, in any of its
+    forms, reach the log or a parameter (`connector.ticketing.scrub`)."""
+    return _scrubber(protocol, _state(protocol))(text)
+
+
+def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
+    return Scrubber.of(  # not through _settings: this runs when a cycle failed, maybe on a bad setting
+        username=str(protocol.get(ids().username) or ""),
+        password=str(protocol.get(ids().password) or ""),
+        api_key=str(protocol.get(ids().api_key) or ""),
+        tokens=(state.session.access_token, state.session.refresh_token),
+    )
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:
-    now = protocol.now()
-    wake = tickets.next_wake(protocol.table(ids().ticket_overview), now)
-    if wake is not None and protocol.get(ids().processing) == ENABLED:
-        protocol.start_timer(ids().retry_timer, after=max(wake - now, 0.0))
+    wait = _waits(protocol).next_wait(protocol.table(ids().ticket_overview))  # monotonic: no jump moves it
+    if wait is not None and protocol.get(ids().processing) == ENABLED:
+        protocol.start_timer(ids().retry_timer, after=max(wait, 0.0))

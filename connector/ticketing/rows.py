@@ -3,7 +3,7 @@
 Every module of the flow works on the tickets through one `CycleRows`: which are ready, which
 failed in this cycle (not tried again before the next), and how a change reaches the table
 (one write of the flow's cells, Last Update = now). A failure's reason is scrubbed of every
-secret before it reaches a row.
+form of every secret before it reaches a row (`connector.ticketing.scrub`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 
 from connector.engine.table import Table
 from connector.ticketing import tickets as tk
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.session import CycleReport, Failure, FlowSettings, PlatformSession
 from connector.ticketing.tickets import Ticket
+from connector.ticketing.waits import Waits
 
 
 class CycleRows:
@@ -28,17 +30,34 @@ class CycleRows:
         now: Callable[[], float],
         rng: random.Random,
         report: CycleReport,
+        waits: Waits | None = None,
     ) -> None:
         self.settings, self.session, self.now, self.rng, self.report = settings, session, now, rng, report
+        # Next Try waited on the monotonic clock (without one given: on `now`, as before).
+        self.waits = waits if waits is not None else Waits(now, now)
+        # Built once per cycle; the client adds each token it gets (connector.ticketing.scrub).
+        self.scrub = Scrubber.of(
+            username=settings.username,
+            password=settings.password,
+            api_key=settings.api_key,
+            tokens=(session.access_token, session.refresh_token),
+        )
         self.tickets = tk.load_tickets(table)  # every row, table order: the one full read
         self._write = tk.writer(table)
         self.ready: dict[str, Ticket] = {}
         self.finished: set[str] = set()  # failed in this cycle: not tried again before the next
         self.last_reason = ""
+        for ticket in self.tickets.values():
+            if ticket.unreadable:  # a poison cell: that ticket in Error with the reason, the others go on
+                self.report.errors += 1
+                self.report.unreadable.append(f"{ticket.key}: {ticket.unreadable}")
+                self.store(ticket)
 
-    def pick_ready(self, start: float) -> None:
-        """The tickets this cycle works on: live, and their Next Try passed by `start`."""
-        self.ready = {key: t for key, t in self.tickets.items() if t.ready(start)}
+    def pick_ready(self) -> None:
+        """The tickets this cycle works on: live, and their Next Try passed (on the monotonic clock:
+        `connector.ticketing.waits`)."""
+        start = self.waits.monotonic()
+        self.ready = {key: t for key, t in self.tickets.items() if t.live and self.waits.ready(key, t.next_try, start)}
 
     def at(self, operation: str) -> list[Ticket]:
         """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
@@ -50,6 +69,7 @@ class CycleRows:
 
     def store(self, ticket: Ticket) -> None:
         self._write(ticket, self.now())
+        self.waits.note(ticket.key, ticket.next_try)
 
     def complete(self, ticket: Ticket) -> None:
         tk.advance(ticket, tk.NO_OPERATION)
@@ -71,7 +91,7 @@ class CycleRows:
             jitter = tk.jitter(self.rng)
         in_error = tk.fail(
             ticket,
-            self._scrub(reason),
+            self.scrub(reason),
             now=self.now(),
             max_retries=s.max_retries,
             retry_delay=s.retry_delay,
@@ -93,15 +113,3 @@ class CycleRows:
         self.finished.add(ticket.key)
         self.last_reason = ticket.last_error
         self.store(ticket)
-
-    def _scrub(self, text: str) -> str:
-        """Platforms have been known to echo what they were sent: never let a secret reach the table."""
-        for secret in (
-            self.settings.password,
-            self.settings.api_key,
-            self.session.access_token,
-            self.session.refresh_token,
-        ):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text

@@ -23,6 +23,7 @@ from attrs.validators import ge, instance_of, le
 from connector.ticketing import cherwell as cw
 from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.scrub import Scrubber
 from connector.ticketing.states import FlowProtocolError
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class PlatformSession:
 
     access_token: str = field(default="", repr=False)
     refresh_token: str = field(default="", repr=False)
-    expires_at: float = 0.0
+    expires_at: float = 0.0  # on the client's clock: the monotonic one (a jump neither expires nor extends it)
     metadata: Metadata | None = None
     login_state: str = "Not logged in"  # for the element's login state parameter
 
@@ -102,6 +103,7 @@ class CycleReport:
     completed: int = 0
     failed: int = 0  # failures counted (each one a retry, or the last one before Error)
     errors: int = 0  # tickets that went to Error in this cycle
+    unreadable: list[str] = field(factory=list)  # "key: reason" of rows sent to Error as unreadable
     result: str = "OK"
     timeout: str = ""  # why the platform is down for everyone (`connector.ticketing.outage`), or ""
     events: list[FlowEvent] = field(factory=list)  # not yet taken by the glue
@@ -220,9 +222,16 @@ class PlatformClient:
     401 retry, metadata). SFyC needs none of that: its calls just go through `send`."""
 
     def __init__(
-        self, settings: FlowSettings, session: PlatformSession, report: CycleReport, now: Callable[[], float]
+        self,
+        settings: FlowSettings,
+        session: PlatformSession,
+        report: CycleReport,
+        now: Callable[[], float],
+        *,
+        scrub: Scrubber | None = None,
     ) -> None:
         self.settings, self.session, self.report, self.now = settings, session, report, now
+        self.scrub = scrub if scrub is not None else Scrubber.of(password=settings.password, api_key=settings.api_key)
         self._ids_renewed = False  # metadata is resolved again at most once per cycle
         self._logging_in = False  # a flow is refreshing the token or logging in: the others wait
         self.in_wave = False  # inside `gather`: a read there goes alone (no wave inside a wave)
@@ -385,14 +394,14 @@ class PlatformClient:
             yield from self.retrying(once)
         except PlatformError as error:
             self.session.forget_token()
-            self.session.login_state = f"Login failed: {error.message}"
+            self.session.login_state = self.scrub(f"Login failed: {error.message}")
             refused = bool(error.status)  # an answer that says no; 0: no answer at all
             self.report.events.append(
                 FlowEvent(
                     event="login_refused" if refused else "login_failed",
-                    message=f"Cherwell login {'refused' if refused else 'failed'}: {error.message}",
+                    message=self.scrub(f"Cherwell login {'refused' if refused else 'failed'}: {error.message}"),
                     level="error",
-                    fields={"reason": error.message, "status": error.status},
+                    fields={"reason": self.scrub(error.message), "status": error.status},
                 )
             )
             raise SessionLost(self.session.login_state) from None
@@ -401,6 +410,7 @@ class PlatformClient:
         # Counted from when the request left: the server's clock started no later than that.
         self.session.access_token = token.access_token
         self.session.refresh_token = token.refresh_token
+        self.scrub.add(token.access_token, token.refresh_token)
         self.session.expires_at = sent_at + (token.expires_in if token.expires_in > 0 else DEFAULT_TOKEN_LIFE)
         self.session.login_state = "Logged in"
 
@@ -419,7 +429,7 @@ class PlatformClient:
                 incident = yield from flows[0]
                 note = yield from flows[1]
         except PlatformError as error:
-            raise SessionLost(f"Metadata failed: {error.message}") from None
+            raise SessionLost(self.scrub(f"Metadata failed: {error.message}")) from None
         self.session.metadata = Metadata(incident=incident, note=note)
 
     def _business_object(self, name: str, member: str | None, needed: Sequence[str]) -> Flow[cw.BusinessObject]:

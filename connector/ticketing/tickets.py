@@ -28,6 +28,7 @@ Everything here is table-level and linear in the table's size; the flow
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from attrs import define
 
 from connector.engine.table import Table
+from connector.ticketing.cells import CellReader, seconds
 
 # -- Status (column Status) ---------------------------------------------------------------------
 
@@ -99,6 +101,10 @@ COLUMNS = (
     OUTCOME_UNKNOWN,
 )
 
+_WHOLE = (int, type(None))  # cell types `from_cells` takes as they are (bool is not among them)
+_TEXT = (str, type(None))
+_TEXT_COLUMNS = (CATEGORY, NODE, SUMMARY, DESCRIPTION, PLATFORM_TICKET, PLATFORM_RECORD, OT_NUMBER, LAST_ERROR)
+
 MAX_BACKOFF = 300.0  # seconds: the issue caps the doubled retry delay here
 DAY = 86_400.0
 
@@ -127,25 +133,72 @@ class Ticket:
     next_try: float
     last_error: str
 
+    unreadable: str = ""  # why a cell could not be read (the row is sent to Error with it)
+
     @classmethod
     def from_cells(cls, key: str, cells: dict[str, Any]) -> Ticket:
-        return cls(
+        """The row as a Ticket. A cell that cannot be read (a poison value written into the store
+        by hand or by another program) does not stop the cycle: the ticket goes to Error with
+        the reason (`unreadable`), its bad cell replaced when it is written back, and the other
+        tickets go on."""
+        c = cells.get
+        status, operation = c(STATUS) or RECEIVED, c(OPERATION) or CHECK_EXISTING
+        priority, retries, unknown, next_try = c(PRIORITY), c(RETRIES), c(OUTCOME_UNKNOWN), c(NEXT_TRY)
+        if (  # the fast path: every cell as the flow writes it (a full table is read every cycle)
+            status in STATUSES
+            and operation in OPERATIONS
+            and type(priority) in _WHOLE
+            and type(retries) in _WHOLE
+            and type(unknown) in _WHOLE
+            and (type(next_try) in _WHOLE or (type(next_try) is float and math.isfinite(next_try)))
+            and all(type(c(column)) in _TEXT for column in _TEXT_COLUMNS)
+        ):
+            return cls(
+                key=key,
+                category=c(CATEGORY) or "",
+                node=c(NODE) or "",
+                summary=c(SUMMARY) or "",
+                description=c(DESCRIPTION) or "",
+                priority=priority or 3,
+                status=status,
+                operation=operation,
+                retries=retries or 0,
+                outcome_unknown=bool(unknown),
+                platform_ticket=c(PLATFORM_TICKET) or "",
+                platform_record=c(PLATFORM_RECORD) or "",
+                ot_number=c(OT_NUMBER) or "",
+                next_try=float(next_try or 0.0),
+                last_error=c(LAST_ERROR) or "",
+            )
+        return cls._read_carefully(key, cells)
+
+    @classmethod
+    def _read_carefully(cls, key: str, cells: dict[str, Any]) -> Ticket:
+        """`from_cells` for a row with a cell of an unexpected type: each cell checked."""
+        read = CellReader(cells)
+        ticket = cls(
             key=key,
-            category=cells.get(CATEGORY) or "",
-            node=cells.get(NODE) or "",
-            summary=cells.get(SUMMARY) or "",
-            description=cells.get(DESCRIPTION) or "",
-            priority=int(cells.get(PRIORITY) or 3),
-            status=cells.get(STATUS) or RECEIVED,
-            operation=cells.get(OPERATION) or CHECK_EXISTING,
-            retries=int(cells.get(RETRIES) or 0),
-            outcome_unknown=bool(cells.get(OUTCOME_UNKNOWN)),
-            platform_ticket=cells.get(PLATFORM_TICKET) or "",
-            platform_record=cells.get(PLATFORM_RECORD) or "",
-            ot_number=cells.get(OT_NUMBER) or "",
-            next_try=float(cells.get(NEXT_TRY) or 0.0),
-            last_error=cells.get(LAST_ERROR) or "",
+            category=read.text(CATEGORY),
+            node=read.text(NODE),
+            summary=read.text(SUMMARY),
+            description=read.text(DESCRIPTION),
+            priority=read.whole(PRIORITY, 3) or 3,
+            status=read.text(STATUS, RECEIVED, STATUSES),
+            operation=read.text(OPERATION, CHECK_EXISTING, OPERATIONS),
+            retries=read.whole(RETRIES, 0),
+            outcome_unknown=bool(read.whole(OUTCOME_UNKNOWN, 0)),
+            platform_ticket=read.text(PLATFORM_TICKET),
+            platform_record=read.text(PLATFORM_RECORD),
+            ot_number=read.text(OT_NUMBER),
+            next_try=read.real(NEXT_TRY, 0.0),
+            last_error=read.text(LAST_ERROR),
         )
+        if read.problems:
+            reason = "Unreadable row: " + "; ".join(read.problems)
+            if not (cells.get(STATUS) == ERROR and cells.get(LAST_ERROR) == reason):
+                ticket.unreadable = reason  # news: the flow writes the row back in Error, and says so
+            ticket.status, ticket.retries, ticket.next_try, ticket.last_error = ERROR, 0, 0.0, reason
+        return ticket
 
     @property
     def live(self) -> bool:
@@ -346,7 +399,7 @@ def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
 
 
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:
-    return status in LIVE_STATUSES and float(next_try or 0.0) <= now
+    return status in LIVE_STATUSES and seconds(next_try) <= now
 
 
 def ready_keys(table: Table, now: float) -> list[str]:
@@ -361,9 +414,9 @@ def has_ready_work(table: Table, now: float) -> bool:
 def next_wake(table: Table, now: float) -> float | None:
     """The earliest future Next Try of a live ticket: when a cycle would next find work."""
     future = [
-        float(next_try)
+        seconds(next_try)
         for _, (status, next_try) in _scan(table, STATUS, NEXT_TRY)
-        if status in LIVE_STATUSES and next_try is not None and float(next_try) > now
+        if status in LIVE_STATUSES and seconds(next_try) > now
     ]
     return min(future, default=None)
 
@@ -418,7 +471,7 @@ def purge_completed(table: Table, now: float, retention_days: float) -> int:
     doomed = [
         key
         for key, (status, updated) in _scan(table, STATUS, LAST_UPDATE)
-        if status == COMPLETED and float(updated or 0.0) < cutoff
+        if status == COMPLETED and seconds(updated) < cutoff
     ]
     table.delete_rows(doomed)
     return len(doomed)

@@ -12,12 +12,10 @@ import asyncio
 import math
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client.parser import text_string_to_metric_families
 
 from connector.engine import events as ev
@@ -27,6 +25,7 @@ from connector.engine.store import MemoryStore
 from connector.service.api import create_app
 from connector.service.metrics import Histogram, HostMetrics, outcome
 from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime
+from connector.service.timers import Timers
 from connector.ticketing import PROTOCOL_YAML, handlers, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import credentials, platform_transport, secrets, ticketing_protocol
@@ -107,8 +106,7 @@ async def drained() -> AsyncIterator[Drained]:
 
     handlers._finish = counting  # type: ignore[assignment]  # count the cycles the handlers end
     runtime = Runtime()
-    runtime._scheduler = AsyncIOScheduler(timezone=UTC)
-    runtime._scheduler.start()
+    runtime._timers = Timers()
     platforms = {
         CLEAN: fp.FakePlatform(seed=1),
         FAULTY: fp.FakePlatform(seed=2, faults=fp.Faults(error_rate=0.1, lost_rate=0.1, html_503_rate=0.05)),

@@ -65,7 +65,7 @@ def test_debug_adds_no_library_lines() -> None:
     lines = run_logging(
         """
         import logging
-        names = ("httpcore.http11", "httpcore.connection", "httpx", "hpack.hpack", "apscheduler.scheduler", "tzlocal")
+        names = ("httpcore.http11", "httpcore.connection", "httpx", "hpack.hpack", "tzlocal")
         for name in names:
             logging.getLogger(name).debug("noise from %s", name)
             logging.getLogger(name).info("noise from %s", name)

@@ -334,3 +334,35 @@ def test_a_wave_cut_short_by_a_lost_session_is_looked_up_even_from_error(platfor
     assert statuses(h) == {tickets.COMPLETED: 5}
     details = [n.details.split("]")[0] for n in platform.notes]
     assert sorted(details) == sorted(set(details)) and len(details) == 5
+
+
+@pytest.mark.parametrize(
+    ("column", "poison"), [("Retries", "abc"), ("Next Try", "soon"), ("Priority", "high"), ("Status", 7)]
+)
+def test_one_unreadable_row_goes_to_error_with_the_reason_and_the_others_go_on(
+    platform, clock, tmp_path, caplog, column: str, poison: object
+) -> None:
+    """Issue 11: one `Retries = 'abc'` written into the store by hand stopped every cycle."""
+    import sqlite3
+
+    from connector.engine.store import SQLiteStore
+
+    path = tmp_path / "poison.db"
+    store = SQLiteStore(path)
+    platform.faults = fp.Faults(fail_operation={"ot_create": "SFyC en mantenimiento"})
+    h = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled", "Max Retries": 9})
+    h.set(9000000, batch(make_tickets(5)))
+    assert statuses(h) == {tickets.IN_PROGRESS: 5}
+    store.close()
+    cid = next(c.id for c in ticketing_protocol().table(ids().ticket_overview).columns if c.name == column)
+    with sqlite3.connect(path) as db:
+        db.execute(f"UPDATE rows_{ids().ticket_overview} SET c{cid} = ? WHERE key = 'WM-000002'", (poison,))
+    platform.faults = fp.Faults()
+    store = SQLiteStore(path)
+    again = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled"})
+    again.advance(600)
+    assert statuses(again) == {tickets.COMPLETED: 4, tickets.ERROR: 1}
+    row = again.element.view.tables[ids().ticket_overview].row("WM-000002")
+    assert row["Status"] == tickets.ERROR and row["Last Error"].startswith("Unreadable row: ")
+    assert column in row["Last Error"] and repr(poison) in row["Last Error"]
+    assert "WM-000002" in caplog.text and "Unreadable row" in caplog.text

@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fiddle",
         action="store_true",
-        help="with --retry-errors: also switch processing off and on and change Max Tickets Per "
-        "Request and Max Concurrent Requests mid-run",
+        help="a careless operator during the crash run (tools.chaos.fiddler): random values of the "
+        "settings a user may set, processing off and on, Retry Errors (every --retry-errors s, "
+        "default 0.3), and sets that must be refused with 4xx (read-only, null, out of range)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(

@@ -16,6 +16,7 @@ from attrs import define, frozen
 from tools.chaos.actors import FaultInjector, Killer, Presser, Sender, press_retry_errors
 from tools.chaos.checks import wait_drained
 from tools.chaos.element import PROTOCOL_YAML, ElementSettings, short_timeout_protocol
+from tools.chaos.fiddler import Fiddler
 from tools.chaos.plan import Plan, plan_tickets
 from tools.chaos.processes import RuntimeProcess
 from tools.chaos.report import Report
@@ -41,7 +42,7 @@ class ChaosOptions:
     # faults put tickets in Error; pressed at random moments (kills included), and again at the
     # end until every ticket is Completed: the Error -> retry path must not duplicate either.
     retry_errors_every: float = 0.0
-    fiddle: bool = False  # with retry_errors_every: also change settings mid-run (see Presser)
+    fiddle: bool = False  # the careless operator (tools.chaos.fiddler.Fiddler) during the run
 
 
 @frozen(kw_only=True)
@@ -114,11 +115,12 @@ class Crew:
             posting=posting,
             activity=activity,
         )
-        presser = (
-            Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()), fiddle=options.fiddle)
-            if options.retry_errors_every
-            else None
-        )
+        presser: Presser | None = None
+        if options.fiddle:  # the careless operator (tools.chaos.fiddler): settings, buttons, refused sets
+            every = options.retry_errors_every or 0.3
+            presser = Fiddler(setup.runtime, every, random.Random(rng.random()), options.settings)
+        elif options.retry_errors_every:
+            presser = Presser(setup.runtime, options.retry_errors_every, random.Random(rng.random()))
         return cls(sender, injector, killer, presser)
 
     def start(self) -> None:
@@ -211,9 +213,12 @@ def _operator_done(
     until every ticket is Completed; the table then."""
     presser.stop.set()
     presser.join(90)
-    if options.fiddle:
+    if isinstance(presser, Fiddler):
         report.faults["settings changed"] = presser.changes
-        runtime.set_param("Ticketing Processing", "Enabled")
+        report.faults["bad sets refused (4xx)"] = presser.refused
+        report.faults["bad sets accepted"] = sum(presser.accepted_bad.values())
+        report.problems += [f"a set answered 5xx: {error}" for error in presser.server_errors]
+        presser.restore()  # the run's own settings, and processing on, for the drain
     report.retry_presses = presser.presses
     return _retry_until_completed(runtime, plan, options.drain_timeout)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from attrs import Attribute, asdict, field, fields, frozen
+from attrs.validators import instance_of
 
 CALL_OPERATIONS = ("login", "refresh", "summary", "schema", "search", "save_batch", "ot_create", "ot_lookup")
 SAVE_OPERATIONS = ("create_ticket", "add_note", "update_ticket_ot", "update_ticket", "update_note", "save_other")
@@ -59,6 +60,9 @@ class Faults:
     latency: float = field(default=0.0, validator=_latency)
     fail_operation: Mapping[str, str] = field(factory=dict, converter=_messages, validator=_known_operations)
     token_ttl: float = field(default=1199.0, validator=_lifetime)
+    # A careless platform: every fail_operation message quotes the request (its body, the form's
+    # fields decoded, its Authorization and X-Api-Key headers), secrets and all.
+    echo_request: bool = field(default=False, validator=instance_of(bool))
     # A quirk rather than a fault: the real server does it, so it is on by default.
     quoted_token_error_rate: float = field(default=0.5, validator=_rate)
 

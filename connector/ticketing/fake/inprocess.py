@@ -80,7 +80,9 @@ def ticketing_element(
 ) -> Harness:
     """A started Ticketing BE element (initial values `params` by name) on the fake platform."""
     protocol = ticketing_protocol()
-    element = Element(protocol, name=name, handlers=resolve_handlers(protocol), now=clock.now)
+    element = Element(
+        protocol, name=name, handlers=resolve_handlers(protocol), now=clock.now, monotonic=clock.monotonic
+    )
     harness = Harness(element, clock, transport=platform_transport(platform, clock), store=store)
     saved = store.load() if store is not None else Saved()
     harness.start(

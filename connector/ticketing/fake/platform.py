@@ -45,6 +45,8 @@ a 404, never the inspection and seeding methods.
   with that message, so a batch mixing operations fails only the named ones; call operations fail the
   whole call: login/refresh with 400 invalid_grant (the message as error_description), the others with
   500 and the message.
+- `echo_request`: every `fail_operation` message quotes the request: its body, its form fields decoded,
+  its Authorization and X-Api-Key headers (a careless platform; the element must scrub them).
 - `token_ttl`: lifetime of tokens issued from now on (`expires_in`); `revoke_tokens()` kills every
   access token at once (refresh tokens stay valid, as after a server-side session purge).
 
@@ -200,6 +202,9 @@ class FakePlatform:
         )
         self._requests[operation] += 1
         faults = self.faults  # one snapshot per call, even if a test swaps the faults meanwhile
+        if faults.echo_request and faults.fail_operation:
+            echo = _echo(request)
+            faults = evolve(faults, fail_operation={op: f"{m} [{echo}]" for op, m in faults.fail_operation.items()})
         if self._dice.roll(faults.html_503_rate, "html_503"):
             answer = raw_answer(503, HTML_503, {"content-type": "text/html; charset=utf-8"})
         elif self._dice.roll(faults.error_rate, "error"):
@@ -393,3 +398,10 @@ def _not_routed(path: str, method: str, allowed: list[str]) -> FakeAnswer:
 
 
 __all__ = ["FakePlatform"]
+
+
+def _echo(request: Request) -> str:
+    """The request as a careless platform quotes it back in an error."""
+    body = request.body.decode("utf-8", "replace")
+    headers = {k: v for k, v in request.headers.items() if k in ("authorization", "x-api-key")}
+    return f"request: {body} fields: {form_fields(request.body)} headers: {headers}"
