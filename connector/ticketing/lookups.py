@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from connector.ticketing import cherwell as cw
-from connector.ticketing import sfyc
+from connector.ticketing import duplicates, sfyc
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.decision import Incident, OpenIncidents
+from connector.ticketing.duplicates import first_and_extras
 from connector.ticketing.rows import CycleRows
 from connector.ticketing.session import Flow, PlatformClient, all_done
 from connector.ticketing.tickets import Ticket
@@ -31,11 +32,22 @@ class Lookups:
         self.rows, self.platform, self.incidents = rows, platform, incidents
 
     def load_open_incidents(self) -> Flow[None]:
+        """The open incidents of our categories; a ticket id with two of them is reported."""
         records = yield from self._search(
             lambda md: md.incident, cw.existing_incidents_filters(), cw.INCIDENT_RESULT_FIELDS
         )
         for record in records:
             self.incidents.add(Incident.from_record(record))
+        self._report(self.incidents.duplicates())
+
+    def watch_orders(self, watched: list[Ticket]) -> Flow[None]:
+        """The OTs of re-sent tickets' incidents (a late twin of a create may land after the
+        re-send): an incident with two OTs for one ticket is reported. One look-up a chunk."""
+        for start in range(0, len(watched), LOOKUP_CHUNK):
+            try:
+                yield from self._find_orders(watched[start : start + LOOKUP_CHUNK])
+            except PlatformError:
+                return  # only a check: the next cycle looks again
 
     def reconcile_notes(self) -> Flow[None]:
         yield from self._reconcile(self.rows.at(tk.ADD_NOTE), self._find_notes, self._note_found)
@@ -75,9 +87,13 @@ class Lookups:
         filters = [cw.Filter(field="ExternalID", value=t.key) for t in chunk if t.key not in known]
         hits = {t.key: known[t.key] for t in chunk if t.key in known}
         if filters:
+            found: dict[str, list[Incident]] = {}
             for record in (yield from self._search(lambda md: md.incident, filters, cw.INCIDENT_RESULT_FIELDS)):
                 incident = Incident.from_record(record)
-                hits.setdefault(incident.external_id, incident)
+                found.setdefault(incident.external_id, []).append(incident)
+            for external_id, same in found.items():  # the first, the lowest IncidentID (`duplicates`)
+                hits[external_id] = first_and_extras(same, lambda i: i.incident_id)[0]
+            self._report(duplicates.find(duplicates.INCIDENT, found, lambda i: i.incident_id))
         return hits
 
     def _find_notes(self, chunk: list[Ticket]) -> Flow[dict[str, Record]]:
@@ -102,17 +118,26 @@ class Lookups:
 
         wanted = {(t.platform_ticket, t.key) for t in chunk}
         orders = yield from self.platform.retrying(once)
-        return {o.referencia: o for o in orders if (o.ticket, o.referencia) in wanted and o.ot}
+        found: dict[str, list[sfyc.WorkOrder]] = {}
+        for order in orders:
+            if (order.ticket, order.referencia) in wanted and order.ot:
+                found.setdefault(order.referencia, []).append(order)
+        self._report(duplicates.find(duplicates.OT, found, lambda o: o.ot))
+        return {referencia: first_and_extras(same, lambda o: o.ot)[0] for referencia, same in found.items()}
+
+    def _report(self, found: list[duplicates.Duplicate]) -> None:
+        known = set(self.rows.report.duplicates)
+        self.rows.report.duplicates.extend(d for d in found if d not in known)
 
     def _note_found(self, ticket: Ticket, record: Record) -> None:
         self.rows.report.found_by_lookup += 1
-        tk.settle_known(ticket)
+        tk.found(ticket)
         self.rows.complete(ticket)
         self.rows.store(ticket)
 
     def _order_found(self, ticket: Ticket, order: sfyc.WorkOrder) -> None:
         self.rows.report.found_by_lookup += 1
-        tk.settle_known(ticket)
+        tk.found(ticket)
         tk.ordered(ticket, order.ot)
         self.rows.store(ticket)
 

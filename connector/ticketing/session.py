@@ -23,6 +23,7 @@ from attrs.validators import ge, instance_of, le
 from connector.ticketing import cherwell as cw
 from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.duplicates import Duplicate
 from connector.ticketing.states import FlowProtocolError
 
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class FlowSettings:
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
     concurrency: int = field(default=1, validator=[instance_of(int), ge(1), le(16)])  # batches in flight
+    # Seconds an unknown outcome waits before it is looked up (a late write lands first).
+    settle_time: float = field(default=0.0, converter=float, validator=ge(0.0))
 
 
 @define(kw_only=True)
@@ -81,6 +84,7 @@ class CycleReport:
     failed: int = 0  # failures counted (each one a retry, or the last one before Error)
     errors: int = 0  # tickets that went to Error in this cycle
     result: str = "OK"
+    duplicates: list[Duplicate] = field(factory=list)  # found on the platform (connector.ticketing.duplicates)
 
     @property
     def request_count(self) -> int:
