@@ -9,7 +9,13 @@ find it, keep the first (the lowest IncidentID, the lowest OT number), and repor
 operator can close it:
 
 - every search of the open incidents groups them by ExternalID (`IncidentGroups`);
-- every SFyC look-up of work orders by incident groups them by (incident, referencia).
+- every SFyC look-up of work orders by incident groups them by (incident, referencia);
+- every look-up of notes groups them by the "[ticket id]" they start with (a note has no
+  number: the one kept is the lowest RecID, which says nothing of which came first).
+
+A ticket re-sent after an unknown outcome (Sent At kept, Outcome Unknown cleared) is watched
+for `watch_window` after its write: every cycle (one runs each Processing Interval while any
+is watched) searches the open incidents and looks its notes or OTs up.
 
 Pure functions: the cycle's report carries what was found (`CycleReport.duplicates`), and the
 handlers log it, count it once per extra in *Duplicates Detected* and keep it in the
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 
 INCIDENT = "Incident"
 OT = "OT"
+NOTE = "Note"
 
 T = TypeVar("T")
 
@@ -50,9 +57,9 @@ def watched_tickets(tickets: Iterable[Ticket], now: float, settle: float) -> lis
 class Duplicate:
     """One extra object on the platform: `extra` duplicates `kept`, both made for `ticket`."""
 
-    kind: str  # INCIDENT or OT
-    ticket: str  # the ticket id (ExternalID, referencia)
-    kept: str  # the one the ticket is linked to (IncidentID, OT number)
+    kind: str  # INCIDENT, OT or NOTE
+    ticket: str  # the ticket id (ExternalID, referencia, the note's "[ticket id]")
+    kept: str  # the one the ticket is linked to (IncidentID, OT number, the note's RecID)
     extra: str  # the one an operator should close
 
     @property

@@ -160,7 +160,7 @@ class _Cycle:
 
     def _steps(self, watched: list[Ticket]) -> Flow[None]:
         # Re-sent tickets are watched for a late twin (`duplicates`): their incidents in the
-        # search of the open incidents, their OTs in a look-up by incident.
+        # search of the open incidents, their notes and OTs in a look-up.
         if watched or any(t.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET) for t in self.rows.ready.values()):
             try:
                 yield from self.lookups.load_open_incidents()
@@ -169,7 +169,7 @@ class _Cycle:
             self._link_to_first()
             yield from self.lookups.reconcile_incidents(self._adopt)
             self._decide()
-        yield from self.lookups.watch_orders([t for t in watched if t.platform_ticket and t.ot_number])
+        yield from self.lookups.watch(watched)
         if self.settings.concurrency > 1:
             yield from self._pipelined()
         else:

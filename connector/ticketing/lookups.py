@@ -22,6 +22,12 @@ from connector.ticketing.session import Flow, PlatformClient, all_done
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
+
+
+def _rec_id(record: Record) -> str:
+    return record.get("RecID") or record.rec_id
+
+
 LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
 
 
@@ -40,14 +46,18 @@ class Lookups:
             self.incidents.add(Incident.from_record(record))
         self._report(self.incidents.duplicates())
 
-    def watch_orders(self, watched: list[Ticket]) -> Flow[None]:
-        """The OTs of re-sent tickets' incidents (a late twin of a create may land after the
-        re-send): an incident with two OTs for one ticket is reported. One look-up a chunk."""
-        for start in range(0, len(watched), LOOKUP_CHUNK):
-            try:
-                yield from self._find_orders(watched[start : start + LOOKUP_CHUNK])
-            except PlatformError:
-                return  # only a check: the next cycle looks again
+    def watch(self, watched: list[Ticket]) -> Flow[None]:
+        """Re-sent tickets' notes and OTs (a late twin of the write may land after the re-send):
+        a ticket with two notes, or an incident with two OTs for it, is reported. One look-up a
+        chunk; a failure leaves it to the next cycle (only a check)."""
+        noted = [t for t in watched if t.platform_ticket and not t.ot_number and t.operation == tk.NO_OPERATION]
+        ordered = [t for t in watched if t.platform_ticket and t.ot_number]
+        for tickets, find in ((noted, self._find_notes), (ordered, self._find_orders)):
+            for start in range(0, len(tickets), LOOKUP_CHUNK):
+                try:
+                    yield from find(tickets[start : start + LOOKUP_CHUNK])
+                except PlatformError:
+                    return
 
     def reconcile_notes(self) -> Flow[None]:
         yield from self._reconcile(self.rows.at(tk.ADD_NOTE), self._find_notes, self._note_found)
@@ -98,14 +108,15 @@ class Lookups:
 
     def _find_notes(self, chunk: list[Ticket]) -> Flow[dict[str, Record]]:
         filters = [cw.Filter(field="Details", operator="contains", value=f"[{t.key}]") for t in chunk]
-        hits: dict[str, Record] = {}
+        found: dict[str, list[Record]] = {}
         wanted = {t.key for t in chunk}
         for record in (yield from self._search(lambda md: md.note, filters, cw.NOTE_RESULT_FIELDS)):
             # "contains" also matches a note that merely quotes the id; ours start with it.
             details = record.get("Details")
             if details.startswith("[") and (key := details[1:].split("]", 1)[0]) in wanted:
-                hits.setdefault(key, record)
-        return hits
+                found.setdefault(key, []).append(record)
+        self._report(duplicates.find(duplicates.NOTE, found, _rec_id))
+        return {key: first_and_extras(same, _rec_id)[0] for key, same in found.items()}
 
     def _find_orders(self, chunk: list[Ticket]) -> Flow[dict[str, sfyc.WorkOrder]]:
         incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))

@@ -12,7 +12,7 @@ import pytest
 
 from connector.ticketing import tickets as tk
 from connector.ticketing.decision import Incident, OpenIncidents
-from connector.ticketing.duplicates import INCIDENT, OT, Duplicate, platform_order, watch_window
+from connector.ticketing.duplicates import INCIDENT, NOTE, OT, Duplicate, platform_order, watch_window
 from connector.ticketing.fake import FakePlatform, Faults
 from tests.ticketing.test_flow import Clock, Run, make_settings, once
 
@@ -26,6 +26,8 @@ def late_run(session: str, delay: float, *, concurrency: int = 1) -> tuple[Run, 
     run = Run(platform, clock, settings=make_settings(settle_time=SETTLE, batch_size=2, concurrency=concurrency))
     run.faults_for = once(session, Faults(late_rate=1.0, late_delay=delay))
     for i in range(TICKETS):
+        if session == "add_note":
+            platform.add_incident("SNR", f"N-{i}")  # every ticket becomes a note
         run.add(f"T-{i}", node=f"N-{i}")
     return run, platform, clock
 
@@ -34,12 +36,19 @@ def incident_twins(platform: FakePlatform) -> int:
     return sum(len(same) - 1 for same in platform.incidents_by_external_id().values())
 
 
+def note_twins(platform: FakePlatform) -> int:
+    made = [n.details.split("]")[0] for n in platform.notes]
+    return len(made) - len(set(made))
+
+
 def order_twins(platform: FakePlatform) -> int:
     return sum(max(len(platform.orders_for(i.incident_id)) - 1, 0) for i in platform.incidents)
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
-@pytest.mark.parametrize(("session", "twins"), [("create_ticket", incident_twins), ("create_ot", order_twins)])
+@pytest.mark.parametrize(
+    ("session", "twins"), [("create_ticket", incident_twins), ("create_ot", order_twins), ("add_note", note_twins)]
+)
 def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_adopted(
     session: str, twins, concurrency: int
 ) -> None:
@@ -50,7 +59,8 @@ def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_ado
     assert platform.injected["late"] == 1 and platform.late_pending == 0
     assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
     assert twins(platform) == 0
-    assert len(platform.incidents) == TICKETS and len(platform.work_orders) == TICKETS
+    assert len(platform.incidents) == TICKETS
+    assert len(platform.work_orders) + len(platform.notes) == TICKETS
     found = sum(r.incidents_adopted + r.found_by_lookup for r in reports)
     assert found == 2, "the held batch (2 tickets) was looked up once it had landed, and adopted"
     assert not any(r.duplicates for r in reports)
@@ -58,7 +68,8 @@ def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_ado
 
 @pytest.mark.parametrize("concurrency", [1, 8])
 @pytest.mark.parametrize(
-    ("session", "twins", "kind"), [("create_ticket", incident_twins, INCIDENT), ("create_ot", order_twins, OT)]
+    ("session", "twins", "kind"),
+    [("create_ticket", incident_twins, INCIDENT), ("create_ot", order_twins, OT), ("add_note", note_twins, NOTE)],
 )
 def test_a_write_applied_after_the_settle_time_is_detected_linked_to_the_first_and_reported(
     session: str, twins, kind: str, concurrency: int
@@ -86,6 +97,10 @@ def check_linked_to_first(run: Run, platform: FakePlatform, duplicate: Duplicate
         first = min(same, key=lambda i: platform_order(i.incident_id))
         assert (duplicate.kept, ticket["Platform Ticket"]) == (first.incident_id, first.incident_id)
         assert duplicate.extra in {i.incident_id for i in same} - {first.incident_id}
+    elif kind == NOTE:
+        notes = [n for n in platform.notes if n.details.startswith(f"[{duplicate.ticket}]")]
+        assert {duplicate.kept, duplicate.extra} == {n.rec_id for n in notes}
+        assert ticket["Status"] == tk.COMPLETED and not ticket["OT Number"]
     else:
         orders = platform.orders_for(ticket["Platform Ticket"])
         assert {duplicate.kept, duplicate.extra} == {o.ot for o in orders}
