@@ -27,8 +27,18 @@ from connector.commandline import (
     EXIT_OK,
     EXIT_UNREADABLE,
     Subparsers,
+    complete_files,
 )
-from connector.service.client import add_get, add_params, add_send, add_set, add_table
+from connector.service.backup import add_backup
+from connector.service.client_commands import (
+    add_elements,
+    add_get,
+    add_params,
+    add_press,
+    add_send,
+    add_set,
+)
+from connector.service.client_table import add_table
 from connector.service.commands import add_run
 
 # --- connector validate -----------------------------------------------------------------------
@@ -40,7 +50,7 @@ def _add_validate(subparsers: Subparsers) -> None:
         help="check protocol.yaml files",
         description="Check protocol.yaml files: every problem is printed as FILE:LINE:COL: message.",
     )
-    parser.add_argument("files", nargs="+", metavar="FILE", help="a protocol.yaml file")
+    complete_files(parser.add_argument("files", nargs="+", metavar="FILE", help="a protocol.yaml file"))
     parser.add_argument(
         "--no-imports",
         dest="check_imports",
@@ -87,6 +97,53 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+# --- connector completion ---------------------------------------------------------------------
+
+COMPLETION_SHELLS = ("bash", "zsh")
+
+
+def _add_completion(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "completion",
+        help="print the shell completion script",
+        description="Print the completion script for bash or zsh. Bash: "
+        "`connector completion bash > ~/.local/share/bash-completion/completions/connector`; zsh: "
+        "`connector completion zsh > ~/.zfunc/_connector` (with ~/.zfunc in $fpath before compinit).",
+    )
+    parser.add_argument("shell", choices=COMPLETION_SHELLS, help="the shell")
+    parser.set_defaults(run=_run_completion)
+
+
+def _run_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    # The parser of every subcommand, the connectors' too: the script completes them all.
+    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    return EXIT_OK
+
+
+def version() -> str:
+    """The installed distribution's version (setup.cfg's), or "unknown" when run from a bare tree."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("connector")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, read when asked for: importlib.metadata is not read on every start."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"connector {version()}")
+        parser.exit(EXIT_OK)
+
+
 # --- the command ------------------------------------------------------------------------------
 
 # The runtime's own subcommands, one registration function each, in the order `connector --help`
@@ -94,11 +151,15 @@ def _count(n: int, noun: str) -> str:
 SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     _add_validate,
     add_run,
+    add_elements,
     add_params,
     add_get,
     add_set,
+    add_press,
     add_table,
     add_send,
+    add_backup,
+    _add_completion,
 ]
 
 
@@ -124,6 +185,7 @@ def connector_commands() -> list[Callable[[Subparsers], None]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="connector", description="A DataMiner-style connector runtime.")
+    parser.add_argument("--version", action=_VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in [*SUBCOMMANDS, *connector_commands()]:
         add(subparsers)

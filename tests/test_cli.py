@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -13,9 +19,17 @@ import pytest
 
 from connector import cli
 from connector.commandline import COMMANDS_GROUP, Subparsers
+from connector.engine.http import httpx
+from tests.conftest import sample_text
 from tests.strategies import protocol_minimal_document, protocol_yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -191,3 +205,222 @@ def test_a_connector_that_cannot_load_leaves_the_other_commands_working(
         "connector: leaving out the 'broken' subcommands (connector.no_such_module:register): "
         "ModuleNotFoundError: No module named 'connector.no_such_module'\n"
     )
+
+
+# -- issue 12: version, completion ----------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert (code, out) == (0, f"connector {cli.version()}\n") and cli.version() != "unknown"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_prints_a_script_that_knows_every_subcommand(capsys: pytest.CaptureFixture[str], shell: str) -> None:
+    code, out, err = run(capsys, "completion", shell)
+    assert (code, err) == (0, "")
+    for command in ("validate", "run", "elements", "status", "params", "press", "table", "send", "demo", "platform"):
+        assert command in out
+    assert ("_shtab_compgen_files" if shell == "bash" else "_files") in out  # ELEMENT.yaml completes files
+    assert "--all-columns" in out and "--token-file" in out
+
+
+def test_completion_of_another_shell_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "completion", "fish")
+    assert code == 2 and "invalid choice: 'fish'" in err
+
+
+# -- issue 11: the API token never needs argv -----------------------------------------------
+
+
+def test_run_warns_when_the_token_is_on_the_command_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "run", str(tmp_path / "none.yaml"), "--api", "0.0.0.0:1", "--api-token", "t0k3n")
+    assert code == 2  # the missing file; the public address was accepted with the token
+    assert err.splitlines() == [
+        "connector run: warning: --api-token on the command line can be read by every local user "
+        "(/proc/PID/cmdline); use --api-token-file or $CONNECTOR_API_TOKEN",
+        f"{tmp_path / 'none.yaml'}: cannot read: no such file",
+    ]
+    assert "t0k3n" not in err
+
+
+def test_run_reads_the_token_from_a_file_or_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("t0k3n\n")
+    argv = ("run", str(tmp_path / "none.yaml"), "--api", "0.0.0.0:1")
+    monkeypatch.delenv("CONNECTOR_API_TOKEN", raising=False)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "unless --api-token is given" in err  # no token: a public address is refused
+    code, _, err = run(capsys, *argv, "--api-token-file", str(token))
+    assert code == 2 and err == f"{tmp_path / 'none.yaml'}: cannot read: no such file\n"
+    monkeypatch.setenv("CONNECTOR_API_TOKEN", "t0k3n")
+    assert run(capsys, *argv)[2] == err
+
+
+@pytest.mark.parametrize("kind", ["missing", "fifo", "empty", "directory"])
+def test_a_token_file_that_cannot_be_used_is_one_line_and_never_blocks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "token"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: a blocking open would hang the start
+    elif kind == "empty":
+        path.write_text("\n")
+    elif kind == "directory":
+        path.mkdir()
+    code, out, err = run(capsys, "run", str(tmp_path / "e.yaml"), "--api-token-file", str(path))
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert err.startswith("connector run: --api-token-file: ") and str(path) in err
+
+
+# -- issue 12: an address in use, signals ---------------------------------------------------
+
+
+def connector_process(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "connector", *argv],
+        cwd=REPO,
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, httpx.HTTPError):
+            if check():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+def element_yaml(tmp_path: Path, platform_port: int, processing: str = "Disabled") -> Path:
+    path = tmp_path / "be.yaml"
+    path.write_text(
+        f"name: Ticketing BE 01\nprotocol: {REPO / 'protocol.yaml'}\n"
+        f"connection: {{host: 127.0.0.1, port: {platform_port}}}\n"
+        f"params:\n  Ticketing Processing: {processing}\n  Cherwell Client ID: c\n  Cherwell Username: u\n"
+        "  Cherwell Password: env:TEST_PASSWORD\n  SFyC API Key: env:TEST_PASSWORD\nstore: state/be.sqlite\n"
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_run_on_a_taken_port_is_one_line_and_starts_nothing(tmp_path: Path, taken_port: int) -> None:
+    proc = connector_process(
+        "run", str(element_yaml(tmp_path, 9)), "--api", f"127.0.0.1:{taken_port}", env={"TEST_PASSWORD": "p"}
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err == f"connector run: cannot listen on 127.0.0.1:{taken_port}: Address already in use\n"
+    assert not (tmp_path / "state").exists()  # no store created
+
+
+@pytest.mark.slow
+def test_demo_on_a_taken_port_is_one_line_and_creates_nothing(tmp_path: Path, taken_port: int) -> None:
+    proc = connector_process("demo", "--api", f"127.0.0.1:{taken_port}", env={"TMPDIR": str(tmp_path)})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err == f"connector demo: cannot listen on 127.0.0.1:{taken_port}: Address already in use\n"
+    assert list(tmp_path.iterdir()) == []  # no state folder
+
+
+@pytest.mark.slow
+def test_platform_on_a_taken_port_is_one_line(taken_port: int) -> None:
+    proc = connector_process("platform", "--port", str(taken_port))
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (2, "")
+    assert err == f"connector platform: cannot listen on 127.0.0.1:{taken_port}: Address already in use\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda sig: sig.name)
+def test_platform_stops_the_same_way_on_sigint_and_sigterm(sig: signal.Signals) -> None:
+    port = free_port()
+    proc = connector_process("platform", "--port", str(port), "--log-level", "warning")
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/_fake/state", timeout=1).status_code == 200, "the platform")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert err.splitlines() == [
+        f"fake platform on http://127.0.0.1:{port} (seed 0, 0 incidents); accepts client_id "
+        "ticketing-be-fake-client, username dataminer, password fake-password, X-Api-Key fake-sfyc-api-key",
+        f"fake platform stopped ({sig.name})",
+    ]
+
+
+def test_platform_help_names_the_credentials_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    from connector.ticketing import commands
+    from connector.ticketing.fake import data
+
+    code, out, _ = run(capsys, "platform", "--help")
+    assert code == 0
+    for credential in (data.DEFAULT_CLIENT_ID, data.DEFAULT_USERNAME, data.DEFAULT_PASSWORD, data.DEFAULT_API_KEY):
+        assert credential in " ".join(out.replace("-\n", "-").split())
+    assert (commands.FAKE_CLIENT_ID, commands.FAKE_USERNAME, commands.FAKE_PASSWORD, commands.FAKE_API_KEY) == (
+        data.DEFAULT_CLIENT_ID,
+        data.DEFAULT_USERNAME,
+        data.DEFAULT_PASSWORD,
+        data.DEFAULT_API_KEY,
+    )
+
+
+def demo_state_folders(tmp_path: Path) -> list[Path]:
+    return [path for path in tmp_path.iterdir() if path.name.startswith("connector-demo-")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("keep", [False, True], ids=["removed", "kept"])
+def test_demo_interrupted_prints_the_summary_so_far_exits_130_and_cleans_up(tmp_path: Path, keep: bool) -> None:
+    port = free_port()
+    argv = ["demo", "--tickets", "3000", "--faults", "0", "--api", f"127.0.0.1:{port}", *(["--keep"] if keep else [])]
+    proc = connector_process(*argv, env={"TMPDIR": str(tmp_path)})
+    table = f"http://127.0.0.1:{port}/api/elements/Ticketing%20BE%2001/tables/1000?limit=0"
+    wait_for(lambda: httpx.get(table, timeout=1).json()["total"] > 0, "the first tickets")
+    assert len(demo_state_folders(tmp_path)) == 1
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out and "Summary" in out and "received" in out
+    assert "Traceback" not in out + err
+    assert len(demo_state_folders(tmp_path)) == (1 if keep else 0)
+    assert ("state kept in" in out) is keep
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_gives_up_on_the_requests_on_the_wire(tmp_path: Path) -> None:
+    with socket.socket() as black_hole:  # a platform that takes the connection and never answers
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen()
+        black_hole.settimeout(30)
+        port = free_port()
+        yaml_path = element_yaml(tmp_path, black_hole.getsockname()[1], processing="Enabled")
+        proc = connector_process("run", str(yaml_path), "--api", f"127.0.0.1:{port}", env={"TEST_PASSWORD": "p"})
+        api = f"http://127.0.0.1:{port}/api"
+        wait_for(lambda: httpx.get(f"{api}/health", timeout=1).status_code == 200, "connector run")
+        tickets = httpx.post(f"{api}/elements/Ticketing%20BE%2001/interapp", content=sample_text("ticket-batch.json"))
+        assert tickets.status_code == 202
+        connection, _ = black_hole.accept()  # the login is on the wire
+        with connection:
+            proc.send_signal(signal.SIGINT)
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(1.0)  # the first waits for the running group
+            started = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            assert time.monotonic() - started < 5
+    assert proc.returncode == 130
+    assert "SIGINT again: giving up on the requests on the wire" in err and "Traceback" not in err

@@ -19,6 +19,8 @@ from connector.engine.element import Element, internals
 from connector.engine.table import Table
 from connector.engine.testing import FakeClock, Harness
 from connector.protocol import model as m
+from connector.protocol.loader import parse_protocol
+from connector.ticketing import PROTOCOL_YAML
 
 
 def protocol() -> m.Protocol:
@@ -95,6 +97,26 @@ def bare_dict_cost(rows: int, repeats: int = 20_000) -> float:
     return best / repeats * 1e6
 
 
+def protocol_load_ms(params: int = 300) -> float:
+    """The best of 5 loads of Ticketing BE's protocol with `params` more ranged, saved number
+    parameters (ms): what a start or `connector validate` pays for a large protocol."""
+    added = "".join(
+        f"  - {{id: {3000 + i}, name: Param {i}, type: read, kind: number, range: {{low: 0, high: 100}}, "
+        'default: 3, save: true, description: "some words here", page: General}\n'
+        for i in range(params)
+    )
+    text = PROTOCOL_YAML.read_text(encoding="utf-8").replace("\nparams:\n", "\nparams:\n" + added, 1)
+    parse_protocol(text, "bench.yaml", check_imports=False)  # warm up
+    best = min(_timed(lambda: parse_protocol(text, "bench.yaml", check_imports=False)) for _ in range(5))
+    return best * 1000
+
+
+def _timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_engine", description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
@@ -122,6 +144,7 @@ def main() -> int:
         "bare_dict_scattered_us_1000": bare_dict_cost(1_000),
         "bare_dict_scattered_us_100000": bare_dict_cost(100_000),
     }
+    results["protocol_load_ms_300_params"] = protocol_load_ms()
     results["set_row_ratio"] = results["set_row_us_100000"] / results["set_row_us_1000"]
     results["set_row_scattered_ratio"] = results["set_row_scattered_us_100000"] / results["set_row_scattered_us_1000"]
     results["bare_dict_scattered_ratio"] = (
@@ -135,6 +158,7 @@ def main() -> int:
     print(f"{'ratio 100,000 / 1,000':<36}{results['set_row_ratio']:>14.2f}{'<= 1.5':>14}")
     print(f"{'scattered set_row ratio':<36}{results['set_row_scattered_ratio']:>14.2f}")
     print(f"{'  (bare dict, same access) ratio':<36}{results['bare_dict_scattered_ratio']:>14.2f}")
+    print(f"{'protocol load, 300 params (ms)':<36}{results['protocol_load_ms_300_params']:>14.1f}{'<= 100':>14}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

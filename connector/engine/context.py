@@ -8,13 +8,14 @@ the element's internals, so the engine can change behind it. It reaches the elem
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from connector.engine.core import ElementCore
-from connector.engine.events import Defer, HttpResult, SendInterApp
+from connector.engine.events import Count, Defer, HttpResult, Observe, SendInterApp
 from connector.engine.table import Table
 from connector.engine.values import coerce
-from connector.protocol.model import INTERAPP_RECEIVE
+from connector.protocol.model import INTERAPP_RECEIVE, MetricType
 
 _log = logging.getLogger("connector.handler")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -79,6 +80,34 @@ class HandlerContext:
         """Fire `trigger` in a step of its own, after this step's requests have left, when no
         other event waits."""
         self._element.emit(Defer(trigger=trigger))
+
+    def observe(self, metric: str, value: float, **labels: str) -> None:
+        """Observe `value` in a histogram the protocol declares in `metrics:`, with every one of
+        its labels (KeyError / ValueError when the protocol does not declare it so)."""
+        if not math.isfinite(value):
+            raise ValueError(f"metric {metric!r}: a histogram observes finite numbers, got {value!r}")
+        self._element.emit(
+            Observe(metric=metric, value=value, labels=self._labels(metric, MetricType.HISTOGRAM, labels))
+        )
+
+    def count(self, metric: str, amount: float = 1, **labels: str) -> None:
+        """Add `amount` (0 or more) to a counter the protocol declares in `metrics:`."""
+        if not amount >= 0:
+            raise ValueError(f"metric {metric!r}: a counter only goes up, got {amount!r}")
+        if amount:
+            self._element.emit(
+                Count(metric=metric, amount=amount, labels=self._labels(metric, MetricType.COUNTER, labels))
+            )
+
+    def _labels(self, metric: str, type: MetricType, labels: dict[str, str]) -> tuple[str, ...]:
+        spec = self._element.protocol.metrics.get(metric)
+        if spec is None:
+            raise KeyError(f"the protocol declares no metric {metric!r} in its `metrics:` section")
+        if spec.type is not type:
+            raise ValueError(f"metric {metric!r} is a {spec.type.value}, not a {type.value}")
+        if set(labels) != set(spec.labels):
+            raise ValueError(f"metric {metric!r} takes the labels {list(spec.labels)}, got {sorted(labels)}")
+        return tuple(str(labels[name]) for name in spec.labels)
 
     def start_timer(self, timer: int, after: float | None = None) -> None:
         self._element.start_timer(timer, after)

@@ -37,6 +37,9 @@ class EffectSink(TypingProtocol):
     def deliver(self, message: ev.SendInterApp) -> None:
         """Hand an InterApp message to its target element (and, for a reply, to the caller)."""
 
+    def record(self, metric: ev.Metric) -> None:
+        """Add a connector's metric (an Observe or a Count) to the driver's metrics."""
+
 
 class EffectRouter:
     """Sorts each step's effects onto a sink, in order, and keeps the deferred triggers."""
@@ -52,6 +55,8 @@ class EffectRouter:
             ev.CancelTimer: sink.cancel,
             ev.SendInterApp: sink.deliver,
             ev.Defer: self._defer,
+            ev.Observe: sink.record,
+            ev.Count: sink.record,
         }
 
     def carry_out(self, effects: Iterable[ev.Effect]) -> None:

@@ -142,4 +142,24 @@ class Defer:
     trigger: int
 
 
-Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer
+@frozen(kw_only=True)
+class Observe:
+    """A value for a histogram the protocol declares in `metrics:` (`protocol.observe`)."""
+
+    metric: str
+    value: float
+    labels: tuple[str, ...] = ()  # the label values, in the order the protocol lists the labels
+
+
+@frozen(kw_only=True)
+class Count:
+    """Add `amount` to a counter the protocol declares in `metrics:` (`protocol.count`)."""
+
+    metric: str
+    amount: float
+    labels: tuple[str, ...] = ()
+
+
+Metric = Observe | Count
+
+Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer | Observe | Count

@@ -13,19 +13,36 @@ later is added with ALTER TABLE; one it loses is ignored on load.
 SQLite settings: WAL with synchronous=FULL, so a commit survives power loss, and explicit
 BEGIN IMMEDIATE so a transaction never fails half-way on a lock upgrade. A FULL commit costs
 about 0.2 ms here; committing per step rather than per cell keeps that off the hot path.
+
+Opening a store checks whose it is and that it is whole, and locks it for one process
+(`connector.engine.storefile`). Every failure is a `StoreError` naming the file and sqlite's
+own cause. A saved value is handed back as it is stored, whatever it is: a bad cell is the
+connector's to judge for its row, and must not stop the element from starting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Protocol as TypingProtocol
 
 from connector.engine.events import Persist
 from connector.engine.persist import Saved
+from connector.engine.storefile import (
+    SCHEMA_VERSION,
+    StoreError,
+    StoreLock,
+    StoreOwner,
+    open_database,
+    sqlite_cause,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "MemoryStore", "SQLiteStore", "Store", "StoreError", "StoreOwner"]
+
+log = logging.getLogger("connector.store")
 
 
 class Store(TypingProtocol):
@@ -62,43 +79,54 @@ class MemoryStore:
 
 
 class SQLiteStore:
-    def __init__(self, path: str | Path) -> None:
+    """An element's store in one SQLite file (and its -wal and -shm while open).
+
+    Opening it checks whose it is and that it is whole, and holds its lock until `close`
+    (`connector.engine.storefile`). `owner`: the element opening it; None for a tool that may
+    read any store (it still takes the lock: never beside a running element).
+    """
+
+    def __init__(self, path: str | Path, owner: StoreOwner | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we open every transaction ourselves, with BEGIN IMMEDIATE.
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS params (id INTEGER PRIMARY KEY, value TEXT);
-            """
-        )
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        self._lock: StoreLock | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = StoreLock(self.path, owner)
+            self._db = open_database(self.path, owner)
+        except OSError as exc:  # a directory it may not write, a full disk while creating it
+            self._release()
+            where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(self.path) else ""
+            raise StoreError(f"store {self.path}: cannot open it: {where}{exc.strerror or exc}") from None
+        except BaseException:
+            self._release()
+            raise
         self._columns: dict[int, set[int]] = {}  # SQL columns known per table
         self._statements: dict[tuple[int, tuple[int, ...]], str] = {}
         self.commits = 0
 
     def load(self) -> Saved:
-        params = {pid: json.loads(value) for pid, value in self._db.execute("SELECT id, value FROM params")}
-        tables: dict[int, list[tuple[str, dict[int, object]]]] = {}
-        for table_id in self._row_tables():
-            columns = sorted(self._known_columns(table_id))
-            select = ", ".join(f"c{cid}" for cid in columns)
-            rows = tables.setdefault(table_id, [])
-            # rowid order is first-insert order: an upsert keeps a row's rowid, so a table
-            # comes back in the order its rows were added.
-            for key, *values in self._db.execute(
-                f"SELECT key{', ' + select if select else ''} FROM rows_{table_id} ORDER BY rowid"
-            ):
-                rows.append((key, dict(zip(columns, values, strict=True))))
+        try:
+            rows = self._db.execute("SELECT id, value FROM params")
+            params = {pid: _saved_value(self.path, pid, value) for pid, value in rows}
+            tables = {table_id: self._load_rows(table_id) for table_id in self._row_tables()}
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: cannot load it: {sqlite_cause(exc)}") from None
         return Saved(params=params, tables=tables)
+
+    def _load_rows(self, table_id: int) -> list[tuple[str, dict[int, object]]]:
+        # Cells come back as SQLite holds them, whatever they hold (a value written by hand
+        # included): what a cell means is the connector's to judge, per row, not the store's.
+        columns = sorted(self._known_columns(table_id))
+        select = "".join(f", c{cid}" for cid in columns)
+        # rowid order is first-insert order: an upsert keeps a row's rowid, so a table
+        # comes back in the order its rows were added.
+        cursor = self._db.execute(f"SELECT key{select} FROM rows_{table_id} ORDER BY rowid")
+        return [(key, dict(zip(columns, values, strict=True))) for key, *values in cursor]
 
     def commit(self, persist: Persist) -> None:
         db = self._db
-        db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("BEGIN IMMEDIATE")  # inside: a busy or failing disk refuses it, named as such
             if persist.params:
                 db.executemany(
                     "INSERT INTO params (id, value) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET value = excluded.value",
@@ -111,11 +139,21 @@ class SQLiteStore:
                 if delta.written:
                     db.executemany(self._upsert(delta.table, delta.columns[1:]), delta.written.values())
             db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._roll_back()
+            raise StoreError(f"store {self.path}: cannot commit: {sqlite_cause(exc)}") from None
         except BaseException:
-            db.execute("ROLLBACK")
-            self._columns.clear()  # an ALTER TABLE may have been rolled back with the rest
+            self._roll_back()
             raise
         self.commits += 1
+
+    def _roll_back(self) -> None:
+        self._columns.clear()  # a CREATE or ALTER TABLE may have been rolled back with the rest
+        # SQLite rolls some failures back itself (SQLITE_FULL, SQLITE_IOERR): a ROLLBACK then
+        # would fail with "no transaction is active" and hide the real cause.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the error being raised is the one to report
+                self._db.execute("ROLLBACK")
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -132,7 +170,10 @@ class SQLiteStore:
 
     def _ensure_table(self, table_id: int, columns: tuple[int, ...]) -> None:
         if table_id not in self._columns:
-            self._db.execute(f"CREATE TABLE IF NOT EXISTS rows_{table_id} (key TEXT PRIMARY KEY NOT NULL)")
+            name = f"rows_{table_id}"
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY NOT NULL)")
+            # Registered in the same transaction: a store that loses the table later is refused.
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, 'table')", (name,))
         known = self._known_columns(table_id)
         for cid in columns:
             if cid not in known:
@@ -156,3 +197,21 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _saved_value(path: Path, pid: int, stored: object) -> object:
+    """A saved parameter's value: JSON text as the store writes it; anything else as it is."""
+    if not isinstance(stored, str):
+        return stored
+    try:
+        return json.loads(stored)
+    except ValueError:
+        # Written by something else (by hand): the parameter gets the text, the element starts.
+        log.warning("store %s: parameter %d holds %.60r, which is not JSON; taken as text", path, pid, stored)
+        return stored

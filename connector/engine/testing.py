@@ -83,6 +83,7 @@ class Harness:
         self.unanswered: deque[ev.SendRequest] = deque()  # sent without a transport
         self.interapp: list[ev.SendInterApp] = []
         self.persisted: list[ev.Persist] = []
+        self.metrics: list[ev.Metric] = []  # every Observe and Count, in order
         self._timers: dict[int, tuple[float, float]] = {}  # timer -> (due, interval)
         self._events: deque[ev.Event] = deque()
         self._router = EffectRouter(self)
@@ -167,3 +168,6 @@ class Harness:
         self.interapp.append(message)
         if self.route is not None:
             self.route(message)
+
+    def record(self, metric: ev.Metric) -> None:
+        self.metrics.append(metric)

@@ -13,6 +13,7 @@ from connector.protocol.model import (
     Group,
     Handler,
     Mark,
+    MetricSpec,
     Param,
     Protocol,
     Session,
@@ -47,6 +48,7 @@ class Document:
     triggers: dict[int, Trigger] = field(factory=dict)
     actions: dict[int, Action] = field(factory=dict)
     handlers: dict[int, Handler] = field(factory=dict)
+    metrics: dict[str, MetricSpec] = field(factory=dict)
     # (kind, id) -> the Fields the construct was read from: `where` finds any value's position.
     fields: dict[tuple[str, int], Fields] = field(factory=dict)
     # (id space, id) -> (kind, mark) of the construct that took the id, built or not.
@@ -78,6 +80,7 @@ class Document:
             triggers=self.triggers,
             actions=self.actions,
             handlers=self.handlers,
+            metrics=self.metrics,
             source=self.file,
         )
 

@@ -24,6 +24,7 @@ from yaml.nodes import Node, ScalarNode
 
 from connector.protocol.document import PARAMETER_SPACE, Document, id_space
 from connector.protocol.errors import Problem, ProtocolError
+from connector.protocol.metrics import check_param_metrics, read_metrics, read_param_metric
 from connector.protocol.model import (
     EACH,
     Action,
@@ -75,14 +76,14 @@ HTTP_VERBS = {v: v for v in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "O
 
 TOP_KEYS = Keys(
     required=("protocol",),
-    optional=("params", "tables", "http", "groups", "timers", "triggers", "actions", "handlers"),
+    optional=("params", "tables", "http", "groups", "timers", "triggers", "actions", "handlers", "metrics"),
 )
 PROTOCOL_KEYS = Keys(required=("name", "version"), optional=("description",))
 PARAM_KEYS = Keys(
     required=("id", "name"),
     optional=(
         "type", "kind", "description", "discreets", "range", "step", "units", "decimals",
-        "default", "save", "setter", "password", "page",
+        "default", "save", "setter", "password", "page", "summary", "metric",
     ),
 )  # fmt: skip
 DISCREET_KEYS = Keys(required=("display",), optional=("value",))
@@ -139,6 +140,7 @@ def parse_protocol(text: str, file: str = "protocol.yaml", *, check_imports: boo
         # The meaning of what could be read is checked even when some shape is wrong, so that
         # one run shows every problem.
         validate(document, reader.problems, check_imports=check_imports)
+        check_param_metrics(document, reader.problems)
     reader.raise_if_problems()
     return document.to_protocol()
 
@@ -177,6 +179,7 @@ def _read_document(reader: NodeReader, root: Node, document: Document) -> bool:
             fields = reader.mapping(item, section.kind, section.keys)
             if fields is None or not _add(document, section, fields):
                 document.incomplete.add(section.kind)
+    read_metrics(reader, top.get("metrics"), document)
     return True
 
 
@@ -233,6 +236,8 @@ def _param(f: Fields, document: Document, id: int) -> Param:
         setter=f.flag("setter"),
         password=f.flag("password"),
         page=f.text("page", ""),
+        summary=f.flag("summary"),
+        metric=read_param_metric(f),
         mark=f.mark(),
     )
 

@@ -66,6 +66,33 @@ class Range:
 
 
 @frozen(kw_only=True)
+class ParamMetric:
+    """`metric:` on a parameter: a gauge of its numeric value, read when metrics are scraped."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()  # (label, value), in the order written
+    help: str = ""
+
+
+class MetricType(enum.Enum):
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+
+
+@frozen(kw_only=True)
+class MetricSpec:
+    """One entry of the top-level `metrics:` section: a counter or a histogram the handlers
+    feed (`protocol.count` / `protocol.observe`); the runtime adds the `element` label."""
+
+    name: str
+    type: MetricType
+    help: str = ""
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()  # histograms; empty: the runtime's default buckets
+    mark: Mark | None = _mark_field()
+
+
+@frozen(kw_only=True)
 class Param:
     id: int
     name: str
@@ -82,6 +109,8 @@ class Param:
     setter: bool = False
     password: bool = False
     page: str = ""
+    summary: bool = False  # one of the few values that summarise the element (`connector elements`)
+    metric: ParamMetric | None = None
     mark: Mark | None = _mark_field()
 
 
@@ -300,6 +329,7 @@ class Protocol:
     triggers: Mapping[int, Trigger] = field(factory=dict, eq=False)
     actions: Mapping[int, Action] = field(factory=dict, eq=False)
     handlers: Mapping[int, Handler] = field(factory=dict, eq=False)
+    metrics: Mapping[str, MetricSpec] = field(factory=dict, eq=False)
     source: str = ""  # the file it was loaded from
     description: str = ""
 

@@ -13,7 +13,7 @@ Rules every answer keeps:
 - Bad input gets a 4xx and changes nothing: 400 unreadable body, 404 unknown element, parameter
   or table, 413 body over the limit, 422 a value the parameter refuses.
 - A password parameter's value never leaves the process: value and display are `********`.
-- With a token, every call but `/api/health` needs `Authorization: Bearer <token>`.
+- With a token, every call but `/api/health` needs `Authorization: Bearer <token>`, `/metrics` too.
 
 The API knows no connector. An InterApp POST answers 202, once the step is committed, with
 every InterApp reply the step produced, decoded generically: `{"replies": [{"type": <short
@@ -46,7 +46,9 @@ from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_ca
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
+from connector.service.table_query import QueryRefused, RowQuery, parse_query
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app"]
 
@@ -66,6 +68,7 @@ class Host(TypingProtocol):
 
     name: str
     state: HostState
+    failure: str | None  # why it is FAILED
 
     @property
     def view(self) -> ElementView: ...
@@ -148,7 +151,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class _RequireToken:
-    """ASGI middleware: `/api/...` calls but the public ones need `Authorization: Bearer <token>`.
+    """ASGI middleware: `/api/...` calls but the public ones, and `/metrics`, need
+    `Authorization: Bearer <token>`.
 
     Outside the routes, so that an unknown route is not revealed to a caller without the token.
     """
@@ -168,7 +172,8 @@ class _RequireToken:
 
     def _allowed(self, scope: Scope) -> bool:
         path: str = scope["path"]
-        if path in _PUBLIC_PATHS or not (path == "/api" or path.startswith("/api/")):
+        protected = path in ("/api", "/metrics") or path.startswith(("/api/", "/metrics/"))
+        if path in _PUBLIC_PATHS or not protected:
             return True
         given = [value for name, value in scope["headers"] if name == b"authorization"]
         if len(given) != 1:  # none, or several: a proxy and the app could each read another one
@@ -187,6 +192,8 @@ def _host(request: Request) -> Host:
     host = runtime.elements.get(name)
     if host is None:
         raise ApiError(404, f"no element named {name!r}")
+    if host.state is HostState.FAILED:  # what it holds was not all committed: show none of it
+        raise ApiError(503, f"element {name!r} failed ({host.failure}); restart it to see what its store holds")
     return host
 
 
@@ -243,11 +250,15 @@ def _param_json(param: Param, value: Any) -> dict[str, Any]:
         "type": param.type.value,
         "value": shown if param.password else value,
         "display": shown,
+        "kind": param.kind.value,  # for the command line: a password is never on argv, a button is pressed
+        "password": param.password,
+        "discreets": [{"display": d.display, "value": d.value} for d in param.discreets],
+        "page": param.page,  # "" for the protocol's internal parameters
     }
 
 
-def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
-    keys = table.keys()
+def _table_json(table: Table, offset: int, limit: int | None, query: RowQuery) -> dict[str, Any]:
+    keys = query.keys(table)
     chosen = itertools.islice(keys, offset, None if limit is None else offset + limit)
     return {
         "id": table.id,
@@ -256,7 +267,8 @@ def _table_json(table: Table, offset: int, limit: int | None) -> dict[str, Any]:
         # (seconds since the epoch) as a date.
         "columns": [{"id": c.id, "name": c.name, "hidden": c.hidden, "kind": c.kind.value} for c in table.columns],
         "rows": [table.row(key) for key in chosen],
-        "total": len(keys),
+        "total": len(keys),  # the rows that match `where`: all of them without one
+        "rows_in_table": len(table),
     }
 
 
@@ -380,7 +392,9 @@ def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
 
 
 async def health(request: Request) -> JSONResponse:
-    return _Json({"status": "ok"})
+    hosts: Iterable[Host] = request.app.state.runtime.elements.values()
+    failed = [{"element": h.name, "reason": h.failure} for h in hosts if h.state is HostState.FAILED]
+    return _Json({"status": "failed", "failed": failed}, status_code=503) if failed else _Json({"status": "ok"})
 
 
 async def list_elements(request: Request) -> JSONResponse:
@@ -392,6 +406,11 @@ async def list_elements(request: Request) -> JSONResponse:
                 "protocol": host.view.protocol.name,
                 "version": host.view.protocol.version,
                 "state": host.state,
+                "summary": {  # the parameters the protocol marks `summary: true`, as displayed
+                    param.name: display(param, host.view.values.get(param.id))
+                    for param in host.view.protocol.params.values()
+                    if param.summary
+                },
             }
             for host in runtime.elements.values()
         ]
@@ -427,7 +446,11 @@ async def get_table(request: Request) -> JSONResponse:
     host = _host(request)
     table = _table(host, request.path_params["ref"])
     offset = _query_count(request, "offset") or 0
-    return _Json(_table_json(table, offset, _query_count(request, "limit")))
+    try:
+        query = parse_query(table, request.query_params.getlist("where"), request.query_params.get("sort"))
+    except QueryRefused as refused:
+        raise ApiError(400, str(refused)) from None
+    return _Json(_table_json(table, offset, _query_count(request, "limit"), query))
 
 
 async def post_interapp(request: Request) -> JSONResponse:
@@ -469,6 +492,8 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     """
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/api/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/api/elements", list_elements, methods=["GET"]),
         Route("/api/elements/{element}/params", list_params, methods=["GET"]),
         # `:path` so that a parameter or table name may hold a slash (encoded as %2F).
@@ -489,4 +514,5 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     )
     app.state.runtime = runtime
     app.state.max_body = max_body
+    app.state.metrics = registry_for(runtime)
     return app

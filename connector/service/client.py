@@ -1,11 +1,17 @@
-"""The management API from the command line: `connector params|get|set|table|send`.
+"""The management API from the command line: the client and what its commands share.
 
-Each subcommand calls the API of a running `connector run` (issue 4's table) and prints what a
-person can read: rich tables on stdout, one line of reason on stderr when something fails.
+The commands themselves are in `connector.service.client_commands` (elements, params, get, set,
+press, send) and `connector.service.client_table` (table). Each calls the API of a running
+`connector run` and prints what a person can read: rich tables on stdout, one line of reason on
+stderr when something fails; `-o json` prints the answer as JSON instead, with stable keys, for
+scripts and jq.
 
 Exit codes: 0 done; 1 the API refused (a refused set, an unknown element or parameter, a bad
-token, an unreadable InterApp message) or answered an HTTP error; 2 the API cannot be reached,
-the file to send cannot be read, or the command line is wrong (argparse's own 2).
+token, an unreadable InterApp message, rejected tickets) or answered an HTTP error; 2 the API
+cannot be reached, the file to send cannot be read, or the command line is wrong (argparse's own 2).
+
+The token: `--token-file FILE`, else $CONNECTOR_API_TOKEN; `--token` works too but warns, since
+every local user can read a process's arguments.
 
 httpx and rich are imported when a command runs, not when `connector` starts, so that
 `connector --help` and the other subcommands stay fast. httpx comes from
@@ -15,33 +21,42 @@ httpx and rich are imported when a command runs, not when `connector` starts, so
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from connector.commandline import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_UNREADABLE, Subparsers
+from connector.commandline import (
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_UNREADABLE,
+    SecretFileError,
+    argv_secret_warning,
+    complete_files,
+    read_secret_file,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from connector.protocol.model import Column as ColumnModel
-
 
 __all__ = [
+    "API_ENV",
     "ApiClient",
     "ApiRefused",
     "ApiUnreachable",
-    "COMMANDS",
     "DEFAULT_API",
-    "add_client_commands",
-    "add_get",
-    "add_params",
-    "add_send",
-    "add_set",
-    "add_table",
+    "TOKEN_ENV",
+    "add_api_options",
+    "client_command",
+    "fail",
+    "normalize_url",
+    "one_line",
+    "print_json",
+    "rich_table",
 ]
 
 DEFAULT_API = "http://127.0.0.1:8970"
@@ -50,7 +65,7 @@ TOKEN_ENV = "CONNECTOR_API_TOKEN"
 TIMEOUT = 30.0  # seconds; a set or an InterApp batch returns once committed, well within this
 CONNECT_TIMEOUT = 5.0
 SHORTENED = 60  # characters of a value a listing shows
-KEY_WIDTH = 40  # the most a table's first column takes whole
+PIPED_WIDTH = 240  # the width of output that goes to a pipe or a file
 
 
 # -- the client --------------------------------------------------------------------------------
@@ -112,9 +127,21 @@ class ApiClient:
         return self._object("PUT", f"{_element_path(element)}/params/{_segment(ref)}", json={"value": value})
 
     def table(
-        self, element: str, ref: str | int, *, limit: int | None = None, offset: int | None = None
+        self,
+        element: str,
+        ref: str | int,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        where: Sequence[str] = (),
+        sort: str | None = None,
     ) -> dict[str, Any]:
-        query = {name: str(n) for name, n in (("limit", limit), ("offset", offset)) if n is not None}
+        query: list[tuple[str, str]] = [
+            (name, str(n)) for name, n in (("limit", limit), ("offset", offset)) if n is not None
+        ]
+        query += [("where", condition) for condition in where]
+        if sort:
+            query.append(("sort", sort))
         return self._object("GET", f"{_element_path(element)}/tables/{_segment(ref)}", params=query)
 
     def send(self, element: str, raw: bytes) -> dict[str, Any]:
@@ -182,101 +209,55 @@ def _words(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-# -- the commands ------------------------------------------------------------------------------
+# -- what every command shares -----------------------------------------------------------------
 
 
-def add_params(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "params",
-        help="show an element's parameters",
-        description="Show every parameter of a running element: id, name, value.",
-    )
-    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
-    _add_api_options(parser)
-    parser.set_defaults(run=_run_params)
-
-
-def add_get(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "get", help="show one parameter", description="Show one parameter of a running element, by id or name."
-    )
-    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
-    parser.add_argument("param", metavar="PARAM", help="the parameter's id or name")
-    _add_api_options(parser)
-    parser.set_defaults(run=_run_get)
-
-
-def add_set(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "set",
-        help="set a parameter",
-        description="Set a parameter of a running element (the set command: a read/write pair's write "
-        "parameter). Discreets by their text or value: `connector set 'BE 01' 'Max Retries' 5`.",
-    )
-    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
-    parser.add_argument("param", metavar="PARAM", help="the parameter's id or name")
-    parser.add_argument("value", metavar="VALUE", help="the new value, as text")
-    _add_api_options(parser)
-    parser.set_defaults(run=_run_set)
-
-
-def add_table(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "table", help="show a table's rows", description="Show the rows of a table of a running element."
-    )
-    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
-    parser.add_argument("table", metavar="TABLE", help="the table's id or name")
-    parser.add_argument("--limit", type=_row_count, metavar="N", help="show at most N rows")
-    parser.add_argument("--all", action="store_true", help="show hidden columns too")
-    _add_api_options(parser)
-    parser.set_defaults(run=_run_table)
-
-
-def add_send(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser(
-        "send",
-        help="send an InterApp message",
-        description="Send a raw InterApp message to a running element (a set on 9000000) and show "
-        "what it accepted, found duplicate and rejected.",
-    )
-    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
-    parser.add_argument("file", metavar="FILE", help="the message file, or - for stdin")
-    _add_api_options(parser)
-    parser.set_defaults(run=_run_send)
-
-
-# In the order `connector --help` lists them.
-COMMANDS: tuple[Callable[[Subparsers], None], ...] = (add_params, add_get, add_set, add_table, add_send)
-
-
-def add_client_commands(subparsers: Subparsers) -> None:
-    """Register every command of this module."""
-    for add in COMMANDS:
-        add(subparsers)
-
-
-def _add_api_options(parser: argparse.ArgumentParser) -> None:
+def add_api_options(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
+    """--api, the token options and (for commands that print an answer) -o/--output."""
     parser.add_argument("--api", metavar="URL", help=f"the management API (default: ${API_ENV}, else {DEFAULT_API})")
     # The token's value is never a default shown by --help: it is read from the environment late.
-    parser.add_argument("--token", help=f"the API token (default: ${TOKEN_ENV})")
+    complete_files(
+        parser.add_argument(
+            "--token-file", metavar="FILE", help=f"a file holding the API token (default: ${TOKEN_ENV})"
+        )
+    )
+    parser.add_argument(
+        "--token", help="the API token; every local user can read it in the process list: prefer --token-file"
+    )
+    if output:
+        parser.add_argument(
+            "-o",
+            "--output",
+            choices=("table", "json"),
+            default="table",
+            help="table for people (default), json for scripts",
+        )
 
 
-def _row_count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of rows, got {text!r}")
-    return count
+class _Unusable(Exception):
+    """An option the command cannot use (a token file that cannot be read): exit 2."""
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    if args.token:
+        print(argv_secret_warning(args.command, "--token", f"--token-file or ${TOKEN_ENV}"), file=sys.stderr)
+        return str(args.token)
+    if args.token_file:
+        try:
+            return read_secret_file(args.token_file)
+        except SecretFileError as exc:
+            raise _Unusable(f"--token-file: {exc}") from None
+    return os.environ.get(TOKEN_ENV) or None
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
     url = args.api or os.environ.get(API_ENV) or DEFAULT_API
-    return ApiClient(url, token=args.token or os.environ.get(TOKEN_ENV) or None)
+    return ApiClient(url, token=_token(args))
 
 
-def _command(run: Callable[[argparse.Namespace, ApiClient, Console], int]) -> Callable[[argparse.Namespace], int]:
+def client_command(
+    run: Callable[[argparse.Namespace, ApiClient, Console], int],
+) -> Callable[[argparse.Namespace], int]:
     """What every command shares: the client, the console, and the API's failures as exit codes."""
 
     def wrapped(args: argparse.Namespace) -> int:
@@ -288,112 +269,35 @@ def _command(run: Callable[[argparse.Namespace, ApiClient, Console], int]) -> Ca
                 # into 80 columns; a wide table stays readable (and greppable) instead.
                 console = Console(highlight=False)
                 if not console.is_terminal:
-                    console = Console(highlight=False, width=240)
+                    console = Console(highlight=False, width=PIPED_WIDTH)
                 return run(args, client, console)
         except ApiRefused as refused:
-            _fail(args, refused.reason if refused.status != 422 else f"refused: {refused.reason}", refused.status)
+            fail(args, refused.reason if refused.status != 422 else f"refused: {refused.reason}", refused.status)
             return EXIT_REFUSED
         except ApiUnreachable as unreachable:
-            _fail(args, str(unreachable))
+            fail(args, str(unreachable))
             return EXIT_UNREACHABLE
+        except _Unusable as unusable:
+            fail(args, str(unusable))
+            return EXIT_UNREADABLE
 
     return wrapped
 
 
-def _fail(args: argparse.Namespace, reason: str, status: int | None = None) -> None:
+def fail(args: argparse.Namespace, reason: str, status: int | None = None) -> None:
     suffix = f" (HTTP {status})" if status is not None else ""
     print(f"connector {args.command}: {reason}{suffix}", file=sys.stderr)
 
 
-@_command
-def _run_params(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    # A list shows each value on one line; `connector get` shows one value whole.
-    console.print(_params_table(client.params(args.element), title=args.element, shorten=True))
-    return EXIT_OK
-
-
-@_command
-def _run_get(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    console.print(_params_table([client.param(args.element, args.param)]))
-    return EXIT_OK
-
-
-@_command
-def _run_set(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    # Sent as text: the element reads "5" as a number and "Enabled" as a discreet, as DataMiner does.
-    console.print(_params_table([client.set(args.element, args.param, args.value)]))
-    return EXIT_OK
-
-
-@_command
-def _run_table(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    answer = client.table(args.element, args.table, limit=args.limit)
-    columns = [_column(c) for c in answer["columns"] if args.all or not c.get("hidden")]
-    rows = answer["rows"]
-    shown, total = len(rows), answer.get("total", len(rows))
-    caption = f"{shown} of {total} rows" if shown < total else _rows(total)
-    table = _table(
-        [c.name for c in columns],
-        ([_cell(c, row.get(c.name)) for c in columns] for row in rows),
-        title=f"{answer['name']} ({answer['id']})",
-        caption=caption,
-        shorten=True,
-    )
-    if columns:  # the first column (the key, as protocols declare it) whole: a row is found again by it
-        widest = max((len(str(row.get(columns[0].name) or "")) for row in rows), default=0)
-        table.columns[0].no_wrap = True
-        table.columns[0].min_width = min(widest, KEY_WIDTH)
-    console.print(table)
-    return EXIT_OK
-
-
-@_command
-def _run_send(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
-    try:
-        raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
-    except OSError as exc:
-        _fail(args, f"cannot read {args.file}: {exc.strerror or exc}")
-        return EXIT_UNREADABLE
-    replies = client.send(args.element, raw).get("replies", [])
-    # The API passes the element's replies on as they are: read Ticketing's words here.
-    accepted, duplicates, rejected = ([i for r in replies for i in r.get(word) or ()] for word in _TALLIES)
-    errors = [str(r.get("reason") or "refused, no reason given") for r in replies if r.get("type") == "ErrorResponse"]
-    if errors and not any(word in r for r in replies for word in _TALLIES):
-        _fail(args, "; ".join(errors))  # refused whole: nothing stored
-        return EXIT_REFUSED
-    console.print(f"accepted {len(accepted)}, duplicates {len(duplicates)}, rejected {len(rejected)}")
-    if duplicates:
-        console.print(_table(["Duplicate"], ([ticket] for ticket in duplicates)))
-    if rejected:
-        console.print(_table(["Rejected", "Reason"], ([r.get("ticketId"), r.get("reason")] for r in rejected)))
-    # Part of a call refused whole (the rest stored): the sender has to act, so it is a failure.
-    for reason in errors:
-        _fail(args, f"refused: {reason}")
-    return EXIT_REFUSED if errors else EXIT_OK
-
-
-_TALLIES = ("accepted", "duplicates", "rejected")
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
-
-
-def _rows(count: int) -> str:
-    return "1 row" if count == 1 else f"{count} rows"
+def print_json(value: Any) -> None:
+    """One JSON document on stdout, keys in the API's order (stable), for scripts and jq."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
 # -- output ------------------------------------------------------------------------------------
 
 
-def _params_table(params: Sequence[Mapping[str, Any]], *, title: str | None = None, shorten: bool = False) -> Table:
-    return _table(
-        ["ID", "Name", "Value"], ([p["id"], p["name"], p["display"]] for p in params), title=title, shorten=shorten
-    )
-
-
-def _table(
+def rich_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[Any]],
     *,
@@ -404,34 +308,23 @@ def _table(
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(*headers, title=title, caption=caption)
+    # Text, not str, here too: a title is an element's name, which may hold "[...]".
+    table = Table(
+        *headers,
+        title=None if title is None else Text(title),
+        caption=None if caption is None else Text(caption),
+    )
     for row in rows:
         cells = ("" if cell is None else str(cell) for cell in row)
         # Text, not str: a value such as "[bold]" is data, not rich markup.
-        table.add_row(*(Text(_one_line(cell) if shorten else cell) for cell in cells))
+        table.add_row(*(Text(one_line(cell) if shorten else cell) for cell in cells))
     return table
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """The start of a value, on one line: an InterApp message or a description can run to
     megabytes, which a listing should not print whole."""
     first, _, rest = text.partition("\n")
     if len(first) > SHORTENED or rest:
         return first[:SHORTENED] + "\u2026"
     return first
-
-
-def _column(answer: Mapping[str, Any]) -> ColumnModel:
-    from connector.protocol.model import Column, ValueKind
-
-    try:
-        kind = ValueKind(answer.get("kind", "string"))
-    except ValueError:  # a kind this client does not know: shown as text
-        kind = ValueKind.STRING
-    return Column(id=answer["id"], name=answer["name"], kind=kind)
-
-
-def _cell(column: ColumnModel, value: Any) -> str:
-    from connector.engine.values import display
-
-    return display(column, value)  # dates as ISO 8601, numbers without a trailing .0

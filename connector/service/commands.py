@@ -6,7 +6,19 @@ import argparse
 import os
 import sys
 
-from connector.commandline import EXIT_INVALID, EXIT_OK, EXIT_UNREADABLE, Subparsers
+from connector.commandline import (
+    EXIT_CANNOT_LISTEN,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNREADABLE,
+    SecretFileError,
+    Subparsers,
+    argv_secret_warning,
+    complete_files,
+    read_secret_file,
+)
+
+TOKEN_ENV = "CONNECTOR_API_TOKEN"
 
 
 def add_run(subparsers: Subparsers) -> None:
@@ -16,18 +28,22 @@ def add_run(subparsers: Subparsers) -> None:
         description="Run one or more elements (element YAML files) and the management API until "
         "SIGTERM or SIGINT; each element finishes its running group and commits first.",
     )
-    parser.add_argument("elements", nargs="+", metavar="ELEMENT.yaml")
+    complete_files(parser.add_argument("elements", nargs="+", metavar="ELEMENT.yaml"))
     parser.add_argument(
         "--api",
         default=os.environ.get("CONNECTOR_API_LISTEN", "127.0.0.1:8970"),
         metavar="HOST:PORT",
         help="where the management API listens (default 127.0.0.1:8970)",
     )
-    parser.add_argument(
-        "--api-token",
-        default=os.environ.get("CONNECTOR_API_TOKEN"),
-        help="require this bearer token on the API (needed to listen beyond loopback)",
+    complete_files(
+        parser.add_argument(
+            "--api-token-file",
+            metavar="FILE",
+            help=f"require the bearer token in FILE on the API (needed beyond loopback; default: ${TOKEN_ENV})",
+        )
     )
+    # Read late, never a default --help shows; on argv every local user can read it: a warning.
+    parser.add_argument("--api-token", help="the token itself; readable in the process list: prefer --api-token-file")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.set_defaults(run=_run)
 
@@ -37,12 +53,18 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from connector.engine.store import StoreError
     from connector.protocol.errors import ProtocolError
-    from connector.service.config import load_element
+    from connector.service.config import duplicate_names, load_element
     from connector.service.serve import ApiAddressError, configure_logging, parse_api_address, serve
 
     try:
-        host, port = parse_api_address(args.api, token=args.api_token)
+        token = _api_token(args)
+    except SecretFileError as exc:
+        print(f"connector run: --api-token-file: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        host, port = parse_api_address(args.api, token=token)
     except ApiAddressError as exc:
         print(f"connector run: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -60,14 +82,21 @@ def _run(args: argparse.Namespace) -> int:
             continue
         configs.append(config)
         protocols[config.protocol_path] = protocol
-    names = [c.name for c in configs]
-    for name in {n for n in names if names.count(n) > 1}:
-        print(f"connector run: two elements are named {name!r}; names must be unique", file=sys.stderr)
+    for problem in duplicate_names(configs):
+        print(problem, file=sys.stderr)
         worst = max(worst, EXIT_INVALID)
     if worst:
         return worst
     configure_logging(args.log_level)
-    code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=args.api_token))
+    try:
+        code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=token))
+    except ApiAddressError as exc:  # the address is taken: nothing started, nothing created
+        logging.shutdown()
+        print(f"connector run: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
+    except StoreError as exc:  # a store refused (in use, another element's, damaged): nothing started
+        print(f"connector run: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # Every element has committed and closed its store. A request still blocked in an HTTP
     # thread (a platform that does not answer) would hold the interpreter's exit until its
     # timeout, with nothing left to deliver: flush the logs and leave now.
@@ -77,4 +106,14 @@ def _run(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
-__all__ = ["add_run"]
+def _api_token(args: argparse.Namespace) -> str | None:
+    """--api-token (with a warning), else --api-token-file, else $CONNECTOR_API_TOKEN; "" is none."""
+    if args.api_token:
+        print(argv_secret_warning("run", "--api-token", f"--api-token-file or ${TOKEN_ENV}"), file=sys.stderr)
+        return str(args.api_token)
+    if args.api_token_file:
+        return read_secret_file(args.api_token_file)
+    return os.environ.get(TOKEN_ENV) or None
+
+
+__all__ = ["TOKEN_ENV", "add_run"]

@@ -1,7 +1,7 @@
 """The element YAML: one element, its protocol, its HTTP connection and its first values.
 
 ```yaml
-name: Ticketing BE 01          # unique in the runtime
+name: Ticketing BE 01          # unique in the runtime, ignoring case; no "/", no control characters
 protocol: ../protocol.yaml     # relative to this file
 connection: {host: cherwell-gw.example, port: 80, bus_address: BypassProxy, scheme: http}
 params:                        # by name or id; the values the element is created with
@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from yaml.nodes import MappingNode, ScalarNode
 
 from connector.engine.http import Connection
 from connector.engine.values import ValueRefused, coerce
@@ -29,7 +33,7 @@ from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import ParamType, Protocol
 from connector.protocol.scalars import to_int, to_text, to_value
-from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose
+from connector.protocol.yamlnodes import Fields, Keys, NodeReader, compose, mark_of
 
 if TYPE_CHECKING:
     from connector.service.runtime import ElementConfig
@@ -57,8 +61,8 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
         reader.raise_if_problems()
     assert top is not None
     name = top.text("name")
-    if name is not None and not name.strip():
-        top.report("name", "name: must not be empty")
+    if name is not None:
+        _check_name(top, name)
     protocol_path = _resolve(top, "protocol", file.parent / top.text("protocol", ""))
     protocol = _load_protocol(top, protocol_path) if protocol_path is not None else None
     connection = _connection(top)
@@ -78,6 +82,50 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
         source=str(file),
     )
     return config, protocol
+
+
+def _check_name(top: Fields, name: str) -> None:
+    """A name every API call can reach: a "/" would split its URL, a control character its log line."""
+    if not name.strip():
+        top.report("name", "name: must not be empty")
+    elif "/" in name:
+        top.report("name", f"name: must not contain '/' (the API could not reach {name!r}), got {name!r}")
+    elif any(unicodedata.category(c) == "Cc" for c in name):
+        top.report("name", f"name: must not contain control characters (tab, newline...), got {name!r}")
+
+
+def duplicate_names(configs: Sequence[ElementConfig]) -> list[str]:
+    """One `FILE:LINE:COL: ...` line for each element whose name another has, ignoring case.
+
+    Names are matched ignoring case because a person types them: `BE 01` and `be 01` in one
+    runtime would be told apart only by the case of a command line.
+    """
+    first: dict[str, ElementConfig] = {}
+    problems = []
+    for config in configs:
+        folded = config.name.casefold()
+        if folded not in first:
+            first[folded] = config
+            continue
+        other = first[folded]
+        problems.append(
+            f"{_name_place(config)}: name: {config.name!r} is already the name of the element at "
+            f"{_name_place(other)} ({other.name!r}); names must be unique, ignoring case"
+        )
+    return problems
+
+
+def _name_place(config: ElementConfig) -> str:
+    """FILE:LINE:COL of the element's `name:` value (the file was read a moment ago)."""
+    try:
+        root = compose(Path(config.source).read_text(encoding="utf-8"), config.source)
+    except (OSError, UnicodeDecodeError, ProtocolError):
+        return config.source
+    if isinstance(root, MappingNode):
+        for key, value in root.value:
+            if isinstance(key, ScalarNode) and key.value == "name":
+                return str(mark_of(value, config.source))
+    return config.source
 
 
 def _resolve(top: Fields, key: str, path: Path) -> Path | None:
@@ -233,4 +281,4 @@ _FILE_KINDS = (
 )
 
 
-__all__ = ["load_element", "to_text"]
+__all__ = ["duplicate_names", "load_element", "to_text"]

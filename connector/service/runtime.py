@@ -29,10 +29,11 @@ from connector.engine.effects import EffectRouter
 from connector.engine.element import Element, ElementView
 from connector.engine.http import Connection, HttpTransport
 from connector.engine.loading import param_values, resolve_handlers
-from connector.engine.store import SQLiteStore, Store
+from connector.engine.store import SQLiteStore, Store, StoreOwner
 from connector.engine.values import ValueRefused
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.service.metrics import HostMetrics
 
 log = logging.getLogger("connector.runtime")
 
@@ -62,11 +63,17 @@ class HostState(enum.StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"  # its store refused a commit: it stopped rather than run ahead of it
+    TIMEOUT = "timeout"  # the platform does not answer: the element waits and tries again
 
     @property
     def accepting(self) -> bool:
         """Whether the host takes events (sets, InterApp, timers) in this state."""
         return self in (HostState.STARTING, HostState.RUNNING)
+
+
+def open_store(config: ElementConfig, protocol: Protocol) -> Store:
+    """The element's own SQLite store, locked for this process (StoreError when refused)."""
+    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
 
 
 class ElementHost:
@@ -87,9 +94,12 @@ class ElementHost:
         self.element_id = element_id
         self.runtime = runtime
         self.element = Element(protocol, name=config.name, handlers=resolve_handlers(protocol), now=clock)
-        self.store = store if store is not None else SQLiteStore(config.store_path)
+        self.store = store if store is not None else open_store(config, protocol)
         self.transport = transport if transport is not None else HttpTransport(config.connection)
         self.state = HostState.STARTING
+        self.failure: str | None = None  # why the host is FAILED
+        self.metrics = HostMetrics(protocol)  # read by connector.service.metrics when scraped
+        self._clock = clock
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[list[ev.SendInterApp]] | None]] = asyncio.Queue()
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -149,6 +159,7 @@ class ElementHost:
 
     async def interapp(self, raw: str) -> list[ev.SendInterApp]:
         """A set on 9000000; the InterApp replies the step produced, after its commit."""
+        self.metrics.interapp_messages += 1
         return await self.submit(ev.SetParameter(param=INTERAPP_RECEIVE, value=raw))
 
     async def submit(self, event: ev.Event) -> list[ev.SendInterApp]:
@@ -190,11 +201,18 @@ class ElementHost:
                 # The store refused a commit: the element is ahead of its store. Stop it
                 # rather than acknowledge what is not durable.
                 log.critical("[%s] cannot commit (%s): stopping the element", self.name, exc)
+                # The API answers 503 for it (with this reason) rather than show that memory.
+                # Why not reload it from the store instead: the store has just failed (a full
+                # disk, an I/O error) and may fail again, and a reload runs the element's start
+                # (defaults, triggers, handlers), so what it showed would not be the committed
+                # state either. A restart shows the committed state, and resumes from it.
+                self.failure = f"its store refused a commit: {exc}"
                 self.state = HostState.FAILED
                 self.element.hold()
                 if future is not None:
                     future.set_exception(exc)
                 return
+            self.metrics.last_step = self._clock()
             if future is not None and not future.done():
                 future.set_result(replies)
 
@@ -213,7 +231,9 @@ class ElementHost:
     # -- the effect sink (connector.engine.effects.EffectSink) ------------------------------
 
     def commit(self, persist: ev.Persist) -> None:
+        started = time.monotonic()
         self.store.commit(persist)
+        self.metrics.commit_seconds.observe(time.monotonic() - started)
 
     def send(self, request: ev.SendRequest) -> None:
         on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -232,6 +252,9 @@ class ElementHost:
         self._replies.append(message)
         self.runtime.route(self, message)
 
+    def record(self, metric: ev.Metric) -> None:
+        self.metrics.record(metric)
+
     async def _send(self, request: ev.SendRequest, on_wire: asyncio.Future[None] | None = None) -> None:
         loop = asyncio.get_running_loop()
 
@@ -243,6 +266,7 @@ class ElementHost:
             if on_wire is not None:
                 loop.call_soon_threadsafe(mark_written)
 
+        started = time.monotonic()
         try:
             result = await self.transport.send(request, written)
         except Exception as exc:  # noqa: BLE001 - without a result the element waits forever
@@ -257,6 +281,8 @@ class ElementHost:
             result = ev.HttpResult(
                 request_id=request.request_id, error="error", detail=f"the transport failed: {type(exc).__name__}"
             )
+        session = self.protocol.sessions.get(request.session)
+        self.metrics.request(session.name if session else str(request.session), result, time.monotonic() - started)
         if result.error is not None:
             log.warning("[%s] %s %s: %s", self.name, request.method, request.path.split("?")[0], result.status_line)
         self.post(result)
@@ -271,17 +297,33 @@ class Runtime:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
+        """Open every element's store, then start the elements.
+
+        A store refused (in use, another element's, damaged: StoreError) stops the start before
+        any element starts, and closes the stores opened so far.
+        """
+        cache: dict[Path, Protocol] = dict(protocols or {})
+        try:
+            for index, config in enumerate(configs, start=1):
+                protocol = cache.get(config.protocol_path)
+                if protocol is None:
+                    protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
+                host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
+                self.elements[config.name] = host
+        except BaseException:
+            for host in self.elements.values():
+                await host.transport.aclose()
+                host.store.close()
+            self.elements.clear()
+            raise
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()
-        cache: dict[Path, Protocol] = dict(protocols or {})
-        for index, config in enumerate(configs, start=1):
-            protocol = cache.get(config.protocol_path)
-            if protocol is None:
-                protocol = cache[config.protocol_path] = load_protocol(config.protocol_path)
-            host = ElementHost(config, protocol, runtime=self, clock=self.clock, element_id=f"1/{index}")
-            self.elements[config.name] = host
-        for host in self.elements.values():
-            await host.start()
+        try:
+            for host in self.elements.values():
+                await host.start()
+        except BaseException:
+            await self.stop()  # the stores closed, their locks released
+            raise
 
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.elements.values()))
@@ -335,4 +377,5 @@ class Runtime:
         if host is None or host.state is not HostState.RUNNING:
             log.info("[%s] InterApp to %s: no such running element here; message dropped", sender.name, message.target)
             return
+        host.metrics.interapp_messages += 1
         host.post(ev.SetParameter(param=message.parameter, value=message.raw))

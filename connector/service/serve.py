@@ -1,9 +1,14 @@
 """`connector run`: host elements and the management API in one process until told to stop.
 
 SIGTERM or SIGINT: every element finishes its running group (the answer handled and
-committed), its store is closed, and the process exits 0. SIGKILL loses nothing either: each
-step is committed before anything that depends on it leaves the process; the next start
-resumes from the store and reconciles what was in flight.
+committed), its store is closed, and the process exits 0. A second SIGTERM or SIGINT gives up
+on the requests still on the wire and exits 130 at once; that loses nothing either, as SIGKILL
+loses nothing: each step is committed before anything that depends on it leaves the process;
+the next start resumes from the store and reconciles what was in flight.
+
+The API's address is bound before any element starts: an address in use is one line
+(ApiAddressError) and nothing started or created. Under systemd (`Type=notify`), READY=1 is sent
+once the API answers and STOPPING=1 when the stop begins (connector.service.systemd).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -22,7 +28,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from connector.commandline import EXIT_INTERRUPTED
 from connector.protocol.model import Protocol
+from connector.service import systemd
 from connector.service.api import create_app
 from connector.service.api_limits import LimitedHttpToolsProtocol
 from connector.service.runtime import ElementConfig, Runtime
@@ -91,8 +99,12 @@ def api_server(app: ASGIApp, host: str, port: int) -> tuple[_Server, socket.sock
     return _Server(config), sock
 
 
+def listen_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def serve(
-    configs: Sequence[ElementConfig],
+    configs: Sequence[ElementConfig] | Callable[[], Sequence[ElementConfig]],
     protocols: Mapping[Path, Protocol],
     *,
     api_host: str,
@@ -100,17 +112,32 @@ async def serve(
     token: str | None = None,
     until: Callable[[Runtime, int], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns)."""
+    """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns).
+
+    `configs` may be a function, called once the API's address is bound: whatever it starts or
+    creates waits until the address is known to be ours. ApiAddressError: it is not.
+    """
     runtime = Runtime()
-    await runtime.start(list(configs), protocols)
-    server, sock = api_server(create_app(runtime, token=token), api_host, api_port)
+    try:
+        server, sock = api_server(create_app(runtime, token=token), api_host, api_port)
+    except OSError as exc:
+        where = listen_address(api_host, api_port)
+        raise ApiAddressError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        await runtime.start(list(configs() if callable(configs) else configs), protocols)
+    except BaseException:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     api_task = asyncio.create_task(server.serve(sockets=[sock]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _on_stop_signal, stop, sig)
+    while not server.started and not api_task.done():  # uvicorn listens a few loop turns later
+        await asyncio.sleep(0.005)
     log.info("management API on http://%s:%d/api (elements: %s)", api_host, port, ", ".join(runtime.elements))
+    systemd.notify("READY=1")
     waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if until is not None:
         waiters.append(asyncio.create_task(until(runtime, port)))
@@ -118,16 +145,35 @@ async def serve(
         done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)  # `until` sees its cancel while all runs
         for task in done:
             task.result()  # an error in `until` is the caller's to see
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        log.info("stopping: finishing the running groups")
+        systemd.notify("STOPPING=1")
+        log.info("stopping: finishing the running groups (a second SIGINT or SIGTERM gives up on them)")
+        stop.set()
         server.should_exit = True
         await runtime.stop()
         await api_task
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
     return 0
+
+
+def _on_stop_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    """The first signal stops in order; a second gives up on the requests on the wire.
+
+    Leaving at once is safe: every step is committed before anything depending on it leaves the
+    process, so the next start reconciles what was in flight, as after SIGKILL.
+    """
+    if not stop.is_set():
+        stop.set()
+        return
+    log.warning("%s again: giving up on the requests on the wire; the next start reconciles them", sig.name)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -166,4 +212,12 @@ def _indented(text: str) -> str:
     return "\n".join("  " + line.translate(_ESCAPES) for line in text.split("\n"))
 
 
-__all__ = ["DEFAULT_API", "ApiAddressError", "parse_api_address", "serve", "configure_logging", "Protocol"]
+__all__ = [
+    "DEFAULT_API",
+    "ApiAddressError",
+    "parse_api_address",
+    "serve",
+    "configure_logging",
+    "listen_address",
+    "Protocol",
+]

@@ -14,6 +14,13 @@ from connector.commandline import Subparsers
 PLATFORM_HOST = "127.0.0.1"
 PLATFORM_PORT = 8980
 
+# The fake platform's default credentials (connector.ticketing.fake.data has them; a test keeps the
+# two the same), here so that `connector platform --help` shows them without importing the fake.
+FAKE_CLIENT_ID = "ticketing-be-fake-client"
+FAKE_USERNAME = "dataminer"
+FAKE_PASSWORD = "fake-password"
+FAKE_API_KEY = "fake-sfyc-api-key"
+
 
 def register(subparsers: Subparsers) -> None:
     """Add `connector demo` and `connector platform`."""
@@ -40,6 +47,9 @@ def add_demo(subparsers: Subparsers) -> None:
         "--keep-running", action="store_true", help="leave the element, the fake platform and the API up afterwards"
     )
     parser.add_argument(
+        "--keep", action="store_true", help="keep the element's state folder (a temporary folder, removed otherwise)"
+    )
+    parser.add_argument(
         "--api",
         default="127.0.0.1:0",
         metavar="HOST:PORT",
@@ -57,6 +67,7 @@ def _demo(args: argparse.Namespace) -> int:
         batch=args.batch,
         fault_rate=args.faults,
         keep_running=args.keep_running,
+        keep=args.keep,
         api=args.api,
         seed=args.seed,
     )
@@ -68,17 +79,19 @@ def add_platform(subparsers: Subparsers) -> None:
         "platform",
         help="serve the fake Cherwell/SFyC platform",
         description="Serve the project's fake of the platform contract, with /_fake/ controls for "
-        "fault injection (for trying the connector, demos and chaos runs).",
+        "fault injection (for trying the connector, demos and chaos runs). Stops on SIGINT or SIGTERM.",
+        epilog=f"Unless told otherwise it accepts: Cherwell client_id {FAKE_CLIENT_ID!r}, username "
+        f"{FAKE_USERNAME!r}, password {FAKE_PASSWORD!r}; SFyC X-Api-Key {FAKE_API_KEY!r}.",
     )
     parser.add_argument("--host", default=PLATFORM_HOST, help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=int, default=PLATFORM_PORT, help="port to listen on (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids, faults and seeded incidents")
     parser.add_argument("--incidents", type=_non_negative, default=0, help="manual incidents to start with")
-    # No default here: the fake's own credentials are the default, and importing them would import the fake.
-    parser.add_argument("--client-id", help="Cherwell client_id to accept")
-    parser.add_argument("--username", help="Cherwell user to accept")
-    parser.add_argument("--password", help="Cherwell password to accept")
-    parser.add_argument("--api-key", help="SFyC X-Api-Key to accept")
+    # No default here: None means the fake's own, which `run` takes from the fake itself.
+    parser.add_argument("--client-id", help=f"Cherwell client_id to accept (default {FAKE_CLIENT_ID!r})")
+    parser.add_argument("--username", help=f"Cherwell user to accept (default {FAKE_USERNAME!r})")
+    parser.add_argument("--password", help=f"Cherwell password to accept (default {FAKE_PASSWORD!r})")
+    parser.add_argument("--api-key", help=f"SFyC X-Api-Key to accept (default {FAKE_API_KEY!r})")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     parser.set_defaults(run=_platform)
 

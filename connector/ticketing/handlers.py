@@ -200,6 +200,8 @@ def interapp_receive(protocol: HandlerContext) -> None:
             else:
                 duplicates.append(ticket.ticket_id)
         stored += len(accepted)
+        for result, count in (("accepted", accepted), ("duplicate", duplicates), ("rejected", batch.rejected)):
+            protocol.count("connector_interapp_tickets_total", len(count), result=result)
         if batch.rejected:
             first = batch.rejected[0]
             protocol.log(
@@ -343,6 +345,9 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     state.out, state.parallel_set = (), None
     now = protocol.now()
     protocol.set(ids().cycle_duration, round(now - state.started, 3))
+    protocol.observe("connector_cycle_duration_seconds", now - state.started)
+    if result is None and report is not None and report.result == "OK":
+        protocol.set(ids().last_success, now)
     protocol.set(ids().cycle_result, result if result is not None else (report.result if report else ""))
     protocol.set(ids().login_state, state.session.describe())
     if report is not None:

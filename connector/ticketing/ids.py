@@ -42,6 +42,7 @@ PARAMS = {
     "cycle_result": "Last Cycle Result",
     "login_state": "Platform Login State",
     "requests_sent": "Requests Sent",
+    "last_success": "Last Successful Cycle",
     "request_path": "Request Path",
     "request_body": "Request Body",
     "auth_header": "Authorization Header",
@@ -98,6 +99,7 @@ class Ids:
     cycle_result: int
     login_state: int
     requests_sent: int
+    last_success: int
     request_path: int
     request_body: int
     auth_header: int

@@ -30,6 +30,9 @@ class ListSink:
     def deliver(self, message: ev.SendInterApp) -> None:
         self.calls.append(f"deliver {message.raw}")
 
+    def record(self, metric: ev.Metric) -> None:
+        self.calls.append(f"record {metric.metric}")
+
 
 def request(request_id: int) -> ev.SendRequest:
     return ev.SendRequest(request_id=request_id, session=1, method="GET", path="/", headers={}, body=None, timeout=1)
@@ -42,7 +45,9 @@ STEP: list[ev.Effect] = [
     ev.ScheduleTimer(timer=2, interval=1, first_in=0),
     ev.CancelTimer(timer=3),
     ev.SendInterApp(target="x", parameter=1, raw="hi"),
+    ev.Observe(metric="h", value=1.5),
     request(2),
+    ev.Count(metric="c_total", amount=2, labels=("a",)),
 ]
 
 
@@ -50,7 +55,9 @@ def test_effects_reach_the_sink_in_the_order_of_the_step() -> None:
     sink = ListSink()
     router = EffectRouter(sink)
     router.carry_out(STEP)
-    assert sink.calls == ["commit", "send 1", "schedule 2", "cancel 3", "deliver hi", "send 2"]
+    assert sink.calls == [
+        "commit", "send 1", "schedule 2", "cancel 3", "deliver hi", "record h", "send 2", "record c_total"
+    ]  # fmt: skip
     assert router.deferred == 1
 
 

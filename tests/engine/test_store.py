@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from connector.engine.element import Element
 from connector.engine.events import Persist, TableDelta
-from connector.engine.store import MemoryStore, SQLiteStore
+from connector.engine.store import SCHEMA_VERSION, MemoryStore, SQLiteStore, StoreError, StoreOwner
 from connector.engine.testing import FakeClock, Harness, answer
 from tests.engine import toy
 
@@ -89,3 +95,207 @@ def test_values_keep_their_types_and_new_columns_are_added(tmp_path: Path) -> No
     rows = dict(SQLiteStore(tmp_path / "s.sqlite").load().tables[7])
     assert rows["k"] == {2: 1, 3: 2.5, 4: None}
     assert rows["j"] == {2: None, 3: 0.0, 4: "new"}
+
+
+# -- whose a store is, one process at a time (issue 11) --------------------------------------
+
+BE = StoreOwner(element="BE 01", protocol="Ticketing BE")
+ROW = Persist(
+    params={10: 1}, tables=(TableDelta(table=1000, columns=(1001, 1002), written={"a": ("a", 1)}, deleted=()),)
+)
+
+
+def test_a_store_says_whose_it_is_and_refuses_another_element(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    SQLiteStore(path, owner=BE).close()
+    meta = dict(sqlite3.connect(path).execute("SELECT key, value FROM meta"))
+    assert meta["element"] == "BE 01" and meta["protocol"] == "Ticketing BE" and meta["schema"] == str(SCHEMA_VERSION)
+    SQLiteStore(path, owner=BE).close()  # its own element opens it again
+    for stranger in (StoreOwner(element="BE 02", protocol="Ticketing BE"), StoreOwner(element="BE 01", protocol="X")):
+        with pytest.raises(StoreError) as refused:
+            SQLiteStore(path, owner=stranger)
+        assert str(path) in str(refused.value) and "belongs to element 'BE 01'" in str(refused.value)
+    SQLiteStore(path, owner=BE).close()  # a refusal leaves no lock behind
+
+
+def test_a_store_in_use_is_refused_naming_its_holder(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    held = SQLiteStore(path, owner=BE)
+    for opener in (BE, StoreOwner(element="BE 02", protocol="Ticketing BE"), None):
+        with pytest.raises(StoreError) as refused:
+            SQLiteStore(path, owner=opener)
+        assert f"{path} is in use by element 'BE 01' (pid {os.getpid()}, this process)" in str(refused.value)
+    held.close()
+    SQLiteStore(path, owner=BE).close()  # closing releases it
+
+
+def test_a_killed_holder_releases_its_store(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from connector.engine.store import SQLiteStore, StoreOwner; "
+            f"store = SQLiteStore({str(path)!r}, owner=StoreOwner(element='BE 01', protocol='Ticketing BE')); "
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreError, match=rf"in use by element 'BE 01' \(pid {holder.pid}\)"):
+            SQLiteStore(path, owner=BE)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+    SQLiteStore(path, owner=BE).close()
+
+
+def test_an_empty_file_or_one_without_the_store_tables_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE notes (text)")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all\n" * 500)
+    for path, cause in ((empty, "is empty (0 bytes)"), (other, "lacks its tables (meta, params)"), (garbage, "")):
+        with pytest.raises(StoreError, match=re.escape(f"store {path}")) as refused:
+            SQLiteStore(path, owner=BE)
+        assert cause in str(refused.value)
+    assert empty.stat().st_size == 0, "a refused file is left as it was"
+
+
+def test_a_store_that_lost_a_rows_table_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    store = SQLiteStore(path, owner=BE)
+    store.commit(ROW)
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE rows_1000")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match=re.escape(f"store {path} lacks the table(s) rows_1000 it had")):
+        SQLiteStore(path, owner=BE)
+
+
+def test_a_damaged_store_fails_the_check_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    store = SQLiteStore(path, owner=BE)
+    for start in range(0, 2000, 100):
+        store.commit(
+            Persist(
+                params={},
+                tables=(
+                    TableDelta(
+                        table=1000,
+                        columns=(1001, 1002),
+                        written={f"k{i}": (f"k{i}", "x" * 200) for i in range(start, start + 100)},
+                        deleted=(),
+                    ),
+                ),
+            )
+        )
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xff" * 4096  # one page of rows scribbled over
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=re.escape(f"store {path}")) as refused:
+        SQLiteStore(path, owner=BE)
+    assert "integrity check" in str(refused.value) or "malformed" in str(refused.value)
+
+
+def test_a_missing_store_beside_its_write_ahead_log_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    path.with_name("be.sqlite-wal").write_bytes(b"\x37\x7f\x06\x82" + b"\0" * 60)
+    with pytest.raises(StoreError, match="write-ahead log"):
+        SQLiteStore(path, owner=BE)
+
+
+def test_a_crash_while_creating_a_store_leaves_none_behind(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    path.with_name("be.sqlite.new").write_bytes(b"half")  # what a crash mid-creation left
+    store = SQLiteStore(path, owner=BE)
+    store.commit(ROW)
+    store.close()
+    assert not path.with_name("be.sqlite.new").exists()
+    assert SQLiteStore(path, owner=BE).load().params == {10: 1}
+
+
+def test_a_store_of_schema_1_is_taken_over_by_its_element(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        PRAGMA journal_mode=WAL;
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE params (id INTEGER PRIMARY KEY, value TEXT);
+        CREATE TABLE rows_1000 (key TEXT PRIMARY KEY NOT NULL, c1002);
+        INSERT INTO meta VALUES ('schema', '1');
+        INSERT INTO params VALUES (10, '7');
+        INSERT INTO rows_1000 VALUES ('a', 'x');
+        """
+    )
+    db.close()
+    store = SQLiteStore(path, owner=BE)
+    assert store.load().params == {10: 7} and [key for key, _ in store.load().tables[1000]] == ["a"]
+    store.close()
+    meta = dict(sqlite3.connect(path).execute("SELECT key, value FROM meta"))
+    assert meta == {"schema": "2", "element": "BE 01", "protocol": "Ticketing BE", "rows_1000": "table"}
+
+
+# -- errors name the file and the real cause ---------------------------------------------------
+
+
+def test_a_full_disk_is_reported_as_such_and_nothing_of_the_step_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    store = SQLiteStore(path, owner=BE)
+    store.commit(ROW)
+    # A full disk, made small: the file may not grow past its pages now (the store's own
+    # connection, reached into for that alone).
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 1}")
+    big = {f"k{i}": (f"k{i}", "x" * 1000) for i in range(100)}
+    with pytest.raises(StoreError) as refused:
+        store.commit(
+            Persist(params={10: 2}, tables=(TableDelta(table=1000, columns=(1001, 1002), written=big, deleted=()),))
+        )
+    message = str(refused.value)
+    assert message == f"store {path}: cannot commit: database or disk is full (SQLITE_FULL)"
+    store.close()
+    saved = SQLiteStore(path, owner=BE).load()
+    assert saved.params == {10: 1} and [key for key, _ in saved.tables[1000]] == ["a"]
+
+
+def test_a_commit_that_fails_before_sqlite_is_rolled_back_whole(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    store = SQLiteStore(path, owner=BE)
+    unstorable = Persist(params={10: 3, 11: object()}, tables=ROW.tables)
+    with pytest.raises(TypeError):  # not a store failure: raised as it is
+        store.commit(unstorable)
+    store.commit(ROW)  # the store goes on
+    store.close()
+    assert SQLiteStore(path, owner=BE).load().params == {10: 1}
+
+
+# -- a value written by something else loads as it is ----------------------------------------
+
+
+def test_a_poison_value_loads_as_it_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "be.sqlite"
+    store = SQLiteStore(path, owner=BE)
+    store.commit(
+        Persist(
+            params={10: 1, 12: 2},
+            tables=(TableDelta(table=1000, columns=(1001, 1002), written={"a": ("a", 1), "b": ("b", 2)}, deleted=()),),
+        )
+    )
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE rows_1000 SET c1002 = 'abc' WHERE key = 'a'")
+    db.execute("UPDATE params SET value = 'not json' WHERE id = 12")
+    db.commit()
+    db.close()
+    saved = SQLiteStore(path, owner=BE).load()
+    assert saved.params == {10: 1, 12: "not json"}
+    assert dict(saved.tables[1000]) == {"a": {1002: "abc"}, "b": {1002: 2}}

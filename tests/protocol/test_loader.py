@@ -7,7 +7,6 @@ the cause.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -574,29 +573,6 @@ def test_load_protocol_refuses_non_utf8_at_its_position(tmp_path: Path) -> None:
 def test_load_protocol_missing_file_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_protocol(tmp_path / "nope.yaml")
-
-
-def test_300_params_load_well_under_100_ms() -> None:
-    document = minimal()
-    with_(
-        document,
-        "params",
-        *(
-            {"id": 3000 + i, "name": f"Param {i}", "kind": "number", "range": {"low": 0, "high": 100},
-             "default": 3, "save": True, "description": "some words here", "page": "General"}
-            for i in range(300)
-        ),
-    )  # fmt: skip
-    text = protocol_yaml(document)
-    parse(text)  # warm up
-    best = min(_timed(lambda: parse(text)) for _ in range(5))
-    assert best < 0.1, f"{best * 1000:.0f} ms"
-
-
-def _timed(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
 
 
 # --- whatever the input: a Protocol or a ProtocolError ----------------------------------------

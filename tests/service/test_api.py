@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,6 +40,7 @@ PLAIN = "Plain"  # the toy's own receive handler: its reply is not the dialect
 STOPPED = "Stopped"
 BE_PATH = "/api/elements/Toy%20BE%2001"
 MAX_MESSAGE_BYTES = 64 * 1024
+NUMBER = {"kind": "number", "password": False, "discreets": [], "page": ""}  # a number parameter's other keys
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,7 @@ class FakeHost:
         self.element = element
         self.view = element.view
         self.state = state
+        self.failure: str | None = None  # why it is FAILED, as the real host says
         self.sets: list[tuple[int | str, Any]] = []
 
     async def set(self, ref: int | str, value: Any) -> None:
@@ -202,9 +205,9 @@ async def test_elements_lists_name_protocol_version_and_state(client: httpx.Asyn
     answer = await client.get("/api/elements")
     assert answer.status_code == 200
     assert answer.json() == [
-        {"name": BE, "protocol": "Toy", "version": "1.0.0.1", "state": "running"},
-        {"name": PLAIN, "protocol": "Toy", "version": "1.0.0.1", "state": "running"},
-        {"name": STOPPED, "protocol": "Toy", "version": "1.0.0.1", "state": "stopped"},
+        {"name": BE, "protocol": "Toy", "version": "1.0.0.1", "state": "running", "summary": {}},
+        {"name": PLAIN, "protocol": "Toy", "version": "1.0.0.1", "state": "running", "summary": {}},
+        {"name": STOPPED, "protocol": "Toy", "version": "1.0.0.1", "state": "stopped", "summary": {}},
     ]
 
 
@@ -217,7 +220,7 @@ async def test_elements_shows_each_host_state_by_its_word(state: HostState) -> N
 
 
 def test_host_states_are_the_five_words_the_api_shows() -> None:
-    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed"]
+    assert [state.value for state in HostState] == ["starting", "running", "stopping", "stopped", "failed", "timeout"]
     assert {state for state in HostState if state.accepting} == {HostState.STARTING, HostState.RUNNING}
 
 
@@ -253,7 +256,7 @@ async def test_params_lists_every_standalone_parameter(client: httpx.AsyncClient
     assert answer.status_code == 200
     params = {p["id"]: p for p in answer.json()}
     assert set(params) == set(be.protocol.params)
-    assert params[10] == {"id": 10, "name": "Level", "type": "read", "value": 5, "display": "5"}
+    assert params[10] == {"id": 10, "name": "Level", "type": "read", "value": 5, "display": "5", **NUMBER}
     assert params[12]["value"] == 0 and params[12]["display"] == "Disabled"
     assert params[13]["type"] == "write"
 
@@ -305,7 +308,7 @@ async def test_a_set_answers_with_the_new_value(
 ) -> None:
     answer = await client.put(f"{BE_PATH}/params/Level", json={"value": 30})
     assert answer.status_code == 200
-    assert answer.json() == {"id": 10, "name": "Level", "type": "read", "value": 30, "display": "30"}
+    assert answer.json() == {"id": 10, "name": "Level", "type": "read", "value": 30, "display": "30", **NUMBER}
     assert be.values[10] == 30 and be.values[11] == 30  # through the write parameter and its setter
     assert runtime.elements[BE].sets == [(10, 30)]
 
@@ -446,6 +449,59 @@ async def test_a_table_pages_with_limit_and_offset(client: httpx.AsyncClient, qu
     table = (await client.get(f"{BE_PATH}/tables/Things?{query}")).json()
     assert [row["Key"] for row in table["rows"]] == keys
     assert table["total"] == 5
+
+
+async def test_elements_summarise_each_element_by_the_parameters_its_protocol_marks() -> None:
+    protocol = toy.toy_protocol()
+    marked = {10: attrs.evolve(protocol.params[10], summary=True), 20: attrs.evolve(protocol.params[20], summary=True)}
+    element = Element(
+        attrs.evolve(protocol, params={**protocol.params, **marked}),
+        name=BE,
+        handlers=toy.HANDLERS,
+        now=FakeClock().now,
+    )
+    element.start(always={23: SECRET})
+    async with api_client(create_app(FakeRuntime(FakeHost(element)))) as client:
+        (listed,) = (await client.get("/api/elements")).json()
+    names = [protocol.params[10].name, protocol.params[20].name]
+    assert list(listed["summary"]) == names  # in the protocol's order, by name, as displayed
+    assert listed["summary"][names[0]] == "5"
+
+
+@pytest.mark.parametrize(
+    "query, keys, total",
+    [
+        ("where=Key=T-003", ["T-003"], 1),
+        ("where=key=t-003", ["T-003"], 1),  # column and value ignoring case
+        ("where=Value=nothing", [], 0),
+        ("sort=-Key&limit=2", ["T-004", "T-003"], 5),
+        ("sort=1001&offset=3", ["T-003", "T-004"], 5),
+        ("where=Scratch=NODE-1&sort=-key&limit=1", ["T-004"], 5),
+        ("sort=-Seen", ["T-000", "T-001", "T-002", "T-003", "T-004"], 5),  # ties keep the table's order
+    ],
+)
+async def test_a_table_filters_and_sorts_before_it_pages(
+    client: httpx.AsyncClient, query: str, keys: list[str], total: int
+) -> None:
+    await _fill(client, 5)
+    table = (await client.get(f"{BE_PATH}/tables/Things?{query}")).json()
+    assert [row["Key"] for row in table["rows"]] == keys
+    assert (table["total"], table["rows_in_table"]) == (total, 5)
+
+
+async def test_empty_cells_sort_last_either_way(client: httpx.AsyncClient) -> None:
+    await _fill(client, 3)
+    await client.post(f"{BE_PATH}/interapp", content=batch(ticket("T-X", summary="")))
+    for sort, first in (("Value", "T-000"), ("-Value", "T-002")):
+        table = (await client.get(f"{BE_PATH}/tables/Things?sort={sort}")).json()
+        assert [row["Key"] for row in table["rows"]][::3] == [first, "T-X"]
+
+
+@pytest.mark.parametrize("query", ["where=Nope=1", "where=novalue", "sort=Nope", "sort=-"])
+async def test_an_unknown_column_or_a_bad_condition_is_a_400(client: httpx.AsyncClient, query: str) -> None:
+    answer = await client.get(f"{BE_PATH}/tables/Things?{query}")
+    reason = answer.json()["error"]
+    assert answer.status_code == 400 and ("Things" in reason or "COLUMN=VALUE" in reason)
 
 
 @pytest.mark.parametrize("query", ["limit=-1", "limit=x", "offset=1.5", "limit=%C2%B2", "limit=" + "9" * 5000])
@@ -727,5 +783,5 @@ def test_no_put_body_gives_a_5xx(ref: str, body: bytes) -> None:
     answer = asyncio.run(put())
     assert answer.status_code in (200, 400, 404, 422), answer.text
     assert set(answer.json()) == (
-        {"error"} if answer.status_code >= 400 else {"id", "name", "type", "value", "display"}
+        {"error"} if answer.status_code >= 400 else {"id", "name", "type", "value", "display", *NUMBER}
     )

@@ -6,7 +6,11 @@ one that runs the real `python -m connector` to check the process's own exit cod
 
 from __future__ import annotations
 
+import getpass
+import importlib.metadata
 import io
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -14,16 +18,36 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
 
+import attrs
 import pytest
 import uvicorn
 
 from connector.cli import main
-from connector.engine.element import ElementView
+from connector.engine.element import Element, ElementView
+from connector.engine.testing import FakeClock
 from connector.engine.values import MASK
+from connector.protocol import model as m
+from connector.protocol.loader import load_protocol
+from connector.protocol.model import Column as ColumnModel
 from connector.service.api import create_app
+from connector.service.client_commands import operator_order
+from connector.service.client_table import choose_columns
 from tests.conftest import REPO, sample_text
-from tests.service.test_api import BE, SECRET, FakeHost, FakeRuntime, batch, ticket, ticket_receive, toy_element
+from tests.engine import toy
+from tests.service.test_api import (
+    BE,
+    NEW_SECRET,
+    SECRET,
+    FakeHost,
+    FakeRuntime,
+    batch,
+    ticket,
+    ticket_receive,
+    toy_element,
+)
 
 TOKEN = "cli-t0ken"
 
@@ -119,7 +143,7 @@ def free_port() -> int:
 
 
 def test_params_prints_id_name_and_value_of_every_parameter(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "params", BE, "--api", api.url)
+    code, out, err = run(capsys, "params", BE, "--all", "--api", api.url)  # the toy's are on no page
     assert code == 0 and err == ""
     assert BE in out  # the title
     for words in ("ID", "Name", "Value", "Level", "Disabled", "Status Line", "InterApp Receive", MASK):
@@ -185,7 +209,7 @@ def test_a_listing_shows_a_long_value_on_one_line_and_get_shows_it_whole(
 ) -> None:
     long_value = "x" * 200 + "\nsecond line"
     assert run(capsys, "set", BE, "Echo", long_value, "--api", api.url)[0] == 0
-    _, listed, _ = run(capsys, "params", BE, "--api", api.url)
+    _, listed, _ = run(capsys, "params", BE, "--all", "--api", api.url)
     assert "x" * 60 + "\u2026" in listed and "x" * 61 not in listed and "second line" not in listed
     _, whole, _ = run(capsys, "get", BE, "Echo", "--api", api.url)
     assert "second line" in whole
@@ -198,7 +222,7 @@ def test_table_prints_its_visible_columns_and_rows(api: Served, capsys: pytest.C
     _send(api, batch(ticket("T-1"), ticket("T-2"), ticket("T-3")))
     code, out, err = run(capsys, "table", BE, "Things", "--api", api.url)
     assert code == 0 and err == ""
-    assert "Things (1000)" in out and "3 rows" in out
+    assert "Things [table 1000]: 3 of 3 rows" in out
     assert "Key" in out and "Value" in out and "about T-2" in out
     assert "2026-11-26T00:00:00Z" in out  # a datetime cell as a date, not seconds since the epoch
     assert "Scratch" not in out and "NODE-1" not in out  # hidden
@@ -211,7 +235,7 @@ def test_table_limit_shows_the_first_rows_and_says_how_many_there_are(
 ) -> None:
     _send(api, batch(ticket("T-1"), ticket("T-2"), ticket("T-3")))
     code, out, _ = run(capsys, "table", BE, "things", "--limit", "1", "--api", api.url)
-    assert code == 0 and "T-1" in out and "T-2" not in out and "1 of 3 rows" in out
+    assert code == 0 and "T-1" in out and "T-2" not in out and "[table 1000]: 1 of 3 rows" in out
 
 
 def test_table_limit_must_be_a_count(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -244,7 +268,7 @@ def test_send_from_stdin_lists_duplicates_and_rejected_with_reasons(
     stdin = io.TextIOWrapper(io.BytesIO(sample_text("ticket-batch-mixed.json").encode()))
     monkeypatch.setattr(sys, "stdin", stdin)
     code, out, err = run(capsys, "send", BE, "-", "--api", api.url)
-    assert code == 0 and err == ""
+    assert code == 1 and err == "connector send: 2 rejected (--allow-rejects to accept that)\n"
     assert "accepted 2, duplicates 1, rejected 2" in out
     assert "WM-20261126-000202" in out and "category: must be 'Falla de Linea' or 'SNR'" in out
     assert "node: required" in out
@@ -332,3 +356,323 @@ def test_the_connector_command_exits_with_the_same_codes(api: Served) -> None:
     unreachable = connector("params", BE, "--api", f"127.0.0.1:{free_port()}")
     assert unreachable.returncode == 2 and "cannot reach the management API" in unreachable.stderr
     assert "Traceback" not in done.stderr + refused.stderr + unreachable.stderr
+
+
+# -- issue 12: a command line for operators --------------------------------------------------
+
+RESET = 30  # a button the operator element adds to the toy protocol
+
+
+def operator_element(name: str = BE) -> Element:
+    """The toy protocol as a connector lays out its parameters: pages, a summary, a button."""
+    protocol = toy.toy_protocol()
+    params = dict(protocol.params)
+    for pid in (10, 11, 12, 13, 20, 23):
+        params[pid] = attrs.evolve(params[pid], page="General", summary=pid in (10, 20))
+    params[RESET] = m.Param(
+        id=RESET,
+        name="Reset Counters",
+        type=m.ParamType.WRITE,
+        kind=m.ValueKind.BUTTON,
+        discreets=(m.Discreet(display="Reset", value=1), m.Discreet(display="Reset All", value=2)),
+        page="General",
+    )
+    element = Element(attrs.evolve(protocol, params=params), name=name, handlers=toy.HANDLERS, now=FakeClock().now)
+    element.start(always={23: SECRET})
+    return element
+
+
+@pytest.fixture
+def operator_api(server: Served) -> Served:
+    return server.serve(FakeRuntime(FakeHost(operator_element()), FakeHost(toy_element("Other"))))
+
+
+def json_out(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code, out, err = run(capsys, *argv, "-o", "json")
+    assert code == 0 and err == "", err
+    return json.loads(out)
+
+
+def test_version_comes_from_the_installed_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert (code, out) == (0, f"connector {importlib.metadata.version('connector')}\n")
+
+
+def test_elements_shows_state_and_the_summary_parameters_as_columns(
+    operator_api: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("elements", "status"):
+        code, out, err = run(capsys, command, "--api", operator_api.url)
+        assert code == 0 and err == ""
+        header = next(line for line in out.splitlines() if "Name" in line)
+        assert all(word in header for word in ("Protocol", "State", "Level", "Status Line"))
+        row = next(line for line in out.splitlines() if BE in line)
+        assert "Toy" in row and "running" in row and " 5 " in row
+    listed = json_out(capsys, "elements", "--api", operator_api.url)
+    assert [e["name"] for e in listed] == [BE, "Other"]
+    assert listed[0] == {
+        "name": BE,
+        "protocol": "Toy",
+        "version": "1.0.0.1",
+        "state": "running",
+        "summary": {"Level": "5", "Status Line": ""},
+    }
+    assert listed[1]["summary"] == {}
+
+
+def test_the_ticketing_protocol_marks_what_summarises_an_element() -> None:
+    protocol = load_protocol(REPO / "protocol.yaml")
+    assert [p.name for p in protocol.params.values() if p.summary] == [
+        "Tickets Received",
+        "Tickets Pending",
+        "Tickets Completed",
+        "Tickets Error",
+        "Last Cycle Start",
+        "Last Cycle Result",
+        "Communication State",
+        "Platform Login State",
+    ]
+
+
+def test_params_shows_settings_then_status_then_buttons_and_the_rest_only_with_all(
+    operator_api: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = json_out(capsys, "params", BE, "--api", operator_api.url)
+    assert [(p["id"], p["name"]) for p in listed] == [
+        (10, "Level"),  # settings: read parameters with a write twin
+        (12, "Mode"),
+        (20, "Status Line"),  # status
+        (23, "Token"),
+        (RESET, "Reset Counters"),  # buttons
+    ]
+    assert {"id", "name", "type", "value", "display", "kind", "password", "discreets", "page"} == set(listed[0])
+    everything = json_out(capsys, "params", BE, "--all", "--api", operator_api.url)
+    assert [p["id"] for p in everything[:7]] == [10, 12, 20, 23, RESET, 11, 13]  # then the write twins
+    assert {p["id"] for p in everything} > {21, 22, 9000000}  # and those on no page
+    code, out, _ = run(capsys, "params", BE, "--api", operator_api.url)
+    assert code == 0 and "Reset Counters" in out and "InterApp Receive" not in out and "--all" in out
+
+
+def test_the_ticketing_protocol_lists_settings_first_and_hides_its_internals() -> None:
+    protocol = load_protocol(REPO / "protocol.yaml")
+    listing = [
+        {"id": p.id, "name": p.name, "type": p.type.value, "page": p.page}
+        for p in protocol.params.values()
+        if p.type is not m.ParamType.ARRAY
+    ]
+    shown = [p["name"] for p in operator_order(listing)]
+    assert shown[:3] == ["Ticketing Processing", "Max Retries", "Max Tickets Per Request"]
+    assert "Max Concurrent Requests" in shown and "Tickets Error" in shown and shown[-1] == "Clear Completed"
+    assert not {"Request Path", "In Flight", "InterApp Receive", "Process Tickets"} & set(shown)
+    assert len(shown) == len(set(shown))  # a write twin is not listed beside its read parameter
+
+
+def test_get_and_set_print_json(operator_api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert json_out(capsys, "get", BE, "Level", "--api", operator_api.url)["value"] == 5
+    assert json_out(capsys, "set", BE, "Level", "9", "--api", operator_api.url)["display"] == "9"
+
+
+def test_press_sets_a_buttons_value(operator_api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "press", BE, "Reset Counters", "--api", operator_api.url)
+    assert (code, err) == (0, "") and out.strip() == f"pressed 'Reset Counters' (Reset) on '{BE}'"
+    host = operator_api.runtime.elements[BE]
+    assert host.sets == [(RESET, 1)]
+    assert run(capsys, "press", BE, "30", "reset all", "--api", operator_api.url)[0] == 0
+    assert host.sets[-1] == (RESET, 2)
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (("Level",), "'Level' is not a button (it is a number parameter): use `connector set`"),
+        (("Reset Counters", "Explode"), "'Reset Counters' has no value 'Explode' (its values: 'Reset', 'Reset All')"),
+    ],
+)
+def test_press_refuses_what_is_not_a_button_and_changes_nothing(
+    operator_api: Served, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], reason: str
+) -> None:
+    code, out, err = run(capsys, "press", BE, *argv, "--api", operator_api.url)
+    assert (code, out, err) == (1, "", f"connector press: {reason}\n")
+    assert operator_api.runtime.elements[BE].sets == []
+
+
+# -- secrets stay off argv -------------------------------------------------------------------
+
+
+def test_a_password_on_the_command_line_is_refused_and_not_sent(
+    api: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "set", BE, "Token", NEW_SECRET, "--api", api.url)
+    assert code == 2 and out == ""
+    assert err.startswith("connector set: 'Token' is a password: it is not taken from the command line")
+    assert NEW_SECRET not in err and api.runtime.elements[BE].sets == []
+
+
+def test_a_password_is_read_from_stdin(
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(NEW_SECRET + "\n"))
+    code, out, err = run(capsys, "set", BE, "Token", "-", "--api", api.url)
+    assert (code, err) == (0, "") and MASK in out and NEW_SECRET not in out
+    assert api.runtime.elements[BE].sets == [(23, NEW_SECRET)]
+
+
+def test_a_password_is_asked_for_at_a_terminal(
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts: list[str] = []
+    terminal = io.StringIO("")
+    terminal.isatty = lambda: True  # type: ignore[method-assign]  # stdin as a terminal
+    monkeypatch.setattr(sys, "stdin", terminal)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: prompts.append(prompt) or NEW_SECRET)
+    assert run(capsys, "set", BE, "Token", "--api", api.url)[0] == 0
+    assert prompts == ["Token: "] and api.runtime.elements[BE].sets == [(23, NEW_SECRET)]
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "")
+    code, _, err = run(capsys, "set", BE, "Token", "--api", api.url)
+    assert code == 2 and "nothing changed" in err and len(api.runtime.elements[BE].sets) == 1
+
+
+def test_a_value_is_still_needed_for_other_parameters(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "set", BE, "Level", "--api", api.url)
+    assert code == 2 and err == "connector set: give the new value of 'Level' (or - to read it from stdin)\n"
+
+
+def test_the_token_from_a_file_or_the_environment_and_a_warning_on_argv(
+    guarded_api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    code, _, err = run(capsys, "params", BE, "--api", guarded_api.url, "--token-file", str(token_file))
+    assert (code, err) == (0, "")
+    code, _, err = run(capsys, "params", BE, "--api", guarded_api.url, "--token", TOKEN)
+    assert code == 0
+    assert err == (
+        "connector params: warning: --token on the command line can be read by every local user "
+        "(/proc/PID/cmdline); use --token-file or $CONNECTOR_API_TOKEN\n"
+    )
+    monkeypatch.setenv("CONNECTOR_API_TOKEN", TOKEN)
+    assert run(capsys, "params", BE, "--api", guarded_api.url) == (0, ANY, "")
+    code, _, err = run(capsys, "params", BE, "--api", guarded_api.url, "--token-file", str(tmp_path / "none"))
+    assert (
+        code == 2
+        and err == f"connector params: --token-file: cannot read {tmp_path / 'none'}: No such file or directory\n"
+    )
+
+
+# -- table -----------------------------------------------------------------------------------
+
+
+def test_table_shows_50_rows_by_default_and_the_total(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    for start in range(0, 1203, 300):  # the toy's InterApp limit is 64 KiB a message
+        _send(api, batch(*(ticket(f"T-{i:04}") for i in range(start, min(start + 300, 1203)))))
+    code, out, _ = run(capsys, "table", BE, "Things", "--api", api.url)
+    assert code == 0 and "Things [table 1000]: 50 of 1,203 rows" in out
+    assert "T-0049" in out and "T-0050" not in out
+    _, out, _ = run(capsys, "table", BE, "Things", "--limit", "0", "--api", api.url)
+    assert "1,203 of 1,203 rows" in out and "T-1202" in out
+    _, out, _ = run(capsys, "table", BE, "Things", "--offset", "1200", "--api", api.url)
+    assert "1,201-1,203 of 1,203 rows" in out and "T-1201" in out
+
+
+def test_table_filters_and_sorts(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    _send(api, batch(ticket("T-1"), ticket("T-2"), ticket("T-3", node="NODE-9")))
+    code, out, _ = run(capsys, "table", BE, "Things", "--where", "Value=about t-2", "--api", api.url)
+    assert code == 0 and "1 of 1 row where Value=about t-2 (3 in the table)" in out and "T-1" not in out
+    listed = json_out(capsys, "table", BE, "Things", "--sort", "Key", "--desc", "--api", api.url)
+    assert [row["Key"] for row in listed["rows"]] == ["T-3", "T-2", "T-1"]
+    listed = json_out(capsys, "table", BE, "Things", "--sort=-Key", "--where", "Scratch=node-1", "--api", api.url)
+    assert [row["Key"] for row in listed["rows"]] == ["T-2", "T-1"]
+    code, out, err = run(capsys, "table", BE, "Things", "--status", "Error", "--api", api.url)
+    assert (code, out) == (1, "") and "table 'Things' has no column 'Status' (HTTP 400)" in err
+
+
+def test_table_json_has_stable_keys_and_the_stored_values(api: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    _send(api, batch(ticket("T-1")))
+    listed = json_out(capsys, "table", BE, "Things", "--api", api.url)
+    assert listed == {
+        "id": 1000,
+        "name": "Things",
+        "total": 1,
+        "rows_in_table": 1,
+        "offset": 0,
+        "columns": ["Key", "Value", "Seen"],  # not the hidden Scratch
+        "rows": [{"Key": "T-1", "Value": "about T-1", "Seen": FakeClock().now()}],
+    }
+    chosen = json_out(capsys, "table", BE, "Things", "--columns", "scratch,Key", "--api", api.url)
+    assert chosen["columns"] == ["Scratch", "Key"] and chosen["rows"] == [{"Scratch": "NODE-1", "Key": "T-1"}]
+    code, _, err = run(capsys, "table", BE, "Things", "--columns", "Nope", "--api", api.url)
+    assert code == 1 and "has no column 'Nope' (its columns: Key, Value, Scratch, Seen)" in err
+
+
+def ticket_overview_cells(count: int) -> tuple[list[ColumnModel], list[dict[str, str]]]:
+    """The real Ticket Overview's visible columns and rows as the demo fills them."""
+    model = load_protocol(REPO / "protocol.yaml").tables[1000]
+    columns = [c for c in model.columns if not c.hidden]
+    row = {
+        "Ticket ID": "WM-20261126-000101",
+        "Category": "Falla de Linea",
+        "Node": "GDL-ZAP-SG-DS-0412",
+        "Summary": "Falla de linea en GDL-ZAP-SG-DS-0412",
+        "Priority": "3",
+        "Status": "In Progress",
+        "Operation": "Update Ticket OT",
+        "Platform Ticket": "102345",
+        "OT Number": "OT-000123",
+        "Retries": "1",
+        "Last Error": "Cherwell: HTTP 503 Service Unavailable (try 2 of 5)",
+        "Received": "2026-11-26T09:42:00Z",
+        "Last Update": "2026-11-26T09:42:07Z",
+    }
+    return columns, [row] * count
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_ticket_overview_fits_the_terminal_with_the_key_and_status_first(width: int) -> None:
+    columns, cells = ticket_overview_cells(3)
+    chosen = [c.name for c in choose_columns(columns, cells, width)]
+    assert chosen[0] == "Ticket ID" and {"Status", "Operation", "Retries"} <= set(chosen)
+    assert chosen == [c.name for c in columns if c.name in chosen]  # in the protocol's order
+    if width == 120:
+        assert len(chosen) > 6
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_lines_fit_an_80_and_a_120_column_terminal(
+    width: int, api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setattr("rich.console.Console.is_terminal", property(lambda self: True))
+    _send(api, batch(*(ticket(f"WM-20261126-{i:06}", summary="x" * 90) for i in range(3))))
+    code, out, _ = run(capsys, "table", BE, "Things", "--api", api.url)
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # a terminal gets colours
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= width
+    assert "WM-20261126-000002" in out  # the key whole
+    assert sum("WM-20261126-" in line for line in out.splitlines()) == 3  # one line a row
+
+
+# -- send: rejects fail ----------------------------------------------------------------------
+
+
+def test_send_rejects_exit_1_unless_allowed(
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mixed = sample_text("ticket-batch-mixed.json")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(mixed.encode())))
+    code, out, err = run(capsys, "send", BE, "-", "--allow-rejects", "--api", api.url)
+    assert (code, err) == (0, "") and "rejected 2" in out
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(mixed.encode())))
+    code, out, _ = run(capsys, "send", BE, "-", "-o", "json", "--api", api.url)
+    answer = json.loads(out)
+    assert code == 1 and list(answer) == ["accepted", "duplicates", "rejected", "errors", "replies"]
+    assert len(answer["duplicates"]) == 3 and len(answer["rejected"]) == 2  # the second time: duplicates
+
+
+def test_send_a_message_refused_whole_fails_even_with_allow_rejects(
+    api: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    message = tmp_path / "bad.json"
+    message.write_text("{not json", encoding="utf-8")
+    code, out, err = run(capsys, "send", BE, str(message), "--allow-rejects", "--api", api.url)
+    assert code == 1 and out == "" and err.startswith("connector send: not JSON")
+    code, out, _ = run(capsys, "send", BE, str(message), "-o", "json", "--allow-rejects", "--api", api.url)
+    assert code == 1 and json.loads(out)["errors"][0].startswith("not JSON")

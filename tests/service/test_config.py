@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector.protocol.errors import ProtocolError
-from connector.service.config import load_element
+from connector.service.config import duplicate_names, load_element
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,3 +142,64 @@ def test_a_path_the_system_cannot_use_is_a_problem_of_the_yaml(
     with pytest.raises(ProtocolError) as caught:
         load_element(write(tmp_path, text))
     assert where in str(caught.value) and reason in str(caught.value).lower()
+
+
+# -- element names (issue 12) ----------------------------------------------------------------
+
+MINIMAL = "name: {name}\nprotocol: PROTOCOL\nconnection: {{host: h}}\n"
+
+
+def problems_of(tmp_path: Path, name_yaml: str) -> list[str]:
+    path = write(tmp_path, MINIMAL.format(name=name_yaml))
+    with pytest.raises(ProtocolError) as refused:
+        load_element(path)
+    return [str(problem) for problem in refused.value.problems]
+
+
+@pytest.mark.parametrize(
+    "name_yaml, reason",
+    [
+        ("BE/01", "name: must not contain '/' (the API could not reach 'BE/01'), got 'BE/01'"),
+        ('"BE\\t01"', "name: must not contain control characters (tab, newline...), got 'BE\\t01'"),
+        ('"BE\\x7f"', "name: must not contain control characters (tab, newline...), got 'BE\\x7f'"),
+        ('"  "', "name: must not be empty"),
+    ],
+)
+def test_a_name_no_call_could_reach_is_refused_where_it_stands(tmp_path: Path, name_yaml: str, reason: str) -> None:
+    assert problems_of(tmp_path, name_yaml) == [f"{tmp_path / 'element.yaml'}:1:7: {reason}"]
+
+
+_NAME_CHARACTERS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(_NAME_CHARACTERS, min_size=1, max_size=20))
+def test_every_name_with_a_slash_or_a_control_character_is_refused_and_no_other(tmp_path: Path, name: str) -> None:
+    quoted = yaml.safe_dump(name, default_style='"', width=1000).removesuffix("\n")  # every character escaped
+    path = write(tmp_path, MINIMAL.format(name=quoted))
+    unreachable = "/" in name or any(unicodedata.category(c) == "Cc" for c in name)
+    try:
+        config, _ = load_element(path)
+    except ProtocolError as refused:
+        assert unreachable or not name.strip(), refused
+        (problem,) = refused.problems
+        assert str(problem).startswith(f"{path}:1:7: name: must not")
+    else:
+        assert not unreachable and config.name == name.strip()
+
+
+def test_names_are_unique_ignoring_case_and_the_error_names_both_places(tmp_path: Path) -> None:
+    first = tmp_path / "a.yaml"
+    first.write_text(MINIMAL.format(name="Ticketing BE 01").replace("PROTOCOL", str(REPO / "protocol.yaml")))
+    second = tmp_path / "b.yaml"
+    second.write_text(
+        "# the second element\n"
+        + MINIMAL.format(name="ticketing be 01").replace("PROTOCOL", str(REPO / "protocol.yaml"))
+    )
+    third = tmp_path / "c.yaml"
+    third.write_text(MINIMAL.format(name="Ticketing BE 02").replace("PROTOCOL", str(REPO / "protocol.yaml")))
+    configs = [load_element(path)[0] for path in (first, second, third)]
+    assert duplicate_names(configs) == [
+        f"{second}:2:7: name: 'ticketing be 01' is already the name of the element at {first}:1:7 "
+        "('Ticketing BE 01'); names must be unique, ignoring case"
+    ]

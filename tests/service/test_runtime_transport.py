@@ -62,7 +62,7 @@ def test_a_raising_transport_still_answers_the_element(caplog: pytest.LogCapture
 
 # -- one effect router for the runtime and the harness -------------------------------------------
 
-SINK_METHODS = ("commit", "send", "schedule", "cancel", "deliver")
+SINK_METHODS = ("commit", "send", "schedule", "cancel", "deliver", "record")
 
 
 def recording(driver: type) -> type:

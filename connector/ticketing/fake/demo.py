@@ -4,12 +4,17 @@ It starts the fake Cherwell/SFyC platform on a free loopback port (seeded with o
 incidents), one Ticketing BE element from the repository's protocol.yaml pointed at it, the
 management API, and a Ticketing WM stand-in that posts tickets in InterApp batches through
 the API. It shows live progress and ends with a summary.
+
+Ctrl-C (or SIGTERM) prints "interrupted" and the summary so far, and exits 130. The element's
+state lives in a temporary folder, removed at the end unless `--keep`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +25,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table as RichTable
 
+from connector.commandline import EXIT_CANNOT_LISTEN, EXIT_INTERRUPTED, EXIT_UNREADABLE
 from connector.engine.http import Connection, httpx
 from connector.engine.interapp import OutgoingMessage, serialize_call
 from connector.service.runtime import ElementConfig, ElementHost, Runtime
-from connector.service.serve import api_server, configure_logging, parse_api_address, serve
+from connector.service.serve import ApiAddressError, api_server, configure_logging, parse_api_address, serve
 from connector.ticketing import PROTOCOL_YAML, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import ticketing_protocol
@@ -38,6 +44,7 @@ class DemoOptions:
     batch: int = 50
     fault_rate: float = 0.03
     keep_running: bool = False
+    keep: bool = False  # keep the element's state folder (removed otherwise)
     api: str = "127.0.0.1:0"
     seed: int = 2026
 
@@ -74,24 +81,47 @@ def wm_message(rows: list[dict[str, Any]], index: int) -> str:
 
 
 def run_demo(options: DemoOptions) -> int:
+    """The demo's exit code: 0 every ticket accounted for, 1 not, 130 interrupted (Ctrl-C), 2 the
+    API's address is unusable or taken (then nothing was started or created)."""
     configure_logging("WARNING")
-    return asyncio.run(_demo(options))
-
-
-async def _demo(options: DemoOptions) -> int:
-    api_host, api_port = parse_api_address(options.api, token=None)
+    try:
+        api_host, api_port = parse_api_address(options.api, token=None)
+    except ApiAddressError as exc:
+        print(f"connector demo: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
     demo = _Demo(options, api_host)
-    platform_server, platform_socket = api_server(fp.create_app(demo.platform), "127.0.0.1", 0)
-    platform_port = platform_socket.getsockname()[1]
-    platform_task = asyncio.create_task(platform_server.serve(sockets=[platform_socket]))
-    config = demo.element_config(platform_port)
+    try:
+        return asyncio.run(_demo(demo, api_host, api_port))
+    except ApiAddressError as exc:
+        print(f"connector demo: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
+    finally:
+        demo.clean_up()
+
+
+async def _demo(demo: _Demo, api_host: str, api_port: int) -> int:
+    started: list[tuple[Any, asyncio.Task[None]]] = []
+
+    def start_platform_and_element() -> list[ElementConfig]:
+        # Called once the API's address is ours: nothing is started or created before that.
+        platform_server, platform_socket = api_server(fp.create_app(demo.platform), "127.0.0.1", 0)
+        started.append((platform_server, asyncio.create_task(platform_server.serve(sockets=[platform_socket]))))
+        return [demo.element_config(platform_socket.getsockname()[1])]
+
     try:
         code = await serve(
-            [config], {PROTOCOL_YAML: ticketing_protocol()}, api_host=api_host, api_port=api_port, until=demo.drive
+            start_platform_and_element,
+            {PROTOCOL_YAML: ticketing_protocol()},
+            api_host=api_host,
+            api_port=api_port,
+            until=demo.drive,
         )
     finally:
-        platform_server.should_exit = True
-        await platform_task
+        for platform_server, platform_task in started:
+            platform_server.should_exit = True
+            await platform_task
+    if demo.interrupted:
+        return EXIT_INTERRUPTED
     return code if demo.all_accounted_for() else 1
 
 
@@ -115,9 +145,20 @@ class _Demo:
         self.accepted = 0
         self.finished: int | None = None  # tickets in Completed or Error at the end
         self.started = time.monotonic()
+        self.interrupted = False
+        self.state_dir: Path | None = None
+
+    def clean_up(self) -> None:
+        """Remove the element's state folder, unless --keep (then say where it is)."""
+        if self.state_dir is None:
+            return
+        if self.options.keep:
+            self.console.print(f"state kept in {self.state_dir}", markup=False, highlight=False)
+        else:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def element_config(self, platform_port: int) -> ElementConfig:
-        state_dir = Path(tempfile.mkdtemp(prefix="connector-demo-"))
+        state_dir = self.state_dir = Path(tempfile.mkdtemp(prefix="connector-demo-"))
         self.console.print(
             f"[bold]connector demo[/]: fake Cherwell/SFyC on http://127.0.0.1:{platform_port} "
             f"({self.seeded} open incidents), element [cyan]{ELEMENT}[/], state in {state_dir}"
@@ -146,10 +187,17 @@ class _Demo:
         host = runtime.elements[ELEMENT]
         self.started = time.monotonic()
         base_url = f"http://{self.api_host}:{port}"
-        async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
-            with Live(console=self.console, refresh_per_second=8, transient=False) as live:
-                await self._send(client, host, live)
-                await self._settle(host, live)
+        try:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False) as client:
+                with Live(console=self.console, refresh_per_second=8, transient=False) as live:
+                    await self._send(client, host, live)
+                    await self._settle(host, live)
+        except asyncio.CancelledError:  # Ctrl-C (SIGINT) or SIGTERM: what was done so far
+            self.interrupted = True
+            self.console.print()
+            self.console.print("[yellow]interrupted[/]: the summary so far")
+            self.console.print(self._summary(host))
+            raise
         self.console.print()
         self.console.print(self._summary(host))
         if self.options.keep_running:

@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
+import socket
 import sys
+from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 import uvicorn
@@ -35,6 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from connector.commandline import EXIT_CANNOT_LISTEN, EXIT_OK
 from connector.ticketing.fake.answers import FakeAnswer
 from connector.ticketing.fake.data import DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME
 from connector.ticketing.fake.faults import Faults
@@ -155,6 +160,18 @@ def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1_000_000
 
 
+class PlatformAddressError(OSError):
+    """The address to listen on is taken or cannot be used; nothing was started."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve` stops the same way on SIGINT and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def serve(
     host: str,
     port: int,
@@ -167,38 +184,89 @@ def serve(
     api_key: str = DEFAULT_API_KEY,
     log_level: str = "info",
 ) -> None:
-    """Run the fake platform on host:port until interrupted."""
+    """Run the fake platform on host:port until SIGINT or SIGTERM (either: one line, then return).
+
+    The address is bound first: PlatformAddressError when it is taken, before anything else.
+    """
+    sock = _bind(host, port)
     platform = FakePlatform(seed=seed, client_id=client_id, username=username, password=password, api_key=api_key)
     if incidents:
         platform.seed_incidents(incidents)
     # The credentials stay out of the log on purpose: this line ends up in CI output.
     logger.info("fake platform on http://%s:%d (seed %d, %d incidents)", host, port, seed, incidents)
-    uvicorn.run(create_app(platform), host=host, port=port, log_level=log_level)
+    # The fake's own defaults are shown: they are public (`--help` has them too), and a person
+    # trying the connector needs them. A credential given on the command line is not repeated.
+    accepted = ", ".join(
+        f"{name} {default if value == default else '(as given)'}"
+        for name, value, default in (
+            ("client_id", client_id, DEFAULT_CLIENT_ID),
+            ("username", username, DEFAULT_USERNAME),
+            ("password", password, DEFAULT_PASSWORD),
+            ("X-Api-Key", api_key, DEFAULT_API_KEY),
+        )
+    )
+    print(
+        f"fake platform on http://{host}:{port} (seed {seed}, {incidents} incidents); accepts {accepted}",
+        file=sys.stderr,
+    )
+    server = _Server(uvicorn.Config(create_app(platform), log_level=log_level))
+    signal_name = asyncio.run(_serve_until_signal(server, sock))
+    print(f"fake platform stopped ({signal_name or 'shut down'})", file=sys.stderr)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise PlatformAddressError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    return sock
+
+
+async def _serve_until_signal(server: uvicorn.Server, sock: socket.socket) -> str:
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def stop(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return received[0] if received else ""
 
 
 def run(args: argparse.Namespace) -> int:
-    """`connector platform`: serve until interrupted (the options are declared in
+    """`connector platform`: serve until SIGINT or SIGTERM (the options are declared in
     `connector.ticketing.commands`; a credential not given is the fake's default)."""
-    print(
-        f"fake platform on http://{args.host}:{args.port} (seed {args.seed}, {args.incidents} incidents)",
-        file=sys.stderr,
-    )
-    serve(
-        args.host,
-        args.port,
-        seed=args.seed,
-        incidents=args.incidents,
-        client_id=_given(args.client_id, DEFAULT_CLIENT_ID),
-        username=_given(args.username, DEFAULT_USERNAME),
-        password=_given(args.password, DEFAULT_PASSWORD),
-        api_key=_given(args.api_key, DEFAULT_API_KEY),
-        log_level=args.log_level,
-    )
-    return 0
+    try:
+        serve(
+            args.host,
+            args.port,
+            seed=args.seed,
+            incidents=args.incidents,
+            client_id=_given(args.client_id, DEFAULT_CLIENT_ID),
+            username=_given(args.username, DEFAULT_USERNAME),
+            password=_given(args.password, DEFAULT_PASSWORD),
+            api_key=_given(args.api_key, DEFAULT_API_KEY),
+            log_level=args.log_level,
+        )
+    except PlatformAddressError as exc:
+        print(f"connector platform: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
+    return EXIT_OK
 
 
 def _given(value: str | None, default: str) -> str:
     return default if value is None else value
 
 
-__all__ = ["AnswerLost", "FakePlatformApp", "create_app", "run", "serve"]
+__all__ = ["AnswerLost", "FakePlatformApp", "PlatformAddressError", "create_app", "run", "serve"]
