@@ -223,7 +223,7 @@ from connector.ticketing import tickets as flow_tk  # noqa: E402
 from connector.ticketing.fake import Faults  # noqa: E402
 
 _FLOW_NUMBER_COLUMNS = {flow_tk.PRIORITY, flow_tk.RETRIES, flow_tk.AFFECTED_CUSTOMERS, flow_tk.OUTCOME_UNKNOWN}
-_FLOW_TIME_COLUMNS = {flow_tk.RECEIVED_AT, flow_tk.LAST_UPDATE, flow_tk.DETECTED_AT, flow_tk.NEXT_TRY}
+_FLOW_TIME_COLUMNS = {flow_tk.RECEIVED_AT, flow_tk.LAST_UPDATE, flow_tk.DETECTED_AT, flow_tk.NEXT_TRY, flow_tk.SENT_AT}
 _FLOW_HIDDEN = {
     flow_tk.DESCRIPTION,
     flow_tk.DETECTED_AT,

@@ -161,7 +161,7 @@ def test_a_second_incident_for_a_ticket_is_a_duplicate(plan: Plan) -> None:
     victim = sorted(plan.created)[0]
     state = state_for(plan, extra_incident_for=victim)
     found = check_outcome(plan, state, rows_for(plan, state))
-    assert found.duplicated == 1 and victim in found.problems[0]
+    assert found.duplicated == 1 and victim in found.duplicates[0]
 
 
 @pytest.mark.parametrize("kind", ["created", "noted", "followers"])
@@ -211,7 +211,7 @@ def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:
     state["incidents"].append(twin)
     state["notes"] = [n for n in state["notes"] if not n["details"].startswith(f"[{follower}]")]
     found = check_outcome(plan, state, rows)
-    assert found.duplicated == 1 and "2 incidents" in " ".join(found.problems)
+    assert found.duplicated == 1 and "2 incidents" in " ".join(found.duplicates)
 
 
 # -- WM's reading of the API's 202 -----------------------------------------------------------------

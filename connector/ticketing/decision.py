@@ -19,6 +19,7 @@ from attrs import field, frozen
 
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Record
+from connector.ticketing.duplicates import INCIDENT, Duplicate, find, first_and_extras
 from connector.ticketing.tickets import Ticket
 
 Node = tuple[str, str]  # tickets.node_key: Category and Node as the "same node" rule compares them
@@ -51,18 +52,31 @@ class OpenIncidents:
     def __init__(self) -> None:
         self.by_external: dict[str, Incident] = {}
         self.by_node: dict[Node, Incident] = {}
+        self.all_by_external: dict[str, list[Incident]] = {}  # two or more: a late write's duplicate
 
     def add(self, incident: Incident) -> None:
-        """One found by the search of open incidents: the first of a node is the one notes go to."""
+        """One found by the search of open incidents: the first of a node is the one notes go to.
+        A ticket with two incidents (a late write landed after it was sent again) is linked to
+        the first one, the lowest IncidentID (`duplicates`)."""
         if incident.external_id:
-            self.by_external.setdefault(incident.external_id, incident)
+            same = self.all_by_external.setdefault(incident.external_id, [])
+            same.append(incident)
+            self.by_external[incident.external_id] = first_and_extras(same, _incident_id)[0]
         self.by_node.setdefault(tk.node_key(incident.category, incident.node), incident)
+
+    def duplicates(self) -> list[Duplicate]:
+        """Every incident beyond the first of its ticket id."""
+        return find(INCIDENT, self.all_by_external, _incident_id)
 
     def created(self, ticket: Ticket, incident_id: str, rec_id: str) -> Incident:
         """The incident this cycle created for `ticket`: its node's notes go to it from now on."""
         incident = Incident(incident_id, rec_id, ticket.category, ticket.node, ticket.key, "")
         self.by_node[ticket.node_key] = incident
         return incident
+
+
+def _incident_id(incident: Incident) -> str:
+    return incident.incident_id
 
 
 @frozen(kw_only=True)

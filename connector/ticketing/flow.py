@@ -63,6 +63,7 @@ from connector.engine.table import Table
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import PlatformError
 from connector.ticketing.decision import Incident, Node, OpenIncidents, decide, waiter_holds
+from connector.ticketing.duplicates import watched_tickets
 from connector.ticketing.lookups import Lookups
 from connector.ticketing.operations import Operations, note_text
 from connector.ticketing.pipeline import WAVE_PRIORITY, InFlight, InFlightEntry, Journal, Lanes, MemoryJournal, Pipeline
@@ -145,16 +146,18 @@ class _Cycle:
         self.waiting: dict[Node, tuple[Ticket, ...]] = {}  # node -> tickets waiting for its creator
         self.lookups = Lookups(self.rows, self.platform, self.incidents)
         self.operations = Operations(self.rows, self.incidents, self.waiting)
-        self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal), work)
+        self.pipeline = Pipeline(self.rows, self.operations, self.platform, InFlight(journal, now), work)
 
     def run(self) -> Flow[CycleReport]:
+        start = self.rows.now()
         self._recover_in_flight()
-        self.rows.pick_ready()
-        if not self.rows.ready:
+        self.rows.pick_ready(start)
+        watched = watched_tickets(self.rows.tickets.values(), start, self.settings.settle_time)
+        if not self.rows.ready and not watched:
             self.report.result = "No ready tickets"
             return self.report
         try:
-            yield from self._steps()
+            yield from self._steps(watched)
         except SessionLost as lost:
             # The platform is down for everyone (`connector.ticketing.outage`): the element's
             # timeout, not the tickets' failure. They keep their retries and their place; the
@@ -169,14 +172,18 @@ class _Cycle:
             )
         return self.report
 
-    def _steps(self) -> Flow[None]:
-        if any(t.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET) for t in self.rows.ready.values()):
+    def _steps(self, watched: list[Ticket]) -> Flow[None]:
+        # Re-sent tickets are watched for a late twin (`duplicates`): their incidents in the
+        # search of the open incidents, their notes and OTs in a look-up.
+        if watched or any(t.operation in (tk.CHECK_EXISTING, tk.CREATE_TICKET) for t in self.rows.ready.values()):
             try:
                 yield from self.lookups.load_open_incidents()
             except PlatformError as error:
                 raise SessionLost(self.rows.scrub(f"Search failed: {error.message}")) from None
+            self._link_to_first()
             yield from self.lookups.reconcile_incidents(self._adopt)
             self._decide()
+        yield from self.lookups.watch(watched)
         if self.settings.concurrency > 1:
             yield from self._pipelined()
         else:
@@ -239,6 +246,17 @@ class _Cycle:
         self.report.incidents_adopted += 1
         self.rows.store(ticket)
 
+    def _link_to_first(self) -> None:
+        """A ticket linked to the extra of two incidents, with no OT yet, goes to the first one."""
+        for duplicate in self.report.duplicates:
+            ticket = self.rows.tickets.get(duplicate.ticket)
+            kept = self.incidents.by_external.get(duplicate.ticket)
+            if ticket is None or kept is None or not ticket.live or ticket.ot_number:
+                continue
+            if ticket.platform_ticket == duplicate.extra:
+                tk.relink(ticket, kept.incident_id, kept.rec_id)
+                self.rows.store(ticket)
+
     def _hold_waiters(self) -> None:
         for ticket, until in waiter_holds(self.waiting, self.creators, self.incidents):
             tk.hold(ticket, until)
@@ -249,13 +267,13 @@ class _Cycle:
         entries = self.journal.load()
         if not entries:
             return
-        for operation, keys in entries:
+        for operation, keys, sent_at in entries:
             for key in keys:
                 ticket = self.rows.tickets.get(key)
                 # In Error too: the journal is cleared below, and Retry Errors would then send
                 # again a write that may have happened (a wave cut short by a lost session fails
                 # its tickets without settling the batches that were answered).
                 if ticket is not None and ticket.status != tk.COMPLETED:
-                    tk.mark_unknown(ticket, operation)
+                    tk.mark_unknown(ticket, operation, sent_at, self.settings.settle_time)
                     self.rows.store(ticket)
         self.journal.save([])

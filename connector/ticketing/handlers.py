@@ -29,8 +29,9 @@ from attrs import define, field
 from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
 from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
+from connector.engine.table import Table
 from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
-from connector.ticketing import messages, tickets
+from connector.ticketing import duplicates, finished, messages, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
 from connector.ticketing.ids import PARAMS, ids
@@ -40,6 +41,7 @@ from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase,
 from connector.ticketing.waits import Waits
 
 ENABLED = 1  # Ticketing Processing: Enabled
+DEFAULT_SETTLE = 120.0  # Settle Time's default in protocol.yaml, for a parameter not set yet
 
 
 @define
@@ -74,10 +76,17 @@ class _ParamJournal:
         except ValueError:
             self._protocol.log("In Flight held no readable journal: ignored", "warning")
             return []
-        return [(str(operation), tuple(str(k) for k in keys)) for operation, keys in entries]
+        # An entry written before entries kept their time counts from now (the safe side).
+        now = self._protocol.now()
+        return [
+            (str(entry[0]), tuple(str(k) for k in entry[1]), float(entry[2]) if len(entry) > 2 else now)
+            for entry in entries
+        ]
 
     def save(self, entries: list[InFlightEntry]) -> None:
-        self._protocol.set(ids().in_flight, json.dumps([[operation, list(keys)] for operation, keys in entries]))
+        self._protocol.set(
+            ids().in_flight, json.dumps([[operation, list(keys), at] for operation, keys, at in entries])
+        )
 
 
 def _state(protocol: HandlerContext) -> CycleState:
@@ -106,7 +115,13 @@ def _settings(protocol: HandlerContext) -> FlowSettings:
         password=protocol.get(ids().password) or "",
         api_key=protocol.get(ids().api_key) or "",
         concurrency=int(protocol.get(ids().concurrency) or 1),
+        settle_time=_settle_time(protocol),
     )
+
+
+def _settle_time(protocol: HandlerContext) -> float:
+    value = protocol.get(ids().settle_time)
+    return float(DEFAULT_SETTLE if value is None else value)
 
 
 # -- start-up, buttons, clean-up --------------------------------------------------------------
@@ -146,7 +161,7 @@ def credentials_changed(protocol: HandlerContext) -> None:
 
 
 def retry_errors(protocol: HandlerContext) -> None:
-    count = tickets.retry_errors(protocol.table(ids().ticket_overview), protocol.now())
+    count = tickets.retry_errors(protocol.table(ids().ticket_overview), protocol.now(), _settle_time(protocol))
     protocol.log(f"Retry Errors: {count} tickets go back to the operation that failed")
     _refresh_counts(protocol)
     if count and protocol.get(ids().processing) == ENABLED:
@@ -154,17 +169,23 @@ def retry_errors(protocol: HandlerContext) -> None:
 
 
 def clear_completed(protocol: HandlerContext) -> None:
-    count = tickets.clear_completed(protocol.table(ids().ticket_overview))
+    count = tickets.clear_completed(
+        protocol.table(ids().ticket_overview), finished.keeper(protocol.table(ids().finished_tickets))
+    )
     protocol.log(f"Clear Completed: {count} tickets removed")
     _refresh_counts(protocol)
 
 
 def clean_up(protocol: HandlerContext) -> None:
     days = float(protocol.get(ids().retention) or 0)
-    count = tickets.purge_completed(protocol.table(ids().ticket_overview), protocol.now(), days)
+    done = protocol.table(ids().finished_tickets)
+    count = tickets.purge_completed(protocol.table(ids().ticket_overview), protocol.now(), days, finished.keeper(done))
     if count:
         protocol.log(f"removed {count} Completed tickets older than {days:g} days")
         _refresh_counts(protocol)
+    forgotten = finished.purge(done, protocol.now(), days)
+    if forgotten:
+        protocol.log(f"forgot {forgotten} finished ticket ids older than {finished.keep_days(days):g} days")
 
 
 def _refresh_counts(protocol: HandlerContext) -> None:
@@ -189,6 +210,7 @@ def interapp_receive(protocol: HandlerContext) -> None:
     """
     raw = protocol.get(INTERAPP_RECEIVE) or ""
     table = protocol.table(ids().ticket_overview)
+    done = protocol.table(ids().finished_tickets)
     now = protocol.now()
     stored = 0
     for batch in messages.parse_batches(raw, max_bytes=DEFAULT_MAX_BYTES):
@@ -199,8 +221,11 @@ def interapp_receive(protocol: HandlerContext) -> None:
         accepted: list[str] = []
         duplicates: list[str] = []
         for ticket in batch.tickets:
-            # AddRow semantics: an existing key (earlier, or earlier in this batch) stays as it is.
-            if table.add_row(ticket.ticket_id, _cells(ticket, now)):
+            # AddRow semantics: an existing key (earlier, or earlier in this batch) stays as it is;
+            # one finished and removed since (Clear Completed, retention) is done already.
+            if not finished.is_finished(done, ticket.ticket_id) and table.add_row(
+                ticket.ticket_id, _cells(ticket, now)
+            ):
                 accepted.append(ticket.ticket_id)
             else:
                 duplicates.append(ticket.ticket_id)
@@ -264,7 +289,7 @@ def process_tickets(protocol: HandlerContext) -> None:
         # batch or timer (the Retry Timer wakes us then).
         protocol.start_timer(ids().retry_timer, after=state.retry_at - protocol.monotonic())
         return
-    if not _waits(protocol).has_ready_work(table):
+    if not _waits(protocol).has_ready_work(table) and not _watching(protocol, table, now):
         _wake_for_retries(protocol)
         return
     state.report = CycleReport()
@@ -380,6 +405,8 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     protocol.observe("connector_cycle_duration_seconds", duration)
     if result is None and report is not None and report.result == "OK":
         protocol.set(ids().last_success, protocol.now())
+    if report is not None:
+        _record_duplicates(protocol, report)
     _refresh_counts(protocol)
     if report is not None and report.timeout:
         _platform_down(protocol, state, _scrub(protocol, report.timeout))
@@ -477,6 +504,27 @@ def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
         api_key=str(protocol.get(ids().api_key) or ""),
         tokens=(state.session.access_token, state.session.refresh_token),
     )
+
+
+def _watching(protocol: HandlerContext, table: Table, now: float) -> bool:
+    """A re-sent ticket's late twin may still land: a cycle looks for it (`duplicates`)."""
+    return tickets.watching(table, now, duplicates.watch_window(_settle_time(protocol)))
+
+
+def _record_duplicates(protocol: HandlerContext, report: CycleReport) -> None:
+    """Each extra found once: a warning, Duplicates Detected + 1, a row in Duplicates. Found
+    again in later cycles (it stays open until an operator closes it), it changes nothing."""
+    table = protocol.table(ids().duplicates)
+    now = protocol.now()
+    new = 0
+    for duplicate in report.duplicates:
+        cells: dict[int | str, Any] = {"Kind": duplicate.kind, "Ticket ID": duplicate.ticket, "Kept": duplicate.kept}
+        cells["Detected At"] = now
+        if table.add_row(duplicate.key, cells):
+            new += 1
+            protocol.log(f"duplicate detected: {duplicate.describe()}; close the extra", "warning")
+    if new:
+        protocol.set(ids().duplicates_detected, int(protocol.get(ids().duplicates_detected) or 0) + new)
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:

@@ -50,8 +50,12 @@ PARAMS = {
     "auth_header": "Authorization Header",
     "key_header": "SFyC Key Header",
     "in_flight": "In Flight",
+    "settle_time": "Settle Time",
+    "duplicates_detected": "Duplicates Detected",
 }
 TICKET_OVERVIEW = "Ticket Overview"
+FINISHED_TICKETS = "Finished Tickets"
+DUPLICATES = "Duplicates"
 TRIGGERS = {
     "process_now": "Process Now",  # queue the Processing group (execute one top)
     "parallel_answered": "Parallel Answered",  # every request of a parallel set is answered
@@ -76,6 +80,8 @@ HEADERS = {"authorization": "auth_header", "x-api-key": "key_header"}
 @frozen(kw_only=True)
 class Ids:
     ticket_overview: int
+    finished_tickets: int
+    duplicates: int
     processing: int
     max_retries: int
     batch_size: int
@@ -103,6 +109,8 @@ class Ids:
     auth_header: int
     key_header: int
     in_flight: int
+    settle_time: int
+    duplicates_detected: int
     process_now: int
     parallel_answered: int
     continue_cycle: int
@@ -117,6 +125,8 @@ class Ids:
         triggers = {field: _by_name(protocol.triggers, "trigger", name) for field, name in TRIGGERS.items()}
         return cls(
             ticket_overview=_table(protocol, TICKET_OVERVIEW),
+            finished_tickets=_table(protocol, FINISHED_TICKETS),
+            duplicates=_table(protocol, DUPLICATES),
             retry_timer=_by_name(protocol.timers, "timer", RETRY_TIMER),
             sessions={name: _by_name(protocol.sessions, "HTTP session", name) for name in SESSIONS},
             send_triggers={

@@ -12,16 +12,23 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from connector.ticketing import cherwell as cw
-from connector.ticketing import sfyc
+from connector.ticketing import duplicates, sfyc
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Metadata, PlatformError, Record
 from connector.ticketing.decision import Incident, OpenIncidents
+from connector.ticketing.duplicates import first_and_extras
 from connector.ticketing.outage import platform_failure
 from connector.ticketing.rows import CycleRows
 from connector.ticketing.session import Flow, PlatformClient, SessionLost, all_done
 from connector.ticketing.tickets import Ticket
 
 T = TypeVar("T")
+
+
+def _rec_id(record: Record) -> str:
+    return record.get("RecID") or record.rec_id
+
+
 LOOKUP_CHUNK = 200  # tickets per reconciliation look-up (SFyC's limit; searches are paged anyway)
 
 
@@ -32,11 +39,26 @@ class Lookups:
         self.rows, self.platform, self.incidents = rows, platform, incidents
 
     def load_open_incidents(self) -> Flow[None]:
+        """The open incidents of our categories; a ticket id with two of them is reported."""
         records = yield from self._search(
             lambda md: md.incident, cw.existing_incidents_filters(), cw.INCIDENT_RESULT_FIELDS
         )
         for record in records:
             self.incidents.add(Incident.from_record(record))
+        self._report(self.incidents.duplicates())
+
+    def watch(self, watched: list[Ticket]) -> Flow[None]:
+        """Re-sent tickets' notes and OTs (a late twin of the write may land after the re-send):
+        a ticket with two notes, or an incident with two OTs for it, is reported. One look-up a
+        chunk; a failure leaves it to the next cycle (only a check)."""
+        noted = [t for t in watched if t.platform_ticket and not t.ot_number and t.operation == tk.NO_OPERATION]
+        ordered = [t for t in watched if t.platform_ticket and t.ot_number]
+        for tickets, find in ((noted, self._find_notes), (ordered, self._find_orders)):
+            for start in range(0, len(tickets), LOOKUP_CHUNK):
+                try:
+                    yield from find(tickets[start : start + LOOKUP_CHUNK])
+                except PlatformError:
+                    return
 
     def reconcile_notes(self) -> Flow[None]:
         yield from self._reconcile(self.rows.at(tk.ADD_NOTE), self._find_notes, self._note_found)
@@ -78,21 +100,26 @@ class Lookups:
         filters = [cw.Filter(field="ExternalID", value=t.key) for t in chunk if t.key not in known]
         hits = {t.key: known[t.key] for t in chunk if t.key in known}
         if filters:
+            found: dict[str, list[Incident]] = {}
             for record in (yield from self._search(lambda md: md.incident, filters, cw.INCIDENT_RESULT_FIELDS)):
                 incident = Incident.from_record(record)
-                hits.setdefault(incident.external_id, incident)
+                found.setdefault(incident.external_id, []).append(incident)
+            for external_id, same in found.items():  # the first, the lowest IncidentID (`duplicates`)
+                hits[external_id] = first_and_extras(same, lambda i: i.incident_id)[0]
+            self._report(duplicates.find(duplicates.INCIDENT, found, lambda i: i.incident_id))
         return hits
 
     def _find_notes(self, chunk: list[Ticket]) -> Flow[dict[str, Record]]:
         filters = [cw.Filter(field="Details", operator="contains", value=f"[{t.key}]") for t in chunk]
-        hits: dict[str, Record] = {}
+        found: dict[str, list[Record]] = {}
         wanted = {t.key for t in chunk}
         for record in (yield from self._search(lambda md: md.note, filters, cw.NOTE_RESULT_FIELDS)):
             # "contains" also matches a note that merely quotes the id; ours start with it.
             details = record.get("Details")
             if details.startswith("[") and (key := details[1:].split("]", 1)[0]) in wanted:
-                hits.setdefault(key, record)
-        return hits
+                found.setdefault(key, []).append(record)
+        self._report(duplicates.find(duplicates.NOTE, found, _rec_id))
+        return {key: first_and_extras(same, _rec_id)[0] for key, same in found.items()}
 
     def _find_orders(self, chunk: list[Ticket]) -> Flow[dict[str, sfyc.WorkOrder]]:
         incidents = list(dict.fromkeys(t.platform_ticket for t in chunk if t.platform_ticket))
@@ -105,17 +132,26 @@ class Lookups:
 
         wanted = {(t.platform_ticket, t.key) for t in chunk}
         orders = yield from self.platform.retrying(once)
-        return {o.referencia: o for o in orders if (o.ticket, o.referencia) in wanted and o.ot}
+        found: dict[str, list[sfyc.WorkOrder]] = {}
+        for order in orders:
+            if (order.ticket, order.referencia) in wanted and order.ot:
+                found.setdefault(order.referencia, []).append(order)
+        self._report(duplicates.find(duplicates.OT, found, lambda o: o.ot))
+        return {referencia: first_and_extras(same, lambda o: o.ot)[0] for referencia, same in found.items()}
+
+    def _report(self, found: list[duplicates.Duplicate]) -> None:
+        known = set(self.rows.report.duplicates)
+        self.rows.report.duplicates.extend(d for d in found if d not in known)
 
     def _note_found(self, ticket: Ticket, record: Record) -> None:
         self.rows.report.found_by_lookup += 1
-        tk.settle_known(ticket)
+        tk.found(ticket)
         self.rows.complete(ticket)
         self.rows.store(ticket)
 
     def _order_found(self, ticket: Ticket, order: sfyc.WorkOrder) -> None:
         self.rows.report.found_by_lookup += 1
-        tk.settle_known(ticket)
+        tk.found(ticket)
         tk.ordered(ticket, order.ot)
         self.rows.store(ticket)
 

@@ -76,11 +76,12 @@ class Operations:
             tk.UPDATE_TICKET_OT: self._updated,
         }
 
-    def settle(self, operation: str, tickets: Sequence[Ticket], outcome: Outcome) -> list[Ticket]:
+    def settle(self, operation: str, tickets: Sequence[Ticket], outcome: Outcome, sent_at: float) -> list[Ticket]:
         """A batch's answer into its tickets' rows. Returns the tickets it let through that were not
-        in it: a new incident's waiters, notes on it next."""
+        in it: a new incident's waiters, notes on it next. `sent_at`: when the batch left (an
+        unknown outcome is not looked up before it has settled)."""
         if isinstance(outcome, PlatformError):  # failed together: retried together, in one batch
-            self.rows.fail_together(tickets, outcome.message, outcome_unknown=outcome.maybe_applied)
+            self.rows.fail_together(tickets, outcome.message, outcome_unknown=outcome.maybe_applied, sent_at=sent_at)
             return []
         promoted: list[Ticket] = []
         succeeded = self._succeeded[operation]
@@ -91,7 +92,7 @@ class Operations:
                     promoted.extend(waiters)
                 self.rows.store(ticket)
             else:
-                self.rows.fail(ticket, result.message, outcome_unknown=result.maybe_applied)
+                self.rows.fail(ticket, result.message, outcome_unknown=result.maybe_applied, sent_at=sent_at)
         return promoted
 
     def _created(self, ticket: Ticket, result: cw.SaveResult) -> list[Ticket]:

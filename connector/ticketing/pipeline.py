@@ -14,7 +14,7 @@ an answer sends the next wave at once. Batches in flight together always hold di
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -34,7 +34,8 @@ from connector.ticketing.tickets import Ticket
 
 WAVES_AHEAD = 2  # waves noted and built before they are sent
 
-InFlightEntry = tuple[str, tuple[str, ...]]  # an operation, and the tickets of a write of it on its way
+# An operation, the tickets of a write of it on its way, and when it was noted (just before it left).
+InFlightEntry = tuple[str, tuple[str, ...], float]
 
 
 class Journal(TypingProtocol):
@@ -67,16 +68,20 @@ class MemoryJournal:
 class InFlight:
     """What the journal holds, by entry number; saved as a whole (one save a step)."""
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    def __init__(self, journal: Journal, now: Callable[[], float]) -> None:
+        self.journal, self.now = journal, now
         self._entries: dict[int, InFlightEntry] = {}
         self._numbered = 0
 
     def note(self, operation: str, tickets: Sequence[Ticket]) -> int:
         """A journal entry for a batch (the caller saves the journal)."""
         self._numbered += 1
-        self._entries[self._numbered] = (operation, tuple(t.key for t in tickets))
+        self._entries[self._numbered] = (operation, tuple(t.key for t in tickets), self.now())
         return self._numbered
+
+    def sent_at(self, entry: int) -> float:
+        """When the batch of `entry` was noted: it left right after, with the step's commit."""
+        return self._entries[entry][2]
 
     def drop(self, entry: int) -> None:
         del self._entries[entry]
@@ -263,7 +268,8 @@ class Pipeline:
     def _settle_wave(self, lanes: Lanes, done: list[Batch]) -> None:
         for batch in done:
             assert batch.outcome is not None and not isinstance(batch.outcome, SessionLost)
-            promoted = self.operations.settle(batch.operation, batch.tickets, batch.outcome)
+            sent_at = self.in_flight.sent_at(batch.entry)
+            promoted = self.operations.settle(batch.operation, batch.tickets, batch.outcome, sent_at)
             self.in_flight.drop(batch.entry)  # its outcome is in the rows now, in the same step
             lanes.settled(batch.operation, [*batch.tickets, *promoted])  # waiters let through: notes next
         self.in_flight.save()

@@ -53,11 +53,17 @@ class CycleRows:
                 self.report.unreadable.append(f"{ticket.key}: {ticket.unreadable}")
                 self.store(ticket)
 
-    def pick_ready(self) -> None:
-        """The tickets this cycle works on: live, and their Next Try passed (on the monotonic clock:
-        `connector.ticketing.waits`)."""
-        start = self.waits.monotonic()
-        self.ready = {key: t for key, t in self.tickets.items() if t.live and self.waits.ready(key, t.next_try, start)}
+    def pick_ready(self, start: float) -> None:
+        """The tickets this cycle works on: live, their Next Try passed (on the monotonic clock:
+        `connector.ticketing.waits`), and an unknown outcome settled (Sent At + Settle Time, by
+        `start`; Next Try says so too, unless Retry Errors reset it)."""
+        settle = self.settings.settle_time
+        now = self.waits.monotonic()
+        self.ready = {
+            key: t
+            for key, t in self.tickets.items()
+            if t.live and self.waits.ready(key, t.next_try, now) and t.settled_by(settle) <= start
+        }
 
     def at(self, operation: str) -> list[Ticket]:
         """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
@@ -75,17 +81,26 @@ class CycleRows:
         tk.advance(ticket, tk.NO_OPERATION)
         self.report.completed += 1
 
-    def fail_together(self, tickets: Iterable[Ticket], reason: str, *, outcome_unknown: bool | None = None) -> None:
+    def fail_together(
+        self, tickets: Iterable[Ticket], reason: str, *, outcome_unknown: bool | None = None, sent_at: float = 0.0
+    ) -> None:
         """Tickets that failed in one request: one jitter, so they are retried together, in one batch."""
         together = tk.jitter(self.rng)
         for ticket in tickets:
-            self.fail(ticket, reason, outcome_unknown=outcome_unknown, jitter=together)
+            self.fail(ticket, reason, outcome_unknown=outcome_unknown, jitter=together, sent_at=sent_at)
 
     def fail(
-        self, ticket: Ticket, reason: str, *, outcome_unknown: bool | None = None, jitter: float | None = None
+        self,
+        ticket: Ticket,
+        reason: str,
+        *,
+        outcome_unknown: bool | None = None,
+        jitter: float | None = None,
+        sent_at: float = 0.0,
     ) -> None:
         """One failure at the ticket's current operation; `outcome_unknown` None keeps the flag,
-        `jitter` None draws one for this ticket alone (an item failure)."""
+        `jitter` None draws one for this ticket alone (an item failure). A write sent at `sent_at`
+        (0: not a write) whose outcome is unknown waits out the settle time before its look-up."""
         s = self.settings
         if jitter is None:
             jitter = tk.jitter(self.rng)
@@ -98,6 +113,8 @@ class CycleRows:
             jitter=jitter,
             outcome_unknown=outcome_unknown,
         )
+        if outcome_unknown and sent_at:
+            tk.sent_unknown(ticket, sent_at, s.settle_time)
         if in_error:
             self.report.errors += 1
         self.report.failed += 1

@@ -23,6 +23,7 @@ from attrs.validators import ge, instance_of, le
 from connector.ticketing import cherwell as cw
 from connector.ticketing.calls import NotYet, PlatformCall, PlatformReply, Replies, Round, RoundKind
 from connector.ticketing.cherwell import Metadata, PlatformError
+from connector.ticketing.duplicates import Duplicate
 from connector.ticketing.scrub import Scrubber
 from connector.ticketing.states import FlowProtocolError
 
@@ -49,6 +50,8 @@ class FlowSettings:
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
     concurrency: int = field(default=1, validator=[instance_of(int), ge(1), le(16)])  # batches in flight
+    # Seconds an unknown outcome waits before it is looked up (a late write lands first).
+    settle_time: float = field(default=0.0, converter=float, validator=ge(0.0))
 
 
 @define(kw_only=True)
@@ -108,6 +111,7 @@ class CycleReport:
     timeout: str = ""  # why the platform is down for everyone (`connector.ticketing.outage`), or ""
     events: list[FlowEvent] = field(factory=list)  # not yet taken by the glue
     failures: list[Failure] = field(factory=list)  # not yet taken by the glue
+    duplicates: list[Duplicate] = field(factory=list)  # found on the platform (connector.ticketing.duplicates)
 
     @property
     def request_count(self) -> int:
@@ -395,12 +399,14 @@ class PlatformClient:
         except PlatformError as error:
             self.session.forget_token()
             self.session.login_state = self.scrub(f"Login failed: {error.message}")
-            refused = bool(error.status)  # an answer that says no; 0: no answer at all
+            # Refused: Cherwell answered no (a 4xx: the credentials, an operator's to fix). Anything
+            # else (no answer, a 5xx, an unreadable answer) is the platform failing: a warning.
+            refused = error.status is not None and 400 <= error.status < 500
             self.report.events.append(
                 FlowEvent(
                     event="login_refused" if refused else "login_failed",
                     message=self.scrub(f"Cherwell login {'refused' if refused else 'failed'}: {error.message}"),
-                    level="error",
+                    level="error" if refused else "warning",
                     fields={"reason": self.scrub(error.message), "status": error.status},
                 )
             )

@@ -17,6 +17,10 @@ Two hidden cells carry the crash-safety and retry state:
   not seen (it is set before the request goes out and cleared after a definite answer). A ticket
   with it set is looked up on the platform before its operation is ever sent again.
 - *Next Try* is the earliest time the ticket may be tried again after a failure.
+- *Sent At* is when the write whose outcome is unknown was sent. Something in between (a queuing
+  gateway, a slow Cherwell) may still apply it later, so the ticket is not looked up before
+  Sent At + Settle Time (its Next Try says so). Kept after the look-up: the duplicate check
+  watches re-sent tickets for a late twin.
 
 `connector.engine.table.Table.set_row` cannot write `None` over a value (None means "not given"),
 so a cleared Next Try is written as 0.0 and a cleared Last Error as "". Readers here treat
@@ -78,6 +82,7 @@ AFFECTED_CUSTOMERS = "Affected Customers"
 PLATFORM_RECORD = "Platform Record"  # the incident's RecID
 NEXT_TRY = "Next Try"
 OUTCOME_UNKNOWN = "Outcome Unknown"
+SENT_AT = "Sent At"  # when the write whose outcome is unknown was sent (0: none)
 
 COLUMNS = (
     TICKET_ID,
@@ -99,6 +104,7 @@ COLUMNS = (
     PLATFORM_RECORD,
     NEXT_TRY,
     OUTCOME_UNKNOWN,
+    SENT_AT,
 )
 
 _WHOLE = (int, type(None))  # cell types `from_cells` takes as they are (bool is not among them)
@@ -132,6 +138,7 @@ class Ticket:
     ot_number: str
     next_try: float
     last_error: str
+    sent_at: float = 0.0  # when its last write of unknown outcome was sent (kept after a look-up)
 
     unreadable: str = ""  # why a cell could not be read (the row is sent to Error with it)
 
@@ -144,6 +151,7 @@ class Ticket:
         c = cells.get
         status, operation = c(STATUS) or RECEIVED, c(OPERATION) or CHECK_EXISTING
         priority, retries, unknown, next_try = c(PRIORITY), c(RETRIES), c(OUTCOME_UNKNOWN), c(NEXT_TRY)
+        sent_at = c(SENT_AT)
         if (  # the fast path: every cell as the flow writes it (a full table is read every cycle)
             status in STATUSES
             and operation in OPERATIONS
@@ -151,6 +159,7 @@ class Ticket:
             and type(retries) in _WHOLE
             and type(unknown) in _WHOLE
             and (type(next_try) in _WHOLE or (type(next_try) is float and math.isfinite(next_try)))
+            and (type(sent_at) in _WHOLE or (type(sent_at) is float and math.isfinite(sent_at)))
             and all(type(c(column)) in _TEXT for column in _TEXT_COLUMNS)
         ):
             return cls(
@@ -169,6 +178,7 @@ class Ticket:
                 ot_number=c(OT_NUMBER) or "",
                 next_try=float(next_try or 0.0),
                 last_error=c(LAST_ERROR) or "",
+                sent_at=float(sent_at or 0.0),
             )
         return cls._read_carefully(key, cells)
 
@@ -192,6 +202,7 @@ class Ticket:
             ot_number=read.text(OT_NUMBER),
             next_try=read.real(NEXT_TRY, 0.0),
             last_error=read.text(LAST_ERROR),
+            sent_at=read.real(SENT_AT, 0.0),
         )
         if read.problems:
             reason = "Unreadable row: " + "; ".join(read.problems)
@@ -211,6 +222,11 @@ class Ticket:
 
     def ready(self, now: float) -> bool:
         return self.live and self.next_try <= now
+
+    def settled_by(self, settle: float) -> float:
+        """The earliest time an unknown outcome may be looked up: a write held by something in
+        between may still land until then (0.0: nothing to wait for)."""
+        return self.sent_at + settle if self.outcome_unknown and self.sent_at else 0.0
 
 
 def node_key(category: str, node: str) -> tuple[str, str]:
@@ -236,6 +252,7 @@ _FLOW_COLUMNS = (
     NEXT_TRY,
     LAST_ERROR,
     LAST_UPDATE,
+    SENT_AT,
 )
 
 
@@ -258,6 +275,7 @@ def writer(table: Table) -> Callable[[Ticket, float], None]:
                 ticket.next_try,
                 ticket.last_error,
                 now,
+                ticket.sent_at,
             ),
         )
 
@@ -319,17 +337,37 @@ def ordered(ticket: Ticket, ot_number: str) -> None:
     advance(ticket, UPDATE_TICKET_OT)
 
 
-def mark_unknown(ticket: Ticket, operation: str) -> None:
+def mark_unknown(ticket: Ticket, operation: str, sent_at: float, settle: float) -> None:
     """A write of `operation` may have happened unseen: the ticket is looked up before it is sent
     again. The row may still show the operation before (a creator's Create Ticket is stored with
     its outcome): the journal says which write it was."""
     ticket.operation = operation
+    sent_unknown(ticket, sent_at, settle)
+
+
+def sent_unknown(ticket: Ticket, sent_at: float, settle: float) -> None:
+    """The write sent at `sent_at` has an unknown outcome: not looked up (nor sent again) before
+    `settle` seconds have passed, so that a write held by something in between lands first."""
     ticket.outcome_unknown = True
+    ticket.sent_at = sent_at
+    if ticket.live:
+        ticket.next_try = max(ticket.next_try, sent_at + settle)
+
+
+def relink(ticket: Ticket, incident_id: str, rec_id: str) -> None:
+    """Its incident has a duplicate: the ticket goes with the first one (`duplicates`)."""
+    _attach(ticket, incident_id, rec_id)
 
 
 def settle_known(ticket: Ticket) -> None:
     """The platform gave a definite answer (or a look-up did): the outcome is known."""
     ticket.outcome_unknown = False
+
+
+def found(ticket: Ticket) -> None:
+    """A look-up found what its unknown write made: nothing was sent twice, nothing to watch."""
+    ticket.outcome_unknown = False
+    ticket.sent_at = 0.0
 
 
 def hold(ticket: Ticket, until: float) -> None:
@@ -421,6 +459,14 @@ def next_wake(table: Table, now: float) -> float | None:
     return min(future, default=None)
 
 
+def watching(table: Table, now: float, window: float) -> bool:
+    """Whether a ticket re-sent after an unknown outcome is still watched for a late twin."""
+    return any(
+        not unknown and sent_at and float(sent_at) + window > now
+        for _, (unknown, sent_at) in _scan(table, OUTCOME_UNKNOWN, SENT_AT)
+    )
+
+
 def counts(table: Table) -> dict[str, int]:
     """Tickets per status, every status present (0 when none)."""
     result = dict.fromkeys(STATUSES, 0)
@@ -430,7 +476,7 @@ def counts(table: Table) -> dict[str, int]:
     return result
 
 
-def retry_errors(table: Table, now: float) -> int:
+def retry_errors(table: Table, now: float, settle: float = 0.0) -> int:
     """Send every Error ticket back to the operation that failed. Returns how many.
 
     Retries go to 0 and Next Try is cleared, so the next cycle tries them at once. Outcome
@@ -440,15 +486,17 @@ def retry_errors(table: Table, now: float) -> int:
     (the ticket moves on to its next operation).
     """
     moved = 0
-    for key, (status, operation) in list(_scan(table, STATUS, OPERATION)):
+    for key, (status, operation, unknown, sent_at) in list(_scan(table, STATUS, OPERATION, OUTCOME_UNKNOWN, SENT_AT)):
         if status != ERROR:
             continue
+        # An unknown outcome still waits out its settle time before it is looked up.
+        settled = float(sent_at or 0.0) + settle if unknown and sent_at else 0.0
         table.set_row(
             key,
             {
                 STATUS: RECEIVED if operation == CHECK_EXISTING else IN_PROGRESS,
                 RETRIES: 0,
-                NEXT_TRY: 0.0,
+                NEXT_TRY: settled if settled > now else 0.0,
                 LAST_UPDATE: now,
             },
         )
@@ -456,22 +504,30 @@ def retry_errors(table: Table, now: float) -> int:
     return moved
 
 
-def clear_completed(table: Table) -> int:
-    """Remove every Completed ticket. Returns how many."""
-    doomed = [key for key, (status,) in _scan(table, STATUS) if status == COMPLETED]
-    table.delete_rows(doomed)
-    return len(doomed)
+Finished = tuple[str, float, str]  # a removed Completed ticket: its id, Last Update, Platform Ticket
+KeepFinished = Callable[[list[Finished]], None]
 
 
-def purge_completed(table: Table, now: float, retention_days: float) -> int:
+def clear_completed(table: Table, keep: KeepFinished | None = None) -> int:
+    """Remove every Completed ticket (handed to `keep` first). Returns how many."""
+    return _remove_completed(table, keep, lambda updated: True)
+
+
+def purge_completed(table: Table, now: float, retention_days: float, keep: KeepFinished | None = None) -> int:
     """Remove Completed tickets whose Last Update is older than `retention_days` (0: keep all)."""
     if not retention_days or retention_days <= 0:
         return 0
     cutoff = now - retention_days * DAY
+    return _remove_completed(table, keep, lambda updated: updated < cutoff)
+
+
+def _remove_completed(table: Table, keep: KeepFinished | None, doomed_at: Callable[[float], bool]) -> int:
     doomed = [
-        key
-        for key, (status, updated) in _scan(table, STATUS, LAST_UPDATE)
-        if status == COMPLETED and seconds(updated) < cutoff
+        (key, seconds(updated), str(platform_ticket or ""))
+        for key, (status, updated, platform_ticket) in _scan(table, STATUS, LAST_UPDATE, PLATFORM_TICKET)
+        if status == COMPLETED and doomed_at(seconds(updated))
     ]
-    table.delete_rows(doomed)
+    if keep is not None and doomed:
+        keep(doomed)  # "already done" outlives the row (connector.ticketing.finished)
+    table.delete_rows([key for key, _, _ in doomed])
     return len(doomed)

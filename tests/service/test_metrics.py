@@ -67,7 +67,14 @@ class Drained:
 
 def _host(runtime: Runtime, name: str, platform: fp.FakePlatform, index: int) -> tuple[ElementHost, PlatformTransport]:
     protocol = ticketing_protocol()
-    params = {**credentials(), "Ticketing Processing": 1, "Retry Delay": 0, "Max Tickets Per Request": 20}
+    # Settle Time 1 s: a lost answer is looked up after 1 s, not the default 120 s (no write is held here).
+    params = {
+        **credentials(),
+        "Ticketing Processing": 1,
+        "Retry Delay": 0,
+        "Max Tickets Per Request": 20,
+        "Settle Time": 1,
+    }
     config = ElementConfig(
         name=name,
         protocol_path=PROTOCOL_YAML,

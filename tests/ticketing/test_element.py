@@ -245,7 +245,9 @@ def test_concurrent_batches_go_out_together(clock) -> None:
 def test_faults_under_concurrency_lose_and_duplicate_nothing(clock, concurrency: int) -> None:
     faults = fp.Faults(lost_rate=0.1, error_rate=0.05, html_503_rate=0.05, item_error_rate=0.02, malformed_rate=0.02)
     h, platform, notes = drain_requests(600, 0.3, 20, clock, concurrency=concurrency, faults=faults)
-    for _ in range(200):
+    # An hour of the fake clock: a wave of lost answers is the platform's timeout (backoff up to
+    # 300 s) and an unknown outcome waits out the Settle Time (120 s) before its look-up.
+    for _ in range(720):
         if set(statuses(h)) <= {tickets.COMPLETED, tickets.ERROR}:
             break
         h.advance(5)
@@ -278,7 +280,9 @@ def test_a_crash_with_a_write_on_the_wire_is_looked_up_after_the_restart(platfor
     send(h.unanswered.popleft())  # applied on the platform; the answer is lost with the process
     assert store.params[ids().in_flight] != "[]"
     again = ticketing_element(platform, clock, store=store, params={"Ticketing Processing": "Enabled"})
-    again.advance(60)
+    again.advance(60)  # within the Settle Time (120 s) since the write was sent: not looked up yet
+    assert tickets.COMPLETED not in statuses(again) or statuses(again) != {tickets.COMPLETED: 3}
+    again.advance(120)
     assert statuses(again) == {tickets.COMPLETED: 3}
     assert len(platform.incidents) == 3 and all(len(v) == 1 for v in platform.incidents_by_external_id().values())
     assert all(len(platform.orders_for(i.incident_id)) == 1 for i in platform.incidents if i.external_id)
@@ -330,7 +334,7 @@ def test_a_wave_cut_short_by_a_lost_session_is_looked_up_even_from_error(platfor
     h.set(9000000, batch([{"ticketId": "WM-LATE", "category": "SNR", "node": "N-LATE", "summary": "s"}], guid="g-2"))
     h.advance(30)  # a cycle for WM-LATE recovers the journal while the four are in Error
     h.set("Retry Errors", "Retry")
-    h.advance(30)
+    h.advance(150)  # their unknown outcome is looked up once the Settle Time (120 s) has passed
     assert statuses(h) == {tickets.COMPLETED: 5}
     details = [n.details.split("]")[0] for n in platform.notes]
     assert sorted(details) == sorted(set(details)) and len(details) == 5

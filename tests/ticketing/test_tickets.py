@@ -143,8 +143,9 @@ def test_one_tickets_transitions_keep_or_clear_what_they_should() -> None:
     ticket.retries, ticket.last_error = 2, "Check Existing: x"
     tk.claim_creation(ticket)
     assert (ticket.operation, ticket.retries) == (tk.CREATE_TICKET, 2), "a claim is not a clean slate"
-    tk.mark_unknown(ticket, tk.CREATE_TICKET)
-    assert ticket.outcome_unknown
+    tk.mark_unknown(ticket, tk.CREATE_TICKET, 1000.0, 120.0)
+    assert ticket.outcome_unknown and (ticket.sent_at, ticket.settled_by(120.0)) == (1000.0, 1120.0)
+    assert ticket.next_try == 1120.0, "not looked up before the settle time has passed"
     tk.adopt(ticket, "101", "r101", "")
     assert (ticket.operation, ticket.platform_ticket, ticket.retries, ticket.outcome_unknown) == (
         tk.CREATE_OT,

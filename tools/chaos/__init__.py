@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tools.chaos [--tickets 2000] [--kills 20] [--seed N] [--faults all]
                                     [--fault-rate 0.03] [--fail-operation ot_create] [--json FILE]
+                                    [--faults all,late --late-delay N --settle-time S]
 
 Two scenarios, one table:
 
@@ -9,10 +10,13 @@ Two scenarios, one table:
 open incidents; a real `connector run` subprocess hosts one Ticketing BE element. A WM stand-in
 sends the tickets in InterApp batches of 100 through the management API (re-sending a batch whose
 202 it did not get, as WM does), while a killer SIGKILLs the runtime at random moments and
-restarts it, and the platform fails as `--faults` says. When every ticket is Completed or Error
-the runtime gets a SIGTERM (exit code 0 expected) and both sides are checked: on the platform,
-exactly one incident per created ticket, one OT per incident with its number written back, one
-note per noted ticket; on the element, an intact SQLite store holding every ticket.
+restarts it, and the platform fails as `--faults` says. The `late` fault holds a write, loses its
+answer and applies it `--late-delay` s later: below the element's Settle Time nothing may be
+duplicated; above it every duplicate must be in the element's Duplicates Detected. When every
+ticket is Completed or Error the runtime gets a SIGTERM (exit code 0 expected) and both sides
+are checked: on the platform, exactly one incident per created ticket, one OT per incident
+with its number written back, one note per noted ticket; on the element, an intact SQLite
+store holding every ticket.
 
 *fail for good* -- one platform operation fails every time (`fail_operation`): its tickets must
 end in Error after exactly Max Retries + 1 tries with the platform's reason in Last Error while

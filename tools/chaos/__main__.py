@@ -10,25 +10,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import tools.chaos
-from tools.chaos.actors import FAULT_KINDS, LIGHT_FAULTS
+from tools.chaos.actors import FAULT_KINDS, KNOWN_FAULTS, LIGHT_FAULTS
 from tools.chaos.element import ElementSettings
 from tools.chaos.report import Report, render, write_json
 from tools.chaos.scenarios import ChaosOptions, FailOptions, run_crash, run_fail_for_good
 
 
 def parse_faults(text: str) -> tuple[str, ...]:
-    """The --faults words: a comma-separated list of kinds, or all, light or none."""
+    """The --faults words: a comma-separated list of kinds, all and light among them (all,late),
+    or none."""
     words = [w.strip() for w in text.split(",") if w.strip()]
     if words in (["none"], []):
         return ()
-    if words == ["all"]:
-        return FAULT_KINDS
-    if words == ["light"]:
-        return LIGHT_FAULTS
-    unknown = sorted(set(words) - set(FAULT_KINDS))
+    groups = {"all": FAULT_KINDS, "light": LIGHT_FAULTS}
+    kinds = [kind for word in words for kind in groups.get(word, (word,))]
+    unknown = sorted(set(kinds) - set(KNOWN_FAULTS))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown faults {unknown}; known: {', '.join(FAULT_KINDS)}, all, light, none")
-    return tuple(dict.fromkeys(words))
+        raise argparse.ArgumentTypeError(
+            f"unknown faults {unknown}; known: {', '.join(KNOWN_FAULTS)}, all, light, none"
+        )
+    return tuple(dict.fromkeys(kinds))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--faults",
         type=parse_faults,
         default=FAULT_KINDS,
-        help=f"comma-separated: {', '.join(FAULT_KINDS)}; or all (default), light, none",
+        help=f"comma-separated: {', '.join(KNOWN_FAULTS)}, all (default: every one but late), light; or none",
+    )
+    parser.add_argument(
+        "--late-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with the late fault: a held write is applied this long after its answer was lost "
+        "(default 1; above --settle-time the duplicates it makes must all be detected)",
+    )
+    parser.add_argument(
+        "--settle-time", type=float, default=3.0, help="Settle Time of the element, seconds (default 3)"
     )
     parser.add_argument("--fault-rate", type=float, default=0.03, help="rate of each rate fault (default 0.03)")
     parser.add_argument(
@@ -85,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, base: Path) -> list[Report]:
     """The crash scenario, then (unless --fail-operation none) the fail-for-good one."""
     settings = ElementSettings(
-        concurrency=args.concurrency, request_batch=args.request_batch, max_retries=args.max_retries
+        concurrency=args.concurrency,
+        request_batch=args.request_batch,
+        max_retries=args.max_retries,
+        settle_time=args.settle_time,
     )
     crash = ChaosOptions(
         tickets=args.tickets,
@@ -97,6 +112,7 @@ def run(args: argparse.Namespace, base: Path) -> list[Report]:
         retry_errors_every=args.retry_errors,
         fiddle=args.fiddle,
         settings=settings,
+        late_delay=args.late_delay,
     )
     reports = [run_crash(crash, base / "crash")]
     if args.fail_operation != "none":

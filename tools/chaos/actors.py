@@ -27,6 +27,11 @@ RATE_FAULTS = {
 }
 FAULT_KINDS = (*RATE_FAULTS, "latency", "revoke", "expiry")
 LIGHT_FAULTS = ("5xx", "html503", "lost", "malformed", "item", "revoke")
+# "late": a write's answer is lost and the write applied --late-delay s later (a queuing gateway).
+# Not in "all": below the Settle Time it must change nothing, above it it makes duplicates that
+# the element must detect; a run says which it shows (`--faults all,late --late-delay N`).
+LATE = "late"
+KNOWN_FAULTS = (*FAULT_KINDS, LATE)
 # "expiry": tokens live this long, so that the flow refreshes them every few seconds (it refreshes
 # when less than a minute is left) and a refresh can be lost or killed half-way.
 SHORT_TOKEN_TTL = 60.5  # the flow refreshes below 60 s left: half a second into every token's life
@@ -261,6 +266,7 @@ class FaultInjector(threading.Thread):
         rng: random.Random,
         *,
         latency: float = 0.0,
+        late_delay: float = 1.0,
         revoke_every: tuple[float, float] = (1.0, 4.0),
         latency_every: tuple[float, float] = (4.0, 10.0),
         latency_window: float = 6.0,
@@ -272,6 +278,8 @@ class FaultInjector(threading.Thread):
         self.base: dict[str, Any] = {RATE_FAULTS[k]: rate for k in self.kinds if k in RATE_FAULTS}
         if "expiry" in self.kinds:
             self.base["token_ttl"] = SHORT_TOKEN_TTL
+        if LATE in self.kinds:
+            self.base |= {"late_rate": rate, "late_delay": late_delay}
         self.latency = latency
         self.revoke_every, self.latency_every, self.latency_window = revoke_every, latency_every, latency_window
         self.activity = activity or threading.Event()

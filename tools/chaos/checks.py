@@ -28,9 +28,14 @@ class Findings:
     lost: int = 0
     duplicated: int = 0
     problems: list[str] = field(factory=list)
+    duplicates: list[str] = field(factory=list)  # what each duplicated count was (a problem unless expected)
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
+
+    def duplicate(self, extra: int, text: str) -> None:
+        self.duplicated += extra
+        self.duplicates.append(text)
 
 
 class PlatformIndex:
@@ -94,9 +99,9 @@ def check_outcome(
             found.problem(f"{ticket_id}: still {status} at {row.get('Operation')} (wedged?)")
         made = len(index.incidents(ticket_id)) + len(index.notes(ticket_id))
         if made > 1:
-            found.duplicated += made - 1
-            found.problem(
-                f"{ticket_id}: {len(index.incidents(ticket_id))} incidents and {len(index.notes(ticket_id))} notes"
+            found.duplicate(
+                made - 1,
+                f"{ticket_id}: {len(index.incidents(ticket_id))} incidents and {len(index.notes(ticket_id))} notes",
             )
     for members in plan.node_groups().values():
         _check_node(found, members, rows, index)
@@ -116,8 +121,7 @@ def _check_node(
     and a note on it from each other ticket."""
     creators = [t for t in members if index.incidents(t)]
     if len(creators) > 1:
-        found.duplicated += len(creators) - 1
-        found.problem(f"node of {members[0]}: {len(creators)} incidents, by {creators}")
+        found.duplicate(len(creators) - 1, f"node of {members[0]}: {len(creators)} incidents, by {creators}")
     if not creators:
         for ticket_id in members:
             if _completed(rows, ticket_id):
@@ -142,8 +146,7 @@ def _check_creator(
     table, and the incident in the table."""
     orders = index.orders_by_ticket.get(incident["incident_id"], [])
     if len(orders) > 1:
-        found.duplicated += len(orders) - 1
-        found.problem(f"{creator}: incident {incident['incident_id']} has {len(orders)} OTs")
+        found.duplicate(len(orders) - 1, f"{creator}: incident {incident['incident_id']} has {len(orders)} OTs")
     if not _completed(rows, creator):
         return
     row = rows[creator]

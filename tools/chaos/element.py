@@ -34,6 +34,9 @@ class ElementSettings:
     processing_interval: int = 1
     request_batch: int = 20  # Max Tickets Per Request: more requests, more moments to die in
     concurrency: int = 1  # Max Concurrent Requests (batches in flight at once)
+    # Settle Time: short, or every lost answer would hold its tickets 120 s; still well above the
+    # runs' session timeouts (0.6 s with latency faults) and the time a request takes here.
+    settle_time: float = 3.0
 
 
 def short_timeout_protocol(workdir: Path, timeout: float) -> Path:
@@ -63,6 +66,7 @@ def element_document(
         "Max Tickets Per Request": settings.request_batch,
         "Retry Delay": settings.retry_delay,
         "Processing Interval": settings.processing_interval,
+        "Settle Time": settings.settle_time,
     }
     # Left out at its default: a value in the YAML is set again at each start, and the operator
     # stand-in (actors.Presser) changes this one mid-run, across kills.

@@ -69,9 +69,18 @@ def set_up(
 
 
 def finish(
-    report: Report, setup: Setup, plan: Plan, rows: Mapping[str, Mapping[str, Any]], *, allow_errors: bool = False
+    report: Report,
+    setup: Setup,
+    plan: Plan,
+    rows: Mapping[str, Mapping[str, Any]],
+    *,
+    allow_errors: bool = False,
+    duplicates_expected: bool = False,
 ) -> None:
-    """SIGTERM the runtime and check both sides into `report`."""
+    """SIGTERM the runtime and check both sides into `report`. `duplicates_expected`: late writes
+    held past the Settle Time make duplicates; each must be in the element's Duplicates Detected."""
+    report.duplicates_expected = duplicates_expected
+    report.duplicates_detected = int(setup.runtime.param("Duplicates Detected") or 0)
     _stop_runtime(report, setup.runtime)
     state = setup.platform.state()
     _keep_evidence(setup.workdir, state, rows, plan)
@@ -83,6 +92,8 @@ def finish(
         found.duplicated,
     )
     report.problems += found.problems
+    if not (duplicates_expected and found.duplicated == report.duplicates_detected):
+        report.problems += found.duplicates
     _check_store(report, store_path(setup.workdir), plan, rows)
     bad, failures = log_findings(setup.runtime.log_path)
     report.problems += [f"log: {line}" for line in bad[:20]]

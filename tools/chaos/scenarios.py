@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import define, frozen
 
-from tools.chaos.actors import FaultInjector, Killer, Presser, Sender, press_retry_errors
+from tools.chaos.actors import LATE, FaultInjector, Killer, Presser, Sender, press_retry_errors
 from tools.chaos.checks import wait_drained
 from tools.chaos.element import PROTOCOL_YAML, ElementSettings, short_timeout_protocol
 from tools.chaos.fiddler import Fiddler
@@ -43,6 +43,7 @@ class ChaosOptions:
     # end until every ticket is Completed: the Error -> retry path must not duplicate either.
     retry_errors_every: float = 0.0
     fiddle: bool = False  # the careless operator (tools.chaos.fiddler.Fiddler) during the run
+    late_delay: float = 1.0  # with the "late" fault: seconds before a held write is applied
 
 
 @frozen(kw_only=True)
@@ -85,6 +86,7 @@ class Crew:
                 options.fault_rate,
                 random.Random(rng.random()),
                 latency=options.session_timeout * 1.5,
+                late_delay=options.late_delay,
                 latency_window=options.session_timeout * 3,
                 activity=activity,
                 log_path=setup.workdir / "faults.log",
@@ -190,13 +192,34 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
         rows = wait_drained(setup.runtime, plan.ids, timeout=options.drain_timeout)
         if crew.presser is not None:
             rows = _operator_done(crew.presser, options, setup.runtime, plan, report)
-        finish(report, setup, plan, rows)
+        late = LATE in options.faults
+        if late:
+            rows = _late_writes_landed(setup, plan, options)
+        expected = late and options.late_delay > options.settings.settle_time
+        finish(report, setup, plan, rows, duplicates_expected=expected)
     finally:
         if crew is not None:
             crew.stop()
         setup.close()
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+def _late_writes_landed(setup: Setup, plan: Plan, options: ChaosOptions) -> dict[str, dict[str, Any]]:
+    """Every held write applied on the platform, and the element given the time to find the
+    duplicates they made (a cycle each Processing Interval while a re-sent ticket is watched):
+    until Duplicates Detected has not moved for a few intervals. The table then."""
+    deadline = time.monotonic() + options.late_delay + 60
+    while setup.platform.state().get("late_pending") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    quiet = max(3.0 * options.settings.processing_interval, 3.0)
+    seen, since = setup.runtime.param("Duplicates Detected"), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = setup.runtime.param("Duplicates Detected")
+        if now != seen:
+            seen, since = now, time.monotonic()
+    return wait_drained(setup.runtime, plan.ids, timeout=options.drain_timeout)
 
 
 def _restart_if_dead(runtime: RuntimeProcess) -> None:

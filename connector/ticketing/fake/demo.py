@@ -173,6 +173,7 @@ class _Demo:
                 "Ticketing Processing": 1,
                 "Retry Delay": 1,
                 "Processing Interval": 5,
+                "Settle Time": 3,  # the demo's platform holds no write: a short wait before a look-up
                 "Max Retries": 5,
                 "Cherwell Client ID": fp.DEFAULT_CLIENT_ID,
                 "Cherwell Username": fp.DEFAULT_USERNAME,

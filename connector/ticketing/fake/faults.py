@@ -58,6 +58,10 @@ class Faults:
     malformed_rate: float = field(default=0.0, validator=_rate)
     item_error_rate: float = field(default=0.0, validator=_rate)
     latency: float = field(default=0.0, validator=_latency)
+    # A write held by something in between: its answer is lost, and it is applied late_delay
+    # seconds later (when the platform's clock has passed that).
+    late_rate: float = field(default=0.0, validator=_rate)
+    late_delay: float = field(default=20.0, validator=_latency)
     fail_operation: Mapping[str, str] = field(factory=dict, converter=_messages, validator=_known_operations)
     token_ttl: float = field(default=1199.0, validator=_lifetime)
     # A careless platform: every fail_operation message quotes the request (its body, the form's

@@ -38,6 +38,11 @@ a 404, never the inspection and seeding methods.
 - `lost_rate`: the request is applied, then `FakeAnswer.lost` asks the transport to drop the connection.
   Any call can be lost, reads included (nothing to apply there).
 - `latency`: seconds in every answer's `FakeAnswer.delay`; the transport sleeps, the request is applied.
+- `late_rate`, `late_delay`: a write (save batch, OT batch) is held by something in between, as by a
+  queuing gateway: its answer is lost (the connection dropped) and it is applied only once the
+  platform's clock has passed now + `late_delay` (checked at every request and every inspection;
+  `land_late_writes` forces it). It lands without faults and without a token check (the gateway
+  had accepted it).
 - `item_error_rate`: one item of a save batch or OT batch fails inside the 200 (GENERALFAILURE /
   `ERROR_INTERNO`), nothing of it applied.
 - `fail_operation`: {operation: message}, failing for good. Item operations (create_ticket, add_note,
@@ -103,6 +108,7 @@ from connector.ticketing.fake.sfyc import WorkOrders
 from connector.ticketing.fake.tokens import TokenService
 
 _Handler = Callable[[Request, Faults], FakeAnswer]
+_WRITES = ("save_batch", "ot_create")  # the calls a late_rate fault may hold
 
 
 @frozen
@@ -165,6 +171,7 @@ class FakePlatform:
         self._orders = WorkOrders(self._records, clock=clock, dice=self._dice)
         cherwell = CherwellApi(self._records, requests=self._requests, dice=self._dice)
         self._routes = _route_table(self._tokens, cherwell, self._orders)
+        self._late: list[tuple[float, _Route, Request]] = []  # held writes: (due, route, request)
 
     def __repr__(self) -> str:  # never the credentials
         return (
@@ -175,6 +182,7 @@ class FakePlatform:
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> FakeAnswer:
         """Answer one request; `target` is the path with its query string."""
+        self.land_late_writes()
         raw_path, _, query = target.partition("?")
         method = method.upper()
         path = unquote(raw_path).rstrip("/") or "/"  # a trailing slash is tolerated
@@ -205,6 +213,11 @@ class FakePlatform:
         if faults.echo_request and faults.fail_operation:
             echo = _echo(request)
             faults = evolve(faults, fail_operation={op: f"{m} [{echo}]" for op, m in faults.fail_operation.items()})
+        if operation in _WRITES and self._dice.roll(faults.late_rate, "late"):
+            self._late.append((self.clock() + faults.late_delay, route, request))
+            return FakeAnswer(
+                status=200, reason="OK", headers={}, body=b"", lost=True
+            )  # the connection dropped; the write is on its way
         if self._dice.roll(faults.html_503_rate, "html_503"):
             answer = raw_answer(503, HTML_503, {"content-type": "text/html; charset=utf-8"})
         elif self._dice.roll(faults.error_rate, "error"):
@@ -235,6 +248,23 @@ class FakePlatform:
         if family == "sfyc" and not hmac.compare_digest(headers.get("x-api-key", "").encode(), self._api_key.encode()):
             return sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
         return None
+
+    def land_late_writes(self, *, all_of_them: bool = False) -> int:
+        """Apply the held writes that are due by the clock (`all_of_them`: every one, as if the
+        clock had passed them all). Returns how many landed."""
+        now = self.clock()
+        due = [late for late in self._late if all_of_them or late[0] <= now]
+        if not due:
+            return 0
+        self._late = [late for late in self._late if late not in due]
+        for _, route, request in sorted(due, key=lambda late: late[0]):
+            route.handler(request, Faults())
+        return len(due)
+
+    @property
+    def late_pending(self) -> int:
+        """Held writes not applied yet."""
+        return len(self._late)
 
     def revoke_tokens(self) -> int:
         """Every current access token stops working (401); returns how many were live."""
@@ -313,14 +343,17 @@ class FakePlatform:
 
     @property
     def incidents(self) -> tuple[Incident, ...]:
+        self.land_late_writes()
         return tuple(view(Incident, r) for r in self._records.incident.records.values())
 
     @property
     def notes(self) -> tuple[Note, ...]:
+        self.land_late_writes()
         return tuple(view(Note, r) for r in self._records.note.records.values())
 
     @property
     def work_orders(self) -> tuple[WorkOrder, ...]:
+        self.land_late_writes()
         return tuple(self._orders.orders)
 
     @property
@@ -362,12 +395,15 @@ class FakePlatform:
         return [note for note in self.notes if note.parent_rec_id.lower() == rec_id.lower()]
 
     def orders_for(self, ticket: str) -> list[WorkOrder]:
+        self.land_late_writes()
         return self._orders.for_ticket(ticket)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a tool or a crash test wants to see, as JSON-ready data (never credentials)."""
+        self.land_late_writes()
         return {
             "seed": self.seed,
+            "late_pending": len(self._late),
             "counts": {
                 "incidents": len(self._records.incident.records),
                 "notes": len(self._records.note.records),

@@ -1,0 +1,127 @@
+"""Late writes: a write whose answer was lost is applied N s later by something in between.
+
+In process, flow and fake platform on one fake clock. Below the Settle Time the look-up waits
+for the write to land and adopts it: no duplicate. Above it the look-up finds nothing, the write
+is sent again and its late twin lands after: every such duplicate is found by a later cycle,
+linked to the first and reported.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from connector.ticketing import tickets as tk
+from connector.ticketing.decision import Incident, OpenIncidents
+from connector.ticketing.duplicates import INCIDENT, NOTE, OT, Duplicate, platform_order, watch_window
+from connector.ticketing.fake import FakePlatform, Faults
+from tests.ticketing.test_flow import Clock, Run, make_settings, once
+
+SETTLE = 120.0
+TICKETS = 6
+
+
+def late_run(session: str, delay: float, *, concurrency: int = 1) -> tuple[Run, FakePlatform, Clock]:
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    run = Run(platform, clock, settings=make_settings(settle_time=SETTLE, batch_size=2, concurrency=concurrency))
+    run.faults_for = once(session, Faults(late_rate=1.0, late_delay=delay))
+    for i in range(TICKETS):
+        if session == "add_note":
+            platform.add_incident("SNR", f"N-{i}")  # every ticket becomes a note
+        run.add(f"T-{i}", node=f"N-{i}")
+    return run, platform, clock
+
+
+def incident_twins(platform: FakePlatform) -> int:
+    return sum(len(same) - 1 for same in platform.incidents_by_external_id().values())
+
+
+def note_twins(platform: FakePlatform) -> int:
+    made = [n.details.split("]")[0] for n in platform.notes]
+    return len(made) - len(set(made))
+
+
+def order_twins(platform: FakePlatform) -> int:
+    return sum(max(len(platform.orders_for(i.incident_id)) - 1, 0) for i in platform.incidents)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize(
+    ("session", "twins"), [("create_ticket", incident_twins), ("create_ot", order_twins), ("add_note", note_twins)]
+)
+def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_adopted(
+    session: str, twins, concurrency: int
+) -> None:
+    # Regression (issue 11): the look-up ran before the late write landed, found nothing, and the
+    # ticket was sent again: two incidents (two OTs) for one ticket.
+    run, platform, clock = late_run(session, delay=SETTLE - 20, concurrency=concurrency)
+    reports = run.drain()
+    assert platform.injected["late"] == 1 and platform.late_pending == 0
+    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    assert twins(platform) == 0
+    assert len(platform.incidents) == TICKETS
+    assert len(platform.work_orders) + len(platform.notes) == TICKETS
+    found = sum(r.incidents_adopted + r.found_by_lookup for r in reports)
+    assert found == 2, "the held batch (2 tickets) was looked up once it had landed, and adopted"
+    assert not any(r.duplicates for r in reports)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize(
+    ("session", "twins", "kind"),
+    [("create_ticket", incident_twins, INCIDENT), ("create_ot", order_twins, OT), ("add_note", note_twins, NOTE)],
+)
+def test_a_write_applied_after_the_settle_time_is_detected_linked_to_the_first_and_reported(
+    session: str, twins, kind: str, concurrency: int
+) -> None:
+    run, platform, clock = late_run(session, delay=SETTLE + 60, concurrency=concurrency)
+    run.drain()
+    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    clock.time += SETTLE + 60  # the held write lands now
+    assert twins(platform) == 2, "the held batch (2 tickets) was sent again before its twin landed"
+    report = run.cycle()  # no ready ticket: the re-sent ones are watched for their late twin
+    assert report is not None
+    assert [d.kind for d in report.duplicates] == [kind, kind]
+    assert len({d.ticket for d in report.duplicates}) == 2
+    for duplicate in report.duplicates:
+        check_linked_to_first(run, platform, duplicate)
+    clock.time += watch_window(SETTLE)
+    assert run.cycle().result == "No ready tickets", "watched for a while, then let go"  # type: ignore[union-attr]
+
+
+def check_linked_to_first(run: Run, platform: FakePlatform, duplicate: Duplicate) -> None:
+    ticket = run.row(duplicate.ticket)
+    kind = duplicate.kind
+    if kind == INCIDENT:
+        same = platform.incidents_by_external_id()[duplicate.ticket]
+        first = min(same, key=lambda i: platform_order(i.incident_id))
+        assert (duplicate.kept, ticket["Platform Ticket"]) == (first.incident_id, first.incident_id)
+        assert duplicate.extra in {i.incident_id for i in same} - {first.incident_id}
+    elif kind == NOTE:
+        notes = [n for n in platform.notes if n.details.startswith(f"[{duplicate.ticket}]")]
+        assert {duplicate.kept, duplicate.extra} == {n.rec_id for n in notes}
+        assert ticket["Status"] == tk.COMPLETED and not ticket["OT Number"]
+    else:
+        orders = platform.orders_for(ticket["Platform Ticket"])
+        assert {duplicate.kept, duplicate.extra} == {o.ot for o in orders}
+        assert duplicate.kept == ticket["OT Number"] == min((o.ot for o in orders), key=platform_order)
+
+
+def test_without_a_settle_time_the_late_write_duplicates() -> None:
+    """What Settle Time 0 (main before it) does: the look-up comes first, the twin after."""
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    run = Run(platform, clock, settings=make_settings(settle_time=0.0, retry_delay=5.0))
+    run.faults_for = once("create_ticket", Faults(late_rate=1.0, late_delay=20.0))
+    run.add("T-0")
+    run.drain()
+    clock.time += 30
+    assert incident_twins(platform) == 1
+
+
+def test_open_incidents_keep_the_lowest_incident_id_of_a_ticket() -> None:
+    incidents = OpenIncidents()
+    for incident_id in ("105", "99", "100"):
+        incidents.add(Incident(incident_id, f"r{incident_id}", "SNR", "N", "T-1", ""))
+    assert incidents.by_external["T-1"].incident_id == "99"
+    assert incidents.duplicates() == [Duplicate(INCIDENT, "T-1", "99", "100"), Duplicate(INCIDENT, "T-1", "99", "105")]
