@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import random
+from functools import lru_cache
 from typing import Any
 
 from attrs import define, field
@@ -498,12 +499,19 @@ def _scrub(protocol: HandlerContext, text: str) -> str:
 
 
 def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
-    return Scrubber.of(  # not through _settings: this runs when a cycle failed, maybe on a bad setting
-        username=str(protocol.get(ids().username) or ""),
-        password=str(protocol.get(ids().password) or ""),
-        api_key=str(protocol.get(ids().api_key) or ""),
-        tokens=(state.session.access_token, state.session.refresh_token),
+    # Not through _settings: this runs when a cycle failed, maybe on a bad setting.
+    return _scrubber_of(
+        str(protocol.get(ids().username) or ""),
+        str(protocol.get(ids().password) or ""),
+        str(protocol.get(ids().api_key) or ""),
+        (state.session.access_token, state.session.refresh_token),
     )
+
+
+@lru_cache(maxsize=8)
+def _scrubber_of(username: str, password: str, api_key: str, tokens: tuple[str, str]) -> Scrubber:
+    """Built once per set of secrets, not at every log line: each secret's encoded forms cost."""
+    return Scrubber.of(username=username, password=password, api_key=api_key, tokens=tokens)
 
 
 def _watching(protocol: HandlerContext, table: Table, now: float) -> bool:
@@ -522,7 +530,15 @@ def _record_duplicates(protocol: HandlerContext, report: CycleReport) -> None:
         cells["Detected At"] = now
         if table.add_row(duplicate.key, cells):
             new += 1
-            protocol.log(f"duplicate detected: {duplicate.describe()}; close the extra", "warning")
+            protocol.log(
+                f"duplicate detected: {duplicate.describe()}; close the extra",
+                "warning",
+                event="duplicate_detected",
+                kind=duplicate.kind,
+                ticket=duplicate.ticket,
+                kept=duplicate.kept,
+                extra=duplicate.extra,
+            )
     if new:
         protocol.set(ids().duplicates_detected, int(protocol.get(ids().duplicates_detected) or 0) + new)
 
