@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import logging
-import math
-import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from typing import Protocol as TypingProtocol
@@ -42,10 +39,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.engine.element import ElementView
 from connector.engine.events import SendInterApp
-from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, unique_object, written_type_names
+from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_call, written_type_names
 from connector.engine.table import Table
 from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
 from connector.service.table_query import QueryRefused, RowQuery, parse_query
@@ -87,44 +85,6 @@ class Hosting(TypingProtocol):
 
 
 # -- errors ------------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """Raised by an endpoint to answer `status` with `{"error": reason}`."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-class _Json(JSONResponse):
-    # Values come from handlers and HTTP answers: a cell may hold something JSON has no word for
-    # (a NaN, a datetime, a lone surrogate). It is shown as text rather than failing the answer.
-    def render(self, content: Any) -> bytes:
-        try:
-            return _dumps(content, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except ValueError:  # a NaN or an infinity, or a lone surrogate that UTF-8 cannot carry
-            return _dumps(_finite(content), ensure_ascii=True, allow_nan=False).encode("ascii")
-
-
-def _dumps(content: Any, **options: Any) -> str:
-    return json.dumps(content, default=str, separators=(",", ":"), **options)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
-
-
-def error(status: int, reason: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    """The one shape of every error answer."""
-    return _Json({"error": reason}, status_code=status, headers=headers)
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -275,96 +235,6 @@ def _table_json(table: Table, offset: int, limit: int | None, query: RowQuery) -
     }
 
 
-# -- bodies ------------------------------------------------------------------------------------
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past `limit` bytes without reading much further.
-
-    Content-Length is checked first, then the bytes as they arrive: a chunked body has no
-    length, and a declared one may lie. (Starlette's own limit answers in plain text.)
-    """
-    too_large = ApiError(413, f"the body is larger than the limit of {limit} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        text = declared.strip()
-        if not (text.isascii() and text.isdecimal()):
-            raise ApiError(400, f"Content-Length must be a number of bytes, got {declared[:40]!r}")
-        digits = text.lstrip("0")
-        if len(digits) > 18 or int(digits or "0") > limit:  # int() of thousands of digits is slow
-            raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_value(body: bytes) -> Any:
-    """The `value` of a `{"value": ...}` body, or a 400/422 that says what is wrong."""
-    try:
-        document = json.loads(body, parse_constant=_no_constant, object_pairs_hook=unique_object)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, f'the body must be JSON {{"value": ...}}: {_why_not_json(exc)}') from None
-    if not isinstance(document, dict):
-        raise ApiError(400, f'the body must be a JSON object {{"value": ...}}, got {_json_kind(document)}')
-    if "value" not in document:
-        raise ApiError(400, 'the body must have a "value" member: {"value": ...}')
-    value = document["value"]
-    refusal = _unfit_value(value)
-    if refusal is not None:
-        raise ApiError(422, refusal)
-    return value
-
-
-def _why_not_json(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-    if isinstance(exc, RecursionError):
-        return "nested too deep"
-    return str(exc)[:120]  # a NaN, or an integer of thousands of digits
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _unfit_value(value: Any) -> str | None:
-    """Why a JSON value cannot be a parameter's value before the engine sees it, or None.
-
-    These would get past the engine's type checks or break what comes after them (the store,
-    the answer), so the API refuses them itself, as the engine refuses a wrong type: 422.
-    """
-    if isinstance(value, (dict, list)):
-        # No parameter holds a structure (the engine would refuse it too, after repr-ing it whole).
-        return f"a parameter holds a single value (text, number or true/false), got {_json_kind(value)}"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
-        # JSON numbers are IEEE doubles (RFC 8259, section 6); past that range none is exact.
-        return "the number is out of range for a parameter (beyond a double's range)"
-    if isinstance(value, str) and not _encodable(value):
-        # "\ud800" in JSON gives a lone surrogate that no store or answer can carry.
-        return "the text is not valid Unicode (a lone surrogate)"
-    return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _json_kind(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 # -- InterApp replies --------------------------------------------------------------------------
 
 
@@ -397,12 +267,14 @@ def _read_reply(raw: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
 async def health(request: Request) -> JSONResponse:
     hosts: Iterable[Host] = request.app.state.runtime.elements.values()
     failed = [{"element": h.name, "reason": h.failure} for h in hosts if h.state is HostState.FAILED]
-    return _Json({"status": "failed", "failed": failed}, status_code=503) if failed else _Json({"status": "ok"})
+    return (
+        JsonAnswer({"status": "failed", "failed": failed}, status_code=503) if failed else JsonAnswer({"status": "ok"})
+    )
 
 
 async def list_elements(request: Request) -> JSONResponse:
     runtime: Hosting = request.app.state.runtime
-    return _Json(
+    return JsonAnswer(
         [
             {
                 "name": host.name,
@@ -423,7 +295,7 @@ async def list_elements(request: Request) -> JSONResponse:
 
 async def list_params(request: Request) -> JSONResponse:
     view = _host(request).view
-    return _Json(
+    return JsonAnswer(
         [
             _param_json(param, view.values.get(param.id))
             for param in view.protocol.params.values()
@@ -435,15 +307,15 @@ async def list_params(request: Request) -> JSONResponse:
 async def get_param(request: Request) -> JSONResponse:
     host = _host(request)
     param = _param(host, request.path_params["ref"])
-    return _Json(_param_json(param, host.view.values.get(param.id)))
+    return JsonAnswer(_param_json(param, host.view.values.get(param.id)))
 
 
 async def set_param(request: Request) -> JSONResponse:
     host = _host(request)
     param = _param(host, request.path_params["ref"])
-    value = _json_value(await _read_body(request, request.app.state.max_body))
+    value = json_value(await read_body(request, request.app.state.max_body))
     await _command(host, lambda host: host.set(param.id, value), subject=f"{param.name}: ")
-    return _Json(_param_json(param, host.view.values.get(param.id)))
+    return JsonAnswer(_param_json(param, host.view.values.get(param.id)))
 
 
 async def get_table(request: Request) -> JSONResponse:
@@ -454,12 +326,12 @@ async def get_table(request: Request) -> JSONResponse:
         query = parse_query(table, request.query_params.getlist("where"), request.query_params.get("sort"))
     except QueryRefused as refused:
         raise ApiError(400, str(refused)) from None
-    return _Json(_table_json(table, offset, _query_count(request, "limit"), query))
+    return JsonAnswer(_table_json(table, offset, _query_count(request, "limit"), query))
 
 
 async def post_interapp(request: Request) -> JSONResponse:
     host = _host(request)
-    body = await _read_body(request, request.app.state.max_body)
+    body = await read_body(request, request.app.state.max_body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -467,7 +339,7 @@ async def post_interapp(request: Request) -> JSONResponse:
     if not text.strip():
         raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
     replies = await _command(host, lambda host: host.interapp(text))
-    return _Json(_reply_json(replies), status_code=202)
+    return JsonAnswer(_reply_json(replies), status_code=202)
 
 
 def _query_count(request: Request, name: str) -> int | None:

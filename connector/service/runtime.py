@@ -82,6 +82,26 @@ def open_store(config: ElementConfig, protocol: Protocol) -> Store:
     return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
 
 
+def say_ignored(element_name: str, protocol: Protocol, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
+    """The element YAML's values are initial values: a saved one wins. Say so where they differ."""
+    for pid, value in initial.items():
+        if pid in saved and saved[pid] != value and not protocol.params[pid].password:
+            name = protocol.params[pid].name
+            log.warning(
+                "[%s] %s: the element YAML says %r, the saved value %r wins "
+                "(the YAML's values apply to a new element only; set it through the API)",
+                element_name,
+                name,
+                value,
+                saved[pid],
+                extra={
+                    "element": element_name,
+                    "event": "yaml_setting_ignored",
+                    "fields": {"param": name, "yaml": value, "saved": saved[pid]},
+                },
+            )
+
+
 class ElementHost:
     def __init__(
         self,
@@ -133,7 +153,7 @@ class ElementHost:
         always = param_values(self.protocol, self.config.secrets)
         saved = self.store.load()
         if not saved.empty:
-            self._say_ignored(initial, saved.params)
+            say_ignored(self.name, self.protocol, initial, saved.params)
         effects = self.element.start(saved, initial, always)
         await self._carry_out(effects)
         self._worker = asyncio.create_task(self._run(), name=f"element {self.name}")
@@ -147,25 +167,6 @@ class ElementHost:
         )
         for warning in self.protocol.warnings:
             log.warning("[%s] %s", self.name, warning)
-
-    def _say_ignored(self, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
-        """The element YAML's values are initial values: a saved one wins. Say so where they differ."""
-        for pid, value in initial.items():
-            if pid in saved and saved[pid] != value and not self.protocol.params[pid].password:
-                name = self.protocol.params[pid].name
-                log.warning(
-                    "[%s] %s: the element YAML says %r, the saved value %r wins "
-                    "(the YAML's values apply to a new element only; set it through the API)",
-                    self.name,
-                    name,
-                    value,
-                    saved[pid],
-                    extra={
-                        "element": self.name,
-                        "event": "yaml_setting_ignored",
-                        "fields": {"param": name, "yaml": value, "saved": saved[pid]},
-                    },
-                )
 
     async def stop(self, grace: float = 30.0) -> None:
         """Finish the running group (its answer handled and committed), then stop."""
