@@ -52,6 +52,10 @@ class ElementConfig:
     # Password parameters: applied at every start, never stored, never in a repr.
     secrets: Mapping[int | str, str] = field(repr=False)
     store_path: Path
+    # `store: postgresql://...` (connector.engine.store_pg); None: the SQLite file at store_path.
+    store_url: str | None = None
+    store_password: str | None = field(default=None, repr=False)  # for store_url; never stored
+    prefer: str | None = None  # the agent that runs it when it is up (connector.service.cluster)
     source: str = ""
     element_id: str | None = None  # "1/12"; None: the one saved in the store (connector.service.element_ids)
 
@@ -77,9 +81,15 @@ class HostState(enum.StrEnum):
         return self in (HostState.RUNNING, HostState.TIMEOUT)
 
 
-def open_store(config: ElementConfig, protocol: Protocol) -> Store:
-    """The element's own SQLite store, locked for this process (StoreError when refused)."""
-    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
+def open_store(config: ElementConfig, protocol: Protocol, *, epoch: int | None = None) -> Store:
+    """The element's own store: its SQLite file, locked for this process, or its PostgreSQL
+    state, fenced by the lease `epoch` (StoreError when refused)."""
+    owner = StoreOwner(element=config.name, protocol=protocol.name)
+    if config.store_url is not None:
+        from connector.engine.store_pg import PostgresStore  # psycopg only when it is used
+
+        return PostgresStore(config.store_url, owner, password=config.store_password, epoch=epoch)
+    return SQLiteStore(config.store_path, owner=owner)
 
 
 def say_ignored(element_name: str, protocol: Protocol, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
