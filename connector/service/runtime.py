@@ -144,6 +144,12 @@ class ElementHost:
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._router = EffectRouter(self)
+        # Whether a request may leave now: an agent's lease (connector.service.cluster) says no
+        # once it could have expired; the request is then not sent (the next owner reconciles).
+        self.may_send: Callable[[], bool] = lambda: True
+        # Called with each event before its step: an agent ties an inbox message's "applied"
+        # mark to the commit of the step that applies it (connector.service.cluster.inbox).
+        self.step_starts: Callable[[object], None] = lambda event: None
         # What the step being carried out sent: its InterApp messages (the replies an API
         # caller waits for) and its requests' "written" futures (see _carry_out).
         self._replies: list[ev.SendInterApp] = []
@@ -229,6 +235,7 @@ class ElementHost:
                 event, future = await self._queue.get()
             if event is _STOP:
                 return
+            self.step_starts(event)
             try:
                 effects = self.element.handle(event)
             except (KeyError, ValueRefused) as refused:  # a refused set: nothing changed
@@ -281,6 +288,14 @@ class ElementHost:
         self.metrics.commit_seconds.observe(time.monotonic() - started)
 
     def send(self, request: ev.SendRequest) -> None:
+        if not self.may_send():
+            log.warning(
+                "[%s] %s %s: not sent: this agent's lease may have expired",
+                self.name,
+                request.method,
+                request.path.split("?")[0],
+            )
+            return
         on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_wire.append(on_wire)
         task = asyncio.create_task(self._send(request, on_wire))
@@ -356,6 +371,7 @@ class Runtime:
         self.clock = clock
         self.elements: dict[str, ElementHost] = {}
         self._timers: Timers | None = None
+        self.api_url = ""  # http://HOST:PORT/api, once the API listens (set by connector.service.serve)
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
         """Open every element's store (locked for this process) and give each element its id,
@@ -397,6 +413,21 @@ class Runtime:
         except BaseException:
             await self.stop()  # the stores closed, their locks released
             raise
+
+    async def start_host(self, config: ElementConfig, protocol: Protocol, store: Store, element_id: str) -> ElementHost:
+        """Start one more element on `store` (an agent's, once it holds the element's lease)."""
+        if self._timers is None:
+            self._timers = Timers()
+        host = ElementHost(config, protocol, runtime=self, store=store, clock=self.clock, element_id=element_id)
+        self.elements[config.name] = host
+        try:
+            await host.start()
+        except BaseException:
+            del self.elements[config.name]
+            await host.transport.aclose()
+            store.close()
+            raise
+        return host
 
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.elements.values()))
