@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -33,15 +34,17 @@ from pathlib import Path
 
 import psycopg
 
+from connector.engine import events as ev
 from connector.engine.pg_connect import connect, prepare_schema, shown_url
 from connector.engine.store import StoreError, StoreOwner
 from connector.engine.store_pg import PostgresStore
 from connector.protocol.loader import load_protocol
-from connector.protocol.model import Protocol
-from connector.service.cluster.leases import Held, LeaseBook, LeaseTiming, Owner
+from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.service.cluster.inbox import Inbox
+from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
 from connector.service.cluster.spread import Picture, plan
 from connector.service.element_ids import assign_element_ids
-from connector.service.runtime import ElementConfig, HostState, Runtime, open_store
+from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime, open_store
 
 log = logging.getLogger("connector.agent")
 
@@ -64,7 +67,10 @@ class Agent(Runtime):
         self.book: LeaseBook | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._inbox_wake = asyncio.Event()
         self._settled = False
+        self.inbox = Inbox(self)
+        self._posts: set[asyncio.Task[int]] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -90,6 +96,7 @@ class Agent(Runtime):
             asyncio.create_task(self._loop(), name="agent leases"),
             asyncio.create_task(self._watchdog(), name="agent watchdog"),
             asyncio.create_task(self._listen(), name="agent hand-overs"),
+            asyncio.create_task(self._apply_inbox(), name="agent inbox"),
         ]
         log.info("agent %s: %d elements shared through %s", self.name, len(configs), shown_url(url))
 
@@ -171,6 +178,8 @@ class Agent(Runtime):
             await self._release(name)
             return
         host.may_send = lease.valid
+        self.inbox.watch(host)
+        self._inbox_wake.set()  # what other agents stored for it while it had no owner
         log.info("[%s] running on agent %s (lease epoch %d)", name, self.name, lease.epoch, extra={"element": name})
 
     async def _hand_over(self, name: str) -> None:
@@ -206,14 +215,42 @@ class Agent(Runtime):
                 log.error("[%s] no lease renewal in time: stopping it before its lease can expire", name)
                 await self._drop(name)
 
+    async def _apply_inbox(self) -> None:
+        while True:
+            self._inbox_wake.clear()
+            try:
+                await self.inbox.apply_pending()
+            except (psycopg.Error, OSError):
+                pass  # the loop reports the database's state; the messages wait, stored
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox_wake.wait(), timeout=self.timing.loop_wait)
+
+    def route(self, sender: ElementHost, message: ev.SendInterApp) -> None:
+        """InterApp to an element another agent runs goes through the inbox, like the API's."""
+        target = next((name for name, id in self.ids.items() if message.target in (name, id)), None)
+        if self.find(message.target) is not None or target is None or self.book is None:
+            super().route(sender, message)
+            return
+        kind = "interapp" if message.parameter == INTERAPP_RECEIVE else "set"
+        ref = None if kind == "interapp" else str(message.parameter)
+        payload = message.raw if kind == "interapp" else json.dumps(message.raw)
+        task = asyncio.create_task(self.book.post(target, kind, ref, payload))
+        self._posts.add(task)
+        task.add_done_callback(self._post_done)
+
+    def _post_done(self, task: asyncio.Task[int]) -> None:
+        self._posts.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("InterApp to another agent's element not stored: %s", task.exception())
+
     async def _listen(self) -> None:
         assert self.book is not None
         while True:
             try:
                 listener = await self.book.listen()
                 async with listener:
-                    async for _ in listener.notifies():
-                        self._wake.set()
+                    async for notice in listener.notifies():
+                        (self._inbox_wake if notice.channel == INBOX_CHANNEL else self._wake).set()
             except (psycopg.Error, OSError):
                 await asyncio.sleep(self.timing.loop_wait)  # the loop reports the database's state
 

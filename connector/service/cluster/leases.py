@@ -25,6 +25,7 @@ from connector.engine.pg_connect import connection_settings
 from connector.engine.pg_schema import SCHEMA
 
 CHANNEL = "connector_leases"
+INBOX_CHANNEL = "connector_inbox"
 
 
 @frozen(kw_only=True)
@@ -142,10 +143,45 @@ class LeaseBook:
         )
         return held, {str(name): str(url) for name, url in await agents.fetchall()}
 
+    # -- the inbox (connector.service.cluster.inbox) ---------------------------------------------
+
+    async def post(self, element: str, kind: str, ref: str | None, payload: str) -> int:
+        """Store a message for `element` (committed when this returns) and wake its owner; its id."""
+        db = await self._connection()
+        cursor = await db.execute(
+            f"WITH queued AS (INSERT INTO {SCHEMA}.inbox (element, kind, ref, payload) VALUES (%s, %s, %s, %s) "
+            f"RETURNING id) SELECT id, pg_notify('{INBOX_CHANNEL}', %s) FROM queued",
+            (element, kind, ref, payload, element),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    async def pending(self, elements: list[str]) -> list[tuple[int, str, str, str | None, str]]:
+        """The messages not yet applied for `elements`: (id, element, kind, ref, payload), oldest first."""
+        if not elements:
+            return []
+        db = await self._connection()
+        cursor = await db.execute(
+            f"SELECT id, element, kind, ref, payload FROM {SCHEMA}.inbox "
+            "WHERE element = ANY(%s::text[]) AND applied IS NULL ORDER BY id LIMIT 500",
+            (elements,),
+        )
+        return [
+            (int(str(i)), str(e), str(k), None if r is None else str(r), str(p))
+            for i, e, k, r, p in await cursor.fetchall()
+        ]
+
+    async def mark_applied(self, message: int) -> None:
+        """For a message whose step committed nothing (refused, or it changed nothing saved)."""
+        db = await self._connection()
+        await db.execute(f"UPDATE {SCHEMA}.inbox SET applied = now() WHERE id = %s", (message,))
+
     async def listen(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         """A connection of its own, listening for hand-overs (its `notifies()` yields them)."""
         listener = await psycopg.AsyncConnection.connect(self._settings, autocommit=True)
         await listener.execute(f"LISTEN {CHANNEL}")
+        await listener.execute(f"LISTEN {INBOX_CHANNEL}")
         return listener
 
     async def close(self) -> None:
