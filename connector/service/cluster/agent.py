@@ -42,6 +42,7 @@ from connector.protocol.loader import load_protocol
 from connector.protocol.model import INTERAPP_RECEIVE, Protocol
 from connector.service.cluster.inbox import Inbox
 from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
+from connector.service.cluster.metrics import AgentCollector
 from connector.service.cluster.spread import Picture, plan
 from connector.service.element_ids import assign_element_ids
 from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime, open_store
@@ -71,6 +72,8 @@ class Agent(Runtime):
         self._settled = False
         self.inbox = Inbox(self)
         self._posts: set[asyncio.Task[int]] = set()
+        self.counts = {"taken": 0, "lost": 0}
+        self.collectors = (AgentCollector(self),)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -121,7 +124,7 @@ class Agent(Runtime):
             try:
                 await asyncio.wait_for(self._turn(), timeout=self.timing.ttl)
                 if self.database_problem:
-                    log.warning("agent %s: the database answers again", self.name, extra={"event": "database_back"})
+                    log.info("agent %s: the database answers again", self.name, extra={"event": "database_back"})
                 self.database_problem = ""
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 problem = " ".join(str(exc).split()) or type(exc).__name__
@@ -133,6 +136,7 @@ class Agent(Runtime):
                         extra={"event": "database_unreachable", "fields": {"reason": problem}},
                     )
                 self.database_problem = problem
+                self.owners = {}  # not known now: shown as no owner rather than as it was
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.timing.loop_wait)
@@ -170,6 +174,7 @@ class Agent(Runtime):
     async def _run(self, name: str, lease: Held) -> None:
         config, protocol = self.configs[name], self.protocols[name]
         self.held[name] = lease
+        self.counts["taken"] += 1
         try:
             store = open_store(config, protocol, epoch=lease.epoch)
             host = await self.start_host(config, protocol, store, self.ids[name])
@@ -200,6 +205,7 @@ class Agent(Runtime):
 
     async def _drop(self, name: str) -> None:
         """Stop an element whose lease is gone: nothing more leaves, nothing more commits."""
+        self.counts["lost"] += 1
         self.held.pop(name, None)
         host = self.elements.pop(name, None)
         if host is not None:

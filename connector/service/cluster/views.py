@@ -72,6 +72,7 @@ def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[dict[st
                     "version": protocol.version,
                     "state": "standby",
                     "owner": _owner_json(agent, name),
+                    **({"reason": f"the shared database: {agent.database_problem}"} if agent.database_problem else {}),
                     "summary": {},
                 }
             )

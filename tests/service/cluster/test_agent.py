@@ -164,3 +164,28 @@ def test_the_mark_of_an_inbox_message_is_committed_with_its_step(postgres_url: s
         await a.stop()
 
     run(test)
+
+
+def test_an_agent_cut_off_from_the_database_stops_its_elements_says_so_and_resumes(postgres_url: str) -> None:
+    async def test() -> None:
+        a = await started(postgres_url, "a")
+        await until(lambda: len(a.elements) == 4)
+        book = a.book
+        assert book is not None
+        reachable = book._settings
+        book._settings = reachable.replace(f"port={_port(postgres_url)}", "port=9")  # nothing listens there
+        await book.close()
+        await until(lambda: a.database_problem != "" and not a.elements, seconds=FAST.ttl + 1)
+        metrics = (
+            await httpx.AsyncClient(transport=httpx.ASGITransport(create_app(a)), base_url="http://a").get("/metrics")
+        ).text
+        assert "connector_agent_database_up 0.0" in metrics and "connector_agent_leases_lost_total 4.0" in metrics
+        book._settings = reachable
+        await until(lambda: len(a.elements) == 4 and a.database_problem == "", seconds=FAST.ttl + 2)
+        await a.stop()
+
+    run(test)
+
+
+def _port(url: str) -> str:
+    return url.rsplit(":", 1)[1].split("/", 1)[0]
