@@ -37,15 +37,22 @@ class LeaseLost(StoreError):
     """The commit's fence failed: another agent owns the element now, or the lease expired."""
 
 
+# Each statement takes its rows as ONE JSON document, parsed by PostgreSQL: psycopg escapes the
+# items of a text array one by one in Python (30 ms for 100 rows), json.dumps does it all in C.
+# json_each (not jsonb_each) keeps the document's order: a table's rows are inserted, and so
+# numbered, in the order the step wrote them.
 _PARAMS = (
     f"INSERT INTO {SCHEMA}.params (element, id, value) "
-    "SELECT %s, i, v FROM unnest(%s::integer[], %s::text[]) AS u(i, v) "
+    "SELECT %s, e.key::integer, e.value::text FROM json_each(%s::json) AS e "
     "ON CONFLICT (element, id) DO UPDATE SET value = excluded.value"
 )
-_DELETE = f"DELETE FROM {SCHEMA}.rows WHERE element = %s AND table_id = %s AND key = ANY(%s::text[])"
+_DELETE = (
+    f"DELETE FROM {SCHEMA}.rows WHERE element = %s AND table_id = %s "
+    "AND key IN (SELECT json_array_elements_text(%s::json))"
+)
 _UPSERT = (
     f"INSERT INTO {SCHEMA}.rows AS r (element, table_id, key, cells) "
-    "SELECT %s, %s, k, c FROM unnest(%s::text[], %s::jsonb[]) AS u(k, c) "
+    "SELECT %s, %s, e.key, e.value::jsonb FROM json_each(%s::json) WITH ORDINALITY AS e(key, value, n) ORDER BY e.n "
     "ON CONFLICT (element, table_id, key) DO UPDATE SET cells = r.cells || excluded.cells"
 )
 
@@ -139,16 +146,14 @@ class PostgresStore:
     def _statements(element: str, persist: Persist) -> list[tuple[str, tuple[Any, ...]]]:
         statements: list[tuple[str, tuple[Any, ...]]] = []
         if persist.params:
-            ids = list(persist.params)
-            statements.append((_PARAMS, (element, ids, [json.dumps(persist.params[pid]) for pid in ids])))
+            statements.append((_PARAMS, (element, json.dumps({str(pid): v for pid, v in persist.params.items()}))))
         for delta in persist.tables:
             if delta.deleted:
-                statements.append((_DELETE, (element, delta.table, list(delta.deleted))))
+                statements.append((_DELETE, (element, delta.table, json.dumps(delta.deleted))))
             if delta.written:
                 names = [str(cid) for cid in delta.columns[1:]]
-                keys = list(delta.written)
-                cells = [json.dumps(dict(zip(names, delta.written[key][1:], strict=True))) for key in keys]
-                statements.append((_UPSERT, (element, delta.table, keys, cells)))
+                rows = {key: dict(zip(names, cells[1:], strict=True)) for key, cells in delta.written.items()}
+                statements.append((_UPSERT, (element, delta.table, json.dumps(rows))))
         return statements
 
     def _after_failure(self) -> None:

@@ -155,6 +155,8 @@ def _host(request: Request) -> Host:
     if host is None:
         raise not_here(runtime, name)  # 404, or another agent's element (connector.service.cluster)
     if host.state is HostState.FAILED:  # what it holds was not all committed: show none of it
+        if isinstance(shared := not_here(runtime, name), Elsewhere):
+            raise shared  # an agent's element whose lease is gone: another agent takes it over
         raise ApiError(503, f"element {name!r} failed ({host.failure}); restart it to see what its store holds")
     return host
 

@@ -97,7 +97,8 @@ class Cluster:
     def live(self) -> list[RuntimeProcess]:
         return [a for name, a in self.agents.items() if a.alive() and name not in self.paused]
 
-    def listing(self, agent: RuntimeProcess) -> dict[str, Any] | None:
+    @staticmethod
+    def listing(agent: RuntimeProcess) -> dict[str, Any] | None:
         try:
             answer = agent.client.get("/api/elements", timeout=2)
         except httpx.HTTPError:
@@ -126,6 +127,15 @@ class Cluster:
             time.sleep(0.05)
         raise AssertionError(f"no agent took {ELEMENT!r} over within {timeout:g} s")
 
+    @staticmethod
+    def wait_running(agent: RuntimeProcess, timeout: float = 60.0) -> None:
+        """Until `agent` runs the element (a lone agent takes it after one loop)."""
+        begun = time.monotonic()
+        while (entry := Cluster.listing(agent)) is None or entry["state"] not in ("running", "timeout"):
+            if time.monotonic() - begun > timeout:
+                raise AssertionError(f"{ELEMENT!r} not running within {timeout:g} s")
+            time.sleep(0.05)
+
     def owner_process(self) -> RuntimeProcess:
         owner, _ = self.wait_owner()
         return self.agents[owner]
@@ -142,6 +152,18 @@ class Cluster:
         self.takeovers.append(took)
         self.kills += 1
         agent.start()
+        return took
+
+    def terminate_owner(self) -> float:
+        """SIGTERM the owner: the seconds until another agent runs the element (the hand-over)."""
+        owner, _ = self.wait_owner()
+        agent = self.agents[owner]
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        self.wait_owner(other_than=owner)
+        took = time.monotonic() - stopped
+        agent.proc.wait(30)
         return took
 
     def pause_owner(self, extra: float = 2.0) -> float:

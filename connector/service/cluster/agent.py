@@ -263,9 +263,12 @@ class Agent(Runtime):
     # -- for the API ----------------------------------------------------------------------
 
     def owner_of(self, name: str) -> Owner | None:
-        if name in self.elements:
+        """Who runs `name`: this agent, another, or None (being taken over, or not known now)."""
+        host = self.elements.get(name)
+        if host is not None and host.state is not HostState.FAILED:
             return Owner(agent=self.name or "", url=self.api_url)
-        return self.owners.get(name)
+        owner = self.owners.get(name)
+        return None if owner is None or owner.agent == self.name else owner
 
 
 def _one_database(configs: list[ElementConfig]) -> tuple[str, str | None]:
