@@ -122,7 +122,8 @@ class Agent(Runtime):
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._turn(), timeout=self.timing.ttl)
+                async with asyncio.timeout(self.timing.ttl):
+                    await self._turn()
                 if self.database_problem:
                     log.info("agent %s: the database answers again", self.name, extra={"event": "database_back"})
                 self.database_problem = ""
@@ -138,8 +139,7 @@ class Agent(Runtime):
                 self.database_problem = problem
                 self.owners = {}  # not known now: shown as no owner rather than as it was
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.timing.loop_wait)
+            await _wait(self._wake, self.timing.loop_wait)
 
     async def _turn(self) -> None:
         assert self.book is not None
@@ -228,8 +228,7 @@ class Agent(Runtime):
                 await self.inbox.apply_pending()
             except (psycopg.Error, OSError):
                 pass  # the loop reports the database's state; the messages wait, stored
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._inbox_wake.wait(), timeout=self.timing.loop_wait)
+            await _wait(self._inbox_wake, self.timing.loop_wait)
 
     def route(self, sender: ElementHost, message: ev.SendInterApp) -> None:
         """InterApp to an element another agent runs goes through the inbox, like the API's."""
@@ -269,6 +268,14 @@ class Agent(Runtime):
             return Owner(agent=self.name or "", url=self.api_url)
         owner = self.owners.get(name)
         return None if owner is None or owner.agent == self.name else owner
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed. Not asyncio.wait_for: on Python 3.11 it
+    loses a cancel that comes as the event is set, and the agent's loops would never stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 def _one_database(configs: list[ElementConfig]) -> tuple[str, str | None]:

@@ -73,6 +73,7 @@ def test_each_element_runs_on_one_agent_and_a_clean_stop_hands_over_at_once(post
         a = await started(postgres_url, "a")
         b = await started(postgres_url, "b")
         await until(lambda: running(a, b) == list(NAMES) and len(a.elements) == len(b.elements) == 2)
+        await until(lambda: len(b.owners) == 4)  # b's picture of the leases, renewed each loop
         listing = (
             await httpx.AsyncClient(transport=httpx.ASGITransport(create_app(b)), base_url="http://b").get(
                 "/api/elements"
@@ -176,10 +177,14 @@ def test_an_agent_cut_off_from_the_database_stops_its_elements_says_so_and_resum
         book._settings = reachable.replace(f"port={_port(postgres_url)}", "port=9")  # nothing listens there
         await book.close()
         await until(lambda: a.database_problem != "" and not a.elements, seconds=FAST.ttl + 1)
-        metrics = (
-            await httpx.AsyncClient(transport=httpx.ASGITransport(create_app(a)), base_url="http://a").get("/metrics")
-        ).text
+        api = httpx.AsyncClient(transport=httpx.ASGITransport(create_app(a)), base_url="http://a")
+        metrics = (await api.get("/metrics")).text
         assert "connector_agent_database_up 0.0" in metrics and "connector_agent_leases_lost_total 4.0" in metrics
+        listed = (await api.get("/api/elements")).json()
+        assert {(e["state"], e["owner"]) for e in listed} == {("standby", None)}
+        assert all("the shared database" in e["reason"] for e in listed)
+        refused = await api.put("/api/elements/BE 1/params/Max Retries", json={"value": 3})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "2", "never a 202 not stored"
         book._settings = reachable
         await until(lambda: len(a.elements) == 4 and a.database_problem == "", seconds=FAST.ttl + 2)
         await a.stop()
