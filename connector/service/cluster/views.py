@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from connector.engine.values import NotSettable, ValueRefused, coerce, settable
 from connector.protocol.model import ParamType
-from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
+from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
 
 if TYPE_CHECKING:
     from connector.service.cluster.agent import Agent
@@ -113,13 +113,7 @@ async def _message(request: Request, agent: Agent, name: str) -> tuple[str, str 
     body = await read_body(request, request.app.state.max_body)
     protocol = agent.protocols[name]
     if request.url.path.endswith("/interapp"):
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        if not text.strip():
-            raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
-        return "interapp", None, text
+        return "interapp", None, interapp_text(body)
     ref = request.path_params.get("ref", "")
     try:
         param = protocol.param(ref)
