@@ -49,3 +49,17 @@ def test_a_password_never_in_the_yaml_nor_in_the_message(tmp_path: Path, extra: 
     with pytest.raises(ProtocolError) as refused:
         load_element(element(tmp_path, extra))
     assert message in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_run_refuses_a_store_url_with_a_password_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connector.cli import main
+    from connector.commandline import EXIT_UNREADABLE
+
+    code = main(["run", str(element(tmp_path, "")), "--store", "postgresql://u:hunter2@db/x", "--api", "127.0.0.1:0"])
+    err = capsys.readouterr().err
+    assert (
+        code == EXIT_UNREADABLE and "connector run: --store: store postgresql://u@db/x: the URL holds a password" in err
+    )
+    assert "hunter2" not in err
