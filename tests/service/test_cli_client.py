@@ -35,6 +35,7 @@ from connector.protocol.model import Column as ColumnModel
 from connector.service.api import create_app
 from connector.service.client_commands import operator_order
 from connector.service.client_table import choose_columns
+from connector.service.cluster.leases import Owner
 from tests.conftest import REPO, sample_text
 from tests.engine import toy
 from tests.service.test_api import (
@@ -677,3 +678,31 @@ def test_send_a_message_refused_whole_fails_even_with_allow_rejects(
     assert code == 1 and out == "" and err.startswith("connector send: not JSON")
     code, out, _ = run(capsys, "send", BE, str(message), "-o", "json", "--allow-rejects", "--api", api.url)
     assert code == 1 and json.loads(out)["errors"][0].startswith("not JSON")
+
+
+class FakeAgentRuntime(FakeRuntime):
+    """An agent's view (connector.service.cluster.views reads these): one element here, one elsewhere."""
+
+    def __init__(self, here: FakeHost, elsewhere: str) -> None:
+        super().__init__(here)
+        self.configs = {here.name: None, elsewhere: None}
+        self.protocols = {elsewhere: here.view.protocol}
+        self.database_problem = ""
+
+    def owner_of(self, name: str) -> Owner | None:
+        return (
+            Owner(agent="agent-a", url="http://a/api")
+            if name in self.elements
+            else Owner(agent="agent-b", url="http://b/api")
+        )
+
+
+def test_elements_shows_the_owner_of_each_element_on_an_agent(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = server.serve(FakeAgentRuntime(FakeHost(operator_element()), "BE 02"))
+    code, out, err = run(capsys, "elements", "--api", api.url)
+    assert code == 0 and err == ""
+    assert "Owner" in next(line for line in out.splitlines() if "Name" in line)
+    assert "agent-a" in next(line for line in out.splitlines() if BE in line)
+    assert "standby" in (other := next(line for line in out.splitlines() if "BE 02" in line)) and "agent-b" in other
