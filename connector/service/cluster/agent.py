@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -39,7 +38,7 @@ from connector.engine.pg_connect import connect, prepare_schema, shown_url
 from connector.engine.store import StoreError, StoreOwner
 from connector.engine.store_pg import PostgresStore
 from connector.protocol.loader import load_protocol
-from connector.protocol.model import INTERAPP_RECEIVE, Protocol
+from connector.protocol.model import Protocol
 from connector.service.cluster.inbox import Inbox
 from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
 from connector.service.cluster.metrics import AgentCollector
@@ -236,10 +235,8 @@ class Agent(Runtime):
         if self.find(message.target) is not None or target is None or self.book is None:
             super().route(sender, message)
             return
-        kind = "interapp" if message.parameter == INTERAPP_RECEIVE else "set"
-        ref = None if kind == "interapp" else str(message.parameter)
-        payload = message.raw if kind == "interapp" else json.dumps(message.raw)
-        task = asyncio.create_task(self.book.post(target, kind, ref, payload))
+        # "element": from an element, not from outside: it may land on any parameter (InterApp Return).
+        task = asyncio.create_task(self.book.post(target, "element", str(message.parameter), message.raw))
         self._posts.add(task)
         task.add_done_callback(self._post_done)
 

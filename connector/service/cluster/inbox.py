@@ -73,6 +73,9 @@ class Inbox:
         if kind == "interapp":
             host.metrics.interapp_messages += 1
             event = ev.SetParameter(param=INTERAPP_RECEIVE, value=payload)
+        elif kind == "element":  # another element's message, as the runtime routes it between its own
+            host.metrics.interapp_messages += 1
+            event = ev.SetParameter(param=int(ref or INTERAPP_RECEIVE), value=payload, from_outside=False)
         else:
             event = ev.SetParameter(param=int(ref or 0), value=json.loads(payload))
         self._marks[id(event)] = (store, message)

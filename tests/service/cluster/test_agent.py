@@ -199,3 +199,22 @@ def test_an_agent_cut_off_from_the_database_stops_its_elements_says_so_and_resum
 
 def _port(url: str) -> str:
     return url.rsplit(":", 1)[1].split("/", 1)[0]
+
+
+def test_interapp_between_elements_on_different_agents_goes_through_the_inbox(
+    postgres_url: str, ticket_batch: str
+) -> None:
+    async def test() -> None:
+        prefer = {"BE 1": "a", "BE 2": "a", "BE 3": "b", "BE 4": "b"}
+        a = await started(postgres_url, "a", prefer)
+        b = await started(postgres_url, "b", prefer)
+        await until(lambda: sorted(a.elements) == ["BE 1", "BE 2"] and sorted(b.elements) == ["BE 3", "BE 4"])
+        agent_id, element_id = a.ids["BE 3"].split("/")
+        # WM's batch, its replies addressed to BE 3 (on agent b) rather than to WM.
+        raw = ticket_batch.replace('"agentId":101,"elementId":12', f'"agentId":{agent_id},"elementId":{element_id}')
+        await a.elements["BE 1"].interapp(raw)
+        await until(lambda: "TicketBatchResponse" in str(b.elements["BE 3"].view.get(9000001) or ""))
+        await a.stop()
+        await b.stop()
+
+    run(test)
