@@ -39,7 +39,7 @@ from connector.engine.store import StoreError, StoreOwner
 from connector.engine.store_pg import PostgresStore
 from connector.protocol.loader import load_protocol
 from connector.protocol.model import Protocol
-from connector.service.cluster.inbox import Inbox
+from connector.service.cluster.inbox import Inbox, until_set
 from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
 from connector.service.cluster.metrics import AgentCollector
 from connector.service.cluster.spread import Picture, plan
@@ -98,7 +98,7 @@ class Agent(Runtime):
             asyncio.create_task(self._loop(), name="agent leases"),
             asyncio.create_task(self._watchdog(), name="agent watchdog"),
             asyncio.create_task(self._listen(), name="agent hand-overs"),
-            asyncio.create_task(self._apply_inbox(), name="agent inbox"),
+            asyncio.create_task(self.inbox.run(self._inbox_wake, self.timing.loop_wait), name="agent inbox"),
         ]
         log.info("agent %s: %d elements shared through %s", self.name, len(configs), shown_url(url))
 
@@ -138,7 +138,7 @@ class Agent(Runtime):
                 self.database_problem = problem
                 self.owners = {}  # not known now: shown as no owner rather than as it was
             self._wake.clear()
-            await _wait(self._wake, self.timing.loop_wait)
+            await until_set(self._wake, self.timing.loop_wait)
 
     async def _turn(self) -> None:
         assert self.book is not None
@@ -220,15 +220,6 @@ class Agent(Runtime):
                 log.error("[%s] no lease renewal in time: stopping it before its lease can expire", name)
                 await self._drop(name)
 
-    async def _apply_inbox(self) -> None:
-        while True:
-            self._inbox_wake.clear()
-            try:
-                await self.inbox.apply_pending()
-            except (psycopg.Error, OSError):
-                pass  # the loop reports the database's state; the messages wait, stored
-            await _wait(self._inbox_wake, self.timing.loop_wait)
-
     def route(self, sender: ElementHost, message: ev.SendInterApp) -> None:
         """InterApp to an element another agent runs goes through the inbox, like the API's."""
         target = next((name for name, id in self.ids.items() if message.target in (name, id)), None)
@@ -265,14 +256,6 @@ class Agent(Runtime):
             return Owner(agent=self.name or "", url=self.api_url)
         owner = self.owners.get(name)
         return None if owner is None or owner.agent == self.name else owner
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    """Until `event` is set or `seconds` have passed. Not asyncio.wait_for: on Python 3.11 it
-    loses a cancel that comes as the event is set, and the agent's loops would never stop."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()
 
 
 def _one_database(configs: list[ElementConfig]) -> tuple[str, str | None]:
