@@ -48,7 +48,9 @@ def element(platform: PlatformProcess) -> Iterator[RuntimeProcess]:
     password, api_key = credentials(SEED)
     settings = ElementSettings(max_retries=3, retry_delay=0.1, processing_interval=1, request_batch=20)
     with tempfile.TemporaryDirectory(prefix="card-element-") as work:
-        yaml_path, env = write_element_yaml(Path(work), platform.port, password=password, api_key=api_key, settings=settings)
+        yaml_path, env = write_element_yaml(
+            Path(work), platform.port, password=password, api_key=api_key, settings=settings
+        )
         process = RuntimeProcess(yaml_path, env, log_path=Path(work) / "runtime.log", token=TOKEN)
         process.start()
         try:

@@ -77,5 +77,7 @@ def test_a_datetime_cell_carries_its_utc_time() -> None:
 
 def test_the_address_gives_the_table_query() -> None:
     args = {"t1000.p": "2", "t1000.sort": "-1012", "t1000.f1006": "Error", "t1000.q": " WM- ", "t1100.p": "9"}
-    assert v.TableQuery.from_args(1000, args) == v.TableQuery(page=2, sort="-1012", filters=((1006, "Error"),), search="WM-")
+    assert v.TableQuery.from_args(1000, args) == v.TableQuery(
+        page=2, sort="-1012", filters=((1006, "Error"),), search="WM-"
+    )
     assert v.TableQuery.from_args(1000, {"t1000.p": "x"}).page == 1
