@@ -185,6 +185,7 @@ class _Demo:
     async def drive(self, runtime: Runtime, port: int) -> None:
         """WM's side: send the tickets through the API, watch them settle, show the summary."""
         self.console.print(f"management API: http://{self.api_host}:{port}/api/elements")
+        self.console.print(f"element card: http://{self.api_host}:{port}/ (open it in a browser)")
         self.platform.faults = fp.Faults(html_503_rate=self.options.fault_rate)
         host = runtime.elements[ELEMENT]
         self.started = time.monotonic()
