@@ -1,7 +1,8 @@
 """How much the element card costs (issue 13): its first page with 100,000 rows in the table, and
 what eight open cards do to a drain.
 
-    .venv/bin/python -m tools.bench_card [--rows 100000] [--drain 5000] [--cards 8] [--rounds 2] [--json FILE]
+    .venv/bin/python -m tools.bench_card [--rows 100000] [--drain 5000] [--cards 8] [--rounds 5]
+                                         [--latency-ms 0] [--json FILE]
 
 Both run the element as a real `connector run` process against the fake platform's own process
 (tools.bench's). The render: the card's first page (`/elements/{name}?page=tickets`, every
@@ -103,10 +104,10 @@ class OpenCards:
                 thread.join()
 
 
-def drain_once(n: int, cards: int) -> dict[str, Any]:
+def drain_once(n: int, cards: int, latency: float = 0.0) -> dict[str, Any]:
     incidents = max(1, int(n * 0.3 / 0.8 * 1.1))
     notes = sum(1 for i in range(n) if i % 10 < 3)
-    with tempfile.TemporaryDirectory() as work, platform_server(Path(work), 0.0, incidents) as platform:
+    with tempfile.TemporaryDirectory() as work, platform_server(Path(work), latency, incidents) as platform:
         rows = wm_tickets(n, open_incidents(platform)[:notes])
         with runtime(platform, Path(work), 1) as element:
             send_all(element, rows)
@@ -122,17 +123,18 @@ def drain_once(n: int, cards: int) -> dict[str, Any]:
             }
 
 
-def measure_drain(n: int, cards: int, rounds: int) -> dict[str, Any]:
+def measure_drain(n: int, cards: int, rounds: int, latency: float = 0.0) -> dict[str, Any]:
     alone: list[float] = []
     watched: list[dict[str, Any]] = []
     for index in range(rounds):
-        alone.append(drain_once(n, 0)["drain_s"])
-        watched.append(drain_once(n, cards))
+        alone.append(drain_once(n, 0, latency)["drain_s"])
+        watched.append(drain_once(n, cards, latency))
         print(f"  round {index + 1}: alone {alone[-1]:.2f} s, with {cards} cards {watched[-1]['drain_s']:.2f} s")
     with_cards = [w["drain_s"] for w in watched]
     slowdown = statistics.median(with_cards) / statistics.median(alone) - 1
     return {
         "tickets": n,
+        "latency_ms": latency * 1000,
         "cards": cards,
         "alone_s": alone,
         "with_cards_s": with_cards,
@@ -146,7 +148,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="tickets in the table for the render (0: skip)")
     parser.add_argument("--drain", type=int, default=5000, help="tickets to drain (0: skip)")
     parser.add_argument("--cards", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2, help="drains alone and with cards, alternating")
+    parser.add_argument("--rounds", type=int, default=5, help="drains alone and with cards, alternating")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="the platform's added latency for the drain (a longer drain)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     report: dict[str, Any] = {}
@@ -160,7 +165,7 @@ def main() -> int:
             )
         print(f"live answer: median {render['live_answer']['median_s'] * 1000:.0f} ms")
     if args.drain:
-        report["drain"] = drain = measure_drain(args.drain, args.cards, args.rounds)
+        report["drain"] = drain = measure_drain(args.drain, args.cards, args.rounds, args.latency_ms / 1000)
         print(
             f"drain of {args.drain}: alone {statistics.median(drain['alone_s']):.2f} s, with {args.cards} cards "
             f"{statistics.median(drain['with_cards_s']):.2f} s: {drain['slowdown_pct']:+.1f}% "

@@ -11,6 +11,7 @@ from connector.engine.http import httpx
 from connector.service.api import create_app
 from connector.service.card.gate import COOKIE
 from connector.service.card.live import COALESCE, LiveCache
+from connector.service.runtime import HostState
 from tests.service.card.elements import NAME, SECRET, ticketing_runtime
 
 pytestmark = pytest.mark.anyio
@@ -154,3 +155,27 @@ async def test_the_login_sends_back_to_this_server_only() -> None:
     async with http:
         answer = await http.post("/login", data={"token": TOKEN, "next": "//evil.test/x"}, headers=ORIGIN)
     assert answer.headers["location"] == "/"
+
+
+async def test_a_failed_element_shows_its_reason_and_none_of_its_values() -> None:
+    http, host = client()
+    host.state = HostState.FAILED
+    host.failure = "its store refused a commit: disk full"
+    async with http:
+        page = await http.get(CARD)
+        live = await http.get(f"{CARD}/live")
+    assert page.status_code == 200 and 'data-state="failed"' in page.text and "disk full" in page.text
+    assert 'data-param="13"' not in page.text and 'data-key="' not in page.text
+    assert live.json()["state"] == "failed" and "values" not in live.json()
+
+
+async def test_the_list_follows_the_elements() -> None:
+    http, host = client()
+    async with http:
+        first = await http.get("/live")
+        same = await http.get("/live", params={"since": first.json()["version"]})
+        host.metrics.last_step = 2.0  # type: ignore[attr-defined]  # the element stepped
+        changed = await http.get("/live", params={"since": first.json()["version"]})
+    element = first.json()["elements"][NAME]
+    assert element["state"] == "running" and element["values"]["40"]["text"] == "60"  # Tickets Waiting
+    assert same.status_code == 204 and changed.status_code == 200
