@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -104,6 +105,13 @@ class OpenCards:
                 thread.join()
 
 
+def cpu_seconds(element: RuntimeProcess) -> float:
+    """CPU time `connector run` has used (user + system): steadier than wall time on a shared machine."""
+    assert element.proc is not None
+    fields = Path(f"/proc/{element.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def drain_once(n: int, cards: int, latency: float = 0.0) -> dict[str, Any]:
     incidents = max(1, int(n * 0.3 / 0.8 * 1.1))
     notes = sum(1 for i in range(n) if i % 10 < 3)
@@ -111,27 +119,35 @@ def drain_once(n: int, cards: int, latency: float = 0.0) -> dict[str, Any]:
         rows = wm_tickets(n, open_incidents(platform)[:notes])
         with runtime(platform, Path(work), 1) as element:
             send_all(element, rows)
+            cpu_before = cpu_seconds(element)
             if not cards:
-                return {"cards": 0, "drain_s": element_drain(element, n)}
+                seconds = element_drain(element, n)
+                return {"cards": 0, "drain_s": seconds, "cpu_s": cpu_seconds(element) - cpu_before}
             with OpenCards(element.api, cards).open() as open_cards:
                 seconds = element_drain(element, n)
             return {
                 "cards": cards,
                 "drain_s": seconds,
+                "cpu_s": cpu_seconds(element) - cpu_before,
                 "updates_per_card_per_s": open_cards.updates / cards / seconds,
                 "asks_per_card_per_s": open_cards.answers / cards / seconds,
             }
 
 
 def measure_drain(n: int, cards: int, rounds: int, latency: float = 0.0) -> dict[str, Any]:
-    alone: list[float] = []
+    lone: list[dict[str, Any]] = []
     watched: list[dict[str, Any]] = []
     for index in range(rounds):
-        alone.append(drain_once(n, 0, latency)["drain_s"])
+        lone.append(drain_once(n, 0, latency))
         watched.append(drain_once(n, cards, latency))
-        print(f"  round {index + 1}: alone {alone[-1]:.2f} s, with {cards} cards {watched[-1]['drain_s']:.2f} s")
+        print(
+            f"  round {index + 1}: alone {lone[-1]['drain_s']:.2f} s ({lone[-1]['cpu_s']:.2f} s CPU), "
+            f"with {cards} cards {watched[-1]['drain_s']:.2f} s ({watched[-1]['cpu_s']:.2f} s CPU)"
+        )
+    alone = [r["drain_s"] for r in lone]
     with_cards = [w["drain_s"] for w in watched]
     slowdown = statistics.median(with_cards) / statistics.median(alone) - 1
+    cpu_added = statistics.median(w["cpu_s"] for w in watched) / statistics.median(r["cpu_s"] for r in lone) - 1
     return {
         "tickets": n,
         "latency_ms": latency * 1000,
@@ -139,6 +155,9 @@ def measure_drain(n: int, cards: int, rounds: int, latency: float = 0.0) -> dict
         "alone_s": alone,
         "with_cards_s": with_cards,
         "slowdown_pct": slowdown * 100,
+        "alone_cpu_s": [r["cpu_s"] for r in lone],
+        "with_cards_cpu_s": [w["cpu_s"] for w in watched],
+        "cpu_added_pct": cpu_added * 100,
         "updates_per_card_per_s": statistics.median(w["updates_per_card_per_s"] for w in watched),
     }
 
@@ -169,7 +188,8 @@ def main() -> int:
         print(
             f"drain of {args.drain}: alone {statistics.median(drain['alone_s']):.2f} s, with {args.cards} cards "
             f"{statistics.median(drain['with_cards_s']):.2f} s: {drain['slowdown_pct']:+.1f}% "
-            f"({drain['updates_per_card_per_s']:.1f} updates a second per card)"
+            f"({drain['updates_per_card_per_s']:.1f} updates a second per card); "
+            f"the runtime's CPU time {drain['cpu_added_pct']:+.1f}%"
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

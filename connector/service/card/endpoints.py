@@ -24,6 +24,7 @@ from connector.service.api_json import error, read_body
 from connector.service.card import view as v
 from connector.service.card.gate import local_path, same_origin, session_cookie
 from connector.service.card.live import POLL_MS, LiveCache, host_version
+from connector.service.card.rows import rows_html
 
 __all__ = ["card_routes"]
 
@@ -51,7 +52,6 @@ templates = Jinja2Templates(
         lstrip_blocks=True,
     )
 )
-_rows = templates.env.get_template("rows.html")
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -123,7 +123,8 @@ async def card_page(request: Request) -> Response:
         tables = {
             tid: v.table_page(host.view.tables[tid], v.TableQuery.from_args(tid, args)) for tid in v.table_ids(pages)
         }
-        context |= {"pages": pages, "active": active, "tables": tables, "summary": v.summary(host.view)}
+        rows = {table_id: rows_html(page) for table_id, page in tables.items()}
+        context |= {"pages": pages, "active": active, "tables": tables, "rows": rows, "summary": v.summary(host.view)}
     return _page(request, "card.html", context)
 
 
@@ -151,7 +152,7 @@ def _live_payload(host: Any, args: dict[str, str]) -> dict[str, Any]:
     for table_id in active.tables if active is not None else ():
         page = v.table_page(view.tables[table_id], v.TableQuery.from_args(table_id, args))
         tables[str(table_id)] = {
-            "rows": _rows.render(table=page),
+            "rows": rows_html(page),
             "page": page.page,
             "pages": page.pages,
             "total": page.total,

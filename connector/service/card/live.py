@@ -24,7 +24,7 @@ from attrs import define
 
 __all__ = ["COALESCE", "LiveCache", "host_version"]
 
-COALESCE = 0.25  # seconds an answer is reused: the card follows within POLL + COALESCE (< 1 s)
+COALESCE = 0.3  # seconds an answer is reused: the card follows within POLL_MS + COALESCE (< 1 s)
 POLL_MS = 500  # the card's script waits this long between two asks
 _MAX_ENTRIES = 256
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from attrs import frozen
 
@@ -58,9 +58,10 @@ class ParamLine:
     control: Control | None
 
 
-@frozen(kw_only=True)
-class Cell:
-    """A value as displayed; `utc` is the ISO time of a datetime (the browser shows it local)."""
+class Cell(NamedTuple):
+    """A value as displayed; `utc` is the ISO time of a datetime (the browser shows it local).
+
+    A named tuple, not an attrs class: a table page makes hundreds, and it is three times cheaper."""
 
     text: str
     utc: str = ""
