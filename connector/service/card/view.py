@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from attrs import frozen
@@ -28,7 +27,22 @@ from connector.engine.values import display
 from connector.protocol.model import Column, Param, ParamType, Protocol, ValueKind
 from connector.service.table_query import QueryRefused, RowQuery, parse_query
 
-__all__ = ["PAGE_SIZE", "Cell", "Control", "ParamLine", "TableQuery", "TablePage", "card_pages", "table_page"]
+__all__ = [
+    "PAGE_SIZE",
+    "Cell",
+    "Control",
+    "Page",
+    "ParamLine",
+    "TablePage",
+    "TableQuery",
+    "card_pages",
+    "cell",
+    "control_values",
+    "shown_values",
+    "summary",
+    "table_ids",
+    "table_page",
+]
 
 PAGE_SIZE = 50
 
@@ -137,6 +151,10 @@ def card_pages(view: ElementView) -> list[Page]:
     ]
 
 
+def table_ids(pages: Iterable[Page]) -> list[int]:
+    return [table_id for page in pages for table_id in page.tables]
+
+
 def shown_values(view: ElementView) -> dict[str, Cell]:
     """Every shown parameter's value by id (the live update's), controls' values included."""
     shown: dict[str, Cell] = {}
@@ -206,10 +224,6 @@ def table_page(table: Table, query: TableQuery) -> TablePage:
         search=query.search,
         refused=refused,
     )
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 # -- lines and controls --------------------------------------------------------------------------
@@ -285,7 +299,3 @@ def _number_text(number: float | int | None) -> str:
 def _slug(name: str, index: int) -> str:
     text = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in name.lower()).strip("-")
     return text or f"page-{index + 1}"
-
-
-def table_ids(pages: Iterable[Page]) -> list[int]:
-    return [table_id for page in pages for table_id in page.tables]
