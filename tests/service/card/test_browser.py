@@ -70,6 +70,15 @@ def browser(element: RuntimeProcess) -> Iterator[webdriver.Chrome]:
         yield driver
 
 
+# Every control a screen reader would reach without a name: no label, no aria-label, no text.
+UNLABELLED_CONTROLS = """
+return [...document.querySelectorAll("input, select, button")]
+  .filter(el => el.type !== "hidden")
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
+  .map(el => el.outerHTML);
+"""
+
+
 def open_card(driver: webdriver.Chrome, element: RuntimeProcess, page: str = "general") -> None:
     driver.get(f"{element.api}{CARD}?page={page}")
     wait_for(driver, lambda d: d.find_element(By.CSS_SELECTOR, "[data-state]"))
@@ -107,6 +116,7 @@ def test_the_list_and_the_card_show_what_the_api_says(browser: webdriver.Chrome,
     password = browser.find_element(By.CSS_SELECTOR, '[data-param="35"]')
     assert password.get_attribute("type") == "password" and password.get_attribute("value") == ""
     assert credentials(SEED)[0] not in browser.page_source
+    assert browser.execute_script(UNLABELLED_CONTROLS) == []
     screenshot(browser, "card-general")
 
 
@@ -141,14 +151,32 @@ def test_tickets_sent_through_the_api_appear_and_complete_without_a_reload(
 ) -> None:
     open_card(browser, element, page="tickets")
     browser.execute_script("window.cardNotReloaded = true")
+    search = browser.find_element(By.CSS_SELECTOR, '[data-table="1000"] [data-search]')
+    search.send_keys("live-")  # the user's search, and where they scrolled to, outlive the updates
+    browser.execute_script("arguments[0].scrollIntoView()", search)
+    scrolled = browser.execute_script("return window.scrollY")
     rows = tickets(30, prefix="LIVE")
     keys = [row["ticketId"] for row in rows]
     element.post_interapp(batch(rows, "card-live")).raise_for_status()
     wait_for(browser, lambda d: all(statuses(d, keys)))  # the rows appear
     wait_for(browser, lambda d: statuses(d, keys) == ["Completed"] * len(keys), timeout=60)
     assert browser.execute_script("return window.cardNotReloaded") is True
-    assert int(text(browser, '[data-table="1000"] [data-total]')) >= len(keys)
+    assert text(browser, '[data-table="1000"] [data-total]') == str(len(keys))  # only LIVE- rows match
+    assert search.get_attribute("value") == "live-" and browser.execute_script("return window.scrollY") == scrolled
     screenshot(browser, "tickets-completed")
+
+
+def test_a_half_typed_value_outlives_the_updates(browser: webdriver.Chrome, element: RuntimeProcess) -> None:
+    open_card(browser, element)
+    field = browser.find_element(By.CSS_SELECTOR, '[data-param="19"]')  # Processing Interval
+    field.clear()
+    field.send_keys("12")  # no Enter: not applied
+    browser.find_element(By.TAG_NAME, "h1").click()  # and the field loses the focus
+    received = text(browser, '[data-value="39"]')
+    element.post_interapp(batch(tickets(3, prefix="TYPED"), "card-typed")).raise_for_status()
+    wait_for(browser, lambda d: text(d, '[data-value="39"]') != received)  # an update came
+    assert field.get_attribute("value") == "12"
+    assert api_param(element, "Processing Interval")["value"] == 1
 
 
 def test_retry_errors_sends_error_tickets_again(
