@@ -8,7 +8,9 @@ ticket, or two OTs for one incident. Nothing can undo that from here; what the e
 find it, keep the first (the lowest IncidentID, the lowest OT number), and report the extra so an
 operator can close it:
 
-- every search of the open incidents groups them by ExternalID (`IncidentGroups`);
+- every search of the open incidents groups them by ExternalID (`IncidentGroups`), and each
+  ticket's first incident by node: a node's creator in Error after its held write was sent
+  again, the node's next ticket created one, and the held write landed beside it (NODE_INCIDENT);
 - every SFyC look-up of work orders by incident groups them by (incident, referencia);
 - every look-up of notes groups them by the "[ticket id]" they start with (a note has no
   number: the one kept is the lowest RecID, which says nothing of which came first).
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from connector.ticketing.tickets import Ticket
 
 INCIDENT = "Incident"
+NODE_INCIDENT = "Node incident"  # a second ticket's incident on a node that has one already
 OT = "OT"
 NOTE = "Note"
 

@@ -11,8 +11,17 @@ from __future__ import annotations
 import pytest
 
 from connector.ticketing import tickets as tk
+from connector.ticketing.calls import PlatformCall
 from connector.ticketing.decision import Incident, OpenIncidents
-from connector.ticketing.duplicates import INCIDENT, NOTE, OT, Duplicate, platform_order, watch_window
+from connector.ticketing.duplicates import (
+    INCIDENT,
+    NODE_INCIDENT,
+    NOTE,
+    OT,
+    Duplicate,
+    platform_order,
+    watch_window,
+)
 from connector.ticketing.fake import FakePlatform, Faults
 from tests.ticketing.test_flow import Clock, Run, make_settings, once
 
@@ -125,3 +134,45 @@ def test_open_incidents_keep_the_lowest_incident_id_of_a_ticket() -> None:
         incidents.add(Incident(incident_id, f"r{incident_id}", "SNR", "N", "T-1", ""))
     assert incidents.by_external["T-1"].incident_id == "99"
     assert incidents.duplicates() == [Duplicate(INCIDENT, "T-1", "99", "100"), Duplicate(INCIDENT, "T-1", "99", "105")]
+
+
+def test_a_late_incident_beside_the_one_the_next_ticket_of_its_node_created_is_detected() -> None:
+    """Regression (chaos run, --fiddle with all,late): the creator's write is held past the Settle
+    Time; looked up, not found and sent again, it fails for good (Error); the next ticket of the
+    node takes over and creates the node's incident; then the held write lands. Two incidents on
+    one node, each for its own ticket: no grouping by ticket id sees it, and it went unreported."""
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    run = Run(platform, clock, settings=make_settings(settle_time=SETTLE, max_retries=0))
+    creates: list[str] = []
+
+    def held_then_refused(call: PlatformCall) -> Faults | None:
+        if call.session != "create_ticket":
+            return None
+        creates.append(call.session)
+        if len(creates) == 1:
+            return Faults(late_rate=1.0, late_delay=SETTLE + 60)
+        return Faults(fail_operation={"create_ticket": "busy"}) if len(creates) == 2 else None
+
+    run.faults_for = held_then_refused
+    run.add("WM-A", "SNR", "N-9")
+    run.add("WM-B", "SNR", "N-9")
+    run.drain()
+    assert (run.row("WM-A")[tk.STATUS], run.row("WM-B")[tk.STATUS]) == (tk.ERROR, tk.COMPLETED)
+    clock.time += SETTLE + 60  # the held write lands now
+    assert sorted(i.external_id for i in platform.incidents if i.node == "N-9") == ["WM-A", "WM-B"]
+    tk.retry_errors(run.table, clock())
+    reports = run.drain()
+    found = [d for r in reports for d in r.duplicates]
+    kept, extra = sorted((i.incident_id for i in platform.incidents if i.node == "N-9"), key=platform_order)
+    assert [(d.kind, d.kept, d.extra) for d in found] == [(NODE_INCIDENT, kept, extra)]
+    assert run.row("WM-A")[tk.STATUS] == tk.COMPLETED
+
+
+def test_open_incidents_report_a_second_ticket_incident_on_one_node() -> None:
+    incidents = OpenIncidents()
+    incidents.add(Incident("105", "r105", "SNR", "N", "T-2", ""))
+    incidents.add(Incident("99", "r99", "SNR", "n", "T-1", ""))  # the same node: compared as the rule says
+    incidents.add(Incident("98", "r98", "SNR", "N", "", ""))  # not ours: no ExternalID
+    incidents.add(Incident("97", "r97", "Falla de Linea", "N", "T-3", ""))  # another category: another node
+    assert incidents.duplicates() == [Duplicate(NODE_INCIDENT, "T-2", "99", "105")]

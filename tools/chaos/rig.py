@@ -98,8 +98,7 @@ def finish(
     bad, failures = log_findings(setup.runtime.log_path)
     report.problems += [f"log: {line}" for line in bad[:20]]
     report.count_platform(state)
-    if failures.get("timeout"):
-        report.faults["timeouts"] = failures["timeout"]
+    report.timeouts_seen = failures.get("timeout", 0)
 
 
 def _stop_runtime(report: Report, runtime: RuntimeProcess) -> None:
