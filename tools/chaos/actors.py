@@ -268,6 +268,7 @@ class FaultInjector(threading.Thread):
         *,
         latency: float = 0.0,
         late_delay: float = 1.0,
+        late_rate: float | None = None,
         revoke_every: tuple[float, float] = (1.0, 4.0),
         latency_every: tuple[float, float] = (4.0, 10.0),
         latency_window: float = 6.0,
@@ -280,7 +281,7 @@ class FaultInjector(threading.Thread):
         if "expiry" in self.kinds:
             self.base["token_ttl"] = SHORT_TOKEN_TTL
         if LATE in self.kinds:
-            self.base |= {"late_rate": rate, "late_delay": late_delay}
+            self.base |= {"late_rate": rate if late_rate is None else late_rate, "late_delay": late_delay}
         self.latency = latency
         self.revoke_every, self.latency_every, self.latency_window = revoke_every, latency_every, latency_window
         self.activity = activity or threading.Event()

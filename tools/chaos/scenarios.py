@@ -44,6 +44,7 @@ class ChaosOptions:
     retry_errors_every: float = 0.0
     fiddle: bool = False  # the careless operator (tools.chaos.fiddler.Fiddler) during the run
     late_delay: float = 1.0  # with the "late" fault: seconds before a held write is applied
+    late_rate: float | None = None  # with the "late" fault: the share of writes held (None: fault_rate)
 
 
 @frozen(kw_only=True)
@@ -87,6 +88,7 @@ class Crew:
                 random.Random(rng.random()),
                 latency=options.session_timeout * 1.5,
                 late_delay=options.late_delay,
+                late_rate=options.late_rate,
                 latency_window=options.session_timeout * 3,
                 activity=activity,
                 log_path=setup.workdir / "faults.log",
