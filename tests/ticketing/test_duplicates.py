@@ -8,6 +8,8 @@ linked to the first and reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from connector.ticketing import tickets as tk
@@ -19,6 +21,7 @@ from connector.ticketing.duplicates import (
     NOTE,
     OT,
     Duplicate,
+    find,
     platform_order,
     watch_window,
 )
@@ -176,3 +179,56 @@ def test_open_incidents_report_a_second_ticket_incident_on_one_node() -> None:
     incidents.add(Incident("98", "r98", "SNR", "N", "", ""))  # not ours: no ExternalID
     incidents.add(Incident("97", "r97", "Falla de Linea", "N", "T-3", ""))  # another category: another node
     assert incidents.duplicates() == [Duplicate(NODE_INCIDENT, "T-2", "99", "105")]
+
+
+def held_then_refused(session: str, delay: float) -> Callable[[PlatformCall], Faults | None]:
+    """The first write of `session` held `delay` s (its answer lost); the second refused (the
+    tickets wait their Retry Delay before the next); the others as they come."""
+    sent: list[PlatformCall] = []
+
+    def pick(call: PlatformCall) -> Faults | None:
+        if call.session != session:
+            return None
+        sent.append(call)
+        if len(sent) == 1:
+            return Faults(late_rate=1.0, late_delay=delay)
+        operation = "ot_create" if session == "create_ot" else session
+        return Faults(fail_operation={operation: "busy"}) if len(sent) == 2 else None
+
+    return pick
+
+
+def test_a_late_ot_landing_before_the_resend_is_the_extra_not_the_one_the_ticket_holds() -> None:
+    # Regression (chaos run, 5,000 tickets at 1 in flight): looked up after the Settle Time and
+    # not found, the OTs were refused once and sent again after their Retry Delay; the held write
+    # landed in between, so it had the lower number. The element reported the OT the incident and
+    # the ticket hold as the extra to close ("kept OT-675, extra OT-738"), and the orphan as kept.
+    # (An incident is searched for again before it is sent again: its late twin is adopted.)
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    settings = make_settings(settle_time=SETTLE, retry_delay=400.0, max_retries=3)
+    run = Run(platform, clock, settings=settings)
+    run.faults_for = held_then_refused("create_ot", delay=SETTLE + 60)
+    run.add("T-0", node="N-0")
+    reports = run.drain()
+    reports += [r for r in [run.cycle()] if r is not None]  # the re-sent ticket is watched
+    row = run.row("T-0")
+    assert row[tk.STATUS] == tk.COMPLETED
+    (duplicate,) = [d for r in reports for d in r.duplicates]
+    orders = platform.orders_for(row["Platform Ticket"])
+    assert len(orders) == 2 and duplicate.kind == OT
+    held, orphan = row["OT Number"], ({o.ot for o in orders} - {row["OT Number"]}).pop()
+    incident = next(i for i in platform.incidents if i.incident_id == row["Platform Ticket"])
+    assert incident.ot_number == held
+    assert platform_order(orphan) < platform_order(held), "the held write landed first"
+    assert (duplicate.kept, duplicate.extra) == (held, orphan), "close the orphan, not what is in use"
+
+
+def test_the_one_a_ticket_holds_is_kept_whatever_its_number() -> None:
+    groups = {"T-1": ["OT-3", "OT-1", "OT-2"], "T-2": ["OT-5", "OT-4"]}
+    found = find(OT, groups, str, held={"T-1": "OT-2", "T-2": "OT-9"})  # T-2 holds neither: the first
+    assert found == [
+        Duplicate(OT, "T-1", "OT-2", "OT-1"),
+        Duplicate(OT, "T-1", "OT-2", "OT-3"),
+        Duplicate(OT, "T-2", "OT-4", "OT-5"),
+    ]

@@ -252,8 +252,9 @@ class RuntimeProcess:
         """Any GET under the element (`/params`, `/tables/...`), for callers that keep the answer."""
         return self.client.get(self.element_path(path))
 
-    def table(self) -> dict[str, dict[str, Any]]:
-        answer = self.get(f"/tables/{quote(TABLE)}")
+    def table(self, name: str = TABLE) -> dict[str, dict[str, Any]]:
+        """The rows of a table (Ticket Overview by default) by key."""
+        answer = self.get(f"/tables/{quote(name)}")
         answer.raise_for_status()
         body = answer.json()
         key = body["columns"][0]["name"]
