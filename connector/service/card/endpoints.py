@@ -185,7 +185,10 @@ def _card_set(api_set: Endpoint) -> Endpoint:
     async def set_from_card(request: Request) -> Response:
         if not same_origin(request):
             return error(403, "a set from the card must come from the card's own page (same origin)")
-        return await api_set(request)  # the API's rules and answers, ApiError included
+        answer = await api_set(request)  # the API's rules and answers (an ApiError answers itself)
+        cache: LiveCache = request.app.state.card_live
+        cache.forget(request.path_params["element"])
+        return answer
 
     return set_from_card
 

@@ -68,6 +68,11 @@ class LiveCache:
         self._entries[key] = _Entry(at=now, version=current, payload=payload)
         return payload
 
+    def forget(self, element: str) -> None:
+        """Drop the element's answers: after a set, the next one shows the value the set left."""
+        for key in [k for k in self._entries if k[0] == element]:
+            del self._entries[key]
+
     def _forget(self, now: float) -> None:
         for key in [k for k, e in self._entries.items() if now - e.at > 10 * COALESCE]:
             del self._entries[key]

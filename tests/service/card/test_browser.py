@@ -198,6 +198,20 @@ def test_retry_errors_sends_error_tickets_again(
     wait_for(browser, lambda d: _api_statuses(element, keys) == {"Completed"}, timeout=60)
 
 
+def test_a_password_set_from_the_card_never_comes_back(browser: webdriver.Chrome, element: RuntimeProcess) -> None:
+    password = credentials(SEED)[0]  # the one it has: the platform keeps accepting it
+    open_card(browser, element, page="platforms")
+    field = browser.find_element(By.CSS_SELECTOR, '[data-param="35"]')
+    field.send_keys(Keys.ENTER)  # empty: refused in the page, nothing sent
+    wait_for(browser, lambda d: text(d, '[data-refusal="35"]') == "Type the new value first.")
+    field.send_keys(password, Keys.ENTER)
+    wait_for(browser, lambda d: field.get_attribute("value") == "" and not text(d, '[data-refusal="35"]'))
+    assert api_param(element, "Cherwell Password")["display"] == "********"
+    assert password not in browser.page_source
+    live = browser.execute_script("return fetch(arguments[0]).then(r => r.text())", f"{CARD}/live?page=platforms")
+    assert password not in live and "********" in live
+
+
 def _api_statuses(element: RuntimeProcess, keys: list[str]) -> set[str]:
     rows = element.get("/tables/Ticket%20Overview?limit=100000").json()["rows"]
     return {row["Status"] for row in rows if row["Ticket ID"] in keys}

@@ -90,6 +90,8 @@ def test_the_live_cache_renders_once_per_coalescing_window() -> None:
     now[0] = COALESCE * 4
     assert cache.answer(key, lambda: next(versions), render)["version"] == "b"  # unchanged: not rendered
     assert len(renders) == 2
+    cache.forget("element")  # a set was made: the next ask renders, whatever the window
+    assert cache.answer(key, lambda: "c", render)["version"] == "c"
 
 
 async def test_a_set_from_the_card_follows_the_api_rules() -> None:

@@ -239,6 +239,10 @@
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       const button = event.submitter && event.submitter.dataset.param ? event.submitter : null;
+      if (field.type === "password" && field.value === "") {  // an empty set would erase the secret
+        form.querySelector("[data-refusal]").textContent = "Type the new value first.";
+        return;
+      }
       send(form, button || field, button ? button.value : field.value);
     });
     if (field.type === "checkbox") {
