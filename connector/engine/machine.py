@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.engine import events as ev
+from connector.engine.conditions import holds
 from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
@@ -189,13 +190,16 @@ class Machine:
 
     def fire_trigger(self, tid: int) -> None:
         trigger = self.protocol.triggers[tid]
+        if trigger.condition is not None and not holds(trigger.condition, self.protocol, self.values):
+            return
         for aid in trigger.actions:
             self.run_action(self.protocol.actions[aid])
         for sub in trigger.triggers:
             self.fire_trigger(sub)
 
     def run_action(self, action: Action, trigger_param: int | None = None) -> None:
-        ACTIONS[action.type](self, action, trigger_param)
+        if action.condition is None or holds(action.condition, self.protocol, self.values):
+            ACTIONS[action.type](self, action, trigger_param)
 
     def run_handlers_on(self, pid: int) -> None:
         """Run the handlers on parameter `pid` (DataMiner's "run actions")."""

@@ -65,7 +65,8 @@ def coerce(spec: Param | Column, value: Any) -> Any:
     """The value to store for a set of `value` on `spec`, or ValueRefused.
 
     The declaration rules: a value is needed (None only where the param is `clearable`);
-    numbers are finite, within the range, on the step (counted from the range's low end, else
+    a number param's exception (its display or value) is stored as its value; other numbers
+    are finite, within the range, on the step (counted from the range's low end, else
     from 0) and whole when `decimals: 0`; discreets, toggles and buttons take one of their own
     values or displays (a button no true/false); text is valid Unicode.
     """
@@ -81,7 +82,8 @@ def coerce(spec: Param | Column, value: Any) -> Any:
             raise ValueRefused(f"a button takes its own value, not true/false: {_choices(spec.discreets)}")
         return _discreet(spec.discreets, value)
     if kind is ValueKind.NUMBER:
-        return _declared_number(spec, _number(value))
+        special = _exception_value(spec, value)
+        return special if special is not None else _declared_number(spec, _number(value))
     if kind is ValueKind.DATETIME:
         return _datetime(value)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -93,6 +95,17 @@ def coerce(spec: Param | Column, value: Any) -> Any:
             raise ValueRefused("must be valid Unicode text (it holds a lone surrogate)") from None
         return value
     return _plain(value)
+
+
+def _exception_value(spec: Param | Column, value: Any) -> float | int | None:
+    """The special value a set names (its display, or the value itself), None for any other:
+    an Interprete exception is stored as it is, outside the range and step if need be."""
+    for special in getattr(spec, "exceptions", ()):
+        if isinstance(value, str) and same_name(special.display, value.strip(_ASCII_SPACE)):
+            return special.value
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == special.value:
+            return special.value
+    return None
 
 
 def _declared_number(spec: Param | Column, number: float | int) -> float | int:
@@ -155,6 +168,9 @@ def display(spec: Param | Column, value: Any) -> str:
                 return d.display
         return str(value)
     if spec.kind is ValueKind.NUMBER:
+        for special in getattr(spec, "exceptions", ()):
+            if value == special.value and not isinstance(value, bool):
+                return special.display
         text = f"{value:.{spec.decimals}f}" if spec.decimals and isinstance(value, (int, float)) else _plain(value)
         return f"{text} {spec.units}" if spec.units else text
     if spec.kind is ValueKind.DATETIME and isinstance(value, (int, float)) and _EARLIEST <= value <= _LATEST:

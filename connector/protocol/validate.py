@@ -23,6 +23,7 @@ from typing import Any
 
 from attrs import define
 
+from connector.protocol.condition_checks import check_conditions
 from connector.protocol.document import Document
 from connector.protocol.entries import entry_problem
 from connector.protocol.errors import Problem
@@ -428,6 +429,10 @@ def _handler_imports(check: _Check) -> None:
                 check.report(check.at("handler", handler.id, "entry"), problem)
 
 
+def _conditions(check: _Check) -> None:
+    check_conditions(check.document, check.report)
+
+
 def _startup_flow(check: _Check) -> None:
     """Validator rule 5.7: protocol/after startup -> execute next & co -> a poll group.
 
@@ -474,6 +479,7 @@ RULES: tuple[Callable[[_Check], None], ...] = (
     _triggers,
     _actions,
     _handlers,
+    _conditions,
     _startup_flow,
 )
 
