@@ -360,7 +360,7 @@ class Handler:
     name: str
     entry: str  # "package.module:function"
     triggers: tuple[int, ...] = ()
-    row: bool = False  # per-row: a column change runs it with that row's key
+    row: bool = False  # per-row (documentation only now: every handler on a column gets the row's key)
     mark: Mark | None = _mark_field()
 
 

@@ -259,6 +259,9 @@ def _tables(check: _Check) -> None:
             check.report(where, f"key {table.key_column} is no column of this table; its columns are {_names(own)}")
         elif key is not None and key.kind is not ValueKind.STRING:
             check.report(where, f"the key column {key.id} {key.name!r} is a {key.kind.value}; a key column is a string")
+        elif key is not None and key.write:
+            message = f"the key column {key.id} {key.name!r} is a write column, but a row's key never changes"
+            check.report(check.at("column", key.id, "write"), message)
 
 
 def _session_params(session: Session) -> Iterator[tuple[str, int | None]]:

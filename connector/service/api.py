@@ -366,6 +366,9 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     `token`: the bearer token every call but `/api/health` needs (None or "": no token);
     `max_body`: the largest request body in bytes (InterApp messages, sets).
     """
+    from connector.service.api_cells import ROUTE as CELL_ROUTE  # it uses this module's look-ups
+    from connector.service.api_cells import set_cell
+
     routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/ready", ready, methods=["GET"]),
@@ -376,6 +379,7 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
         Route("/api/elements/{element}/params/{ref:path}", get_param, methods=["GET"]),
         Route("/api/elements/{element}/params/{ref:path}", set_param, methods=["PUT"]),
         Route("/api/elements/{element}/tables/{ref:path}", get_table, methods=["GET"]),
+        Route(CELL_ROUTE, set_cell, methods=["PUT"]),
         Route("/api/elements/{element}/interapp", post_interapp, methods=["POST"]),
     ]
     app = Starlette(

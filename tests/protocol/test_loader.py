@@ -161,6 +161,8 @@ RULE_CASES = [
          "the key column 1001 'Tickets ID' is a number; a key column is a string"),
     case("column ids unique", lambda d: table(d)["columns"][1].update(id=1001), "column id 1001 is already used by the column"),
     case("column names unique", lambda d: table(d)["columns"][1].update(name="Tickets ID"), "column name 'Tickets ID' is used twice"),
+    case("key column not a write column", lambda d: table(d)["columns"][0].update(write=True),
+         "is a write column, but a row's key never changes"),
     case("button column not also write", lambda d: table(d)["columns"][1].update(kind="button", write=True),
          "a button column is written by its kind: leave `write` out"),
     case("exceptions on numbers only", lambda d: param(d, 100).update(exceptions=[{"value": -1, "display": "N/A"}]),
