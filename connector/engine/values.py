@@ -98,14 +98,20 @@ def coerce(spec: Param | Column, value: Any) -> Any:
 
 
 def _exception_value(spec: Param | Column, value: Any) -> float | int | None:
-    """The special value a set names (its display, or the value itself), None for any other:
-    an Interprete exception is stored as it is, outside the range and step if need be."""
-    for special in getattr(spec, "exceptions", ()):
+    """The special value a set names (its display, or the value itself, as a number or in
+    text), None for any other: an Interprete exception is stored as it is declared, outside
+    the range and step if need be."""
+    exceptions = getattr(spec, "exceptions", ())
+    if not exceptions or isinstance(value, bool):
+        return None
+    for special in exceptions:
         if isinstance(value, str) and same_name(special.display, value.strip(_ASCII_SPACE)):
             return special.value
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == special.value:
-            return special.value
-    return None
+    try:
+        number = _number(value)
+    except ValueRefused:
+        return None
+    return next((special.value for special in exceptions if number == special.value), None)
 
 
 def _declared_number(spec: Param | Column, number: float | int) -> float | int:
