@@ -152,7 +152,9 @@ class Machine:
                 raise ValueRefused("the primary key of a row never changes")
             value = coerce(column, event.value)
         except ValueRefused as refused:
-            log.warning("[%s] a set on %r row %r %r was refused: %s", self.name, table.name, event.key, column.name, refused)
+            log.warning(
+                "[%s] a set on %r row %r %r was refused: %s", self.name, table.name, event.key, column.name, refused
+            )
             raise
         table.set(event.key, column.id, value)
         for hid in self._param_handlers.get(column.id, ()):

@@ -21,6 +21,7 @@ from connector.protocol.model import (
     INTERAPP_RECEIVE,
     Column,
     Discreet,
+    ExceptionValue,
     Param,
     ParamType,
     Protocol,
@@ -101,7 +102,7 @@ def _exception_value(spec: Param | Column, value: Any) -> float | int | None:
     """The special value a set names (its display, or the value itself, as a number or in
     text), None for any other: an Interprete exception is stored as it is declared, outside
     the range and step if need be."""
-    exceptions = getattr(spec, "exceptions", ())
+    exceptions: tuple[ExceptionValue, ...] = getattr(spec, "exceptions", ())
     if not exceptions or isinstance(value, bool):
         return None
     for special in exceptions:
@@ -149,10 +150,11 @@ def cell_check(column: Column) -> Callable[[Any], Any]:
 
     if kind is ValueKind.STRING:
         return lambda value: value if type(value) is str else slow(value)
+    if kind is ValueKind.NUMBER and column.decimals:
+        return lambda value: value if type(value) is float and math.isfinite(value) else slow(value)
     if kind is ValueKind.NUMBER:
-        stored: type = float if column.decimals else int
-        # -_LARGEST <= v <= _LARGEST is false for NaN and infinities, and never overflows an int.
-        return lambda value: value if type(value) is stored and -_LARGEST <= value <= _LARGEST else slow(value)
+        # Compared, not converted: an int beyond a double is refused by `coerce`, never overflows here.
+        return lambda value: value if type(value) is int and -_LARGEST <= value <= _LARGEST else slow(value)
     if kind is ValueKind.DATETIME:
         return lambda value: value if type(value) is float and _EARLIEST <= value <= _LATEST else slow(value)
     values = frozenset(d.value for d in column.discreets)
@@ -174,7 +176,8 @@ def display(spec: Param | Column, value: Any) -> str:
                 return d.display
         return str(value)
     if spec.kind is ValueKind.NUMBER:
-        for special in getattr(spec, "exceptions", ()):
+        exceptions: tuple[ExceptionValue, ...] = getattr(spec, "exceptions", ())
+        for special in exceptions:
             if value == special.value and not isinstance(value, bool):
                 return special.display
         text = f"{value:.{spec.decimals}f}" if spec.decimals and isinstance(value, (int, float)) else _plain(value)

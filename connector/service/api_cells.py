@@ -12,6 +12,7 @@ with a slash is named by its id instead.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from typing import Protocol as TypingProtocol
 
@@ -19,33 +20,46 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from connector.engine.events import Event, SendInterApp, SetCell
+from connector.engine.table import Table
 from connector.engine.values import display
-from connector.service.api import _command, _host, _table
 from connector.service.api_json import ApiError, JsonAnswer, json_value, read_body
 
-__all__ = ["ROUTE", "set_cell"]
+__all__ = ["ROUTE", "cell_endpoint"]
 
 ROUTE = "/api/elements/{element}/tables/{table}/rows/{key:path}/{column}"
+
+Endpoint = Callable[[Request], Awaitable[JSONResponse]]
 
 
 class _Submits(TypingProtocol):
     async def submit(self, event: Event) -> list[SendInterApp]: ...
 
 
-async def set_cell(request: Request) -> JSONResponse:
-    host = _host(request)
-    table = _table(host, request.path_params["table"])
-    key, ref = request.path_params["key"], request.path_params["column"]
-    try:
-        column = table.model.column(ref)
-    except KeyError:
-        raise ApiError(404, f"table {table.name!r} has no column {ref!r}") from None
-    value = json_value(await read_body(request, request.app.state.max_body))
-    event = SetCell(table=table.id, key=key, column=column.id, value=value)
-    submitter = cast(_Submits, host)  # the runtime's ElementHost, which submits events
-    await _command(host, lambda _: submitter.submit(event), subject=f"{table.name} row {key!r} {column.name}: ")
-    return JsonAnswer(_cell_json(table.name, key, column.name, column, table.get(key, column.id)))
+def cell_endpoint(
+    host_of: Callable[[Request], Any],
+    table_of: Callable[[Any, str], Table],
+    command: Callable[..., Awaitable[Any]],
+) -> Endpoint:
+    """The endpoint, over the API's own look-ups (passed in, so that this module does not import
+    the one that routes to it): the element's host, a table of it, and a change through the host
+    with its refusals as answers (404, 403, 422)."""
 
+    async def set_cell(request: Request) -> JSONResponse:
+        host = host_of(request)
+        table = table_of(host, request.path_params["table"])
+        key, ref = request.path_params["key"], request.path_params["column"]
+        try:
+            column = table.model.column(ref)
+        except KeyError:
+            raise ApiError(404, f"table {table.name!r} has no column {ref!r}") from None
+        value = json_value(await read_body(request, request.app.state.max_body))
+        event = SetCell(table=table.id, key=key, column=column.id, value=value)
+        submitter = cast(_Submits, host)  # the runtime's ElementHost, which submits events
+        subject = f"{table.name} row {key!r} {column.name}: "
+        await command(host, lambda _: submitter.submit(event), subject=subject)
+        cell = table.get(key, column.id)
+        return JsonAnswer(
+            {"table": table.name, "key": key, "column": column.name, "value": cell, "display": display(column, cell)}
+        )
 
-def _cell_json(table: str, key: str, name: str, column: Any, value: Any) -> dict[str, Any]:
-    return {"table": table, "key": key, "column": name, "value": value, "display": display(column, value)}
+    return set_cell

@@ -50,7 +50,13 @@ timers:
   - {{id: 1, name: Poll Timer, interval: 2, initial: true, groups: [1]}}
 triggers:
   - {{id: 1, name: After Startup, on: protocol, time: after startup, actions: [1]}}
-  - {{id: 2, name: Level Set High, on: parameter, on_id: 21, time: change, condition: "id:21 > 50 AND id:10 == 'Enabled'", actions: [2]}}
+  - id: 2
+    name: Level Set High
+    on: parameter
+    on_id: 21
+    time: change
+    condition: "id:21 > 50 AND id:10 == 'Enabled'"
+    actions: [2]
   - {{id: 3, name: Anything Else, on: parameter, on_id: each, time: change, actions: [3]}}
   - {{id: 4, name: Before Poll, on: group, on_id: 1, time: before, actions: [4]}}
   - {{id: 5, name: Fetch Failed, on: session, on_id: 1, time: timeout, actions: [5]}}

@@ -61,7 +61,13 @@ async def put(host: HarnessHost, path: str, body: Any) -> httpx.Response:
 async def test_a_write_cell_is_set_and_answered_as_it_is_then(host: HarnessHost) -> None:
     reply = await put(host, "a%2F1/Label", {"value": "kitchen"})
     assert reply.status_code == 200, reply.text
-    assert reply.json() == {"table": "Sensors", "key": "a/1", "column": "Label", "value": "kitchen", "display": "kitchen"}
+    assert reply.json() == {
+        "table": "Sensors",
+        "key": "a/1",
+        "column": "Label",
+        "value": "kitchen",
+        "display": "kitchen",
+    }
     reply = await put(host, "a%2F1/1004", {"value": "Reset"})
     assert reply.json()["value"] == 1 and reply.json()["display"] == "Reset"
 
