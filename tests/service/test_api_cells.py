@@ -10,37 +10,22 @@ import pytest
 
 from connector.engine import events as ev
 from connector.engine.element import internals
-from connector.engine.testing import Harness, answer
+from connector.engine.testing import answer
 from connector.service.api import create_app
-from connector.service.runtime import HostState
 from tests.engine.poller import make_poller
 from tests.service.test_api import api_client
+from tests.service.test_api_sets import HarnessHost as SetsHost
+from tests.service.test_api_sets import Runtime, anyio_backend  # noqa: F401 - the fixture, for anyio
 
 CELLS = "/api/elements/Poller%2001/tables/Sensors/rows"
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class HarnessHost:
-    """The ElementHost interface the cell call uses, over an in-process element."""
-
-    def __init__(self, harness: Harness) -> None:
-        self.harness = harness
-        self.view = harness.element.view
-        self.name = self.view.name
-        self.state = HostState.RUNNING
+class HarnessHost(SetsHost):
+    """Ticketing's in-process host, for any element, with the `submit` the cell call uses."""
 
     async def submit(self, event: ev.Event) -> list[ev.SendInterApp]:
         self.harness.dispatch(event)  # a refusal raises, as from the runtime's host, before any change
         return []
-
-
-class Runtime:
-    def __init__(self, host: HarnessHost) -> None:
-        self.elements = {host.name: host}
 
 
 @pytest.fixture
