@@ -149,7 +149,8 @@ def cell_check(column: Column) -> Callable[[Any], Any]:
         return coerce(column, value)
 
     if kind is ValueKind.STRING:
-        return lambda value: value if type(value) is str else slow(value)
+        # An int in a text column is its digits, as `coerce` stores it, without the detour.
+        return lambda value: value if type(value) is str else str(value) if type(value) is int else slow(value)
     if kind is ValueKind.NUMBER and column.decimals:
         return lambda value: value if type(value) is float and math.isfinite(value) else slow(value)
     if kind is ValueKind.NUMBER:
