@@ -11,8 +11,9 @@ character in protocol.yaml):
     operand    := "id:" DIGITS | NUMBER | 'quoted text' | "empty"
     OPERATOR   := == | != | > | >= | < | <=
 
-AND binds tighter than OR, as in DataMiner; the words are matched regardless of ASCII case. A
-quote inside quoted text is written twice (`'it''s'`). `empty` is a parameter with no value.
+AND binds tighter than OR, as in DataMiner; the words are matched regardless of ASCII case. Text
+is quoted with ' or with " (DataMiner's own examples: `(id:2001 == "24")`); the quote inside it
+is written twice (`'it''s'`). `empty` is a parameter with no value.
 Pure: the model of a condition and its parser; what a condition means for an element's values
 is `connector.engine.conditions`, what it may name is checked by `validate`.
 """
@@ -84,7 +85,7 @@ _TOKEN = re.compile(
     r"""(?P<space>\s+)
       | (?P<param>id:(?P<pid>[0-9]+))
       | (?P<number>-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?(?![0-9A-Za-z_.]))
-      | (?P<text>'(?:[^']|'')*')
+      | (?P<text>'(?:[^']|'')*'|"(?:[^"]|"")*")
       | (?P<op>==|!=|>=|<=|>|<)
       | (?P<paren>[()])
       | (?P<word>[A-Za-z_]+)
@@ -108,8 +109,8 @@ def _tokens(text: str) -> Iterator[_Token]:
         if match is None:
             if text[position] == "=":
                 raise ConditionError("a lone =: compare with == (or !=, <, <=, >, >=)", position)
-            if text[position] == "'":
-                raise ConditionError("quoted text is not closed: end it with '", position)
+            if text[position] in "'\"":
+                raise ConditionError(f"quoted text is not closed: end it with {text[position]}", position)
             raise ConditionError(f"unexpected {text[position]!r}", position)
         kind = match.lastgroup if match.lastgroup != "pid" else "param"
         assert kind is not None
@@ -178,7 +179,8 @@ class _Parser:
             whole = token.text.lstrip("-").isdigit()
             return Literal(int(token.text) if whole else float(token.text), token.offset)
         if token.kind == "text":
-            return Literal(token.text[1:-1].replace("''", "'"), token.offset)
+            quote = token.text[0]
+            return Literal(token.text[1:-1].replace(quote * 2, quote), token.offset)
         if token.kind == "empty":
             return Literal(None, token.offset)
         found = "the end" if token.kind == "end" else repr(token.text)

@@ -43,6 +43,15 @@ def test_and_binds_tighter_than_or_and_parentheses_win() -> None:
     assert parse_condition("(id:1 == empty OR id:2 == empty) AND id:3 == empty") == AllOf((AnyOf((a, b)), c))
 
 
+def test_dataminers_own_examples() -> None:
+    """From DataMiner's docs (Protocol.Triggers.Trigger.Condition): double quotes, parentheses."""
+    assert parse_condition('(id:2001 == "24")') == Compare(ParamRef(2001), "==", Literal("24"))
+    assert parse_condition("(id:1 == 1 AND id:104 == 0)") == AllOf(
+        (Compare(ParamRef(1), "==", Literal(1)), Compare(ParamRef(104), "==", Literal(0)))
+    )
+    assert parse_condition('id:5 == "say ""hi"""') == Compare(ParamRef(5), "==", Literal('say "hi"'))
+
+
 def test_numbers_and_quotes() -> None:
     assert parse_condition("id:1 >= -2.5 AND id:2 != 'it''s' AND id:3 < 1e3 AND id:4 <= 7") == AllOf(
         (
