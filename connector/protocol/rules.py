@@ -101,14 +101,32 @@ PARAM_RULES = (
     Rule(lambda p: p.step is not None and p.step <= 0, "step", "step must be above 0"),
     Rule(lambda p: p.clearable and p.kind is ValueKind.BUTTON, "clearable",
          "a button is pressed, never cleared: leave `clearable` out"),
+    Rule(lambda p: bool(p.exceptions) and p.kind is not ValueKind.NUMBER, "exceptions",
+         "exceptions apply to number params only; this is a {item.kind.value}"),
+    Rule(lambda p: len({e.value for e in p.exceptions}) < len(p.exceptions), "exceptions",
+         "an exception value is listed twice: each special value has one display"),
+    Rule(lambda p: len({e.display for e in p.exceptions}) < len(p.exceptions), "exceptions",
+         "an exception display is listed twice: a set of it would not say which value to store"),
+    Rule(lambda p: any(_reads_as_number(e.display) for e in p.exceptions), "exceptions",
+         "an exception display reads as a number: a set of it would be taken as that number; use a word"),
     Rule(lambda p: p.clearable and p.default is not None, "clearable",
          "a clearable param cannot have a default: the default would fill the cleared value at the next start"),
 )  # fmt: skip
 COLUMN_RULES = (
     *VALUE_RULES,
-    Rule(lambda c: c.kind is ValueKind.BUTTON, "kind",
-         "a column cannot be a button (a button is a write param); use a discreet column and a handler"),
+    Rule(lambda c: c.write and c.kind is ValueKind.BUTTON, "write",
+         "a button column is written by its kind: leave `write` out"),
 )  # fmt: skip
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 TABLE_RULES = (Rule(lambda t: not t.columns, "columns", "a table needs at least one column: its key column"),)
 SESSION_RULES = (
     Rule(lambda s: s.request.timeout is not None and s.request.timeout <= 0, "request.timeout",

@@ -43,6 +43,8 @@ from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_ca
 from connector.engine.table import Table
 from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.api_cells import ROUTE as CELL_ROUTE
+from connector.service.api_cells import cell_endpoint
 from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
@@ -376,6 +378,7 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
         Route("/api/elements/{element}/params/{ref:path}", get_param, methods=["GET"]),
         Route("/api/elements/{element}/params/{ref:path}", set_param, methods=["PUT"]),
         Route("/api/elements/{element}/tables/{ref:path}", get_table, methods=["GET"]),
+        Route(CELL_ROUTE, cell_endpoint(_host, _table, _command), methods=["PUT"]),
         Route("/api/elements/{element}/interapp", post_interapp, methods=["POST"]),
     ]
     app = Starlette(
