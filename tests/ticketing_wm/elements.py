@@ -34,8 +34,10 @@ def wm_element(
     *,
     store: MemoryStore | None = None,
     params: Mapping[int | str, Any] | None = None,
+    wire: Wire | None = None,
 ) -> Harness:
-    """A started Ticketing WM element that sends to `BE_NAME` (initial values `params` by name)."""
+    """A started Ticketing WM element that sends to `BE_NAME` (initial values `params` by name),
+    on `wire` from its start (a restart sends at once)."""
     element = Element(
         WM_PROTOCOL,
         name=WM_NAME,
@@ -45,6 +47,8 @@ def wm_element(
         element_id=WM_ID,
     )
     harness = Harness(element, clock, store=store)
+    if wire is not None:
+        wire.attach(harness, WM_ID)
     harness.start(
         saved=store.load() if store is not None else Saved(),
         initial=param_values(WM_PROTOCOL, {"Destination Element": BE_NAME, **(params or {})}),
