@@ -67,6 +67,17 @@ def clear_acknowledged(protocol: HandlerContext) -> None:
     _refresh_counts(protocol)
 
 
+def clean_up(protocol: HandlerContext) -> None:
+    """Acknowledged tickets older than the retention go (a re-send of one is BE's duplicate)."""
+    days = float(protocol.get("Acknowledged Retention") or 0)
+    if days <= 0:
+        return
+    count = outbox.clear_acknowledged(protocol.table(outbox.TABLE), answered_before=protocol.now() - days * 86400)
+    if count:
+        protocol.log(f"removed {count} Acknowledged tickets older than {days:g} days")
+        _refresh_counts(protocol)
+
+
 def _refresh_counts(protocol: HandlerContext) -> None:
     counts = outbox.counts(protocol.table(outbox.TABLE))
     for state in outbox.STATES:

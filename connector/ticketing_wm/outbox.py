@@ -152,7 +152,11 @@ def retry_rejected(table: Table) -> int:
     return len(keys)
 
 
-def clear_acknowledged(table: Table) -> int:
+def clear_acknowledged(table: Table, answered_before: float | None = None) -> int:
+    """Remove the Acknowledged tickets (answered before that time, when given)."""
     keys = table.find(STATE, ACKNOWLEDGED)
+    if answered_before is not None:
+        answered = table.position(ANSWERED_AT)
+        keys = [key for key in keys if (table.raw_cells(key)[answered] or 0) < answered_before]
     table.delete_rows(keys)
     return len(keys)

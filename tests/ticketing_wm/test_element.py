@@ -266,3 +266,14 @@ def test_the_buttons(clock) -> None:
     assert states(h) == {outbox.REJECTED: 1}
     h.set("Retry Rejected", "Retry")
     assert states(h) == {outbox.SENT: 1} and len(sent_batches(h)) == 3
+
+
+def test_acknowledged_tickets_older_than_the_retention_are_removed(clock) -> None:
+    h = wm_element(clock, params={"Acknowledged Retention": 1})
+    new_tickets(h, wm_tickets(2))
+    [batch] = sent_batches(h)
+    answer(h, batch["guid"], accepted=ids_of(batch)[:1])
+    h.advance(86400 - 3600)
+    assert states(h) == {outbox.ACKNOWLEDGED: 1, outbox.SENT: 1}  # not a day old yet
+    h.advance(7200)  # the hourly clean-up after it is a day old
+    assert outbox.ACKNOWLEDGED not in states(h) and len(h.element.view.table(outbox.TABLE)) == 1

@@ -116,17 +116,18 @@ def test_be_down_then_up_gets_the_tickets_after_the_timeout(clock) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     losses=st.lists(st.booleans(), min_size=1, max_size=40),
-    restarts=st.lists(st.integers(min_value=0, max_value=12), max_size=3),
     repeats=st.lists(st.booleans(), min_size=1, max_size=40),
+    wm_restarts=st.lists(st.integers(min_value=0, max_value=12), max_size=3),
+    be_restarts=st.lists(st.integers(min_value=0, max_value=12), max_size=2),
 )
 def test_lost_and_repeated_messages_and_restarts_still_deliver_each_ticket_once(
-    losses: list[bool], restarts: list[int], repeats: list[bool]
+    losses: list[bool], repeats: list[bool], wm_restarts: list[int], be_restarts: list[int]
 ) -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=5, clock=clock.now)
-    wire, store = Wire(), MemoryStore()
-    be = wire.attach(be_element(platform, clock), BE_ID)
-    wm = wm_element(clock, store=store, params=WM_PARAMS, wire=wire)
+    wire, wm_store, be_store = Wire(), MemoryStore(), MemoryStore()
+    be = wire.attach(be_element(platform, clock, be_store), BE_ID)
+    wm = wm_element(clock, store=wm_store, params=WM_PARAMS, wire=wire)
     fate = iter(zip(losses * 50, repeats * 50, strict=False))
 
     def lose(message: ev.SendInterApp) -> bool:
@@ -138,9 +139,12 @@ def test_lost_and_repeated_messages_and_restarts_still_deliver_each_ticket_once(
     wire.lose = lose
     new_tickets(wm, wm_tickets(60))
     for second in range(40):
-        if second in restarts:
+        if second in wm_restarts or second in be_restarts:
             wire.queue.clear()  # what was on its way dies with the process
-            wm = wm_element(clock, store=store, params=WM_PARAMS, wire=wire)
+        if second in be_restarts:
+            be = wire.attach(be_element(platform, clock, be_store), BE_ID)
+        if second in wm_restarts:
+            wm = wm_element(clock, store=wm_store, params=WM_PARAMS, wire=wire)
         wire.run(1)
     wire.lose = lambda message: False
     wire.run(60)
