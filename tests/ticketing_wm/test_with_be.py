@@ -17,6 +17,7 @@ from connector.engine.testing import FakeClock, Harness
 from connector.ticketing import fake as fp
 from connector.ticketing import tickets
 from connector.ticketing.fake.inprocess import ticketing_element
+from connector.ticketing.fake.writes import writes_per_ticket
 from connector.ticketing_wm import outbox
 from tests.ticketing_wm.elements import Wire, new_tickets, row, states, wm_element, wm_tickets
 
@@ -38,17 +39,6 @@ def be_element(platform: fp.FakePlatform, clock: FakeClock, store: MemoryStore |
     )
 
 
-def platform_writes(platform: fp.FakePlatform) -> dict[str, int]:
-    """How many incidents (by their ticket) and notes (by theirs) the platform holds per ticket."""
-    writes: dict[str, int] = {}
-    for ticket_id, incidents in platform.incidents_by_external_id().items():
-        writes[ticket_id] = writes.get(ticket_id, 0) + len(incidents)
-    for note in platform.notes:
-        ticket_id = note.details.split("]")[0].lstrip("[")
-        writes[ticket_id] = writes.get(ticket_id, 0) + 1
-    return writes
-
-
 def be_statuses(be: Harness) -> dict[str, int]:
     return {s: n for s, n in tickets.counts(be.element.view.table("Ticket Overview")).items() if n}
 
@@ -63,7 +53,7 @@ def test_wm_and_be_deliver_every_ticket_to_the_platform_exactly_once(clock) -> N
     wire.run(60)
     assert states(wm) == {outbox.ACKNOWLEDGED: 300}
     assert be_statuses(be) == {tickets.COMPLETED: 300}
-    assert platform_writes(platform) == {f"WM-T-{i:05d}": 1 for i in range(300)}
+    assert writes_per_ticket(platform) == {f"WM-T-{i:05d}": 1 for i in range(300)}
     assert wm.element.view.get("Batches Sent") == 12 and wm.element.view.get("Tickets Sent Again") == 0
 
 
@@ -82,7 +72,7 @@ def test_a_crash_after_be_stored_the_batch_is_answered_as_duplicates_not_sent_tw
     assert states(wm) == {outbox.ACKNOWLEDGED: 10} and row(wm, "WM-T-00000")["Answer"] == "duplicate"
     wire.run(30)
     assert be_statuses(be) == {tickets.COMPLETED: 10}
-    assert platform_writes(platform) == {f"WM-T-{i:05d}": 1 for i in range(10)}
+    assert writes_per_ticket(platform) == {f"WM-T-{i:05d}": 1 for i in range(10)}
 
 
 def test_a_crash_before_the_message_left_sends_it_after_the_restart(clock) -> None:
@@ -97,7 +87,7 @@ def test_a_crash_before_the_message_left_sends_it_after_the_restart(clock) -> No
     assert states(wm) == {outbox.ACKNOWLEDGED: 10} and row(wm, "WM-T-00000")["Answer"] == "accepted"
     assert row(wm, "WM-T-00000")["Sends"] == 2
     wire.run(30)
-    assert platform_writes(platform) == {f"WM-T-{i:05d}": 1 for i in range(10)}
+    assert writes_per_ticket(platform) == {f"WM-T-{i:05d}": 1 for i in range(10)}
     assert be_statuses(be) == {tickets.COMPLETED: 10}
 
 
@@ -150,4 +140,4 @@ def test_lost_and_repeated_messages_and_restarts_still_deliver_each_ticket_once(
     wire.run(60)
     assert states(wm) == {outbox.ACKNOWLEDGED: 60}
     assert be_statuses(be) == {tickets.COMPLETED: 60}
-    assert platform_writes(platform) == {f"WM-T-{i:05d}": 1 for i in range(60)}
+    assert writes_per_ticket(platform) == {f"WM-T-{i:05d}": 1 for i in range(60)}

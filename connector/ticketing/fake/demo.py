@@ -38,6 +38,7 @@ from connector.ticketing import PROTOCOL_YAML, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.demo_view import progress, summary
 from connector.ticketing.fake.inprocess import ticketing_protocol
+from connector.ticketing.fake.writes import written_twice
 from connector.ticketing_wm import PROTOCOL_YAML as WM_PROTOCOL_YAML
 from connector.ticketing_wm import outbox
 
@@ -286,7 +287,7 @@ class _Demo:
         ] + received[tickets.ERROR] == len(be.view.tables[1000])
 
     def _summary(self, wm: ElementHost, be: ElementHost) -> RichTable:
-        self.done = self._all_settled(wm, be)
+        self.done = self._all_settled(wm, be) and not written_twice(self.platform)
         return summary(wm, be, self.platform, seeded=self.seeded, offered=len(self.rows), elapsed=self._elapsed())
 
     def _progress(self, wm: ElementHost, be: ElementHost) -> Group:
@@ -296,7 +297,8 @@ class _Demo:
         return time.monotonic() - self.started
 
     def all_accounted_for(self) -> bool:
-        """Whether every ticket ended Acknowledged or Rejected at WM, and Completed or Error at BE."""
+        """Whether every ticket ended Acknowledged or Rejected at WM, and Completed or Error at BE,
+        and none is on the platform twice."""
         return bool(self.done)
 
 

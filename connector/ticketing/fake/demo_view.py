@@ -14,6 +14,7 @@ from rich.table import Table as RichTable
 from connector.service.runtime import ElementHost
 from connector.ticketing import fake as fp
 from connector.ticketing import tickets
+from connector.ticketing.fake.writes import written_twice
 from connector.ticketing_wm import outbox
 
 TICKET_OVERVIEW = 1000
@@ -59,6 +60,7 @@ def summary(
         "created": len(platform.incidents) - seeded,
         "OTs": len(platform.work_orders),
         "completed": statuses[tickets.COMPLETED],
+        "on the platform twice": len(written_twice(platform)),
         "errors": statuses[tickets.ERROR],
         "requests": _number(be, "Requests Sent"),
         "faults injected": sum(platform.injected.values()),
