@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 from connector.contracts.ticket_answers import batch_message, read_answers
-from connector.contracts.ticket_batch import parse_batches, reply_to
+from connector.contracts.ticket_batch import BatchRead, parse_batches, reply_to
 from connector.engine.context import HandlerContext
 from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, ReturnAddress, serialize_call
 from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
@@ -78,12 +77,14 @@ def clean_up(protocol: HandlerContext) -> None:
         _refresh_counts(protocol)
 
 
-def _refresh_counts(protocol: HandlerContext) -> None:
+def _refresh_counts(protocol: HandlerContext) -> dict[str, int]:
+    """Set the count parameters (one pass over the table: once a step, not once a batch)."""
     counts = outbox.counts(protocol.table(outbox.TABLE))
     for state in outbox.STATES:
         name = f"Tickets {state}"
         if protocol.get(name) != counts[state]:  # a set always fires: set what changed
             protocol.set(name, counts[state])
+    return counts
 
 
 # -- intake -------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def new_tickets(protocol: HandlerContext) -> None:
     protocol.set(30, "; ".join(results))
 
 
-def _take(protocol: HandlerContext, batch: Any, source: str) -> intake.Intake:
+def _take(protocol: HandlerContext, batch: BatchRead, source: str) -> intake.Intake:
     taken = intake.take_batch(protocol.table(outbox.TABLE), batch, source, protocol.now())
     if taken.rejected:
         protocol.log(f"{source}: {taken.summary()}", "warning")
@@ -192,11 +193,16 @@ def send_tickets(protocol: HandlerContext) -> None:
     size = int(protocol.get("Max Tickets Per Batch") or 50)
     places = int(protocol.get("Max Batches In Flight") or 1) - len(in_flight)
     sent_again = 0
-    while waiting and places > 0:
-        keys, waiting = waiting[:size], waiting[size:]
+    again_keys = set(again)
+    start = 0
+    while start < len(waiting) and places > 0:
+        keys = waiting[start : start + size]
         _send_batch(protocol, str(destination), keys)
-        sent_again += sum(1 for key in keys if key in again)
+        sent_again += sum(1 for key in keys if key in again_keys)
+        start += size
         places -= 1
+    if start:
+        _refresh_counts(protocol)
     if sent_again:
         protocol.set("Tickets Sent Again", int(protocol.get("Tickets Sent Again") or 0) + sent_again)
         protocol.log(f"sent {sent_again} tickets again: their message went unanswered", "warning")
@@ -214,7 +220,6 @@ def _send_batch(protocol: HandlerContext, destination: str, keys: list[str]) -> 
     _in_flight(protocol)[guid] = (protocol.monotonic(), keys)
     protocol.set("Batches Sent", int(protocol.get("Batches Sent") or 0) + 1)
     protocol.send_interapp(destination, raw, INTERAPP_RECEIVE)
-    _refresh_counts(protocol)
 
 
 def _forget_timed_out(protocol: HandlerContext, in_flight: dict[str, tuple[float, list[str]]]) -> None:
@@ -262,6 +267,5 @@ def interapp_return(protocol: HandlerContext) -> None:
         protocol.set("Last Answer Result", result)
         if done[outbox.REJECTED]:
             protocol.log(f"BE answered {result}", "warning")
-    _refresh_counts(protocol)
-    if outbox.pending(protocol.table(outbox.TABLE)):
+    if _refresh_counts(protocol)[outbox.PENDING]:
         protocol.check_trigger(SEND_NOW)
