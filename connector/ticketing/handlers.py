@@ -28,7 +28,7 @@ from connector.engine.events import HttpResult
 from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
 from connector.engine.table import Table
 from connector.protocol.model import INTERAPP_RECEIVE
-from connector.ticketing import duplicates, finished, tickets
+from connector.ticketing import duplicates, finished, ticket_table, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.cycle_log import log_cycle_end, log_events, record_duplicates
 from connector.ticketing.cycle_state import (
@@ -83,7 +83,7 @@ def credentials_changed(protocol: HandlerContext) -> None:
 
 
 def retry_errors(protocol: HandlerContext) -> None:
-    count = tickets.retry_errors(protocol.table(ids().ticket_overview), protocol.now(), settle_time(protocol))
+    count = ticket_table.retry_errors(protocol.table(ids().ticket_overview), protocol.now(), settle_time(protocol))
     protocol.log(f"Retry Errors: {count} tickets go back to the operation that failed")
     _refresh_counts(protocol)
     if count and protocol.get(ids().processing) == ENABLED:
@@ -91,7 +91,7 @@ def retry_errors(protocol: HandlerContext) -> None:
 
 
 def clear_completed(protocol: HandlerContext) -> None:
-    count = tickets.clear_completed(
+    count = ticket_table.clear_completed(
         protocol.table(ids().ticket_overview), finished.keeper(protocol.table(ids().finished_tickets))
     )
     protocol.log(f"Clear Completed: {count} tickets removed")
@@ -101,7 +101,9 @@ def clear_completed(protocol: HandlerContext) -> None:
 def clean_up(protocol: HandlerContext) -> None:
     days = float(protocol.get(ids().retention) or 0)
     done = protocol.table(ids().finished_tickets)
-    count = tickets.purge_completed(protocol.table(ids().ticket_overview), protocol.now(), days, finished.keeper(done))
+    count = ticket_table.purge_completed(
+        protocol.table(ids().ticket_overview), protocol.now(), days, finished.keeper(done)
+    )
     if count:
         protocol.log(f"removed {count} Completed tickets older than {days:g} days")
         _refresh_counts(protocol)
@@ -111,7 +113,7 @@ def clean_up(protocol: HandlerContext) -> None:
 
 
 def _refresh_counts(protocol: HandlerContext) -> None:
-    counts = tickets.counts(protocol.table(ids().ticket_overview))
+    counts = ticket_table.counts(protocol.table(ids().ticket_overview))
     for pid, status in (
         (ids().received_count, tickets.RECEIVED),
         (ids().pending_count, tickets.IN_PROGRESS),
@@ -364,7 +366,7 @@ def _platform_down(protocol: HandlerContext, state: CycleState, reason: str) -> 
 
 def _watching(protocol: HandlerContext, table: Table, now: float) -> bool:
     """A re-sent ticket's late twin may still land: a cycle looks for it (`duplicates`)."""
-    return tickets.watching(table, now, duplicates.watch_window(settle_time(protocol)))
+    return ticket_table.watching(table, now, duplicates.watch_window(settle_time(protocol)))
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from connector.ticketing import ticket_table
 from connector.ticketing import tickets as tk
 from connector.ticketing.decision import Incident, OpenIncidents
 from connector.ticketing.duplicates import INCIDENT, NOTE, OT, Duplicate, platform_order, watch_window
@@ -57,7 +58,7 @@ def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_ado
     run, platform, clock = late_run(session, delay=SETTLE - 20, concurrency=concurrency)
     reports = run.drain()
     assert platform.injected["late"] == 1 and platform.late_pending == 0
-    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    assert ticket_table.counts(run.table)[tk.COMPLETED] == TICKETS
     assert twins(platform) == 0
     assert len(platform.incidents) == TICKETS
     assert len(platform.work_orders) + len(platform.notes) == TICKETS
@@ -76,7 +77,7 @@ def test_a_write_applied_after_the_settle_time_is_detected_linked_to_the_first_a
 ) -> None:
     run, platform, clock = late_run(session, delay=SETTLE + 60, concurrency=concurrency)
     run.drain()
-    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    assert ticket_table.counts(run.table)[tk.COMPLETED] == TICKETS
     clock.time += SETTLE + 60  # the held write lands now
     assert twins(platform) == 2, "the held batch (2 tickets) was sent again before its twin landed"
     report = run.cycle()  # no ready ticket: the re-sent ones are watched for their late twin

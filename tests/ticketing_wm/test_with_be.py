@@ -15,7 +15,7 @@ from connector.engine import events as ev
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock, Harness
 from connector.ticketing import fake as fp
-from connector.ticketing import tickets
+from connector.ticketing import ticket_table, tickets
 from connector.ticketing.fake.inprocess import ticketing_element
 from connector.ticketing.fake.writes import writes_per_ticket
 from connector.ticketing_wm import outbox
@@ -40,7 +40,7 @@ def be_element(platform: fp.FakePlatform, clock: FakeClock, store: MemoryStore |
 
 
 def be_statuses(be: Harness) -> dict[str, int]:
-    return {s: n for s, n in tickets.counts(be.element.view.table("Ticket Overview")).items() if n}
+    return {s: n for s, n in ticket_table.counts(be.element.view.table("Ticket Overview")).items() if n}
 
 
 def test_wm_and_be_deliver_every_ticket_to_the_platform_exactly_once(clock) -> None:

@@ -34,7 +34,7 @@ from connector.engine.interapp import OutgoingMessage, serialize_call
 from connector.protocol.loader import load_protocol
 from connector.service.runtime import ElementConfig, ElementHost, Runtime
 from connector.service.serve import ApiAddressError, api_server, configure_logging, parse_api_address, serve
-from connector.ticketing import PROTOCOL_YAML, tickets
+from connector.ticketing import PROTOCOL_YAML, ticket_table, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.demo_view import progress, summary
 from connector.ticketing.fake.inprocess import ticketing_protocol
@@ -281,7 +281,7 @@ class _Demo:
 
     def _all_settled(self, wm: ElementHost, be: ElementHost) -> bool:
         sent = outbox.counts(wm.view.tables[outbox.TABLE])
-        received = tickets.counts(be.view.tables[1000])
+        received = ticket_table.counts(be.view.tables[1000])
         return sent[outbox.ACKNOWLEDGED] + sent[outbox.REJECTED] == len(self.rows) and received[
             tickets.COMPLETED
         ] + received[tickets.ERROR] == len(be.view.tables[1000])

@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 
 from connector.service.runtime import ElementHost
 from connector.ticketing import fake as fp
-from connector.ticketing import tickets
+from connector.ticketing import ticket_table, tickets
 from connector.ticketing.fake.writes import written_twice
 from connector.ticketing_wm import outbox
 
@@ -32,7 +32,7 @@ def progress(wm: ElementHost, be: ElementHost, *, handed: Mapping[str, int], ela
         str(_number(wm, "Batches Sent")),
         str(_number(wm, "Tickets Sent Again")),
     )
-    statuses = tickets.counts(be.view.tables[TICKET_OVERVIEW])
+    statuses = ticket_table.counts(be.view.tables[TICKET_OVERVIEW])
     be_table = RichTable(title=f"{be.name} -> Cherwell/SFyC", title_justify="left")
     for column in ("received from WM", *tickets.STATUSES, "requests sent"):
         be_table.add_column(column, justify="right")
@@ -48,7 +48,7 @@ def summary(
     wm: ElementHost, be: ElementHost, platform: fp.FakePlatform, *, seeded: int, offered: int, elapsed: float
 ) -> RichTable:
     sent = outbox.counts(wm.view.tables[outbox.TABLE])
-    statuses = tickets.counts(be.view.tables[TICKET_OVERVIEW])
+    statuses = ticket_table.counts(be.view.tables[TICKET_OVERVIEW])
     rows = {
         "tickets offered to WM": offered,
         "rejected by WM at intake": sent[outbox.REJECTED],
