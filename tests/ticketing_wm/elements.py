@@ -19,6 +19,7 @@ from connector.engine.element import Element, Saved
 from connector.engine.interapp import parse_call, serialize_call
 from connector.engine.loading import param_values, resolve_handlers
 from connector.engine.store import MemoryStore
+from connector.engine.table import Table
 from connector.engine.testing import FakeClock, Harness
 from connector.protocol.loader import load_protocol
 from connector.ticketing_wm import PROTOCOL_YAML, outbox
@@ -54,6 +55,11 @@ def wm_element(
         initial=param_values(WM_PROTOCOL, {"Destination Element": BE_NAME, **(params or {})}),
     )
     return harness
+
+
+def outgoing_table() -> Table:
+    """An empty Outgoing Tickets table, as the element has it."""
+    return Table(WM_PROTOCOL.tables[outbox.TABLE])
 
 
 def wm_tickets(count: int, prefix: str = "WM-T") -> list[dict[str, Any]]:
