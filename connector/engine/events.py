@@ -185,5 +185,21 @@ class ElementStatus:
     timeout: bool
     reason: str = ""
 
+    def saved(self) -> dict[str, Any]:
+        """As the store keeps it (under ELEMENT_STATUS_ID): a restart comes back in timeout."""
+        return {"timeout": self.timeout, "reason": self.reason}
+
+    @classmethod
+    def from_saved(cls, value: Any) -> ElementStatus:
+        """The saved status; anything unreadable (written by hand) is no timeout."""
+        if isinstance(value, Mapping) and value.get("timeout") is True:
+            return cls(timeout=True, reason=str(value.get("reason") or ""))
+        return cls(timeout=False)
+
+
+# The store's slot for the element's status among the saved parameter values: no protocol
+# parameter has a negative id, and the store keeps any id it is given.
+ELEMENT_STATUS_ID = -1
+
 
 Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer | Observe | Count | ElementStatus

@@ -54,6 +54,8 @@ class Machine:
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
         # Handler state kept between runs, shared by the element's handlers (in memory only).
         self.memory: dict[str, Any] = {}
+        self.status = ev.ElementStatus(timeout=False)  # the last one emitted (or restored), saved
+        self._status_dirty = False
         self._handlers = handlers
         self._cleared: set[int] = set()
         self._dirty: set[int] = set()
@@ -92,6 +94,10 @@ class Machine:
         return self._flush()
 
     def _restore(self, saved: Saved) -> None:
+        status = ev.ElementStatus.from_saved(saved.params.get(ev.ELEMENT_STATUS_ID))
+        if status.timeout:  # in timeout when it stopped: so it comes back, until the platform answers
+            self.emit(status)
+            self._status_dirty = False
         for pid, value in saved.params.items():
             if pid in self.values:
                 self.values[pid] = value
@@ -278,11 +284,20 @@ class Machine:
     # -- effects --------------------------------------------------------------------------
 
     def emit(self, effect: ev.Effect) -> None:
+        if isinstance(effect, ev.ElementStatus):
+            if effect == self.status:
+                return  # no news: the host and the store have it
+            self.status, self._status_dirty = effect, True
         self._effects.append(effect)
 
     def _flush(self) -> list[ev.Effect]:
         effects, self._effects = self._effects, []
         persist = collect_persist(self.values, self._dirty, self.tables.values(), self._wiring.saved_columns)
+        if self._status_dirty:
+            self._status_dirty = False
+            status = {ev.ELEMENT_STATUS_ID: self.status.saved()}
+            persist = ev.Persist(params={**persist.params, **status}, tables=persist.tables) if persist else None
+            persist = persist or ev.Persist(params=status, tables=())
         if persist is not None:
             effects.insert(0, persist)
         return effects
