@@ -17,7 +17,7 @@ from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
 from connector.engine.table import Table
-from connector.engine.values import NotSettable, ValueRefused, coerce, settable
+from connector.engine.values import ValueRefused, coerce, settable, settable_column
 from connector.engine.wiring import wire
 from connector.protocol.model import (
     GROUP_ACTIONS,
@@ -149,11 +149,8 @@ class Machine:
         if event.key not in table:
             raise KeyError(f"table {table.name!r} has no row {event.key!r}")
         try:
-            if event.from_outside and not column.settable:
-                raise NotSettable(
-                    f"column {column.name!r} of table {table.name!r} is no write or button column:"
-                    " only the element sets it"
-                )
+            if event.from_outside:
+                settable_column(table.model, column)
             if column.id == table.model.key_column:
                 raise ValueRefused("the primary key of a row never changes")
             value = coerce(column, event.value)

@@ -25,6 +25,7 @@ from connector.protocol.model import (
     Param,
     ParamType,
     Protocol,
+    Table,
     ValueKind,
     same_name,
 )
@@ -60,6 +61,15 @@ def settable(protocol: Protocol, param: Param) -> Param:
     raise NotSettable(
         f"{param.name!r} is a {param.type.value} parameter with no write parameter: only the element sets it"
     )
+
+
+def settable_column(table: Table, column: Column) -> None:
+    """NotSettable unless a set from outside may change `column`'s cells: DataMiner's column
+    options, a write column (`write: true`) or a button column. The key column is neither."""
+    if not column.settable:
+        raise NotSettable(
+            f"column {column.name!r} of table {table.name!r} is no write or button column: only the element sets it"
+        )
 
 
 def coerce(spec: Param | Column, value: Any) -> Any:

@@ -12,6 +12,7 @@ number for a number, one of its discreets for a discreet).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from yaml.nodes import ScalarNode
 
@@ -27,7 +28,7 @@ from connector.protocol.conditions import (
     references,
 )
 from connector.protocol.document import Document
-from connector.protocol.model import Mark, Param, ParamType, ValueKind
+from connector.protocol.model import Mark, Param, ParamType, TriggerOn, TriggerTime, ValueKind
 from connector.protocol.yamlnodes import Fields
 
 KEY = "condition"
@@ -63,8 +64,19 @@ def mark_in(f: Fields, offset: int) -> Mark:
     return Mark(start.file, start.line, start.column + quote + offset)
 
 
-def check_conditions(document: Document, report: Callable[[Mark, str], None]) -> None:
-    """Report what is wrong with every condition of `document` (triggers, actions, groups)."""
+def check_conditions(
+    document: Document, report: Callable[[Mark, str], None], warn: Callable[[Mark, str], None]
+) -> None:
+    """Report what is wrong with every condition of `document` (triggers, actions, groups), and
+    warn of one on the after-startup trigger or its actions (DataMiner's validator, rule 5.7: no
+    condition before the flow has passed through the protocol thread)."""
+    for kind, thing in _startup_flow(document):
+        if thing.condition is not None:
+            warn(
+                document.fields[(kind, thing.id)].mark(KEY),
+                "a condition in the after-startup flow (validator rule 5.7): the flow should run"
+                " unconditionally; put the condition on a later trigger or group",
+            )
     others = {c.id: f"a column of table {t.name!r}" for t in document.tables.values() for c in t.columns}
     others.update({id: f"table {table.name!r}" for id, table in document.tables.items()})
     # Declared but left out for a problem of its own (reported already): no second message.
@@ -77,6 +89,14 @@ def check_conditions(document: Document, report: Callable[[Mark, str], None]) ->
                 fields = document.fields[(kind, thing.id)]
                 for offset, message in condition_problems(thing.condition, document.params, others):
                     report(mark_in(fields, offset), message)
+
+
+def _startup_flow(document: Document) -> Iterator[tuple[str, Any]]:
+    """The after-startup triggers and the actions they run, as (kind, construct)."""
+    for trigger in document.triggers.values():
+        if trigger.on is TriggerOn.PROTOCOL and trigger.time is TriggerTime.AFTER_STARTUP:
+            yield "trigger", trigger
+            yield from (("action", document.actions[a]) for a in trigger.actions if a in document.actions)
 
 
 def condition_problems(

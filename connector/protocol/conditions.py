@@ -167,7 +167,7 @@ class _Parser:
             return inner
         left = self.operand()
         if self.next.kind != "op":
-            raise ConditionError(f"expected one of {' '.join(OPERATORS)} after {left_text(left)}", self.next.offset)
+            raise ConditionError(f"expected one of {' '.join(OPERATORS)} after {_left_text(left)}", self.next.offset)
         op = self.take().text
         return Compare(left, op, self.operand())
 
@@ -187,7 +187,7 @@ class _Parser:
         raise ConditionError(f"expected id:N, a number, 'text' or empty, found {found}", token.offset)
 
 
-def left_text(operand: Operand) -> str:
+def _left_text(operand: Operand) -> str:
     return f"id:{operand.id}" if isinstance(operand, ParamRef) else render_operand(operand)
 
 

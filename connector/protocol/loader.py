@@ -94,7 +94,7 @@ RANGE_KEYS = Keys(optional=("low", "high"))
 TABLE_KEYS = Keys(required=("id", "name", "key", "columns"), optional=("volatile", "description", "page"))
 COLUMN_KEYS = Keys(
     required=("id", "name"),
-    optional=("kind", "description", "discreets", "units", "decimals", "save", "hidden", "write"),
+    optional=("kind", "description", "discreets", "units", "decimals", "save", "hidden", "write", "exceptions"),
 )
 SESSION_KEYS = Keys(required=("id", "name", "request"), optional=("response",))
 REQUEST_KEYS = Keys(optional=("verb", "path", "path_param", "headers", "body_param", "timeout"))
@@ -334,6 +334,7 @@ def _column(f: Fields, id: int) -> Column:
         save=f.flag("save", True),
         hidden=f.flag("hidden"),
         write=f.flag("write"),
+        exceptions=_exceptions(f),
         mark=f.mark(),
     )
 

@@ -161,6 +161,7 @@ class Column:
     # DataMiner's column option of a column with a write parameter: a set from outside may change
     # its cells (a button column is one by its kind).
     write: bool = False
+    exceptions: tuple[ExceptionValue, ...] = ()  # a number column's special values, as a param's
     mark: Mark | None = _mark_field()
 
     @property

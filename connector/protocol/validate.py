@@ -433,7 +433,7 @@ def _handler_imports(check: _Check) -> None:
 
 
 def _conditions(check: _Check) -> None:
-    check_conditions(check.document, check.report)
+    check_conditions(check.document, check.report, check.warn)
 
 
 def _startup_flow(check: _Check) -> None:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from connector.engine.table import Table
+from connector.engine.values import display
 from connector.protocol import model as m
 
 MODEL = m.Table(
@@ -128,6 +129,9 @@ KINDS = m.Table(
         m.Column(id=2003, name="At", kind=m.ValueKind.DATETIME),
         m.Column(id=2004, name="Mode", kind=m.ValueKind.DISCREET, discreets=(m.Discreet(display="Off", value=0),)),
         m.Column(id=2005, name="Note"),
+        m.Column(
+            id=2006, name="Signal", kind=m.ValueKind.NUMBER, exceptions=(m.ExceptionValue(value=-1, display="No Lock"),)
+        ),
     ),
 )
 
@@ -157,10 +161,11 @@ def test_a_cell_follows_its_columns_kind(cells: dict[str, object], says: str) ->
         table.set("r1", column, value)
     with pytest.raises(ValueError, match=re.escape(says)):
         table.writer(["Note", column])("r1", ["changed", value])
-    assert table.row("r1") == {"Key": "r1", "Level": 1, "At": None, "Mode": None, "Note": "kept"}
+    assert table.row("r1") == {"Key": "r1", "Level": 1, "At": None, "Mode": None, "Note": "kept", "Signal": None}
 
 
 def test_cells_are_stored_as_their_kind_stores_them() -> None:
     table = Table(KINDS)
-    table.add_row("r1", {"Level": "7", "At": "2026-11-26T00:00:00Z", "Mode": "Off", "Note": 5})
-    assert table.row("r1") == {"Key": "r1", "Level": 7, "At": 1_795_651_200.0, "Mode": 0, "Note": "5"}
+    table.add_row("r1", {"Level": "7", "At": "2026-11-26T00:00:00Z", "Mode": "Off", "Note": 5, "Signal": "No Lock"})
+    assert table.row("r1") == {"Key": "r1", "Level": 7, "At": 1_795_651_200.0, "Mode": 0, "Note": "5", "Signal": -1}
+    assert display(KINDS.column("Signal"), -1) == "No Lock"  # a column's Interprete exception, as a param's

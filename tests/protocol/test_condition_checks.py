@@ -85,3 +85,16 @@ def test_a_quoted_or_block_condition_is_found_too() -> None:
         parse_protocol(block, FILE, check_imports=False)
     (problem,) = caught.value.errors
     assert problem.mark == _at(block, "|-") and "there is no parameter 97" in problem.message
+
+
+def test_a_condition_in_the_after_startup_flow_is_a_warning() -> None:
+    document = protocol_minimal_document()
+    document["triggers"][0]["condition"] = "id:10 == 'Enabled'"  # the after-startup trigger
+    document["actions"][0]["condition"] = "id:20 > 1"  # the action it runs
+    text = protocol_yaml(document)
+    warnings = parse_protocol(text, FILE, check_imports=False).warnings
+    assert [w.split(": warning: ")[0] for w in warnings] == [
+        str(_at(text, "id:10 == 'Enabled'")),
+        str(_at(text, "id:20 > 1")),
+    ]
+    assert all("a condition in the after-startup flow (validator rule 5.7)" in w for w in warnings)
