@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.engine import events as ev
+from connector.engine.conditions import holds
 from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
 from connector.engine.table import Table
-from connector.engine.values import ValueRefused, coerce, settable
+from connector.engine.values import ValueRefused, coerce, settable, settable_column
 from connector.engine.wiring import wire
 from connector.protocol.model import (
     GROUP_ACTIONS,
@@ -136,21 +137,31 @@ class Machine:
         self.change(param.id, value, always=True)
 
     def set_cell(self, event: ev.SetCell) -> None:
-        """A set on one cell: the cell changes, then the handlers on its column run; a handler
-        declared `row: true` gets the row's key (DataMiner's row QActions).
+        """A set on one cell: the cell changes, then the handlers on its column run with the
+        row's key (DataMiner's row QActions: `protocol.row_key`).
 
-        KeyError for an unknown table, row or column, ValueRefused for a bad value or the key
-        column; nothing changes then.
+        From outside, the parameter rules: only a write or button column (NotSettable for
+        another), a value its kind takes. KeyError for an unknown table, row or column,
+        ValueRefused for a bad value or the key column; nothing changes then.
         """
         table = self.tables[self.protocol.table(event.table).id]
         column = table.model.column(event.column)
         if event.key not in table:
             raise KeyError(f"table {table.name!r} has no row {event.key!r}")
-        if column.id == table.model.key_column:
-            raise ValueRefused("the primary key of a row never changes")
-        table.set(event.key, column.id, coerce(column, event.value))
+        try:
+            if event.from_outside:
+                settable_column(table.model, column)
+            if column.id == table.model.key_column:
+                raise ValueRefused("the primary key of a row never changes")
+            value = coerce(column, event.value)
+        except ValueRefused as refused:
+            log.warning(
+                "[%s] a set on %r row %r %r was refused: %s", self.name, table.name, event.key, column.name, refused
+            )
+            raise
+        table.set(event.key, column.id, value)
         for hid in self._param_handlers.get(column.id, ()):
-            self.run_handler(hid, column.id, event.key if self.protocol.handlers[hid].row else None)
+            self.run_handler(hid, column.id, event.key)
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -195,13 +206,16 @@ class Machine:
 
     def fire_trigger(self, tid: int) -> None:
         trigger = self.protocol.triggers[tid]
+        if trigger.condition is not None and not holds(trigger.condition, self.protocol, self.values):
+            return
         for aid in trigger.actions:
             self.run_action(self.protocol.actions[aid])
         for sub in trigger.triggers:
             self.fire_trigger(sub)
 
     def run_action(self, action: Action, trigger_param: int | None = None) -> None:
-        ACTIONS[action.type](self, action, trigger_param)
+        if action.condition is None or holds(action.condition, self.protocol, self.values):
+            ACTIONS[action.type](self, action, trigger_param)
 
     def run_handlers_on(self, pid: int) -> None:
         """Run the handlers on parameter `pid` (DataMiner's "run actions")."""
