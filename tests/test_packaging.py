@@ -45,6 +45,12 @@ def test_the_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
     assert carried_wm == (REPO / "connector/ticketing_wm/protocol.yaml").read_bytes()
     templates = {f"connector/templates/new/{p.name}" for p in (REPO / "connector/templates/new").glob("*.tmpl")}
     assert templates and templates <= names  # `connector new` needs them
+    card = {
+        f"connector/service/card/{p.relative_to(REPO / 'connector/service/card')}"
+        for folder in ("templates", "static")
+        for p in (REPO / "connector/service/card" / folder).iterdir()
+    }
+    assert card and card <= names  # the element card's pages, script and style sheet
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)

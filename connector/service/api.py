@@ -46,6 +46,7 @@ from connector.protocol.model import Param, ParamType
 from connector.service.api_cells import ROUTE as CELL_ROUTE
 from connector.service.api_cells import cell_endpoint
 from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
+from connector.service.card import mount_card
 from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, with_cluster
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
@@ -401,4 +402,6 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     app.state.runtime = runtime
     app.state.max_body = max_body
     app.state.metrics = registry_for(runtime)
+    # The element card (`/`, `/elements/{name}`): its sets go through set_param, the API's own rules.
+    mount_card(app, set_param=set_param, token=token)
     return app

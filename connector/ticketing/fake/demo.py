@@ -221,6 +221,7 @@ class _Demo:
     async def drive(self, runtime: Runtime, port: int) -> None:
         """The monitoring's side: hand the tickets to WM, watch them settle, show the summary."""
         self.console.print(f"management API: http://{self.api_host}:{port}/api/elements")
+        self.console.print(f"element card: http://{self.api_host}:{port}/ (open it in a browser)")
         self.platform.faults = fp.Faults(html_503_rate=self.options.fault_rate)
         wm, be = runtime.elements[WM_ELEMENT], runtime.elements[ELEMENT]
         self.started = time.monotonic()
