@@ -100,6 +100,22 @@ def test_the_live_cache_renders_once_per_coalescing_window() -> None:
     assert cache.answer(key, lambda: "c", render)["version"] == "c"
 
 
+def test_an_answer_that_cost_much_is_kept_longer() -> None:
+    now = [0.0]
+    cache = LiveCache(clock=lambda: now[0])
+
+    def slow_render() -> dict[str, object]:
+        now[0] += 0.2  # a sorted view of a big table
+        return {}
+
+    key = ("element", "sorted view")
+    cache.answer(key, lambda: "a", slow_render)
+    now[0] = 1.5  # long past COALESCE, within 10 x 0.2 s of the render
+    assert cache.answer(key, lambda: "b", slow_render)["version"] == "a"
+    now[0] = 2.5
+    assert cache.answer(key, lambda: "b", slow_render)["version"] == "b"
+
+
 async def test_a_set_from_the_card_follows_the_api_rules() -> None:
     http, host = client()
     async with http:
