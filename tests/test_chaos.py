@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tools.chaos.actors import LIGHT_FAULTS, read_acknowledgement
-from tools.chaos.checks import check_outcome
+from tools.chaos.checks import check_outcome, check_reported_extras
 from tools.chaos.element import ElementSettings
 from tools.chaos.plan import Plan, plan_tickets
 from tools.chaos.report import Report, render
@@ -65,8 +65,10 @@ def test_retry_errors_pressed_during_kills_and_faults_completes_everything_once(
     report = run_crash(options, tmp_path)
     assert report.lost == 0 and report.duplicated == 0, explain(report)
     assert report.completed == 200 and report.retry_presses > 0, explain(report)
-    # The careless operator (tools.chaos.fiddler) also tried sets that must be refused: none got a 5xx.
-    assert report.faults["bad sets refused (4xx)"] + report.faults["bad sets accepted"] > 0, explain(report)
+    # The careless operator (tools.chaos.fiddler) also tried sets that must be refused: read-only
+    # parameters with 403, bad values with 422; none accepted, refused otherwise, or a 5xx.
+    assert report.fiddler["bad sets refused 403"] > 0 and report.fiddler["bad sets refused 422"] > 0, explain(report)
+    assert report.fiddler["bad sets accepted"] == report.fiddler["bad sets refused wrongly"] == 0, explain(report)
     assert report.ok, explain(report)
 
 
@@ -196,6 +198,28 @@ def test_a_follower_that_took_over_creating_its_node_is_fine(plan: Plan) -> None
     rows[follower]["OT Number"], rows[leader]["OT Number"] = rows[leader]["OT Number"], None
     found = check_outcome(plan, state, rows)
     assert (found.lost, found.duplicated, found.problems) == (0, 0, [])
+
+
+def test_a_second_ot_is_a_duplicate_whichever_the_incident_holds(plan: Plan) -> None:
+    creator = sorted(set(plan.created) - set(plan.followers.values()))[0]
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    incident = next(i for i in state["incidents"] if i["external_id"] == creator)
+    state["work_orders"].insert(0, {"ot": "OT-LATE", "ticket": incident["incident_id"], "referencia": creator})
+    found = check_outcome(plan, state, rows)
+    assert (found.duplicated, found.problems) == (1, []), "the late OT landed first: the ticket holds the other"
+    incident["ot_number"] = "OT-ELSEWHERE"
+    assert check_outcome(plan, state, rows).problems, "an incident holding an OT it does not have"
+
+
+def test_an_extra_reported_that_a_ticket_holds_is_a_problem(plan: Plan) -> None:
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    held = rows[sorted(plan.created)[0]]["OT Number"]
+    orphan = {"Kind": "OT", "Ticket ID": "T", "Kept": held, "Extra": "OT-ORPHAN"}
+    assert check_reported_extras({"OT OT-ORPHAN": orphan}, rows) == []
+    in_use = {**orphan, "Kept": "OT-ORPHAN", "Extra": held}
+    assert len(check_reported_extras({f"OT {held}": in_use}, rows)) == 1
 
 
 def test_two_incidents_for_one_node_are_a_duplicate(plan: Plan) -> None:

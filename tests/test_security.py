@@ -320,6 +320,9 @@ def test_a_public_api_needs_a_token_and_then_every_call_must_carry_it(tmp_path: 
         )
         try:
             runtime.start()  # its health check needs no token
+            assert runtime.proc is not None
+            cmdline = Path(f"/proc/{runtime.proc.pid}/cmdline").read_bytes()
+            assert token.encode() not in cmdline and b"--api-token-file" in cmdline, "the token in a file"
             element = f"/api/elements/{quote(ELEMENT)}"
             bare = httpx.Client(base_url=runtime.api, timeout=10, trust_env=False)
             for method, path in (
@@ -347,6 +350,7 @@ def test_a_public_api_needs_a_token_and_then_every_call_must_carry_it(tmp_path: 
             assert runtime.terminate() == 0
         finally:
             runtime.close()
-        assert token not in runtime.log_path.read_text(encoding="utf-8")
+        log = runtime.log_path.read_text(encoding="utf-8")
+        assert token not in log and "/proc/PID/cmdline" not in log, "no token on argv, so no warning"
     finally:
         setup.close()

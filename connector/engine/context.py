@@ -87,6 +87,13 @@ class HandlerContext:
         extra = {"element": self._element.name, "event": event, "fields": fields}
         _log.log(_LEVELS.get(level, logging.INFO), "[%s] %s", self._element.name, message, extra=extra)
 
+    @property
+    def timeout_reason(self) -> str | None:
+        """Why the element is in timeout, or None. Saved: after a restart it is still there,
+        until a handler takes the element out (`set_timeout(None)`)."""
+        status = self._element.status
+        return status.reason if status.timeout else None
+
     def set_timeout(self, reason: str | None) -> None:
         """Put the element in timeout (`reason`: why, for people), or take it out (None): what
         it talks to is down for everyone, DataMiner's element timeout. The host shows it."""

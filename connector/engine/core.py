@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from connector.engine.events import Effect, HttpResult
+from connector.engine.events import Effect, ElementStatus, HttpResult
 from connector.engine.table import Table
 from connector.protocol.model import Protocol
 
@@ -34,6 +34,9 @@ class ElementCore(TypingProtocol):
 
     @property
     def tables(self) -> Mapping[int, Table]: ...
+
+    @property
+    def status(self) -> ElementStatus: ...
 
     def now(self) -> float: ...
 

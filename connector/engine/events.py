@@ -33,12 +33,16 @@ class SetParameter:
 
 @frozen(kw_only=True)
 class SetCell:
-    """A set command on one cell: DataMiner's set on a column parameter, by row key."""
+    """A set command on one cell: DataMiner's set on a column parameter, by row key.
+
+    From outside (unless `from_outside` is False), only a write or button column can be set.
+    """
 
     table: int | str
     key: str
     column: int | str
     value: Any
+    from_outside: bool = True
 
 
 @frozen(kw_only=True)
@@ -180,6 +184,22 @@ class ElementStatus:
 
     timeout: bool
     reason: str = ""
+
+    def saved(self) -> dict[str, Any]:
+        """As the store keeps it (under ELEMENT_STATUS_ID): a restart comes back in timeout."""
+        return {"timeout": self.timeout, "reason": self.reason}
+
+    @classmethod
+    def from_saved(cls, value: Any) -> ElementStatus:
+        """The saved status; anything unreadable (written by hand) is no timeout."""
+        if isinstance(value, Mapping) and value.get("timeout") is True:
+            return cls(timeout=True, reason=str(value.get("reason") or ""))
+        return cls(timeout=False)
+
+
+# The store's slot for the element's status among the saved parameter values: no protocol
+# parameter has a negative id, and the store keeps any id it is given.
+ELEMENT_STATUS_ID = -1
 
 
 Effect = Persist | SendRequest | ScheduleTimer | CancelTimer | SendInterApp | Defer | Observe | Count | ElementStatus

@@ -12,17 +12,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.engine import events as ev
+from connector.engine.conditions import holds
 from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
+from connector.engine.set_commands import set_cell, set_command
 from connector.engine.table import Table
-from connector.engine.values import ValueRefused, coerce, settable
+from connector.engine.values import coerce
 from connector.engine.wiring import wire
 from connector.protocol.model import (
     GROUP_ACTIONS,
     Action,
     ActionType,
-    ParamType,
     Protocol,
 )
 
@@ -53,6 +54,8 @@ class Machine:
         self.tables: dict[int, Table] = {tid: Table(t) for tid, t in protocol.tables.items()}
         # Handler state kept between runs, shared by the element's handlers (in memory only).
         self.memory: dict[str, Any] = {}
+        self.status = ev.ElementStatus(timeout=False)  # the last one emitted (or restored), saved
+        self._status_dirty = False
         self._handlers = handlers
         self._cleared: set[int] = set()
         self._dirty: set[int] = set()
@@ -91,6 +94,10 @@ class Machine:
         return self._flush()
 
     def _restore(self, saved: Saved) -> None:
+        status = ev.ElementStatus.from_saved(saved.params.get(ev.ELEMENT_STATUS_ID))
+        if status.timeout:  # in timeout when it stopped: so it comes back, until the platform answers
+            self.emit(status)
+            self._status_dirty = False
         for pid, value in saved.params.items():
             if pid in self.values:
                 self.values[pid] = value
@@ -107,44 +114,6 @@ class Machine:
         step(self, event)
         self.groups.pump()
         return self._flush()
-
-    def set_command(self, event: ev.SetParameter) -> None:
-        """A set command: from outside, only what a user may set (`values.settable`); a set
-        on a read parameter goes to its write twin.
-
-        Raises KeyError for an unknown parameter or a table, NotSettable for a parameter only
-        the element sets, and ValueRefused for a bad value, before anything changes.
-        """
-        param = self.protocol.param(event.param)
-        try:
-            if event.from_outside:
-                param = settable(self.protocol, param)
-            elif param.type is not ParamType.WRITE:
-                param = self.protocol.write_of(param.id) or param
-            if param.type is ParamType.ARRAY:
-                raise KeyError(f"{param.name!r} is a table")
-            value = coerce(param, event.value)
-        except ValueRefused as refused:
-            log.warning("[%s] a set on %d %r was refused: %s", self.name, param.id, param.name, refused)
-            raise
-        self.change(param.id, value, always=True)
-
-    def set_cell(self, event: ev.SetCell) -> None:
-        """A set on one cell: the cell changes, then the handlers on its column run; a handler
-        declared `row: true` gets the row's key (DataMiner's row QActions).
-
-        KeyError for an unknown table, row or column, ValueRefused for a bad value or the key
-        column; nothing changes then.
-        """
-        table = self.tables[self.protocol.table(event.table).id]
-        column = table.model.column(event.column)
-        if event.key not in table:
-            raise KeyError(f"table {table.name!r} has no row {event.key!r}")
-        if column.id == table.model.key_column:
-            raise ValueRefused("the primary key of a row never changes")
-        table.set(event.key, column.id, coerce(column, event.value))
-        for hid in self._param_handlers.get(column.id, ()):
-            self.run_handler(hid, column.id, event.key if self.protocol.handlers[hid].row else None)
 
     # -- parameters -----------------------------------------------------------------------
 
@@ -189,18 +158,22 @@ class Machine:
 
     def fire_trigger(self, tid: int) -> None:
         trigger = self.protocol.triggers[tid]
+        if trigger.condition is not None and not holds(trigger.condition, self.protocol, self.values):
+            return
         for aid in trigger.actions:
             self.run_action(self.protocol.actions[aid])
         for sub in trigger.triggers:
             self.fire_trigger(sub)
 
     def run_action(self, action: Action, trigger_param: int | None = None) -> None:
-        ACTIONS[action.type](self, action, trigger_param)
+        if action.condition is None or holds(action.condition, self.protocol, self.values):
+            ACTIONS[action.type](self, action, trigger_param)
 
-    def run_handlers_on(self, pid: int) -> None:
-        """Run the handlers on parameter `pid` (DataMiner's "run actions")."""
+    def run_handlers_on(self, pid: int, row_key: str | None = None) -> None:
+        """Run the handlers on parameter or column `pid` (DataMiner's "run actions"); a cell's
+        handlers get its row's key."""
         for hid in self._param_handlers.get(pid, ()):
-            self.run_handler(hid, pid)
+            self.run_handler(hid, pid, row_key)
 
     def run_handler(self, hid: int, trigger_param: int | None, row_key: str | None = None) -> None:
         handler = self._handlers.get(hid)
@@ -264,11 +237,20 @@ class Machine:
     # -- effects --------------------------------------------------------------------------
 
     def emit(self, effect: ev.Effect) -> None:
+        if isinstance(effect, ev.ElementStatus):
+            if effect == self.status:
+                return  # no news: the host and the store have it
+            self.status, self._status_dirty = effect, True
         self._effects.append(effect)
 
     def _flush(self) -> list[ev.Effect]:
         effects, self._effects = self._effects, []
         persist = collect_persist(self.values, self._dirty, self.tables.values(), self._wiring.saved_columns)
+        if self._status_dirty:
+            self._status_dirty = False
+            status = {ev.ELEMENT_STATUS_ID: self.status.saved()}
+            persist = ev.Persist(params={**persist.params, **status}, tables=persist.tables) if persist else None
+            persist = persist or ev.Persist(params=status, tables=())
         if persist is not None:
             effects.insert(0, persist)
         return effects
@@ -343,8 +325,8 @@ ACTIONS: Mapping[ActionType, ActionRunner] = {
 }
 
 _EVENTS: Mapping[type, Callable[[Machine, Any], None]] = {
-    ev.SetParameter: Machine.set_command,
-    ev.SetCell: Machine.set_cell,
+    ev.SetParameter: set_command,
+    ev.SetCell: set_cell,
     ev.TimerFired: Machine.timer_fired,
     ev.HttpResult: Machine.http_result,
     ev.CheckTrigger: Machine.check_trigger,

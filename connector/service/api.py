@@ -43,7 +43,10 @@ from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_ca
 from connector.engine.table import Table
 from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.api_cells import ROUTE as CELL_ROUTE
+from connector.service.api_cells import cell_endpoint
 from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
+from connector.service.card import mount_card
 from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, with_cluster
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
@@ -376,6 +379,7 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
         Route("/api/elements/{element}/params/{ref:path}", get_param, methods=["GET"]),
         Route("/api/elements/{element}/params/{ref:path}", set_param, methods=["PUT"]),
         Route("/api/elements/{element}/tables/{ref:path}", get_table, methods=["GET"]),
+        Route(CELL_ROUTE, cell_endpoint(_host, _table, _command), methods=["PUT"]),
         Route("/api/elements/{element}/interapp", post_interapp, methods=["POST"]),
     ]
     app = Starlette(
@@ -392,4 +396,6 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     app.state.runtime = runtime
     app.state.max_body = max_body
     app.state.metrics = registry_for(runtime)
+    # The element card (`/`, `/elements/{name}`): its sets go through set_param, the API's own rules.
+    mount_card(app, set_param=set_param, token=token)
     return app

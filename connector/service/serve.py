@@ -135,7 +135,13 @@ async def serve(
         loop.add_signal_handler(sig, _on_stop_signal, stop, sig)
     while not server.started and not api_task.done():  # uvicorn listens a few loop turns later
         await asyncio.sleep(0.005)
-    log.info("management API on http://%s:%d/api (elements: %s)", api_host, port, ", ".join(runtime.elements))
+    where = listen_address(api_host, port)
+    log.info(
+        "management API on http://%s/api, element card on http://%s/ (elements: %s)",
+        where,
+        where,
+        ", ".join(runtime.elements),
+    )
     systemd.notify("READY=1")
     waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if until is not None:

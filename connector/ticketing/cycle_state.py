@@ -73,7 +73,10 @@ def cycle_state(protocol: HandlerContext) -> CycleState:
     state = protocol.memory.get("ticketing")
     if state is None:
         # Seeded by the element's name: runs are reproducible, and elements still differ.
-        state = protocol.memory["ticketing"] = CycleState(rng=random.Random(protocol.element_name))
+        # In timeout as the element was saved (a restart): the platform's first answer ends it.
+        state = protocol.memory["ticketing"] = CycleState(
+            rng=random.Random(protocol.element_name), timeout=protocol.timeout_reason
+        )
     if state.waits is None:
         state.waits = Waits(protocol.now, protocol.monotonic)
     return state

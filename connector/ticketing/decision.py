@@ -19,7 +19,7 @@ from attrs import field, frozen
 
 from connector.ticketing import tickets as tk
 from connector.ticketing.cherwell import Record
-from connector.ticketing.duplicates import INCIDENT, Duplicate, find, first_and_extras
+from connector.ticketing.duplicates import INCIDENT, NODE_INCIDENT, Duplicate, find, first_and_extras
 from connector.ticketing.tickets import Ticket
 
 Node = tuple[str, str]  # tickets.node_key: Category and Node as the "same node" rule compares them
@@ -65,8 +65,22 @@ class OpenIncidents:
         self.by_node.setdefault(tk.node_key(incident.category, incident.node), incident)
 
     def duplicates(self) -> list[Duplicate]:
-        """Every incident beyond the first of its ticket id."""
-        return find(INCIDENT, self.all_by_external, _incident_id)
+        """Every incident beyond the first of its ticket id; and every ticket's incident on a node
+        that has an earlier one of another ticket of ours. The element never creates that (one
+        creator a node), but a late write can: the creator's write held past the Settle Time,
+        looked up, not found, and the creator in Error, the node's next ticket created one."""
+        return find(INCIDENT, self.all_by_external, _incident_id) + self._node_duplicates()
+
+    def _node_duplicates(self) -> list[Duplicate]:
+        ours_by_node: dict[Node, list[Incident]] = {}
+        for incident in self.by_external.values():  # each ticket's first incident
+            ours_by_node.setdefault(tk.node_key(incident.category, incident.node), []).append(incident)
+        found: list[Duplicate] = []
+        for same in ours_by_node.values():
+            if len(same) > 1:
+                first, extras = first_and_extras(same, _incident_id)
+                found.extend(Duplicate(NODE_INCIDENT, e.external_id, first.incident_id, e.incident_id) for e in extras)
+        return found
 
     def created(self, ticket: Ticket, incident_id: str, rec_id: str) -> Incident:
         """The incident this cycle created for `ticket`: its node's notes go to it from now on."""

@@ -8,7 +8,9 @@ ticket, or two OTs for one incident. Nothing can undo that from here; what the e
 find it, keep the first (the lowest IncidentID, the lowest OT number), and report the extra so an
 operator can close it:
 
-- every search of the open incidents groups them by ExternalID (`IncidentGroups`);
+- every search of the open incidents groups them by ExternalID (`IncidentGroups`), and each
+  ticket's first incident by node: a node's creator in Error after its held write was sent
+  again, the node's next ticket created one, and the held write landed beside it (NODE_INCIDENT);
 - every SFyC look-up of work orders by incident groups them by (incident, referencia);
 - every look-up of notes groups them by the "[ticket id]" they start with (a note has no
   number: the one kept is the lowest RecID, which says nothing of which came first).
@@ -24,7 +26,7 @@ handlers log it, count it once per extra in *Duplicates Detected* and keep it in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from attrs import frozen
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from connector.ticketing.tickets import Ticket
 
 INCIDENT = "Incident"
+NODE_INCIDENT = "Node incident"  # a second ticket's incident on a node that has one already
 OT = "OT"
 NOTE = "Note"
 
@@ -83,12 +86,24 @@ def first_and_extras(items: Iterable[T], ident: Callable[[T], str]) -> tuple[T, 
     return ordered[0], ordered[1:]
 
 
-def find(kind: str, groups: dict[str, list[T]], ident: Callable[[T], str]) -> list[Duplicate]:
-    """A Duplicate for every item beyond the first of each group (ticket id -> its items)."""
+def find(
+    kind: str, groups: dict[str, list[T]], ident: Callable[[T], str], held: Mapping[str, str] | None = None
+) -> list[Duplicate]:
+    """A Duplicate for every item beyond the one kept of each group (ticket id -> its items).
+
+    Kept: the one the ticket holds already (`held`: ticket id -> its IncidentID or OT number),
+    since the ticket and the platform refer to it; else the earliest. A late twin can land before
+    a re-send (an OT is not looked up again before it is sent again), and then the earliest is
+    the orphan: telling the operator to close the other would close the one in use.
+    """
     found: list[Duplicate] = []
     for ticket, items in groups.items():
         if len(items) < 2:
             continue
         first, extras = first_and_extras(items, ident)
+        own = (held or {}).get(ticket)
+        mine = [item for item in extras if ident(item) == own]
+        if mine:
+            first, extras = mine[0], [first, *(item for item in extras if item is not mine[0])]
         found.extend(Duplicate(kind, ticket, ident(first), ident(extra)) for extra in extras)
     return found

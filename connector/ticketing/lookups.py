@@ -136,7 +136,8 @@ class Lookups:
         for order in orders:
             if (order.ticket, order.referencia) in wanted and order.ot:
                 found.setdefault(order.referencia, []).append(order)
-        self._report(duplicates.find(duplicates.OT, found, lambda o: o.ot))
+        held = {t.key: t.ot_number for t in chunk if t.ot_number}
+        self._report(duplicates.find(duplicates.OT, found, lambda o: o.ot, held))
         return {referencia: first_and_extras(same, lambda o: o.ot)[0] for referencia, same in found.items()}
 
     def _report(self, found: list[duplicates.Duplicate]) -> None:

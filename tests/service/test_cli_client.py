@@ -34,7 +34,7 @@ from connector.protocol.loader import load_protocol
 from connector.protocol.model import Column as ColumnModel
 from connector.service.api import create_app
 from connector.service.client_commands import operator_order
-from connector.service.client_table import choose_columns
+from connector.service.client_table import choose_columns, column_widths
 from connector.service.cluster.leases import Owner
 from tests.conftest import REPO, sample_text
 from tests.engine import toy
@@ -636,6 +636,28 @@ def test_ticket_overview_fits_the_terminal_with_the_key_and_status_first(width: 
     assert chosen == [c.name for c in columns if c.name in chosen]  # in the protocol's order
     if width == 120:
         assert len(chosen) > 6
+
+
+def test_error_rows_show_their_reason_in_80_columns() -> None:
+    # Seen in an 80-column tmux pane (issue 12's note): `connector table BE "Ticket Overview"
+    # --status Error` showed Category and Priority, and left out Last Error, the why.
+    columns, cells = ticket_overview_cells(3)
+    reason = "Create OT: SFyC ERROR_OPERACION: el nodo no existe en el inventario de la red"
+    errors = [dict(row, Status="Error", Operation="Create OT", **{"Last Error": reason}) for row in cells]
+    chosen = choose_columns(columns, errors, 80)
+    names = [c.name for c in chosen]
+    assert names[0] == "Ticket ID" and {"Status", "Operation", "Last Error"} <= set(names)
+    assert names == [c.name for c in columns if c.name in names]  # in the protocol's order
+    widths = column_widths(chosen, errors, 80)
+    assert sum(w + 3 for w in widths) + 1 == 80, "the reason, cut short, takes the room that is left"
+    assert widths[names.index("Last Error")] >= 27 and widths[0] == len("WM-20261126-000101")
+
+
+def test_a_column_empty_in_every_row_gives_way(capsys: pytest.CaptureFixture[str]) -> None:
+    columns, cells = ticket_overview_cells(3)
+    done = [dict(row, Status="Completed", Operation="None", Retries="0", **{"Last Error": ""}) for row in cells]
+    names = [c.name for c in choose_columns(columns, done, 80)]
+    assert "Last Error" not in names and names[:3] == ["Ticket ID", "Summary", "Status"]
 
 
 @pytest.mark.parametrize("width", [80, 120])

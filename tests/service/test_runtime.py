@@ -12,7 +12,7 @@ import pytest
 from connector.engine import events as ev
 from connector.engine.http import Connection
 from connector.engine.store import MemoryStore
-from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime
+from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime, open_store
 from connector.ticketing import PROTOCOL_YAML
 from connector.ticketing.fake.inprocess import ticketing_protocol
 
@@ -90,3 +90,31 @@ def test_a_reply_to_a_caller_outside_the_runtime_is_not_a_lost_message(caplog: p
     runtime.route(sender, ev.SendInterApp(target="Nobody", parameter=9000000, raw="call"))
     (line,) = caplog.records
     assert line.levelno == logging.WARNING and line.getMessage().endswith("message dropped")
+
+
+def test_an_element_saved_in_timeout_starts_in_timeout(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    # Regression (issue 12): after a restart the element showed "running" until the next failure.
+    config = ElementConfig(
+        name="BE",
+        protocol_path=PROTOCOL_YAML,
+        connection=Connection(host="127.0.0.1", port=9),
+        params={},  # Ticketing Processing Disabled: no cycle to enter the timeout again
+        secrets={},
+        store_path=tmp_path / "be.sqlite",
+    )
+    store = open_store(config, ticketing_protocol())
+    store.commit(ev.Persist(params={ev.ELEMENT_STATUS_ID: {"timeout": True, "reason": "Login failed: x"}}, tables=()))
+    store.close()
+    caplog.set_level(logging.INFO)
+
+    async def life() -> tuple[HostState, str]:
+        runtime = Runtime()
+        await runtime.start([config], {PROTOCOL_YAML: ticketing_protocol()})
+        element = runtime.elements["BE"]
+        shown = (element.state, element.reason)
+        await runtime.stop()
+        return shown
+
+    assert asyncio.run(life()) == (HostState.TIMEOUT, "Login failed: x")
+    (entered,) = by_event(caplog, "timeout_entered")
+    assert entered.fields == {"reason": "Login failed: x"}  # type: ignore[attr-defined]

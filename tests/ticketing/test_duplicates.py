@@ -8,12 +8,24 @@ linked to the first and reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from connector.ticketing import ticket_table
 from connector.ticketing import tickets as tk
+from connector.ticketing.calls import PlatformCall
 from connector.ticketing.decision import Incident, OpenIncidents
-from connector.ticketing.duplicates import INCIDENT, NOTE, OT, Duplicate, platform_order, watch_window
+from connector.ticketing.duplicates import (
+    INCIDENT,
+    NODE_INCIDENT,
+    NOTE,
+    OT,
+    Duplicate,
+    find,
+    platform_order,
+    watch_window,
+)
 from connector.ticketing.fake import FakePlatform, Faults
 from tests.ticketing.test_flow import Clock, Run, make_settings, once
 
@@ -126,3 +138,98 @@ def test_open_incidents_keep_the_lowest_incident_id_of_a_ticket() -> None:
         incidents.add(Incident(incident_id, f"r{incident_id}", "SNR", "N", "T-1", ""))
     assert incidents.by_external["T-1"].incident_id == "99"
     assert incidents.duplicates() == [Duplicate(INCIDENT, "T-1", "99", "100"), Duplicate(INCIDENT, "T-1", "99", "105")]
+
+
+def test_a_late_incident_beside_the_one_the_next_ticket_of_its_node_created_is_detected() -> None:
+    """Regression (chaos run, --fiddle with all,late): the creator's write is held past the Settle
+    Time; looked up, not found and sent again, it fails for good (Error); the next ticket of the
+    node takes over and creates the node's incident; then the held write lands. Two incidents on
+    one node, each for its own ticket: no grouping by ticket id sees it, and it went unreported."""
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    run = Run(platform, clock, settings=make_settings(settle_time=SETTLE, max_retries=0))
+    creates: list[str] = []
+
+    def held_then_refused(call: PlatformCall) -> Faults | None:
+        if call.session != "create_ticket":
+            return None
+        creates.append(call.session)
+        if len(creates) == 1:
+            return Faults(late_rate=1.0, late_delay=SETTLE + 60)
+        return Faults(fail_operation={"create_ticket": "busy"}) if len(creates) == 2 else None
+
+    run.faults_for = held_then_refused
+    run.add("WM-A", "SNR", "N-9")
+    run.add("WM-B", "SNR", "N-9")
+    run.drain()
+    assert (run.row("WM-A")[tk.STATUS], run.row("WM-B")[tk.STATUS]) == (tk.ERROR, tk.COMPLETED)
+    clock.time += SETTLE + 60  # the held write lands now
+    assert sorted(i.external_id for i in platform.incidents if i.node == "N-9") == ["WM-A", "WM-B"]
+    ticket_table.retry_errors(run.table, clock())
+    reports = run.drain()
+    found = [d for r in reports for d in r.duplicates]
+    kept, extra = sorted((i.incident_id for i in platform.incidents if i.node == "N-9"), key=platform_order)
+    assert [(d.kind, d.kept, d.extra) for d in found] == [(NODE_INCIDENT, kept, extra)]
+    assert run.row("WM-A")[tk.STATUS] == tk.COMPLETED
+
+
+def test_open_incidents_report_a_second_ticket_incident_on_one_node() -> None:
+    incidents = OpenIncidents()
+    incidents.add(Incident("105", "r105", "SNR", "N", "T-2", ""))
+    incidents.add(Incident("99", "r99", "SNR", "n", "T-1", ""))  # the same node: compared as the rule says
+    incidents.add(Incident("98", "r98", "SNR", "N", "", ""))  # not ours: no ExternalID
+    incidents.add(Incident("97", "r97", "Falla de Linea", "N", "T-3", ""))  # another category: another node
+    assert incidents.duplicates() == [Duplicate(NODE_INCIDENT, "T-2", "99", "105")]
+
+
+def held_then_refused(session: str, delay: float) -> Callable[[PlatformCall], Faults | None]:
+    """The first write of `session` held `delay` s (its answer lost); the second refused (the
+    tickets wait their Retry Delay before the next); the others as they come."""
+    sent: list[PlatformCall] = []
+
+    def pick(call: PlatformCall) -> Faults | None:
+        if call.session != session:
+            return None
+        sent.append(call)
+        if len(sent) == 1:
+            return Faults(late_rate=1.0, late_delay=delay)
+        operation = "ot_create" if session == "create_ot" else session
+        return Faults(fail_operation={operation: "busy"}) if len(sent) == 2 else None
+
+    return pick
+
+
+def test_a_late_ot_landing_before_the_resend_is_the_extra_not_the_one_the_ticket_holds() -> None:
+    # Regression (chaos run, 5,000 tickets at 1 in flight): looked up after the Settle Time and
+    # not found, the OTs were refused once and sent again after their Retry Delay; the held write
+    # landed in between, so it had the lower number. The element reported the OT the incident and
+    # the ticket hold as the extra to close ("kept OT-675, extra OT-738"), and the orphan as kept.
+    # (An incident is searched for again before it is sent again: its late twin is adopted.)
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    settings = make_settings(settle_time=SETTLE, retry_delay=400.0, max_retries=3)
+    run = Run(platform, clock, settings=settings)
+    run.faults_for = held_then_refused("create_ot", delay=SETTLE + 60)
+    run.add("T-0", node="N-0")
+    reports = run.drain()
+    reports += [r for r in [run.cycle()] if r is not None]  # the re-sent ticket is watched
+    row = run.row("T-0")
+    assert row[tk.STATUS] == tk.COMPLETED
+    (duplicate,) = [d for r in reports for d in r.duplicates]
+    orders = platform.orders_for(row["Platform Ticket"])
+    assert len(orders) == 2 and duplicate.kind == OT
+    held, orphan = row["OT Number"], ({o.ot for o in orders} - {row["OT Number"]}).pop()
+    incident = next(i for i in platform.incidents if i.incident_id == row["Platform Ticket"])
+    assert incident.ot_number == held
+    assert platform_order(orphan) < platform_order(held), "the held write landed first"
+    assert (duplicate.kept, duplicate.extra) == (held, orphan), "close the orphan, not what is in use"
+
+
+def test_the_one_a_ticket_holds_is_kept_whatever_its_number() -> None:
+    groups = {"T-1": ["OT-3", "OT-1", "OT-2"], "T-2": ["OT-5", "OT-4"]}
+    found = find(OT, groups, str, held={"T-1": "OT-2", "T-2": "OT-9"})  # T-2 holds neither: the first
+    assert found == [
+        Duplicate(OT, "T-1", "OT-2", "OT-1"),
+        Duplicate(OT, "T-1", "OT-2", "OT-3"),
+        Duplicate(OT, "T-2", "OT-4", "OT-5"),
+    ]

@@ -10,10 +10,19 @@ from typing import Any
 import pytest
 
 from connector.engine import events as ev
-from connector.engine.testing import FakeClock
+from connector.engine.element import Element
+from connector.engine.loading import param_values, resolve_handlers
+from connector.engine.store import SQLiteStore
+from connector.engine.testing import FakeClock, Harness
 from connector.ticketing import fake as fp
 from connector.ticketing import tickets
-from connector.ticketing.fake.inprocess import platform_transport, ticketing_element
+from connector.ticketing.fake.inprocess import (
+    credentials,
+    platform_transport,
+    secrets,
+    ticketing_element,
+    ticketing_protocol,
+)
 from tests.ticketing.test_element import batch, make_tickets, statuses
 
 WRONG = "not-the-password"
@@ -183,3 +192,43 @@ def test_tickets_received_total_counts_every_ticket_accepted(platform, clock) ->
     assert statuses(h) == {tickets.COMPLETED: 5}
     assert (h.element.view.get("Tickets Received Total"), h.element.view.get("Tickets Waiting")) == (5, 0)
     assert h.element.view.protocol.param("Tickets Received Total").save
+
+
+def restarted(platform: fp.FakePlatform, clock: FakeClock, store: SQLiteStore, params: dict[str, Any]) -> Harness:
+    """The element started again on `store`, its requests left unanswered (`Harness.respond`)."""
+    protocol = ticketing_protocol()
+    element = Element(protocol, name="Ticketing BE 01", handlers=resolve_handlers(protocol), now=clock.now)
+    harness = Harness(element, clock, store=store)
+    harness.start(
+        saved=store.load(),
+        initial=param_values(protocol, {**credentials(), **params}),
+        always=param_values(protocol, secrets()),
+    )
+    return harness
+
+
+def test_a_restarted_element_is_still_in_timeout_until_the_platform_answers(platform, clock, tmp_path) -> None:
+    # Regression (issue 12): the element came back "running" after a restart, until the platform
+    # failed again; restored, the timeout must still end when the platform answers.
+    store = SQLiteStore(tmp_path / "be.sqlite")
+    platform.faults = fp.Faults(error_rate=1.0)  # every call answered 500: the platform down for everyone
+    settings = {"Ticketing Processing": "Enabled", "Retry Delay": 5}
+    h = ticketing_element(platform, clock, params=settings, store=store)
+    h.set(9000000, batch(make_tickets(2)))
+    h.advance(60)
+    reason = h.timeout
+    assert reason is not None and reason.startswith("Login failed")
+    store.close()
+
+    store = SQLiteStore(tmp_path / "be.sqlite")
+    again = restarted(platform, clock, store, settings)
+    assert again.unanswered, "its first cycle is on the wire: nothing has answered yet"
+    assert again.statuses == [ev.ElementStatus(timeout=True, reason=reason)], "in timeout, as it was saved"
+    platform.faults = fp.Faults()
+    again.transport = platform_transport(platform, clock)
+    while again.unanswered:
+        again.respond(again.transport)
+    again.advance(600)
+    assert statuses(again) == {tickets.COMPLETED: 2}
+    assert again.timeout is None and again.statuses[-1] == ev.ElementStatus(timeout=False)
+    store.close()

@@ -1,8 +1,9 @@
 """One unreadable row sends its ticket to Error with the reason; the other tickets go on.
 
 Regression (issue 11): one `Retries = 'abc'`, written into the store by hand, stopped every
-cycle. The store's side is done (the value loads as it is stored, see
-tests/engine/test_store.py); the flow's side (connector/ticketing/tickets.py) is pending.
+cycle. The store loads the value as it is stored (tests/engine/test_store.py); the flow reads the
+row as a Ticket marked `unreadable` (connector/ticketing/tickets.py) and sends it to Error alone
+(connector/ticketing/rows.py).
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from connector.engine.store import SQLiteStore
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake as fp
-from connector.ticketing import handlers, tickets
+from connector.ticketing import tickets
 from connector.ticketing.fake.inprocess import ticketing_element, ticketing_protocol
+from connector.ticketing.ids import TICKET_OVERVIEW, ids
 from tests.ticketing.test_element import batch, make_tickets, statuses
 
 POISONED = "WM-000001"
@@ -24,14 +24,15 @@ POISONED = "WM-000001"
 
 def poison(path: Path, column: str, value: object) -> None:
     """Write one cell of Ticket Overview by hand, as an operator with sqlite3 would."""
-    cid = ticketing_protocol().table(handlers.TICKET_OVERVIEW).column(column).id
+    table = ticketing_protocol().table(TICKET_OVERVIEW)
+    cid = table.column(column).id
     db = sqlite3.connect(path)
     with db:
-        db.execute(f"UPDATE rows_{handlers.TICKET_OVERVIEW} SET c{cid} = ? WHERE key = ?", (value, POISONED))
+        changed = db.execute(f"UPDATE rows_{table.id} SET c{cid} = ? WHERE key = ?", (value, POISONED)).rowcount
     db.close()
+    assert changed == 1, "the poison reached the store"
 
 
-@pytest.mark.xfail(strict=True, reason="flow side pending")
 def test_a_poison_row_goes_to_error_and_the_others_go_on(tmp_path: Path) -> None:
     clock = FakeClock()
     platform = fp.FakePlatform(seed=7, clock=clock.now)
@@ -43,7 +44,7 @@ def test_a_poison_row_goes_to_error_and_the_others_go_on(tmp_path: Path) -> None
 
     store = SQLiteStore(path)
     again = ticketing_element(platform, clock, store=store)
-    table = again.element.view.tables[handlers.TICKET_OVERVIEW]
+    table = again.element.view.tables[ids().ticket_overview]
     assert table.row(POISONED)[tickets.RETRIES] == "abc", "the store hands the value over as it is"
     again.set("Ticketing Processing", "Enabled")
     again.advance(120)

@@ -10,9 +10,12 @@ Two scenarios, one table:
 open incidents; a real `connector run` subprocess hosts one Ticketing BE element. A WM stand-in
 sends the tickets in InterApp batches of 100 through the management API (re-sending a batch whose
 202 it did not get, as WM does), while a killer SIGKILLs the runtime at random moments and
-restarts it, and the platform fails as `--faults` says. The `late` fault holds a write, loses its
-answer and applies it `--late-delay` s later: below the element's Settle Time nothing may be
-duplicated; above it every duplicate must be in the element's Duplicates Detected. When every
+restarts it, and the platform fails as `--faults` says: while WM sends, and on through the
+drain until every ticket is done (or `drain_timeout`); then a settle phase on a healthy platform
+(held late writes land, Retry Errors for what ended in Error) before the checks. The table says
+how many faults of each kind the platform injected, and for how long. The `late` fault holds a
+write, loses its answer and applies it `--late-delay` s later: below the element's Settle Time
+nothing may be duplicated; above it every duplicate must be in the element's Duplicates Detected. When every
 ticket is Completed or Error the runtime gets a SIGTERM (exit code 0 expected) and both sides
 are checked: on the platform, exactly one incident per created ticket, one OT per incident
 with its number written back, one note per noted ticket; on the element, an intact SQLite

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1; above --settle-time the duplicates it makes must all be detected)",
     )
     parser.add_argument(
+        "--late-rate",
+        type=float,
+        metavar="RATE",
+        help="with the late fault: the share of writes (save and OT batches) held (default: --fault-rate)",
+    )
+    parser.add_argument(
         "--settle-time", type=float, default=3.0, help="Settle Time of the element, seconds (default 3)"
     )
     parser.add_argument("--fault-rate", type=float, default=0.03, help="rate of each rate fault (default 0.03)")
@@ -120,6 +126,7 @@ def run(args: argparse.Namespace, base: Path) -> list[Report]:
         fiddle=args.fiddle,
         settings=settings,
         late_delay=args.late_delay,
+        late_rate=args.late_rate,
     )
     reports = [run_crash(crash, base / "crash")]
     if args.fail_operation != "none":

@@ -249,8 +249,9 @@ class FaultStats:
 
 
 class FaultInjector(threading.Thread):
-    """Keeps the platform failing as asked: rates set once; token revocations and latency windows
-    (every answer slower than the client's timeout) at seeded random moments.
+    """Keeps the platform failing as asked, from the first batch to the settle phase (`quiet`):
+    rates set once; token revocations and latency windows (every answer slower than the client's
+    timeout) at seeded random moments.
 
     The element is busy in bursts (a WM batch arrives, a cycle drains it, it idles), so a moment
     drawn on the clock alone mostly hits an idle element. Each burst (`activity`, set by the
@@ -267,6 +268,7 @@ class FaultInjector(threading.Thread):
         *,
         latency: float = 0.0,
         late_delay: float = 1.0,
+        late_rate: float | None = None,
         revoke_every: tuple[float, float] = (1.0, 4.0),
         latency_every: tuple[float, float] = (4.0, 10.0),
         latency_window: float = 6.0,
@@ -279,7 +281,7 @@ class FaultInjector(threading.Thread):
         if "expiry" in self.kinds:
             self.base["token_ttl"] = SHORT_TOKEN_TTL
         if LATE in self.kinds:
-            self.base |= {"late_rate": rate, "late_delay": late_delay}
+            self.base |= {"late_rate": rate if late_rate is None else late_rate, "late_delay": late_delay}
         self.latency = latency
         self.revoke_every, self.latency_every, self.latency_window = revoke_every, latency_every, latency_window
         self.activity = activity or threading.Event()
@@ -288,10 +290,11 @@ class FaultInjector(threading.Thread):
         self.log_path = log_path
         self._next = {"revoke": math.inf, "latency": math.inf}
         self._latency_ends = math.inf
+        self._on_since = self._on_until = 0.0
 
     def run(self) -> None:
         self.platform.set_faults(self.base)
-        now = time.monotonic()
+        now = self._on_since = time.monotonic()
         for kind, every in (("revoke", self.revoke_every), ("latency", self.latency_every)):
             if kind in self.kinds:
                 self._next[kind] = now + self.rng.uniform(*every)
@@ -301,6 +304,7 @@ class FaultInjector(threading.Thread):
             except httpx.HTTPError:
                 continue  # the platform is busy; the next round tries again
         self.platform.set_faults({})  # the drain's tail and the checks run on a healthy platform
+        self._on_until = time.monotonic()
 
     def _step(self, now: float) -> None:
         if self.activity.is_set():  # a burst begins: aim at its cycle
@@ -331,6 +335,11 @@ class FaultInjector(threading.Thread):
     def quiet(self) -> None:
         self.stop.set()
         self.join(30)
+
+    @property
+    def seconds_on(self) -> float:
+        """How long the platform was failing (once quiet)."""
+        return max(0.0, self._on_until - self._on_since)
 
 
 # -- the operator ---------------------------------------------------------------------------------------

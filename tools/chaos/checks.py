@@ -153,9 +153,10 @@ def _check_creator(
     if not orders:
         found.lost += 1
         found.problem(f"{creator}: Completed but incident {incident['incident_id']} has no OT")
-    elif incident["ot_number"] != orders[0]["ot"] or row.get("OT Number") != orders[0]["ot"]:
+    elif incident["ot_number"] not in {o["ot"] for o in orders} or row.get("OT Number") != incident["ot_number"]:
+        # With two OTs (counted duplicated above), the one the incident holds is the ticket's.
         found.problem(
-            f"{creator}: OT {orders[0]['ot']}, incident says {incident['ot_number']!r}, "
+            f"{creator}: OTs {[o['ot'] for o in orders]}, incident says {incident['ot_number']!r}, "
             f"table says {row.get('OT Number')!r}"
         )
     if row.get("Platform Ticket") != incident["incident_id"]:
@@ -208,6 +209,19 @@ def _check_noted(
         found.problem(f"{ticket_id}: its note is on the wrong incident ({parent and parent['incident_id']})")
     elif row is not None and row.get("Status") == "Completed" and row.get("Platform Ticket") != parent["incident_id"]:
         found.problem(f"{ticket_id}: Platform Ticket {row.get('Platform Ticket')!r}, note on {parent['incident_id']}")
+
+
+def check_reported_extras(
+    reported: Mapping[str, Mapping[str, Any]], rows: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """The element's Duplicates rows: each extra it tells the operator to close is one no ticket
+    holds (its Platform Ticket, its OT Number); closing it must not close what is in use."""
+    in_use = {row.get(column) for row in rows.values() for column in ("Platform Ticket", "OT Number")}
+    return [
+        f"{row.get('Ticket ID')}: the element says close {row.get('Kind')} {extra}, which a ticket holds"
+        for extra, row in reported.items()
+        if extra.split(" ")[-1] in in_use
+    ]
 
 
 def store_integrity(path: Path) -> str:

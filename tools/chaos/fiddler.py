@@ -9,11 +9,13 @@ Every round (after pressing Retry Errors) it does one of the first two, and two 
 - a set that must be refused with a 4xx: a read-only parameter, `null`, a value out of range or
   with decimals where none are allowed, text in a number, a button value the button does not have.
 
-Until the set rules (issue 11, another branch) are merged, some of those may still be accepted
-here: the fiddler counts each outcome (refused 4xx, accepted, 5xx) and, after an accepted bad
-value, puts a valid one back at once, so that the run's checks (0 lost, 0 duplicated) still hold.
-A 5xx is always a problem. Read-only parameters whose change corrupts the element when accepted
-(In Flight, Platform Response: the set rules' own regressions) are not among the targets.
+Every refused set is checked against DataMiner's rule (issue 11): a parameter only the element
+sets (a read parameter without a write twin, a dummy: In Flight, Platform Response, Tickets
+Completed, ...) is refused with 403 whatever the value; a bad value of a setting with 422 (or 400).
+Any other answer is counted by kind, and the run fails unless 0 bad sets were accepted and none
+answered otherwise (`Fiddler.problems`). A 503 (the element starting or stopping around a kill)
+is neither: it is counted apart. After an accepted bad value the fiddler puts a valid one back at
+once, so that the rest of the run still says something.
 """
 
 from __future__ import annotations
@@ -38,13 +40,26 @@ SETTINGS: dict[str, tuple[Any, ...]] = {
     "Processing Interval": (1, 2, 5),
 }
 
-# (parameter, value) pairs that must be refused with a 4xx and change nothing.
-REFUSED: tuple[tuple[str, Any], ...] = (
+# Parameters only the element sets, with values a careless (or hostile) operator would try:
+# each set must be answered 403 and change nothing. In Flight is the crash journal (`[]` before a
+# kill once made 320 duplicate OTs); a set on Platform Response cross-wired answers to requests.
+READ_ONLY: tuple[tuple[str, Any], ...] = (
+    ("In Flight", "[]"),
+    ("In Flight", '[{"ticket": "WM-000001"}]'),
+    ("Platform Response", "HTTP/1.1 200 OK"),
+    ("Platform Response", None),
     ("Tickets Completed", 123456),
     ("Tickets Error", 0),
+    ("Duplicates Detected", 0),
     ("Last Cycle Result", "forged"),
     ("Platform Login State", "Logged in"),
+    ("Communication State", "HTTP/1.1 200 OK"),
     ("Requests Sent", 0),
+    ("Request Path", "/CherwellAPI/api/V1/deletebusinessobject"),
+)
+
+# Bad values of settings a user may set: each must be answered 422 (or 400) and change nothing.
+BAD_VALUES: tuple[tuple[str, Any], ...] = (
     ("Max Retries", None),
     ("Max Retries", 11),
     ("Max Retries", -1),
@@ -63,6 +78,14 @@ REFUSED: tuple[tuple[str, Any], ...] = (
     ("Ticketing Processing", "Maybe"),
 )
 
+# Every refused set the fiddler tries, with the answers that are right for it.
+FORBIDDEN = (403,)
+UNPROCESSABLE = (400, 422)
+REFUSED: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
+    *((name, value, FORBIDDEN) for name, value in READ_ONLY),
+    *((name, value, UNPROCESSABLE) for name, value in BAD_VALUES),
+)
+
 
 class Fiddler(Presser):
     """A Presser (Retry Errors every round) that also changes settings and tries refused sets."""
@@ -70,9 +93,11 @@ class Fiddler(Presser):
     def __init__(self, runtime: RuntimeProcess, every: float, rng: random.Random, settings: ElementSettings) -> None:
         super().__init__(runtime, every, rng, fiddle=True)
         self.settings = settings
-        self.refused = 0  # bad sets answered 4xx
+        self.refused: Counter[int] = Counter()  # bad sets refused as they must be, by status (403, 422, 400)
         self.accepted_bad: Counter[str] = Counter()  # bad sets that were accepted (2xx), by "param=value"
-        self.server_errors: list[str] = []  # 5xx to a set: always a problem
+        self.wrong_refusals: Counter[str] = Counter()  # refused, but not as the rule says: "param=value -> status"
+        self.unavailable = 0  # 503: the element starting or stopping around a kill
+        self.server_errors: list[str] = []  # any other 5xx to a set: always a problem
 
     def _change_a_setting(self) -> None:
         try:
@@ -89,9 +114,29 @@ class Fiddler(Presser):
 
     def _set(self, name: str, value: Any) -> httpx.Response:
         answer = self.runtime.set_param(name, value)
-        if answer.status_code >= 500:
+        if answer.status_code == 503:
+            self.unavailable += 1
+        elif answer.status_code >= 500:
             self.server_errors.append(f"{name} = {value!r}: HTTP {answer.status_code} {answer.text[:200]}")
         return answer
+
+    def outcomes(self) -> dict[str, int]:
+        """The figures of the report: sets by outcome."""
+        refused = {f"bad sets refused {status}": self.refused[status] for status in (*FORBIDDEN, *UNPROCESSABLE)}
+        return {
+            "settings changed": self.changes,
+            **refused,
+            "bad sets accepted": sum(self.accepted_bad.values()),
+            "bad sets refused wrongly": sum(self.wrong_refusals.values()),
+            "sets answered 503 (starting)": self.unavailable,
+        }
+
+    @property
+    def problems(self) -> list[str]:
+        """What the rules forbid: a bad set accepted, refused with the wrong status, or a 5xx."""
+        accepted = [f"a bad set was accepted {n} times: {what}" for what, n in sorted(self.accepted_bad.items())]
+        wrong = [f"a bad set was refused wrongly {n} times: {what}" for what, n in sorted(self.wrong_refusals.items())]
+        return accepted + wrong + [f"a set answered 5xx: {error}" for error in self.server_errors]
 
     def _toggle_processing(self) -> None:
         self._set("Ticketing Processing", "Disabled")
@@ -104,13 +149,15 @@ class Fiddler(Presser):
             every=0.1,
         )
 
-    def _try_refused(self, name: str, value: Any) -> None:
-        answer = self._set(name, value)
-        if 400 <= answer.status_code < 500:
-            self.refused += 1
-        elif answer.status_code < 300:
+    def _try_refused(self, name: str, value: Any, right: tuple[int, ...]) -> None:
+        status = self._set(name, value).status_code
+        if status in right:
+            self.refused[status] += 1
+        elif status < 300:
             self.accepted_bad[f"{name}={value!r}"] += 1
             self.restore(name)
+        elif status < 500:
+            self.wrong_refusals[f"{name}={value!r} -> {status}"] += 1
 
     def restore(self, name: str | None = None) -> None:
         """The run's own value back on `name` (None: every setting, and processing on)."""

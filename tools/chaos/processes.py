@@ -145,6 +145,8 @@ class RuntimeProcess:
     """`python -m connector run element.yaml --api 127.0.0.1:PORT`, restartable on the same port.
 
     Every life appends its stderr to one log file. `lives` counts starts; `kills` our SIGKILLs.
+    A `token` goes to the runtime in a file beside the log (`--api-token-file`, mode 0600): on
+    argv every local user could read it in /proc/PID/cmdline.
     """
 
     def __init__(
@@ -164,13 +166,20 @@ class RuntimeProcess:
         self.api_port = api_port or free_port()
         self.listen = listen  # where the API listens; requests always go to loopback
         self.api = f"http://{LOOPBACK}:{self.api_port}"
-        self.extra_args = tuple(extra_args) + (("--api-token", token) if token else ())
+        self.extra_args = tuple(extra_args) + (("--api-token-file", str(self._token_file(token))) if token else ())
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
         self.kills = 0
         self.unexpected_exits: list[int] = []
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.client = httpx.Client(base_url=self.api, timeout=30, trust_env=False, headers=headers)
+
+    def _token_file(self, token: str) -> Path:
+        path = self.log_path.with_name(self.log_path.stem + ".api-token")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(token + "\n")
+        return path
 
     # -- life cycle --
 
@@ -243,8 +252,9 @@ class RuntimeProcess:
         """Any GET under the element (`/params`, `/tables/...`), for callers that keep the answer."""
         return self.client.get(self.element_path(path))
 
-    def table(self) -> dict[str, dict[str, Any]]:
-        answer = self.get(f"/tables/{quote(TABLE)}")
+    def table(self, name: str = TABLE) -> dict[str, dict[str, Any]]:
+        """The rows of a table (Ticket Overview by default) by key."""
+        answer = self.get(f"/tables/{quote(name)}")
         answer.raise_for_status()
         body = answer.json()
         key = body["columns"][0]["name"]

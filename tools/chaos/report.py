@@ -30,7 +30,10 @@ class Report:
     scenario: str
     tickets: int = 0
     kills: int = 0
-    faults: dict[str, int] = field(factory=dict)
+    faults: dict[str, int] = field(factory=dict)  # injected, by kind
+    fault_seconds: float = 0.0  # how long the platform was failing: from the first batch to the settle phase
+    timeouts_seen: int = 0  # requests the element logged as timed out (latency windows, late writes)
+    fiddler: dict[str, int] = field(factory=dict)  # the careless operator's sets, by outcome (--fiddle)
     completed: int = 0
     errors: int = 0
     lost: int = 0
@@ -83,6 +86,13 @@ def _lines(reports: Sequence[Report]) -> list[tuple[str, list[str]]]:
         ("kills (SIGKILL + restart)", [str(r.kills) for r in reports]),
     ]
     lines += [(f"faults injected: {kind}", [str(r.faults.get(kind, 0)) for r in reports]) for kind in kinds]
+    lines += [
+        ("faults injected: total", [str(sum(r.faults.values())) for r in reports]),
+        ("faults on for", [f"{r.fault_seconds:.1f} s" for r in reports]),
+        ("request timeouts the element logged", [str(r.timeouts_seen) for r in reports]),
+    ]
+    outcomes = sorted({outcome for report in reports for outcome in report.fiddler})
+    lines += [(f"fiddler: {outcome}", [str(r.fiddler.get(outcome, 0)) for r in reports]) for outcome in outcomes]
     lines += [
         ("completed", [str(r.completed) for r in reports]),
         ("errors", [str(r.errors) for r in reports]),

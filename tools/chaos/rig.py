@@ -10,7 +10,13 @@ from typing import Any
 
 from attrs import define
 
-from tools.chaos.checks import check_outcome, log_findings, store_integrity, stored_ticket_ids
+from tools.chaos.checks import (
+    check_outcome,
+    check_reported_extras,
+    log_findings,
+    store_integrity,
+    stored_ticket_ids,
+)
 from tools.chaos.element import PROTOCOL_YAML, ElementSettings, credentials, store_path, write_element_yaml
 from tools.chaos.plan import Plan, open_nodes
 from tools.chaos.processes import PlatformProcess, RuntimeProcess
@@ -81,6 +87,7 @@ def finish(
     held past the Settle Time make duplicates; each must be in the element's Duplicates Detected."""
     report.duplicates_expected = duplicates_expected
     report.duplicates_detected = int(setup.runtime.param("Duplicates Detected") or 0)
+    report.problems += check_reported_extras(setup.runtime.table("Duplicates"), rows)
     _stop_runtime(report, setup.runtime)
     state = setup.platform.state()
     _keep_evidence(setup.workdir, state, rows, plan)
@@ -98,8 +105,7 @@ def finish(
     bad, failures = log_findings(setup.runtime.log_path)
     report.problems += [f"log: {line}" for line in bad[:20]]
     report.count_platform(state)
-    if failures.get("timeout"):
-        report.faults["timeouts"] = failures["timeout"]
+    report.timeouts_seen = failures.get("timeout", 0)
 
 
 def _stop_runtime(report: Report, runtime: RuntimeProcess) -> None:

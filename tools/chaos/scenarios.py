@@ -1,5 +1,5 @@
-"""The two scenarios: *crash* (kills and faults while WM sends) and *fail for good* (one platform
-operation fails every time); see the package's docstring."""
+"""The two scenarios: *crash* (kills while WM sends, faults until the settle phase at the end) and
+*fail for good* (one platform operation fails every time); see the package's docstring."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from attrs import define, frozen
 
 from tools.chaos.actors import LATE, FaultInjector, Killer, Presser, Sender, press_retry_errors
-from tools.chaos.checks import wait_drained
+from tools.chaos.checks import TERMINAL, wait_drained
 from tools.chaos.element import PROTOCOL_YAML, ElementSettings, short_timeout_protocol
 from tools.chaos.fiddler import Fiddler
 from tools.chaos.plan import Plan, plan_tickets
@@ -44,6 +44,7 @@ class ChaosOptions:
     retry_errors_every: float = 0.0
     fiddle: bool = False  # the careless operator (tools.chaos.fiddler.Fiddler) during the run
     late_delay: float = 1.0  # with the "late" fault: seconds before a held write is applied
+    late_rate: float | None = None  # with the "late" fault: the share of writes held (None: fault_rate)
 
 
 @frozen(kw_only=True)
@@ -87,6 +88,7 @@ class Crew:
                 random.Random(rng.random()),
                 latency=options.session_timeout * 1.5,
                 late_delay=options.late_delay,
+                late_rate=options.late_rate,
                 latency_window=options.session_timeout * 3,
                 activity=activity,
                 log_path=setup.workdir / "faults.log",
@@ -142,11 +144,22 @@ class Crew:
         report.duplicates_acknowledged = self.sender.stats.duplicates_acknowledged
         report.problems += self.sender.stats.problems
 
+    def drain_under_faults(self, plan: Plan, timeout: float) -> None:
+        """The platform keeps failing while the element works off what WM sent: until every
+        ticket is Completed (or in Error, when no operator presses Retry Errors), or `timeout`.
+        A drain that does not end under faults is no finding by itself: the settle phase after
+        it (a healthy platform) must still complete every ticket once."""
+        if self.injector is None:
+            return
+        settled = ("Completed",) if self.presser is not None else TERMINAL
+        wait_drained(self.sender.runtime, plan.ids, timeout=timeout, statuses=settled)
+
     def quiet_faults(self, report: Report) -> None:
         """The platform healthy again for the drain's tail and the checks."""
         if self.injector is None:
             return
         self.injector.quiet()
+        report.fault_seconds = round(self.injector.seconds_on, 1)
         if self.injector.stats.revokes:
             report.faults["revoke"] = self.injector.stats.revokes
         if self.injector.stats.latency_windows:
@@ -188,7 +201,8 @@ def run_crash(options: ChaosOptions, workdir: Path) -> Report:
         crew.start()
         crew.wait_sent(options.deadline, report)
         _restart_if_dead(setup.runtime)
-        crew.quiet_faults(report)
+        crew.drain_under_faults(plan, options.drain_timeout)
+        crew.quiet_faults(report)  # the settle phase: a healthy platform for the tail and the checks
         rows = wait_drained(setup.runtime, plan.ids, timeout=options.drain_timeout)
         if crew.presser is not None:
             rows = _operator_done(crew.presser, options, setup.runtime, plan, report)
@@ -237,10 +251,8 @@ def _operator_done(
     presser.stop.set()
     presser.join(90)
     if isinstance(presser, Fiddler):
-        report.faults["settings changed"] = presser.changes
-        report.faults["bad sets refused (4xx)"] = presser.refused
-        report.faults["bad sets accepted"] = sum(presser.accepted_bad.values())
-        report.problems += [f"a set answered 5xx: {error}" for error in presser.server_errors]
+        report.fiddler = presser.outcomes()
+        report.problems += presser.problems
         presser.restore()  # the run's own settings, and processing on, for the drain
     report.retry_presses = presser.presses
     return _retry_until_completed(runtime, plan, options.drain_timeout)
