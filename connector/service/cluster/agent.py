@@ -137,6 +137,8 @@ class Agent(Runtime):
                     )
                 self.database_problem = problem
                 self.owners = {}  # not known now: shown as no owner rather than as it was
+            except Exception:  # our bug: the loop must go on, or every lease here runs out
+                log.exception("agent %s: its lease loop failed; it goes on", self.name)
             self._wake.clear()
             await until_set(self._wake, self.timing.loop_wait)
 
@@ -177,8 +179,8 @@ class Agent(Runtime):
         try:
             store = open_store(config, protocol, epoch=lease.epoch)
             host = await self.start_host(config, protocol, store, self.ids[name])
-        except (StoreError, OSError) as exc:
-            log.error("[%s] cannot start it here: %s", name, exc)
+        except Exception as exc:  # a store refused, a handler failing at start: another agent may do better
+            log.error("[%s] cannot start it here: %s", name, exc, exc_info=not isinstance(exc, StoreError | OSError))
             await self._release(name)
             return
         host.may_send = lease.valid

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -216,5 +217,29 @@ def test_interapp_between_elements_on_different_agents_goes_through_the_inbox(
         await until(lambda: "TicketBatchResponse" in str(b.elements["BE 3"].view.get(9000001) or ""))
         await a.stop()
         await b.stop()
+
+    run(test)
+
+
+def test_the_lease_loop_goes_on_after_an_unexpected_failure(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def test() -> None:
+        a = Agent("a", timing=FAST)
+        a.api_url = "http://a.invalid/api"
+        await a.start(configs(postgres_url), {PROTOCOL_YAML: ticketing_protocol()})
+        assert a.book is not None
+        look, failures = a.book.look, []
+
+        async def failing_once() -> Any:
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("a bug of ours")
+            return await look()
+
+        a.book.look = failing_once  # type: ignore[method-assign]
+        await until(lambda: len(a.elements) == 4)
+        assert failures and "its lease loop failed; it goes on" in caplog.text
+        await a.stop()
 
     run(test)
