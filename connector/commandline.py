@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import stat
 from typing import TypeAlias
 
@@ -103,3 +104,22 @@ __all__ = [
     "complete_files",
     "read_secret_file",
 ]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (port 0: a free one), for a server the command runs.
+
+    OSError when the address is taken or cannot be used. TCP_NODELAY is on: Starlette sends a
+    response's headers and body as two writes, and with Nagle on the body waits for the
+    client's delayed ACK of the headers, 40 ms per call. Accepted sockets inherit it on Linux
+    (asyncio sets it itself only on sockets it creates).
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import tempfile
@@ -82,6 +83,13 @@ def peak_memory_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used: what a drain costs, whatever else the
+    machine runs (its wall time moves with the load; this moves far less)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the scenario --------------------------------------------------------------------------------
@@ -313,8 +321,10 @@ def measure_drain(n: int, *, latency: float = 0.0, concurrency: int = 1, with_fl
         with runtime(platform, Path(work), concurrency) as element:
             result["receive_per_s"] = send_all(element, rows)
             before = platform.state()["requests"]
-            result["element_s"] = element_drain(element, n)
             assert element.proc is not None
+            cpu_before = cpu_seconds(element.proc.pid)
+            result["element_s"] = element_drain(element, n)
+            result["element_cpu_s"] = cpu_seconds(element.proc.pid) - cpu_before
             result["peak_mb"] = peak_memory_mb(element.proc.pid)
         after = platform.state()["requests"]
         # The platform counts requests by call (and save items by operation): count calls.
@@ -379,7 +389,7 @@ def drains(args: argparse.Namespace, report: dict[str, Any]) -> None:
     line("element", f"{main_run['element_s']:>9.3f} s  {main_run['element_requests']:>6} requests")
     ratios = ", ".join(f"{run['ratio']:.2f}" for run in runs)
     line("ratio (target <= 1.25)", f"{main_run['ratio']:>9.3f}  (median of {len(runs)}: {ratios})")
-    report["drain_runs"] = [{k: run[k] for k in ("floor_s", "element_s", "ratio")} for run in runs]
+    report["drain_runs"] = [{k: run[k] for k in ("floor_s", "element_s", "element_cpu_s", "ratio")} for run in runs]
     # This VM's speed drifts by a third within a minute: the floor's own runs spread as much as
     # the ratio does, so the ratio of the two medians is shown too.
     report["ratio_of_medians"] = statistics.median(run["element_s"] for run in runs) / statistics.median(
@@ -391,6 +401,8 @@ def drains(args: argparse.Namespace, report: dict[str, Any]) -> None:
         least = main_run["element_requests"] * args.latency_ms / 1000 / args.concurrency
         line(f"bare httpx, {args.concurrency} batches at a time", f"{main_run['concurrent_floor_s']:>9.3f} s")
         line("requests x latency / concurrency", f"{least:>9.3f} s  (x 1.3 = {least * 1.3:.3f} s)")
+    cpu = ", ".join(f"{run['element_cpu_s']:.2f}" for run in runs)
+    line("element CPU (user + system)", f"{statistics.median(run['element_cpu_s'] for run in runs):>9.3f} s  ({cpu})")
     line("write requests / least", f"{main_run['element_writes']:>9} / {main_run['least_writes']}")
     line("receive rate (target >= 5,000/s)", f"{main_run['receive_per_s']:>9,.0f} tickets/s")
 

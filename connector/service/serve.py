@@ -30,7 +30,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from connector.commandline import EXIT_INTERRUPTED
+from connector.commandline import EXIT_INTERRUPTED, listening_socket
 from connector.protocol.model import Protocol
 from connector.service import systemd
 from connector.service.api import create_app
@@ -79,14 +79,7 @@ class _Server(uvicorn.Server):
 
 def api_server(app: ASGIApp, host: str, port: int) -> tuple[_Server, socket.socket]:
     """A uvicorn server on an already bound socket (port 0 picks a free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Starlette sends a response's headers and body as two writes; with Nagle on, the body
-    # waits for the client's delayed ACK of the headers: 40 ms per call. Accepted sockets
-    # inherit the option on Linux.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    sock = listening_socket(host, port)
     config = uvicorn.Config(
         app,
         # httptools, as uvicorn would pick, with limits on each request's head and time.

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.engine.table import Table
+from connector.ticketing import ticket_table
 from connector.ticketing import tickets as tk
 
 TICKET_ID = "Ticket ID"
@@ -26,10 +27,10 @@ KEEP_FACTOR = 10.0  # an entry outlives its row's retention this many times...
 KEEP_LEAST_DAYS = 90.0  # ... and is kept at least this many days
 
 
-def keeper(finished: Table) -> tk.KeepFinished:
-    """What `tickets.clear_completed` / `purge_completed` hand their removed rows to."""
+def keeper(finished: Table) -> ticket_table.KeepFinished:
+    """What `ticket_table.clear_completed` / `purge_completed` hand their removed rows to."""
 
-    def keep(rows: list[tk.Finished]) -> None:
+    def keep(rows: list[ticket_table.Finished]) -> None:
         for key, finished_at, platform_ticket in rows:
             cells: dict[int | str, Any] = {FINISHED_AT: finished_at, PLATFORM_TICKET: platform_ticket}
             if not finished.add_row(key, cells):

@@ -20,113 +20,30 @@ table change the cycle makes before yielding a call is durable when the call lea
 
 from __future__ import annotations
 
-import json
-import random
-from functools import lru_cache
 from typing import Any
-
-from attrs import define, field
 
 from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
 from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
 from connector.engine.table import Table
 from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
-from connector.ticketing import duplicates, finished, messages, tickets
+from connector.ticketing import duplicates, finished, messages, ticket_table, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
-from connector.ticketing.flow import CycleReport, FlowSettings, InFlightEntry, PlatformSession, run_cycle
+from connector.ticketing.cycle_log import log_cycle_end, log_events, record_duplicates
+from connector.ticketing.cycle_state import (
+    ENABLED,
+    CycleState,
+    ParamJournal,
+    cycle_state,
+    cycle_waits,
+    flow_settings,
+    scrub,
+    scrubber,
+    settle_time,
+)
+from connector.ticketing.flow import CycleReport, run_cycle
 from connector.ticketing.ids import PARAMS, ids
-from connector.ticketing.scrub import Scrubber
-from connector.ticketing.session import CycleFlow
-from connector.ticketing.states import EVENT_OF_ROUND, Event, Phase, next_phase, step_to
-from connector.ticketing.waits import Waits
-
-ENABLED = 1  # Ticketing Processing: Enabled
-DEFAULT_SETTLE = 120.0  # Settle Time's default in protocol.yaml, for a parameter not set yet
-
-
-@define
-class CycleState:
-    """What the handlers keep between runs (element memory: lost on restart, by design —
-    after a restart the table alone says where every ticket is)."""
-
-    session: PlatformSession = field(factory=PlatformSession)
-    rng: random.Random = field(factory=random.Random)
-    cycle: CycleFlow[CycleReport] | None = None
-    phase: Phase = Phase.IDLE  # where the cycle is, by connector.ticketing.states
-    out: tuple[PlatformCall, ...] = ()  # the calls on the wire
-    parallel_set: int | None = None  # the parallel set they went out as (more than one call)
-    started: float = 0.0  # on the monotonic clock (the cycle's duration)
-    requests: int = 0
-    report: CycleReport | None = None  # the running cycle's, its events taken as they come
-    timeout: str | None = None  # why the element is in timeout (the platform down), or None
-    down_cycles: int = 0  # cycles in a row that found the platform down (the backoff's exponent)
-    retry_at: float = 0.0  # in timeout: no cycle starts before this (monotonic) time
-    waits: Waits | None = None  # Next Try on the monotonic clock (connector.ticketing.waits)
-
-
-class _ParamJournal:
-    """The flow's journal of writes on their way, in the saved parameter In Flight (JSON)."""
-
-    def __init__(self, protocol: HandlerContext) -> None:
-        self._protocol = protocol
-
-    def load(self) -> list[InFlightEntry]:
-        try:
-            entries = json.loads(self._protocol.get(ids().in_flight) or "[]")
-        except ValueError:
-            self._protocol.log("In Flight held no readable journal: ignored", "warning")
-            return []
-        # An entry written before entries kept their time counts from now (the safe side).
-        now = self._protocol.now()
-        return [
-            (str(entry[0]), tuple(str(k) for k in entry[1]), float(entry[2]) if len(entry) > 2 else now)
-            for entry in entries
-        ]
-
-    def save(self, entries: list[InFlightEntry]) -> None:
-        self._protocol.set(
-            ids().in_flight, json.dumps([[operation, list(keys), at] for operation, keys, at in entries])
-        )
-
-
-def _state(protocol: HandlerContext) -> CycleState:
-    state = protocol.memory.get("ticketing")
-    if state is None:
-        # Seeded by the element's name: runs are reproducible, and elements still differ.
-        # In timeout as the element was saved (a restart): the platform's first answer ends it.
-        state = protocol.memory["ticketing"] = CycleState(
-            rng=random.Random(protocol.element_name), timeout=protocol.timeout_reason
-        )
-    if state.waits is None:
-        state.waits = Waits(protocol.now, protocol.monotonic)
-    return state
-
-
-def _waits(protocol: HandlerContext) -> Waits:
-    waits = _state(protocol).waits
-    assert waits is not None
-    return waits
-
-
-def _settings(protocol: HandlerContext) -> FlowSettings:
-    return FlowSettings(
-        max_retries=int(protocol.get(ids().max_retries)),
-        batch_size=int(protocol.get(ids().batch_size)),
-        retry_delay=float(protocol.get(ids().retry_delay)),
-        client_id=protocol.get(ids().client_id) or "",
-        username=protocol.get(ids().username) or "",
-        password=protocol.get(ids().password) or "",
-        api_key=protocol.get(ids().api_key) or "",
-        concurrency=int(protocol.get(ids().concurrency) or 1),
-        settle_time=_settle_time(protocol),
-    )
-
-
-def _settle_time(protocol: HandlerContext) -> float:
-    value = protocol.get(ids().settle_time)
-    return float(DEFAULT_SETTLE if value is None else value)
-
+from connector.ticketing.states import EVENT_OF_ROUND, Event, next_phase, step_to
 
 # -- start-up, buttons, clean-up --------------------------------------------------------------
 
@@ -149,7 +66,7 @@ def processing_changed(protocol: HandlerContext) -> None:
         return
     # Disabled: a running cycle stops before its next request (see _advance), and an element
     # that talks to nothing is not in timeout.
-    state = _state(protocol)
+    state = cycle_state(protocol)
     if state.timeout is not None:
         state.timeout, state.down_cycles, state.retry_at = None, 0, 0.0
         protocol.set_timeout(None)
@@ -157,7 +74,7 @@ def processing_changed(protocol: HandlerContext) -> None:
 
 def credentials_changed(protocol: HandlerContext) -> None:
     """New credentials while in timeout: try them now, not when the backoff says."""
-    state = _state(protocol)
+    state = cycle_state(protocol)
     state.session.forget_token()
     if state.timeout is not None and protocol.get(ids().processing) == ENABLED:
         state.retry_at = 0.0
@@ -165,7 +82,7 @@ def credentials_changed(protocol: HandlerContext) -> None:
 
 
 def retry_errors(protocol: HandlerContext) -> None:
-    count = tickets.retry_errors(protocol.table(ids().ticket_overview), protocol.now(), _settle_time(protocol))
+    count = ticket_table.retry_errors(protocol.table(ids().ticket_overview), protocol.now(), settle_time(protocol))
     protocol.log(f"Retry Errors: {count} tickets go back to the operation that failed")
     _refresh_counts(protocol)
     if count and protocol.get(ids().processing) == ENABLED:
@@ -173,7 +90,7 @@ def retry_errors(protocol: HandlerContext) -> None:
 
 
 def clear_completed(protocol: HandlerContext) -> None:
-    count = tickets.clear_completed(
+    count = ticket_table.clear_completed(
         protocol.table(ids().ticket_overview), finished.keeper(protocol.table(ids().finished_tickets))
     )
     protocol.log(f"Clear Completed: {count} tickets removed")
@@ -183,7 +100,9 @@ def clear_completed(protocol: HandlerContext) -> None:
 def clean_up(protocol: HandlerContext) -> None:
     days = float(protocol.get(ids().retention) or 0)
     done = protocol.table(ids().finished_tickets)
-    count = tickets.purge_completed(protocol.table(ids().ticket_overview), protocol.now(), days, finished.keeper(done))
+    count = ticket_table.purge_completed(
+        protocol.table(ids().ticket_overview), protocol.now(), days, finished.keeper(done)
+    )
     if count:
         protocol.log(f"removed {count} Completed tickets older than {days:g} days")
         _refresh_counts(protocol)
@@ -193,7 +112,7 @@ def clean_up(protocol: HandlerContext) -> None:
 
 
 def _refresh_counts(protocol: HandlerContext) -> None:
-    counts = tickets.counts(protocol.table(ids().ticket_overview))
+    counts = ticket_table.counts(protocol.table(ids().ticket_overview))
     for pid, status in (
         (ids().received_count, tickets.RECEIVED),
         (ids().pending_count, tickets.IN_PROGRESS),
@@ -283,7 +202,7 @@ def _reply(protocol: HandlerContext, address: Any, raw: str) -> None:
 
 def process_tickets(protocol: HandlerContext) -> None:
     """Start a cycle unless one is running, processing is disabled or nothing is ready."""
-    state = _state(protocol)
+    state = cycle_state(protocol)
     if state.cycle is not None or protocol.get(ids().processing) != ENABLED:
         return
     table = protocol.table(ids().ticket_overview)
@@ -293,17 +212,17 @@ def process_tickets(protocol: HandlerContext) -> None:
         # batch or timer (the Retry Timer wakes us then).
         protocol.start_timer(ids().retry_timer, after=state.retry_at - protocol.monotonic())
         return
-    if not _waits(protocol).has_ready_work(table) and not _watching(protocol, table, now):
+    if not cycle_waits(protocol).has_ready_work(table) and not _watching(protocol, table, now):
         _wake_for_retries(protocol)
         return
     state.report = CycleReport()
     state.cycle = run_cycle(
         table,
-        _settings(protocol),
+        flow_settings(protocol),
         state.session,
         protocol.now,
         state.rng,
-        _ParamJournal(protocol),
+        ParamJournal(protocol),
         state.report,
         waits=state.waits,
     )
@@ -315,7 +234,7 @@ def process_tickets(protocol: HandlerContext) -> None:
 
 def platform_response(protocol: HandlerContext) -> None:
     """The answer to what the cycle sent (a session group's, or a whole parallel set's)."""
-    state = _state(protocol)
+    state = cycle_state(protocol)
     if state.parallel_set is not None:
         replies = tuple(_platform_reply(result) for result in protocol.parallel_results(state.parallel_set))
     elif state.out:
@@ -332,7 +251,7 @@ def platform_response(protocol: HandlerContext) -> None:
 def continue_cycle(protocol: HandlerContext) -> None:
     """The cycle's SEND_AND_WORK round is on the wire: let it do its work (unless its answers
     came first)."""
-    _resume(protocol, _state(protocol), Event.CONTINUE, NOT_YET)
+    _resume(protocol, cycle_state(protocol), Event.CONTINUE, NOT_YET)
 
 
 def _platform_reply(result: HttpResult | None) -> PlatformReply:
@@ -356,14 +275,14 @@ def _resume(protocol: HandlerContext, state: CycleState, event: Event, answer: R
         sent = next(state.cycle) if answer is None else state.cycle.send(answer)
         state.phase = step_to(state.phase, EVENT_OF_ROUND[sent.kind])
     except StopIteration as done:
-        _log_events(protocol, state)
+        log_events(protocol, state)
         _finish(protocol, state, done.value, None)
         return
     except Exception as exc:  # a bug must not wedge the element: end the cycle, say why
-        protocol.log(_scrubber(protocol, state)(f"processing cycle failed: {type(exc).__name__}: {exc}"), "error")
+        protocol.log(scrubber(protocol, state)(f"processing cycle failed: {type(exc).__name__}: {exc}"), "error")
         _finish(protocol, state, None, f"Failed: {type(exc).__name__}")
         return
-    _log_events(protocol, state)
+    log_events(protocol, state)
     if sent.calls:
         _send(protocol, state, sent.calls)
     if sent.kind is RoundKind.SEND_AND_WORK:
@@ -402,25 +321,25 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     for unreadable in report.unreadable if report is not None else ():
         protocol.log(f"ticket sent to Error: {unreadable}", "error", event="unreadable_row")
     duration = round(protocol.monotonic() - state.started, 3)
-    shown = _scrub(protocol, result if result is not None else (report.result if report else ""))
+    shown = scrub(protocol, result if result is not None else (report.result if report else ""))
     protocol.set(ids().cycle_duration, duration)
     protocol.set(ids().cycle_result, shown)
-    protocol.set(ids().login_state, _scrub(protocol, state.session.describe()))
+    protocol.set(ids().login_state, scrub(protocol, state.session.describe()))
     protocol.observe("connector_cycle_duration_seconds", duration)
     if result is None and report is not None and report.result == "OK":
         protocol.set(ids().last_success, protocol.now())
     if report is not None:
-        _record_duplicates(protocol, report)
+        record_duplicates(protocol, report)
     _refresh_counts(protocol)
     if report is not None and report.timeout:
-        _platform_down(protocol, state, _scrub(protocol, report.timeout))
+        _platform_down(protocol, state, scrub(protocol, report.timeout))
     elif report is not None and report.request_count:
         state.down_cycles, state.retry_at = 0, 0.0
         if state.timeout is not None:
             state.timeout = None
             protocol.set_timeout(None)  # the platform answered
     if report is not None and report.request_count:
-        _log_cycle_end(protocol, state, report, duration, shown)
+        log_cycle_end(protocol, state, report, duration, shown)
     elif result is not None:
         protocol.log(f"cycle ended in {duration:g} s: {shown}", event="cycle_end", duration=duration, result=shown)
     table = protocol.table(ids().ticket_overview)
@@ -429,7 +348,7 @@ def _finish(protocol: HandlerContext, state: CycleState, report: CycleReport | N
     # that is down: the backoff says when (`_platform_down`).
     if report is not None and report.timeout:
         return
-    if state.requests and protocol.get(ids().processing) == ENABLED and _waits(protocol).has_ready_work(table):
+    if state.requests and protocol.get(ids().processing) == ENABLED and cycle_waits(protocol).has_ready_work(table):
         protocol.check_trigger(ids().process_now)
     else:
         _wake_for_retries(protocol)
@@ -450,103 +369,12 @@ def _platform_down(protocol: HandlerContext, state: CycleState, reason: str) -> 
         protocol.start_timer(ids().retry_timer, after=delay)
 
 
-def _log_cycle_end(
-    protocol: HandlerContext, state: CycleState, report: CycleReport, duration: float, result: str
-) -> None:
-    fields: dict[str, Any] = {
-        "duration": duration,
-        "requests": report.request_count,
-        "created": report.tickets_created,
-        "noted": report.notes_added,
-        "ots": report.ots_created,
-        "completed": report.completed,
-        "failed": report.failed,
-        "errors": report.errors,
-    }
-    message = (
-        f"cycle ended in {duration:g} s: {report.request_count} requests, created {report.tickets_created}, "
-        f"noted {report.notes_added}, completed {report.completed}, errors {report.errors}"
-    )
-    if report.timeout:
-        wait = round(state.retry_at - protocol.monotonic(), 3)
-        fields |= {"timeout": state.timeout, "next_try_in": wait}
-        message = (
-            f"cycle ended in {duration:g} s after {report.request_count} requests: the platform is down "
-            f"({state.timeout}); tried again in {wait:.1f} s"
-        )
-        protocol.log(message, "warning", event="cycle_end", result=result, **fields)
-        return
-    protocol.log(message, event="cycle_end", result=result, **fields)
-
-
-def _log_events(protocol: HandlerContext, state: CycleState) -> None:
-    """What the cycle reported since the last step, one line each; ticket ids at DEBUG."""
-    if state.report is None:
-        return
-    for event in state.report.take_events(int(protocol.get(ids().max_retries))):
-        fields = dict(event.fields)
-        keys = fields.pop("ids", None)
-        message = _scrub(protocol, event.message)
-        fields = {k: _scrub(protocol, v) if isinstance(v, str) else v for k, v in fields.items()}
-        protocol.log(message, event.level, event=event.event, **fields)
-        if keys:
-            protocol.log(
-                f"{event.event} {fields.get('operation', '')}: {', '.join(keys)}", "debug", event=event.event, ids=keys
-            )
-
-
-def _scrub(protocol: HandlerContext, text: str) -> str:
-    """Platforms have been known to echo what they were sent: never let a secret, in any of its
-    forms, reach the log or a parameter (`connector.ticketing.scrub`)."""
-    return _scrubber(protocol, _state(protocol))(text)
-
-
-def _scrubber(protocol: HandlerContext, state: CycleState) -> Scrubber:
-    # Not through _settings: this runs when a cycle failed, maybe on a bad setting.
-    return _scrubber_of(
-        str(protocol.get(ids().username) or ""),
-        str(protocol.get(ids().password) or ""),
-        str(protocol.get(ids().api_key) or ""),
-        (state.session.access_token, state.session.refresh_token),
-    )
-
-
-@lru_cache(maxsize=8)
-def _scrubber_of(username: str, password: str, api_key: str, tokens: tuple[str, str]) -> Scrubber:
-    """Built once per set of secrets, not at every log line: each secret's encoded forms cost."""
-    return Scrubber.of(username=username, password=password, api_key=api_key, tokens=tokens)
-
-
 def _watching(protocol: HandlerContext, table: Table, now: float) -> bool:
     """A re-sent ticket's late twin may still land: a cycle looks for it (`duplicates`)."""
-    return tickets.watching(table, now, duplicates.watch_window(_settle_time(protocol)))
-
-
-def _record_duplicates(protocol: HandlerContext, report: CycleReport) -> None:
-    """Each extra found once: a warning, Duplicates Detected + 1, a row in Duplicates. Found
-    again in later cycles (it stays open until an operator closes it), it changes nothing."""
-    table = protocol.table(ids().duplicates)
-    now = protocol.now()
-    new = 0
-    for duplicate in report.duplicates:
-        cells: dict[int | str, Any] = {"Kind": duplicate.kind, "Ticket ID": duplicate.ticket, "Kept": duplicate.kept}
-        cells["Detected At"] = now
-        if table.add_row(duplicate.key, cells):
-            new += 1
-            protocol.log(
-                f"duplicate detected: {duplicate.describe()}; close the extra",
-                "warning",
-                event="duplicate_detected",
-                kind=duplicate.kind,
-                ticket=duplicate.ticket,
-                kept=duplicate.kept,
-                extra=duplicate.extra,
-            )
-    if new:
-        protocol.set(ids().duplicates_detected, int(protocol.get(ids().duplicates_detected) or 0) + new)
+    return ticket_table.watching(table, now, duplicates.watch_window(settle_time(protocol)))
 
 
 def _wake_for_retries(protocol: HandlerContext) -> None:
-    wait = _waits(protocol).next_wait(protocol.table(ids().ticket_overview))  # monotonic: no jump moves it
+    wait = cycle_waits(protocol).next_wait(protocol.table(ids().ticket_overview))  # monotonic: no jump moves it
     if wait is not None and protocol.get(ids().processing) == ENABLED:
         protocol.start_timer(ids().retry_timer, after=max(wait, 0.0))

@@ -27,7 +27,7 @@ from connector.engine.values import ValueRefused, coerce
 from connector.protocol.errors import ProtocolError
 from connector.protocol.model import INTERAPP_RECEIVE, ParamType
 from connector.service.config import load_element
-from connector.ticketing import PROTOCOL_YAML, messages, tickets
+from connector.ticketing import PROTOCOL_YAML, messages, ticket_table, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import ticketing_element, ticketing_protocol
 from connector.ticketing.ids import ids
@@ -204,7 +204,7 @@ def test_whatever_is_accepted_goes_through_the_platform(
     h.set(INTERAPP_RECEIVE, batch[0])
     h.advance(120)
     assert handler_errors(caplog) == []
-    assert tickets.counts(h.element.view.tables[ids().ticket_overview])[tickets.COMPLETED] == len(
+    assert ticket_table.counts(h.element.view.tables[ids().ticket_overview])[tickets.COMPLETED] == len(
         h.element.view.tables[ids().ticket_overview]
     )
 

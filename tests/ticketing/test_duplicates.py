@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from connector.ticketing import ticket_table
 from connector.ticketing import tickets as tk
 from connector.ticketing.calls import PlatformCall
 from connector.ticketing.decision import Incident, OpenIncidents
@@ -69,7 +70,7 @@ def test_a_write_applied_later_than_its_answer_but_within_the_settle_time_is_ado
     run, platform, clock = late_run(session, delay=SETTLE - 20, concurrency=concurrency)
     reports = run.drain()
     assert platform.injected["late"] == 1 and platform.late_pending == 0
-    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    assert ticket_table.counts(run.table)[tk.COMPLETED] == TICKETS
     assert twins(platform) == 0
     assert len(platform.incidents) == TICKETS
     assert len(platform.work_orders) + len(platform.notes) == TICKETS
@@ -88,7 +89,7 @@ def test_a_write_applied_after_the_settle_time_is_detected_linked_to_the_first_a
 ) -> None:
     run, platform, clock = late_run(session, delay=SETTLE + 60, concurrency=concurrency)
     run.drain()
-    assert tk.counts(run.table)[tk.COMPLETED] == TICKETS
+    assert ticket_table.counts(run.table)[tk.COMPLETED] == TICKETS
     clock.time += SETTLE + 60  # the held write lands now
     assert twins(platform) == 2, "the held batch (2 tickets) was sent again before its twin landed"
     report = run.cycle()  # no ready ticket: the re-sent ones are watched for their late twin
@@ -164,7 +165,7 @@ def test_a_late_incident_beside_the_one_the_next_ticket_of_its_node_created_is_d
     assert (run.row("WM-A")[tk.STATUS], run.row("WM-B")[tk.STATUS]) == (tk.ERROR, tk.COMPLETED)
     clock.time += SETTLE + 60  # the held write lands now
     assert sorted(i.external_id for i in platform.incidents if i.node == "N-9") == ["WM-A", "WM-B"]
-    tk.retry_errors(run.table, clock())
+    ticket_table.retry_errors(run.table, clock())
     reports = run.drain()
     found = [d for r in reports for d in r.duplicates]
     kept, extra = sorted((i.incident_id for i in platform.incidents if i.node == "N-9"), key=platform_order)

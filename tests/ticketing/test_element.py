@@ -17,7 +17,7 @@ from connector.engine.interapp import parse_call
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake as fp
-from connector.ticketing import messages, tickets
+from connector.ticketing import messages, ticket_table, tickets
 from connector.ticketing.fake.inprocess import platform_transport, ticketing_element, ticketing_protocol
 from connector.ticketing.ids import PARAMS, Ids, ids
 from tests.conftest import sample_text
@@ -61,7 +61,7 @@ def make_tickets(
 
 
 def statuses(h) -> dict[str, int]:
-    return {status: n for status, n in tickets.counts(h.element.view.tables[ids().ticket_overview]).items() if n}
+    return {status: n for status, n in ticket_table.counts(h.element.view.tables[ids().ticket_overview]).items() if n}
 
 
 def test_the_handlers_find_their_ids_by_name_in_the_elements_protocol() -> None:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from connector.engine.table import Table
 from connector.ticketing import cherwell as cw
 from connector.ticketing import flow as flow_module
-from connector.ticketing import sfyc
+from connector.ticketing import sfyc, ticket_table
 from connector.ticketing import tickets as tk
 from connector.ticketing.calls import NOT_YET, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.cherwell import PlatformError
@@ -158,15 +158,15 @@ class Run:
         """Cycles until no ticket is left to work on, moving the clock to each retry time."""
         reports: list[CycleReport] = []
         for _ in range(max_cycles):
-            if not tk.has_ready_work(self.table, self.clock()):
-                wake = tk.next_wake(self.table, self.clock())
+            if not ticket_table.has_ready_work(self.table, self.clock()):
+                wake = ticket_table.next_wake(self.table, self.clock())
                 if wake is None:
                     return reports
                 self.clock.time = wake
             report = self.cycle()
             assert report is not None
             reports.append(report)
-        pytest.fail(f"still not drained after {max_cycles} cycles: {tk.counts(self.table)}")
+        pytest.fail(f"still not drained after {max_cycles} cycles: {ticket_table.counts(self.table)}")
 
     def row(self, key: str) -> dict[str, Any]:
         return self.table.row(key)
@@ -565,7 +565,7 @@ def test_a_creator_back_from_error_and_its_successor_never_both_create(run: Run)
         run.cycle()
     assert run.row("WM-A")[tk.STATUS] == tk.ERROR
     assert (run.row("WM-B")[tk.OPERATION], run.row("WM-B")[tk.RETRIES]) == (tk.CREATE_TICKET, 1)
-    tk.retry_errors(run.table, run.clock())  # A is the earliest again: it creates, B goes back to waiting
+    ticket_table.retry_errors(run.table, run.clock())  # A is the earliest again: it creates, B goes back to waiting
     run.clock.time += 400
     report = run.cycle()
     assert report is not None and report.tickets_created == 1 and report.notes_added == 1
@@ -788,9 +788,9 @@ def test_retry_errors_then_completes_them_once_the_fault_is_gone(run: Run) -> No
     run.platform.faults = Faults(fail_operation={"ot_create": "SFyC en mantenimiento"})
     fill(run, 8, note_share=0.25)
     run.drain()
-    assert tk.counts(run.table) == {tk.RECEIVED: 0, tk.IN_PROGRESS: 0, tk.COMPLETED: 2, tk.ERROR: 6}
+    assert ticket_table.counts(run.table) == {tk.RECEIVED: 0, tk.IN_PROGRESS: 0, tk.COMPLETED: 2, tk.ERROR: 6}
     run.platform.faults = Faults()
-    assert tk.retry_errors(run.table, run.clock()) == 6
+    assert ticket_table.retry_errors(run.table, run.clock()) == 6
     reports = run.drain()
     assert len(reports) == 1 and reports[0].ots_created == 6
     assert_exactly_once(run)
@@ -871,7 +871,7 @@ def test_exactly_once_under_random_faults_crashes_arrivals_and_retries(
     for step in schedule:  # the storm
         arrive(step.arrivals)
         if step.retry_errors:
-            tk.retry_errors(run.table, clock())
+            ticket_table.retry_errors(run.table, clock())
         platform.faults = step.faults
         if run.cycle(crash_at=step.crash_at, applied=step.applied) is None:
             run.restart()
@@ -880,7 +880,7 @@ def test_exactly_once_under_random_faults_crashes_arrivals_and_retries(
     arrive(len(waiting))
     platform.faults = Faults()  # the platform heals; the operator retries what ended in Error
     run.drain(200)
-    tk.retry_errors(run.table, clock())
+    ticket_table.retry_errors(run.table, clock())
     run.drain(200)
     invalid = {f"WM-{i}" for i, (_, _, valid) in enumerate(plan) if not valid}
     for key, row in run.table.rows():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from connector.engine.testing import FakeClock
 from connector.service.api import create_app
 from connector.ticketing import fake as fp
-from connector.ticketing import tickets
+from connector.ticketing import ticket_table, tickets
 from connector.ticketing.fake.inprocess import ticketing_element
 from connector.ticketing.ids import ids
 from connector.ticketing.scrub import MASK, Scrubber, forms
@@ -132,10 +132,10 @@ def test_an_echoing_platform_never_gets_a_secret_into_params_table_store_or_log(
     h.advance(120)
     table = h.element.view.tables[ids().ticket_overview]
     if operation == "login":  # the platform refusing everyone: the element's timeout, not the tickets'
-        assert tickets.counts(table)[tickets.ERROR] == 0 and h.timeout is not None
+        assert ticket_table.counts(table)[tickets.ERROR] == 0 and h.timeout is not None
         assert "rechazado" in h.element.view.get("Platform Login State")  # the platform's words are kept
     else:
-        assert tickets.counts(table)[tickets.ERROR] == 3
+        assert ticket_table.counts(table)[tickets.ERROR] == 3
         assert "rechazado" in table.row("WM-000000")["Last Error"]  # the platform's words are kept
     assert platform.injected["fail_operation"]
     secrets = [NASTY, fp.DEFAULT_API_KEY]

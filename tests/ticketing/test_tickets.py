@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connector.engine.table import Table
+from connector.ticketing import ticket_table
 from connector.ticketing import tickets as tk
 from tests.strategies import flow_add_ticket, flow_ticket_table
 
@@ -31,29 +32,29 @@ def test_ready_keys_are_live_tickets_whose_next_try_has_passed_in_table_order(ta
     put(table, "D", **{tk.STATUS: tk.ERROR})
     put(table, "E", **{tk.STATUS: tk.COMPLETED, tk.OPERATION: tk.NO_OPERATION})
     put(table, "F", **{tk.STATUS: tk.RECEIVED, tk.NEXT_TRY: 0.0})  # 0.0 is "cleared"
-    assert tk.ready_keys(table, NOW) == ["A", "B", "F"]
-    assert tk.has_ready_work(table, NOW)
-    assert tk.ready_keys(table, NOW + 1) == ["A", "B", "C", "F"]
+    assert ticket_table.ready_keys(table, NOW) == ["A", "B", "F"]
+    assert ticket_table.has_ready_work(table, NOW)
+    assert ticket_table.ready_keys(table, NOW + 1) == ["A", "B", "C", "F"]
 
 
 def test_no_ready_work_and_next_wake_is_the_earliest_future_next_try(table: Table) -> None:
-    assert not tk.has_ready_work(table, NOW)
-    assert tk.next_wake(table, NOW) is None
+    assert not ticket_table.has_ready_work(table, NOW)
+    assert ticket_table.next_wake(table, NOW) is None
     put(table, "A", **{tk.STATUS: tk.IN_PROGRESS, tk.NEXT_TRY: NOW + 30})
     put(table, "B", **{tk.STATUS: tk.IN_PROGRESS, tk.NEXT_TRY: NOW + 10})
     put(table, "C", **{tk.STATUS: tk.ERROR, tk.NEXT_TRY: NOW + 5})  # Error never wakes anything
     put(table, "D", **{tk.STATUS: tk.COMPLETED, tk.NEXT_TRY: NOW + 1})
-    assert not tk.has_ready_work(table, NOW)
-    assert tk.next_wake(table, NOW) == NOW + 10
-    assert tk.next_wake(table, NOW + 10) == NOW + 30  # B is ready then, not "future"
+    assert not ticket_table.has_ready_work(table, NOW)
+    assert ticket_table.next_wake(table, NOW) == NOW + 10
+    assert ticket_table.next_wake(table, NOW + 10) == NOW + 30  # B is ready then, not "future"
 
 
 def test_counts_every_status_even_when_zero(table: Table) -> None:
-    assert tk.counts(table) == {tk.RECEIVED: 0, tk.IN_PROGRESS: 0, tk.COMPLETED: 0, tk.ERROR: 0}
+    assert ticket_table.counts(table) == {tk.RECEIVED: 0, tk.IN_PROGRESS: 0, tk.COMPLETED: 0, tk.ERROR: 0}
     flow_add_ticket(table, "A")
     flow_add_ticket(table, "B")
     put(table, "C", **{tk.STATUS: tk.ERROR})
-    assert tk.counts(table) == {tk.RECEIVED: 2, tk.IN_PROGRESS: 0, tk.COMPLETED: 0, tk.ERROR: 1}
+    assert ticket_table.counts(table) == {tk.RECEIVED: 2, tk.IN_PROGRESS: 0, tk.COMPLETED: 0, tk.ERROR: 1}
 
 
 def test_retry_errors_sends_error_tickets_back_to_the_operation_that_failed(table: Table) -> None:
@@ -71,7 +72,7 @@ def test_retry_errors_sends_error_tickets_back_to_the_operation_that_failed(tabl
     )
     put(table, "B", **{tk.STATUS: tk.ERROR, tk.OPERATION: tk.CHECK_EXISTING, tk.RETRIES: 4})
     put(table, "C", **{tk.STATUS: tk.COMPLETED, tk.OPERATION: tk.NO_OPERATION})
-    assert tk.retry_errors(table, NOW + 5) == 2
+    assert ticket_table.retry_errors(table, NOW + 5) == 2
     a = table.row("A")
     assert (a[tk.STATUS], a[tk.OPERATION], a[tk.RETRIES], a[tk.NEXT_TRY]) == (tk.IN_PROGRESS, tk.CREATE_OT, 0, 0.0)
     assert a[tk.OUTCOME_UNKNOWN] == 1  # still unknown: the flow must look it up before resending
@@ -79,7 +80,7 @@ def test_retry_errors_sends_error_tickets_back_to_the_operation_that_failed(tabl
     assert a[tk.LAST_UPDATE] == NOW + 5
     assert table.row("B")[tk.STATUS] == tk.RECEIVED
     assert table.row("C")[tk.STATUS] == tk.COMPLETED
-    assert tk.ready_keys(table, NOW + 5) == ["A", "B"]
+    assert ticket_table.ready_keys(table, NOW + 5) == ["A", "B"]
 
 
 def test_clear_completed_removes_only_completed(table: Table) -> None:
@@ -87,7 +88,7 @@ def test_clear_completed_removes_only_completed(table: Table) -> None:
     put(table, "B", **{tk.STATUS: tk.COMPLETED})
     put(table, "C", **{tk.STATUS: tk.ERROR})
     put(table, "D", **{tk.STATUS: tk.COMPLETED})
-    assert tk.clear_completed(table) == 2
+    assert ticket_table.clear_completed(table) == 2
     assert table.keys() == ["A", "C"]
 
 
@@ -96,8 +97,8 @@ def test_purge_completed_keeps_recent_ones_and_zero_days_keeps_all(table: Table)
     put(table, "old", **{tk.STATUS: tk.COMPLETED, tk.LAST_UPDATE: NOW - 8 * day})
     put(table, "new", **{tk.STATUS: tk.COMPLETED, tk.LAST_UPDATE: NOW - 6 * day})
     put(table, "stuck", **{tk.STATUS: tk.ERROR, tk.LAST_UPDATE: NOW - 30 * day})
-    assert tk.purge_completed(table, NOW, 0) == 0
-    assert tk.purge_completed(table, NOW, 7) == 1
+    assert ticket_table.purge_completed(table, NOW, 0) == 0
+    assert ticket_table.purge_completed(table, NOW, 7) == 1
     assert table.keys() == ["new", "stuck"]
 
 

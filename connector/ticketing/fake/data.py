@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import random
 import re
 from collections.abc import Callable
 from typing import TypeVar
@@ -196,3 +197,20 @@ class FieldFilter:
 
     def matches(self, value: str) -> bool:
         return value.casefold() in self.equal or any(compare(value, operand) for compare, operand in self.others)
+
+
+def manual_incidents(rng: random.Random, n: int) -> list[tuple[tuple[str, str, str], str]]:
+    """`n` incidents as an operator would have opened them by hand: ((category, node, status),
+    priority), on random nodes, most of them open."""
+    cities = ("GDL-ZAP", "GDL-TLQ", "MTY-SPG", "MTY-APO", "QRO-CEN", "PUE-ANG")
+    return [
+        (
+            (
+                rng.choice(CATEGORIES),
+                f"{rng.choice(cities)}-NODO-{rng.randrange(1, 10000):04d}",
+                rng.choice(OPEN_STATES) if rng.random() < 0.8 else rng.choice(CLOSED_STATES),
+            ),
+            str(rng.randint(1, 4)),
+        )
+        for _ in range(n)
+    ]

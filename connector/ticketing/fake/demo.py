@@ -30,7 +30,7 @@ from connector.engine.http import Connection, httpx
 from connector.engine.interapp import OutgoingMessage, serialize_call
 from connector.service.runtime import ElementConfig, ElementHost, Runtime
 from connector.service.serve import ApiAddressError, api_server, configure_logging, parse_api_address, serve
-from connector.ticketing import PROTOCOL_YAML, tickets
+from connector.ticketing import PROTOCOL_YAML, ticket_table, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import ticketing_protocol
 
@@ -223,7 +223,7 @@ class _Demo:
 
     async def _settle(self, host: ElementHost, live: Live) -> None:
         while True:
-            counts = tickets.counts(host.view.tables[1000])
+            counts = ticket_table.counts(host.view.tables[1000])
             live.update(self._progress(host))
             if counts[tickets.COMPLETED] + counts[tickets.ERROR] >= self.accepted:
                 return
@@ -233,7 +233,7 @@ class _Demo:
             await asyncio.sleep(0.1)
 
     def _summary(self, host: ElementHost) -> RichTable:
-        counts = tickets.counts(host.view.tables[1000])
+        counts = ticket_table.counts(host.view.tables[1000])
         self.finished = counts[tickets.COMPLETED] + counts[tickets.ERROR]
         summary = {
             "received": self.accepted,
@@ -252,7 +252,7 @@ class _Demo:
         return table
 
     def _progress(self, host: ElementHost) -> RichTable:
-        counts = tickets.counts(host.view.tables[1000])
+        counts = ticket_table.counts(host.view.tables[1000])
         table = RichTable(title=f"{ELEMENT}: {time.monotonic() - self.started:4.1f} s")
         for column in ("received from WM", *tickets.STATUSES, "requests sent"):
             table.add_column(column, justify="right")

@@ -67,7 +67,7 @@ import hmac
 import random
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -90,25 +90,25 @@ from connector.ticketing.fake.answers import (
 )
 from connector.ticketing.fake.cherwell import CherwellApi
 from connector.ticketing.fake.data import (
-    CATEGORIES,
-    CLOSED_STATES,
     DEFAULT_API_KEY,
     DEFAULT_CLIENT_ID,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
-    OPEN_STATES,
     Incident,
     Note,
     WorkOrder,
+    manual_incidents,
     view,
 )
 from connector.ticketing.fake.faults import ITEM_OPERATIONS, Dice, Faults
+from connector.ticketing.fake.late import LateWrites
 from connector.ticketing.fake.records import Records
 from connector.ticketing.fake.sfyc import WorkOrders
 from connector.ticketing.fake.tokens import TokenService
 
 _Handler = Callable[[Request, Faults], FakeAnswer]
 _WRITES = ("save_batch", "ot_create")  # the calls a late_rate fault may hold
+_DROPPED = FakeAnswer(status=200, reason="OK", headers={}, body=b"", lost=True)  # the connection dropped
 
 
 @frozen
@@ -171,7 +171,7 @@ class FakePlatform:
         self._orders = WorkOrders(self._records, clock=clock, dice=self._dice)
         cherwell = CherwellApi(self._records, requests=self._requests, dice=self._dice)
         self._routes = _route_table(self._tokens, cherwell, self._orders)
-        self._late: list[tuple[float, _Route, Request]] = []  # held writes: (due, route, request)
+        self._late = LateWrites(clock)
 
     def __repr__(self) -> str:  # never the credentials
         return (
@@ -211,13 +211,10 @@ class FakePlatform:
         self._requests[operation] += 1
         faults = self.faults  # one snapshot per call, even if a test swaps the faults meanwhile
         if faults.echo_request and faults.fail_operation:
-            echo = _echo(request)
-            faults = evolve(faults, fail_operation={op: f"{m} [{echo}]" for op, m in faults.fail_operation.items()})
+            faults = _echoing(faults, request)
         if operation in _WRITES and self._dice.roll(faults.late_rate, "late"):
-            self._late.append((self.clock() + faults.late_delay, route, request))
-            return FakeAnswer(
-                status=200, reason="OK", headers={}, body=b"", lost=True
-            )  # the connection dropped; the write is on its way
+            self._late.hold(faults.late_delay, lambda: route.handler(request, Faults()))
+            return _DROPPED  # the write is on its way
         if self._dice.roll(faults.html_503_rate, "html_503"):
             answer = raw_answer(503, HTML_503, {"content-type": "text/html; charset=utf-8"})
         elif self._dice.roll(faults.error_rate, "error"):
@@ -231,7 +228,7 @@ class FakePlatform:
         return evolve(answer, delay=float(faults.latency), lost=self._dice.roll(faults.lost_rate, "lost"))
 
     def _apply(self, route: _Route, request: Request, operation: str, faults: Faults) -> FakeAnswer:
-        denied = self._check_credentials(route.family, request.headers)
+        denied = _credentials_refused(route.family, request.headers, self._tokens, self._api_key)
         if denied is not None:
             return denied
         message = faults.fail_operation.get(operation)
@@ -242,24 +239,10 @@ class FakePlatform:
             return server_error(route.family, message)
         return route.handler(request, faults)
 
-    def _check_credentials(self, family: str, headers: Mapping[str, str]) -> FakeAnswer | None:
-        if family == "cherwell" and not self._tokens.accepts(headers.get("authorization", "")):
-            return json_answer(401, DENIED, {**JSON_HEADERS, "www-authenticate": "Bearer"})
-        if family == "sfyc" and not hmac.compare_digest(headers.get("x-api-key", "").encode(), self._api_key.encode()):
-            return sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
-        return None
-
     def land_late_writes(self, *, all_of_them: bool = False) -> int:
         """Apply the held writes that are due by the clock (`all_of_them`: every one, as if the
         clock had passed them all). Returns how many landed."""
-        now = self.clock()
-        due = [late for late in self._late if all_of_them or late[0] <= now]
-        if not due:
-            return 0
-        self._late = [late for late in self._late if late not in due]
-        for _, route, request in sorted(due, key=lambda late: late[0]):
-            route.handler(request, Faults())
-        return len(due)
+        return self._late.land(all_of_them=all_of_them)
 
     @property
     def late_pending(self) -> int:
@@ -328,16 +311,7 @@ class FakePlatform:
         """`n` manual incidents on random nodes, most of them open; `seed` makes them reproducible
         on their own (else they come from the platform's seed)."""
         rng = self._seed_rng if seed is None else random.Random(f"incidents:{seed}")
-        cities = ("GDL-ZAP", "GDL-TLQ", "MTY-SPG", "MTY-APO", "QRO-CEN", "PUE-ANG")
-        return [
-            self.add_incident(
-                rng.choice(CATEGORIES),
-                f"{rng.choice(cities)}-NODO-{rng.randrange(1, 10000):04d}",
-                rng.choice(OPEN_STATES) if rng.random() < 0.8 else rng.choice(CLOSED_STATES),
-                priority=str(rng.randint(1, 4)),
-            )
-            for _ in range(n)
-        ]
+        return [self.add_incident(*manual, priority=priority) for manual, priority in manual_incidents(rng, n)]
 
     # --- for tests: inspection (read-only snapshots) -----------------------------------------
 
@@ -385,11 +359,10 @@ class FakePlatform:
         return view(Incident, record) if record else None
 
     def incidents_by_external_id(self) -> dict[str, list[Incident]]:
-        grouped: dict[str, list[Incident]] = {}
-        for incident in self.incidents:
-            if incident.external_id:
-                grouped.setdefault(incident.external_id, []).append(incident)
-        return grouped
+        grouped: defaultdict[str, list[Incident]] = defaultdict(list)
+        for incident in (incident for incident in self.incidents if incident.external_id):
+            grouped[incident.external_id].append(incident)
+        return dict(grouped)
 
     def notes_for(self, rec_id: str) -> list[Note]:
         return [note for note in self.notes if note.parent_rec_id.lower() == rec_id.lower()]
@@ -418,6 +391,17 @@ class FakePlatform:
         }
 
 
+def _credentials_refused(
+    family: str, headers: Mapping[str, str], tokens: TokenService, api_key: str
+) -> FakeAnswer | None:
+    """The 401 a call without valid credentials gets, in its family's dialect; None when they are valid."""
+    if family == "cherwell" and not tokens.accepts(headers.get("authorization", "")):
+        return json_answer(401, DENIED, {**JSON_HEADERS, "www-authenticate": "Bearer"})
+    if family == "sfyc" and not hmac.compare_digest(headers.get("x-api-key", "").encode(), api_key.encode()):
+        return sfyc_error(401, "NO_AUTORIZADO", "Falta la cabecera X-Api-Key o su valor no es valido")
+    return None
+
+
 def _not_routed(path: str, method: str, allowed: list[str]) -> FakeAnswer:
     sfyc = path.lower().startswith("/sfyc/")
     if allowed:
@@ -434,6 +418,12 @@ def _not_routed(path: str, method: str, allowed: list[str]) -> FakeAnswer:
 
 
 __all__ = ["FakePlatform"]
+
+
+def _echoing(faults: Faults, request: Request) -> Faults:
+    """The faults with each failing operation's message quoting the request back."""
+    echo = _echo(request)
+    return evolve(faults, fail_operation={op: f"{m} [{echo}]" for op, m in faults.fail_operation.items()})
 
 
 def _echo(request: Request) -> str:

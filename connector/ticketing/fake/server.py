@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from connector.commandline import EXIT_CANNOT_LISTEN, EXIT_OK
+from connector.commandline import EXIT_CANNOT_LISTEN, EXIT_OK, listening_socket
 from connector.ticketing.fake.answers import FakeAnswer
 from connector.ticketing.fake.data import DEFAULT_API_KEY, DEFAULT_CLIENT_ID, DEFAULT_PASSWORD, DEFAULT_USERNAME
 from connector.ticketing.fake.faults import Faults
@@ -215,15 +215,11 @@ def serve(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        return listening_socket(host, port)
     except OSError as exc:
-        sock.close()
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise PlatformAddressError(f"cannot listen on {where}: {exc.strerror or exc}") from None
-    return sock
 
 
 async def _serve_until_signal(server: uvicorn.Server, sock: socket.socket) -> str:
