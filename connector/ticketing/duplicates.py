@@ -5,9 +5,9 @@ gateway, a slow Cherwell). The flow waits a settle time before it looks such a w
 (`tickets.sent_unknown`), so a write held for less than that is found and adopted; and it looks
 it up again before every re-send (Sent At kept), so one that lands while its ticket waits to be
 sent again is adopted too. One held longer lands after the look-up found nothing and the write
-was sent again: two incidents for one ticket, or two OTs for one incident. Nothing can undo that from here; what the element does is
-find it, keep the first (the lowest IncidentID, the lowest OT number), and report the extra so an
-operator can close it:
+was sent again: two incidents for one ticket, or two OTs for one incident. Nothing can undo that
+from here; what the element does is find it, keep the one the ticket holds (else the first: the
+lowest IncidentID, the lowest OT number), and report the extra so an operator can close it:
 
 - every search of the open incidents groups them by ExternalID (`IncidentGroups`), and each
   ticket's first incident by node: a node's creator in Error after its held write was sent
