@@ -230,3 +230,32 @@ def test_the_one_a_ticket_holds_is_kept_whatever_its_number() -> None:
         Duplicate(OT, "T-1", "OT-2", "OT-3"),
         Duplicate(OT, "T-2", "OT-4", "OT-5"),
     ]
+
+
+def test_a_late_twin_of_an_earlier_write_is_detected_after_the_resend_was_found() -> None:
+    # Regression (chaos run, seed 7, 5,000 tickets at 1 in flight: 3 duplicates undetected): the
+    # OT write was held past the Settle Time, looked up, not found and sent again; the re-send's
+    # answer was lost, and its look-up found it, which ended the watch (Sent At cleared): the held
+    # write landed after, a second OT nobody reported.
+    clock = Clock()
+    platform = FakePlatform(seed=7, clock=clock)
+    run = Run(platform, clock, settings=make_settings(settle_time=SETTLE))
+    sent: list[PlatformCall] = []
+
+    def held_then_lost(call: PlatformCall) -> Faults | None:
+        if call.session != "create_ot":
+            return None
+        sent.append(call)
+        if len(sent) == 1:
+            return Faults(late_rate=1.0, late_delay=3 * SETTLE)
+        return Faults(lost_rate=1.0) if len(sent) == 2 else None
+
+    run.faults_for = held_then_lost
+    run.add("T-0", node="N-0")
+    run.drain()
+    assert run.row("T-0")[tk.STATUS] == tk.COMPLETED and len(sent) == 2, "the re-send's lost answer, found"
+    clock.time += 3 * SETTLE  # the held write lands now
+    assert order_twins(platform) == 1
+    report = run.cycle()
+    assert report is not None
+    assert [(d.kind, d.kept) for d in report.duplicates] == [(OT, run.row("T-0")["OT Number"])]
