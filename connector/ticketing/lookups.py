@@ -45,7 +45,9 @@ class Lookups:
         )
         for record in records:
             self.incidents.add(Incident.from_record(record))
-        self._report(self.incidents.duplicates())
+        # An incident that has the ticket's OT stays: the twin without it is the one to close.
+        held = {t.key: t.platform_ticket for t in self.rows.tickets.values() if t.platform_ticket and t.ot_number}
+        self._report(self.incidents.duplicates(held))
 
     def watch(self, watched: list[Ticket]) -> Flow[None]:
         """Re-sent tickets' notes and OTs (a late twin of the write may land after the re-send):

@@ -259,3 +259,13 @@ def test_a_late_twin_of_an_earlier_write_is_detected_after_the_resend_was_found(
     report = run.cycle()
     assert report is not None
     assert [(d.kind, d.kept) for d in report.duplicates] == [(OT, run.row("T-0")["OT Number"])]
+
+
+def test_open_incidents_keep_the_incident_that_holds_the_tickets_ot() -> None:
+    # Regression (chaos run, seed 7, 8 in flight): the late twin had the lower IncidentID, the
+    # ticket's OT was on the other, and the element named that one as the extra to close.
+    incidents = OpenIncidents()
+    for incident_id in ("105426", "105379"):
+        incidents.add(Incident(incident_id, f"r{incident_id}", "SNR", "N", "T-1", ""))
+    assert incidents.duplicates(held={"T-1": "105426"}) == [Duplicate(INCIDENT, "T-1", "105426", "105379")]
+    assert incidents.duplicates() == [Duplicate(INCIDENT, "T-1", "105379", "105426")], "no OT yet: the first"
