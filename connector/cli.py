@@ -39,7 +39,7 @@ from connector.service.client_commands import (
     add_send,
     add_set,
 )
-from connector.service.client_table import add_table
+from connector.service.client_table import add_set_cell, add_table
 from connector.service.commands import add_run
 
 # --- connector validate -----------------------------------------------------------------------
@@ -160,6 +160,7 @@ SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
     add_set,
     add_press,
     add_table,
+    add_set_cell,
     add_send,
     add_backup,
     _add_completion,

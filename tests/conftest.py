@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.pg import fresh_database
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO.parent / "shared" / "contracts" / "samples"
@@ -38,3 +41,9 @@ def ticket_batch_mixed() -> str:
 @pytest.fixture
 def ticket_batch_response() -> dict[str, Any]:
     return json.loads(sample_text("ticket-batch-response.json"))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test (tests.pg: skipped locally without a server)."""
+    yield from fresh_database()

@@ -1011,3 +1011,30 @@ def badinput_element_yaml_texts(draw: st.DrawFn, protocol: str) -> str:
         else:
             lines.insert(index, line)
     return "".join(lines)
+
+
+# == conditions: DataMiner's Condition (connector.protocol.conditions) =============================
+
+
+def conditions_operands() -> st.SearchStrategy[Any]:
+    from connector.protocol.conditions import Literal, ParamRef
+
+    return st.one_of(
+        st.builds(ParamRef, st.integers(1, 9_999_999)),
+        st.builds(Literal, st.none() | st.integers(-(10**12), 10**12) | st.text(max_size=8)),
+        st.builds(Literal, st.floats(allow_nan=False, allow_infinity=False)),
+    )
+
+
+def conditions_trees() -> st.SearchStrategy[Any]:
+    from connector.protocol.conditions import OPERATORS, AllOf, AnyOf, Compare
+
+    compare = st.builds(Compare, conditions_operands(), st.sampled_from(OPERATORS), conditions_operands())
+    return st.recursive(
+        compare,
+        lambda inner: st.one_of(
+            st.lists(inner, min_size=2, max_size=3).map(lambda parts: AllOf(tuple(parts))),
+            st.lists(inner, min_size=2, max_size=3).map(lambda parts: AnyOf(tuple(parts))),
+        ),
+        max_leaves=8,
+    )

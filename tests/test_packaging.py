@@ -39,10 +39,18 @@ def test_the_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("connector-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         carried = archive.read("connector/ticketing/protocol.yaml")
+        carried_wm = archive.read("connector/ticketing_wm/protocol.yaml")
         names = set(archive.namelist())
     assert carried == (REPO / "protocol.yaml").read_bytes()
+    assert carried_wm == (REPO / "connector/ticketing_wm/protocol.yaml").read_bytes()
     templates = {f"connector/templates/new/{p.name}" for p in (REPO / "connector/templates/new").glob("*.tmpl")}
     assert templates and templates <= names  # `connector new` needs them
+    card = {
+        f"connector/service/card/{p.relative_to(REPO / 'connector/service/card')}"
+        for folder in ("templates", "static")
+        for p in (REPO / "connector/service/card" / folder).iterdir()
+    }
+    assert card and card <= names  # the element card's pages, script and style sheet
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
@@ -50,6 +58,6 @@ def test_the_installed_wheel_runs_the_demo(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"  # outside the repository: nothing to find by accident
     elsewhere.mkdir()
     done = _run(venv / "bin" / "connector", "demo", "--tickets", "40", cwd=elsewhere, timeout=120)
-    assert "completed" in done.stdout
+    assert "completed" in done.stdout and "Ticketing WM 01" in done.stdout
     _run(venv / "bin" / "connector", "new", "Pump", cwd=elsewhere)
     _run(venv / "bin" / "connector", "validate", "pump/protocol.yaml", cwd=elsewhere)

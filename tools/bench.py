@@ -361,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="drain runs; the one with the median ratio is shown (this VM's disk and CPU vary)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="postgresql://USER@HOST:PORT/DB",
+        help="instead: the drain with the store in PostgreSQL against SQLite, and the takeover (tools.bench_pg)",
+    )
     parser.add_argument("--json", type=Path)
     return parser
 
@@ -439,6 +444,10 @@ def sizes(args: argparse.Namespace, report: dict[str, Any]) -> None:
 
 def main() -> int:
     args = build_parser().parse_args()
+    if args.store:
+        from tools.bench_pg import main as store_main  # imports this module: not at the top
+
+        return store_main(args)
     report: dict[str, Any] = {}
     drains(args, report)
     if args.memory:

@@ -33,12 +33,16 @@ class SetParameter:
 
 @frozen(kw_only=True)
 class SetCell:
-    """A set command on one cell: DataMiner's set on a column parameter, by row key."""
+    """A set command on one cell: DataMiner's set on a column parameter, by row key.
+
+    From outside (unless `from_outside` is False), only a write or button column can be set.
+    """
 
     table: int | str
     key: str
     column: int | str
     value: Any
+    from_outside: bool = True
 
 
 @frozen(kw_only=True)

@@ -18,8 +18,10 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from connector.engine import events as ev
+from connector.engine.conditions import holds
 from connector.engine.groups import GroupQueue
 from connector.engine.parallel import ParallelRequests
+from connector.engine.timeout import ElementTimeout
 from connector.engine.wiring import Wiring
 from connector.protocol.model import Action, ActionType, ContentKind, GroupType, Protocol, Session, TriggerTime
 
@@ -57,12 +59,14 @@ class GroupRunner:
         self._pending: list[PendingRequest] = []  # requests of the running group not sent yet
         self._in_flight: tuple[int, int] | None = None  # (request id, session id)
         self._parallel = ParallelRequests()
+        self._timeout = ElementTimeout(protocol.timeout_after)
         self._next_request_id = 1
 
     def queue_group(self, gid: int, how: ActionType | str) -> bool:
         group = self.protocol.groups[gid]
         if how == "timer" and group.type in (GroupType.ACTION, GroupType.TRIGGER):
-            self._run_content(gid)  # non-poll groups run at once on the timer, unqueued
+            if holds(group.condition, self.protocol, self._values):
+                self._run_content(gid)  # non-poll groups run at once on the timer, unqueued
             return True
         payload = None
         if group.content_kind is ContentKind.SESSIONS:
@@ -97,6 +101,8 @@ class GroupRunner:
             entry = self.queue.pop()
             if entry is None:
                 return
+            if not holds(self.protocol.groups[entry.group].condition, self.protocol, self._values):
+                continue  # DataMiner's group condition, checked when the group's turn comes
             self.running = entry.group
             self._fire_group(entry.group, TriggerTime.BEFORE)
             if self.protocol.groups[entry.group].content_kind is ContentKind.SESSIONS:
@@ -163,6 +169,9 @@ class GroupRunner:
         session = self.protocol.sessions[self._in_flight[1]]
         self._in_flight = None
         self._last_results[session.id] = result
+        status = self._timeout.result(session, result)
+        if status is not None:
+            self._steps.emit(status)
         self._store_answer(session, result)
         if result.error is not None:
             for tid in self._session_timeout_triggers.get(session.id, ()):

@@ -120,7 +120,7 @@ class SQLiteStore:
     def load(self) -> Saved:
         try:
             rows = self._db.execute("SELECT id, value FROM params")
-            params = {pid: _saved_value(self.path, pid, value) for pid, value in rows}
+            params = {pid: saved_value(self.path, pid, value) for pid, value in rows}
             tables = {table_id: self._load_rows(table_id) for table_id in self._row_tables()}
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.path}: cannot load it: {sqlite_cause(exc)}") from None
@@ -227,7 +227,7 @@ class SQLiteStore:
             self._lock = None
 
 
-def _saved_value(path: Path, pid: int, stored: object) -> object:
+def saved_value(where: object, pid: int, stored: object) -> object:
     """A saved parameter's value: JSON text as the store writes it; anything else as it is."""
     if not isinstance(stored, str):
         return stored
@@ -235,5 +235,5 @@ def _saved_value(path: Path, pid: int, stored: object) -> object:
         return json.loads(stored)
     except ValueError:
         # Written by something else (by hand): the parameter gets the text, the element starts.
-        log.warning("store %s: parameter %d holds %.60r, which is not JSON; taken as text", path, pid, stored)
+        log.warning("store %s: parameter %d holds %.60r, which is not JSON; taken as text", where, pid, stored)
         return stored

@@ -4,7 +4,10 @@
 - `set_row` keeps the cells it is not given (SetRow with null cells);
 - `fill(full=True)` removes the keys it is not given, `fill(full=False)` keeps them
   (FillArray / FillArrayNoDelete);
-- the primary key never changes once a row exists.
+- the primary key never changes once a row exists;
+- a cell follows its column's kind (`connector.engine.values.coerce`): a number column takes
+  numbers, a datetime column dates; a refused cell raises ValueRefused naming the table,
+  column and row, and the row is left as it was.
 
 Rows are stored as lists in column order (not dicts) so that 100,000 rows stay small, and
 every change is recorded in `changes` (keys set, keys deleted) for the store to commit in
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from connector.engine.values import ValueRefused, cell_check
 from connector.protocol.model import Column
 from connector.protocol.model import Table as TableModel
 
@@ -62,6 +66,7 @@ class Table:
             self._index[column.name] = position
             self._index[str(column.id)] = position
         self._key_position = self._index[model.key_column]
+        self._checks = tuple(cell_check(column) for column in model.columns)
         self._rows: dict[str, list[Any]] = {}
         self.changes = TableChanges()
 
@@ -139,12 +144,19 @@ class Table:
         if self._key_position in positions:
             raise ValueError(f"table {self.model.name!r}: a writer cannot change the primary key")
         rows, wrote = self._rows, self.changes.wrote
+        checked = tuple(zip(positions, (self._checks[p] for p in positions), strict=True))
 
         def write(key: str, values: Iterable[Any]) -> None:
             row = rows[key]
-            for position, value in zip(positions, values, strict=False):  # a short list keeps the rest
-                if value is not None:
-                    row[position] = value
+            before = row.copy()  # a copy in C is cheaper than checking every cell before writing
+            position = -1
+            try:
+                for (position, check), value in zip(checked, values, strict=False):  # a short list keeps the rest
+                    if value is not None:
+                        row[position] = check(value)
+            except ValueRefused as refused:
+                row[:] = before  # a refused cell leaves the row as it was
+                raise self._refused(key, position, refused) from None
             wrote(key)
 
         return write
@@ -192,17 +204,34 @@ class Table:
             raise ValueError(f"table {self.model.name!r}: the primary key must be a non-empty string, got {key!r}")
         return key
 
+    def _refused(self, key: str, position: int, refused: ValueRefused) -> ValueRefused:
+        """`refused`, naming the table, the column at `position` and the row."""
+        column = self.columns[position]
+        return ValueRefused(
+            f"table {self.model.name!r}, column {column.name!r} ({column.kind.value}), row {key!r}: {refused}"
+        )
+
     def _apply(self, key: str, row: list[Any], cells: CellValues) -> None:
-        # The hot path of a drain (a set_row per ticket and step): plain dict look-ups only.
-        index, key_position = self._index, self._key_position
-        for column, value in cells.items():
-            position = index.get(column)
-            if position is None:
-                position = self.position(column)  # raises the KeyError that names the column
-            if value is None:
-                continue
-            if position == key_position:
-                if value != key:
-                    raise ValueError(f"table {self.model.name!r}: the primary key of row {key!r} cannot change")
-                continue
-            row[position] = value
+        # The hot path of a drain (a set_row per ticket and step): plain dict look-ups, and each
+        # cell's check called here, not through another method.
+        index, key_position, checks = self._index, self._key_position, self._checks
+        before = row.copy()  # a copy in C is cheaper than checking every cell before writing
+        position = -1
+        try:
+            for column, value in cells.items():
+                position = index.get(column, -1)
+                if position < 0:
+                    position = self.position(column)  # raises the KeyError that names the column
+                if value is None:
+                    continue
+                if position == key_position:
+                    if value != key:
+                        raise ValueError(f"table {self.model.name!r}: the primary key of row {key!r} cannot change")
+                    continue
+                row[position] = checks[position](value)
+        except ValueRefused as refused:
+            row[:] = before  # a refused cell leaves the row as it was
+            raise self._refused(key, position, refused) from None
+        except (KeyError, ValueError):
+            row[:] = before
+            raise

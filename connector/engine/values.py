@@ -13,6 +13,7 @@ discreet / toggle / button -> the discreet's value; datetime -> epoch seconds (f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +21,11 @@ from connector.protocol.model import (
     INTERAPP_RECEIVE,
     Column,
     Discreet,
+    ExceptionValue,
     Param,
     ParamType,
     Protocol,
+    Table,
     ValueKind,
     same_name,
 )
@@ -60,11 +63,21 @@ def settable(protocol: Protocol, param: Param) -> Param:
     )
 
 
+def settable_column(table: Table, column: Column) -> None:
+    """NotSettable unless a set from outside may change `column`'s cells: DataMiner's column
+    options, a write column (`write: true`) or a button column. The key column is neither."""
+    if not column.settable:
+        raise NotSettable(
+            f"column {column.name!r} of table {table.name!r} is no write or button column: only the element sets it"
+        )
+
+
 def coerce(spec: Param | Column, value: Any) -> Any:
     """The value to store for a set of `value` on `spec`, or ValueRefused.
 
     The declaration rules: a value is needed (None only where the param is `clearable`);
-    numbers are finite, within the range, on the step (counted from the range's low end, else
+    a number param's exception (its display or value) is stored as its value; other numbers
+    are finite, within the range, on the step (counted from the range's low end, else
     from 0) and whole when `decimals: 0`; discreets, toggles and buttons take one of their own
     values or displays (a button no true/false); text is valid Unicode.
     """
@@ -80,7 +93,8 @@ def coerce(spec: Param | Column, value: Any) -> Any:
             raise ValueRefused(f"a button takes its own value, not true/false: {_choices(spec.discreets)}")
         return _discreet(spec.discreets, value)
     if kind is ValueKind.NUMBER:
-        return _declared_number(spec, _number(value))
+        special = _exception_value(spec, value)
+        return special if special is not None else _declared_number(spec, _number(value))
     if kind is ValueKind.DATETIME:
         return _datetime(value)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -92,6 +106,23 @@ def coerce(spec: Param | Column, value: Any) -> Any:
             raise ValueRefused("must be valid Unicode text (it holds a lone surrogate)") from None
         return value
     return _plain(value)
+
+
+def _exception_value(spec: Param | Column, value: Any) -> float | int | None:
+    """The special value a set names (its display, or the value itself, as a number or in
+    text), None for any other: an Interprete exception is stored as it is declared, outside
+    the range and step if need be."""
+    exceptions: tuple[ExceptionValue, ...] = getattr(spec, "exceptions", ())
+    if not exceptions or isinstance(value, bool):
+        return None
+    for special in exceptions:
+        if isinstance(value, str) and same_name(special.display, value.strip(_ASCII_SPACE)):
+            return special.value
+    try:
+        number = _number(value)
+    except ValueRefused:
+        return None
+    return next((special.value for special in exceptions if number == special.value), None)
 
 
 def _declared_number(spec: Param | Column, number: float | int) -> float | int:
@@ -119,6 +150,31 @@ def _declared_number(spec: Param | Column, number: float | int) -> float | int:
     return float(number)
 
 
+def cell_check(column: Column) -> Callable[[Any], Any]:
+    """`coerce` for one column's cells, with a fast path for a value already of the stored
+    type: a drain writes tens of thousands of cells, almost all of them right already."""
+    kind = column.kind
+
+    def slow(value: Any) -> Any:
+        return coerce(column, value)
+
+    if kind is ValueKind.STRING:
+        # An int in a text column is its digits, as `coerce` stores it, without the detour.
+        return lambda value: value if type(value) is str else str(value) if type(value) is int else slow(value)
+    if kind is ValueKind.NUMBER and column.decimals:
+        return lambda value: value if type(value) is float and math.isfinite(value) else slow(value)
+    if kind is ValueKind.NUMBER:
+        # Compared, not converted: an int beyond a double is refused by `coerce`, never overflows here.
+        return lambda value: value if type(value) is int and -_LARGEST <= value <= _LARGEST else slow(value)
+    if kind is ValueKind.DATETIME:
+        return lambda value: value if type(value) is float and _EARLIEST <= value <= _LATEST else slow(value)
+    values = frozenset(d.value for d in column.discreets)
+    return lambda value: value if type(value) in _KEY_TYPES and value in values else slow(value)
+
+
+_KEY_TYPES = (str, int)  # exactly: a bool equals 1 but is no discreet value
+
+
 def display(spec: Param | Column, value: Any) -> str:
     """The text a person sees for a stored value."""
     if getattr(spec, "password", False):
@@ -131,6 +187,10 @@ def display(spec: Param | Column, value: Any) -> str:
                 return d.display
         return str(value)
     if spec.kind is ValueKind.NUMBER:
+        exceptions: tuple[ExceptionValue, ...] = getattr(spec, "exceptions", ())
+        for special in exceptions:
+            if value == special.value and not isinstance(value, bool):
+                return special.display
         text = f"{value:.{spec.decimals}f}" if spec.decimals and isinstance(value, (int, float)) else _plain(value)
         return f"{text} {spec.units}" if spec.units else text
     if spec.kind is ValueKind.DATETIME and isinstance(value, (int, float)) and _EARLIEST <= value <= _LATEST:

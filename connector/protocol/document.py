@@ -40,6 +40,7 @@ class Document:
     name: str = ""
     version: str = ""
     description: str = ""
+    timeout_after: int | None = None
     params: dict[int, Param] = field(factory=dict)
     tables: dict[int, Table] = field(factory=dict)
     sessions: dict[int, Session] = field(factory=dict)
@@ -82,6 +83,7 @@ class Document:
             handlers=self.handlers,
             metrics=self.metrics,
             source=self.file,
+            timeout_after=self.timeout_after,
         )
 
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from attrs import evolve, frozen
 from yaml.nodes import Node, ScalarNode
 
+from connector.protocol.condition_checks import read_condition
 from connector.protocol.document import PARAMETER_SPACE, Document, id_space
 from connector.protocol.errors import Problem, ProtocolError
 from connector.protocol.metrics import check_param_metrics, read_metrics, read_param_metric
@@ -33,6 +34,7 @@ from connector.protocol.model import (
     Column,
     ContentKind,
     Discreet,
+    ExceptionValue,
     Group,
     GroupType,
     Handler,
@@ -78,30 +80,32 @@ TOP_KEYS = Keys(
     required=("protocol",),
     optional=("params", "tables", "http", "groups", "timers", "triggers", "actions", "handlers", "metrics"),
 )
-PROTOCOL_KEYS = Keys(required=("name", "version"), optional=("description",))
+PROTOCOL_KEYS = Keys(required=("name", "version"), optional=("description", "timeout_after"))
 PARAM_KEYS = Keys(
     required=("id", "name"),
     optional=(
         "type", "kind", "description", "discreets", "range", "step", "units", "decimals",
-        "default", "save", "setter", "password", "clearable", "page", "summary", "metric",
+        "default", "save", "setter", "password", "clearable", "page", "summary", "metric", "exceptions",
     ),
 )  # fmt: skip
 DISCREET_KEYS = Keys(required=("display",), optional=("value",))
+EXCEPTION_KEYS = Keys(required=("value", "display"))
 RANGE_KEYS = Keys(optional=("low", "high"))
 TABLE_KEYS = Keys(required=("id", "name", "key", "columns"), optional=("volatile", "description", "page"))
 COLUMN_KEYS = Keys(
-    required=("id", "name"), optional=("kind", "description", "discreets", "units", "decimals", "save", "hidden")
+    required=("id", "name"),
+    optional=("kind", "description", "discreets", "units", "decimals", "save", "hidden", "write", "exceptions"),
 )
 SESSION_KEYS = Keys(required=("id", "name", "request"), optional=("response",))
 REQUEST_KEYS = Keys(optional=("verb", "path", "path_param", "headers", "body_param", "timeout"))
 REQUEST_HEADER_KEYS = Keys(required=("key",), optional=("value", "param"))
 RESPONSE_KEYS = Keys(optional=("status_param", "content_param", "headers"))
 RESPONSE_HEADER_KEYS = Keys(required=("key", "param"))  # a response header is stored, never fixed
-GROUP_KEYS = Keys(required=("id", "name", "content"), optional=("type",))
+GROUP_KEYS = Keys(required=("id", "name", "content"), optional=("type", "condition"))
 CONTENT_KEYS = Keys(optional=tuple(k.value for k in ContentKind))
 TIMER_KEYS = Keys(required=("id", "name", "interval", "groups"), optional=("interval_param", "initial"))
-TRIGGER_KEYS = Keys(required=("id", "name"), optional=("on", "on_id", "time", "actions", "triggers"))
-ACTION_KEYS = Keys(required=("id", "name", "on", "type"), optional=("on_id", "on_ids", "source", "value"))
+TRIGGER_KEYS = Keys(required=("id", "name"), optional=("on", "on_id", "time", "actions", "triggers", "condition"))
+ACTION_KEYS = Keys(required=("id", "name", "on", "type"), optional=("on_id", "on_ids", "source", "value", "condition"))
 HANDLER_KEYS = Keys(required=("id", "name", "entry"), optional=("triggers", "row"))
 
 # --- public API -------------------------------------------------------------------------------
@@ -171,6 +175,9 @@ def _read_document(reader: NodeReader, root: Node, document: Document) -> bool:
         document.name = head.text("name", "")
         document.version = head.text("version", "")
         document.description = head.text("description", "")
+        document.timeout_after = head.integer("timeout_after")
+        if document.timeout_after is not None and document.timeout_after < 1:
+            head.report("timeout_after", "timeout_after counts requests in a row without an answer: 1 or more")
     for section in SECTIONS:
         items = reader.sequence(top.get(section.key), section.key)
         if items is None:
@@ -240,6 +247,7 @@ def _param(f: Fields, document: Document, id: int) -> Param:
         page=f.text("page", ""),
         summary=f.flag("summary"),
         metric=read_param_metric(f),
+        exceptions=_exceptions(f),
         mark=f.mark(),
     )
 
@@ -259,6 +267,14 @@ def _discreets(f: Fields) -> tuple[Discreet, ...]:
         entries.append((display, value, str(value_node.value)))
     numeric = all(isinstance(value, int | float) for _, value, _ in entries)
     return tuple(Discreet(display=d, value=v if numeric else raw) for d, v, raw in entries)
+
+
+def _exceptions(f: Fields) -> tuple[ExceptionValue, ...]:
+    """DataMiner's Interprete Exceptions: special values shown as a text."""
+    entries = (
+        (item.number("value"), item.text("display")) for item in f.children("exceptions", "exception", EXCEPTION_KEYS)
+    )
+    return tuple(ExceptionValue(value=v, display=d) for v, d in entries if v is not None and d is not None)
 
 
 def _default(f: Fields, kind: ValueKind, discreets: tuple[Discreet, ...], decimals: int | None) -> Any:
@@ -317,6 +333,8 @@ def _column(f: Fields, id: int) -> Column:
         decimals=f.integer("decimals"),
         save=f.flag("save", True),
         hidden=f.flag("hidden"),
+        write=f.flag("write"),
+        exceptions=_exceptions(f),
         mark=f.mark(),
     )
 
@@ -378,6 +396,7 @@ def _group(f: Fields, document: Document, id: int) -> Group | None:
         type=f.choice("type", GROUP_TYPES, GROUP_TYPES_FOR_CONTENT[content_kind][0]),
         content_kind=content_kind,
         content=content.integers(given),
+        condition=read_condition(f),
         mark=f.mark(),
     )
 
@@ -412,6 +431,7 @@ def _trigger(f: Fields, document: Document, id: int) -> Trigger:
         time=f.choice("time", TRIGGER_TIMES, TriggerTime.NONE),
         actions=f.integers("actions"),
         triggers=f.integers("triggers"),
+        condition=read_condition(f),
         mark=f.mark(),
     )
 
@@ -424,6 +444,7 @@ def _action(f: Fields, document: Document, id: int) -> Action | None:
     type = f.choice("type", ACTION_TYPES)
     source = f.integer("source")
     value = f.value("value")
+    condition = read_condition(f)
     if on is None or type is None or None in on_ids:
         return None
     return Action(
@@ -434,6 +455,7 @@ def _action(f: Fields, document: Document, id: int) -> Action | None:
         type=type,
         source=source,
         value=value,
+        condition=condition,
         mark=f.mark(),
     )
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from attrs import field, frozen
 
+from connector.protocol.conditions import Condition
+
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -79,6 +81,15 @@ class Discreet:
 
 
 @frozen(kw_only=True)
+class ExceptionValue:
+    """DataMiner's Interprete Exception: a special value of a number parameter shown as a text
+    (-1 as "N/A"); a set of the text stores the value, outside the range or step if need be."""
+
+    value: float | int
+    display: str
+
+
+@frozen(kw_only=True)
 class Range:
     low: float | None = None
     high: float | None = None
@@ -132,6 +143,7 @@ class Param:
     page: str = ""
     summary: bool = False  # one of the few values that summarise the element (`connector elements`)
     metric: ParamMetric | None = None
+    exceptions: tuple[ExceptionValue, ...] = ()
     mark: Mark | None = _mark_field()
 
 
@@ -146,7 +158,16 @@ class Column:
     decimals: int | None = None
     save: bool = True
     hidden: bool = False
+    # DataMiner's column option of a column with a write parameter: a set from outside may change
+    # its cells (a button column is one by its kind).
+    write: bool = False
+    exceptions: tuple[ExceptionValue, ...] = ()  # a number column's special values, as a param's
     mark: Mark | None = _mark_field()
+
+    @property
+    def settable(self) -> bool:
+        """Whether a set from outside may change this column's cells."""
+        return self.write or self.kind is ValueKind.BUTTON
 
 
 @frozen(kw_only=True)
@@ -231,6 +252,7 @@ class Group:
     type: GroupType = GroupType.POLL
     content_kind: ContentKind = ContentKind.SESSIONS
     content: tuple[int, ...] = ()
+    condition: Condition | None = None  # DataMiner's group Condition: the group runs only when it holds
     mark: Mark | None = _mark_field()
 
 
@@ -275,6 +297,7 @@ class Trigger:
     time: TriggerTime = TriggerTime.NONE
     actions: tuple[int, ...] = ()
     triggers: tuple[int, ...] = ()
+    condition: Condition | None = None  # DataMiner's trigger Condition: fires only when it holds
     mark: Mark | None = _mark_field()
 
 
@@ -326,6 +349,7 @@ class Action:
     type: ActionType
     source: int | None = None  # copy: the parameter copied from
     value: Any = None  # set: the value; increment: the step (default 1)
+    condition: Condition | None = None  # DataMiner's action Condition: runs only when it holds
     mark: Mark | None = _mark_field()
 
 
@@ -337,7 +361,7 @@ class Handler:
     name: str
     entry: str  # "package.module:function"
     triggers: tuple[int, ...] = ()
-    row: bool = False  # per-row: a column change runs it with that row's key
+    row: bool = False  # per-row (documentation only now: every handler on a column gets the row's key)
     mark: Mark | None = _mark_field()
 
 
@@ -360,6 +384,9 @@ class Protocol:
     metrics: Mapping[str, MetricSpec] = field(factory=dict, eq=False)
     source: str = ""  # the file it was loaded from
     description: str = ""
+    # The element goes into timeout after this many requests of one session in a row got no
+    # answer, and leaves it at the next answer (DataMiner's element timeout); None: never.
+    timeout_after: int | None = None
     # What the validator flags that still runs, each `FILE:LINE:COL: warning: message`.
     warnings: tuple[str, ...] = field(default=(), eq=False)
 
@@ -418,5 +445,7 @@ class Protocol:
 
 
 __all__ = [
-    n for n in dir() if not n.startswith("_") and n not in {"annotations", "enum", "field", "frozen", "Any", "Mapping"}
+    n
+    for n in dir()
+    if not n.startswith("_") and n not in {"annotations", "enum", "field", "frozen", "Any", "Mapping", "Condition"}
 ]

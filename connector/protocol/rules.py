@@ -83,6 +83,14 @@ VALUE_RULES = (
     Rule(lambda v: bool(v.discreets) and v.kind not in DISCREET_KINDS, "discreets",
          "discreets apply to kinds discreet, toggle and button only; this is a {item.kind.value}"),
     Rule(lambda v: v.decimals is not None and v.decimals < 0, "decimals", "decimals must be 0 or more"),
+    Rule(lambda v: bool(v.exceptions) and v.kind is not ValueKind.NUMBER, "exceptions",
+         "exceptions apply to numbers only; this is a {item.kind.value}"),
+    Rule(lambda v: len({e.value for e in v.exceptions}) < len(v.exceptions), "exceptions",
+         "an exception value is listed twice: each special value has one display"),
+    Rule(lambda v: len({e.display for e in v.exceptions}) < len(v.exceptions), "exceptions",
+         "an exception display is listed twice: a set of it would not say which value to store"),
+    Rule(lambda v: any(_reads_as_number(e.display) for e in v.exceptions), "exceptions",
+         "an exception display reads as a number: a set of it would be taken as that number; use a word"),
 )  # fmt: skip
 PARAM_RULES = (
     *VALUE_RULES,
@@ -106,9 +114,19 @@ PARAM_RULES = (
 )  # fmt: skip
 COLUMN_RULES = (
     *VALUE_RULES,
-    Rule(lambda c: c.kind is ValueKind.BUTTON, "kind",
-         "a column cannot be a button (a button is a write param); use a discreet column and a handler"),
+    Rule(lambda c: c.write and c.kind is ValueKind.BUTTON, "write",
+         "a button column is written by its kind: leave `write` out"),
 )  # fmt: skip
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 TABLE_RULES = (Rule(lambda t: not t.columns, "columns", "a table needs at least one column: its key column"),)
 SESSION_RULES = (
     Rule(lambda s: s.request.timeout is not None and s.request.timeout <= 0, "request.timeout",

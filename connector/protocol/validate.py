@@ -23,6 +23,7 @@ from typing import Any
 
 from attrs import define
 
+from connector.protocol.condition_checks import check_conditions
 from connector.protocol.document import Document
 from connector.protocol.entries import entry_problem
 from connector.protocol.errors import Problem
@@ -258,6 +259,9 @@ def _tables(check: _Check) -> None:
             check.report(where, f"key {table.key_column} is no column of this table; its columns are {_names(own)}")
         elif key is not None and key.kind is not ValueKind.STRING:
             check.report(where, f"the key column {key.id} {key.name!r} is a {key.kind.value}; a key column is a string")
+        elif key is not None and key.write:
+            message = f"the key column {key.id} {key.name!r} is a write column, but a row's key never changes"
+            check.report(check.at("column", key.id, "write"), message)
 
 
 def _session_params(session: Session) -> Iterator[tuple[str, int | None]]:
@@ -428,6 +432,10 @@ def _handler_imports(check: _Check) -> None:
                 check.report(check.at("handler", handler.id, "entry"), problem)
 
 
+def _conditions(check: _Check) -> None:
+    check_conditions(check.document, check.report, check.warn)
+
+
 def _startup_flow(check: _Check) -> None:
     """Validator rule 5.7: protocol/after startup -> execute next & co -> a poll group.
 
@@ -474,6 +482,7 @@ RULES: tuple[Callable[[_Check], None], ...] = (
     _triggers,
     _actions,
     _handlers,
+    _conditions,
     _startup_flow,
 )
 

@@ -43,7 +43,11 @@ from connector.engine.interapp import DEFAULT_MAX_BYTES, InterAppError, parse_ca
 from connector.engine.table import Table
 from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
+from connector.service.api_cells import ROUTE as CELL_ROUTE
+from connector.service.api_cells import cell_endpoint
 from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
+from connector.service.card import mount_card
+from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, with_cluster
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
 from connector.service.table_query import QueryRefused, RowQuery, parse_query
@@ -152,8 +156,10 @@ def _host(request: Request) -> Host:
     name = request.path_params["element"]
     host = runtime.elements.get(name)
     if host is None:
-        raise ApiError(404, f"no element named {name!r}")
+        raise not_here(runtime, name)  # 404, or another agent's element (connector.service.cluster)
     if host.state is HostState.FAILED:  # what it holds was not all committed: show none of it
+        if isinstance(shared := not_here(runtime, name), Elsewhere):
+            raise shared  # an agent's element whose lease is gone: another agent takes it over
         raise ApiError(503, f"element {name!r} failed ({host.failure}); restart it to see what its store holds")
     return host
 
@@ -275,21 +281,24 @@ async def health(request: Request) -> JSONResponse:
 async def list_elements(request: Request) -> JSONResponse:
     runtime: Hosting = request.app.state.runtime
     return JsonAnswer(
-        [
-            {
-                "name": host.name,
-                "protocol": host.view.protocol.name,
-                "version": host.view.protocol.version,
-                "state": host.state,
-                **({"reason": host.reason} if host.state is HostState.TIMEOUT else {}),
-                "summary": {  # the parameters the protocol marks `summary: true`, as displayed
-                    param.name: display(param, host.view.values.get(param.id))
-                    for param in host.view.protocol.params.values()
-                    if param.summary
-                },
-            }
-            for host in runtime.elements.values()
-        ]
+        with_cluster(
+            runtime,
+            [
+                {
+                    "name": host.name,
+                    "protocol": host.view.protocol.name,
+                    "version": host.view.protocol.version,
+                    "state": host.state,
+                    **({"reason": host.reason} if host.state is HostState.TIMEOUT else {}),
+                    "summary": {  # the parameters the protocol marks `summary: true`, as displayed
+                        param.name: display(param, host.view.values.get(param.id))
+                        for param in host.view.protocol.params.values()
+                        if param.summary
+                    },
+                }
+                for host in runtime.elements.values()
+            ],
+        )
     )
 
 
@@ -376,6 +385,7 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
         Route("/api/elements/{element}/params/{ref:path}", get_param, methods=["GET"]),
         Route("/api/elements/{element}/params/{ref:path}", set_param, methods=["PUT"]),
         Route("/api/elements/{element}/tables/{ref:path}", get_table, methods=["GET"]),
+        Route(CELL_ROUTE, cell_endpoint(_host, _table, _command), methods=["PUT"]),
         Route("/api/elements/{element}/interapp", post_interapp, methods=["POST"]),
     ]
     app = Starlette(
@@ -384,6 +394,7 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
         middleware=[Middleware(_RequireToken, token=token)] if token else [],
         exception_handlers={
             ApiError: _on_api_error,
+            Elsewhere: answer_elsewhere,
             HTTPException: _on_http_exception,
             Exception: _on_unexpected,
         },
@@ -391,4 +402,6 @@ def create_app(runtime: Hosting, *, token: str | None = None, max_body: int = DE
     app.state.runtime = runtime
     app.state.max_body = max_body
     app.state.metrics = registry_for(runtime)
+    # The element card (`/`, `/elements/{name}`): its sets go through set_param, the API's own rules.
+    mount_card(app, set_param=set_param, token=token)
     return app

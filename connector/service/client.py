@@ -144,6 +144,10 @@ class ApiClient:
             query.append(("sort", sort))
         return self._object("GET", f"{_element_path(element)}/tables/{_segment(ref)}", params=query)
 
+    def set_cell(self, element: str, table: str | int, key: str, column: str | int, value: Any) -> dict[str, Any]:
+        path = f"{_element_path(element)}/tables/{_segment(table)}/rows/{_segment(key)}/{_segment(column)}"
+        return self._object("PUT", path, json={"value": value})
+
     def send(self, element: str, raw: bytes) -> dict[str, Any]:
         return self._object("POST", f"{_element_path(element)}/interapp", content=raw)
 

@@ -68,9 +68,20 @@ def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console)
     names: list[str] = []  # every summary parameter of every element, in first-seen order
     for element in elements:
         names += [name for name in element.get("summary") or {} if name not in names]
-    headers = ["Name", "Protocol", "State", *names]
+    shared = any("owner" in e for e in elements)  # agents sharing elements: who runs each
+    headers = ["Name", "Protocol", "State", *(["Owner"] if shared else []), *names]
     cells = [
-        [str(cell) for cell in (e["name"], e["protocol"], e["state"], *_summary_cells(e, names))] for e in elements
+        [
+            str(cell)
+            for cell in (
+                e["name"],
+                e["protocol"],
+                e["state"],
+                *([_owner(e)] if shared else []),
+                *_summary_cells(e, names),
+            )
+        ]
+        for e in elements
     ]
     rows = [[one_line(cell) for cell in row] for row in cells]
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)]
@@ -90,6 +101,11 @@ def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console)
         card.columns[0].no_wrap = True
         console.print(card)
     return EXIT_OK
+
+
+def _owner(element: Mapping[str, Any]) -> str:
+    owner = element.get("owner")
+    return str(owner.get("name", "")) if isinstance(owner, Mapping) else "(taking over)"
 
 
 def _summary_cells(element: Mapping[str, Any], names: Sequence[str]) -> list[Any]:

@@ -1,4 +1,4 @@
-"""`connector table`: a table's rows, readable in an 80-column terminal.
+"""`connector table`: a table's rows, readable in an 80-column terminal; `connector set-cell`.
 
 The API filters (`where`), sorts and pages; this module chooses the columns and draws them.
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from connector.protocol.model import Column as ColumnModel
 
-__all__ = ["DEFAULT_LIMIT", "add_table", "choose_columns", "column_widths"]
+__all__ = ["DEFAULT_LIMIT", "add_set_cell", "add_table", "choose_columns", "column_widths"]
 
 DEFAULT_LIMIT = 50
 WIDEST = 28  # the most a column takes when the columns are chosen to fit
@@ -68,6 +68,36 @@ def add_table(subparsers: Subparsers) -> None:
     )
     add_api_options(parser)
     parser.set_defaults(run=_run_table)
+
+
+def add_set_cell(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "set-cell",
+        help="set a cell of a write or button column",
+        description="Set one cell of a running element's table, by the row's key: "
+        "`connector set-cell 'Poller 01' Sensors s1 Label kitchen`. Only a write or button column takes "
+        "a set (DataMiner's column options); the value is read as the column's kind reads it (a discreet "
+        "or button by its text or value). The handlers on the column run with the row's key.",
+    )
+    parser.add_argument("element", metavar="ELEMENT", help="the element's name")
+    parser.add_argument("table", metavar="TABLE", help="the table's id or name")
+    parser.add_argument("key", metavar="KEY", help="the row's primary key")
+    parser.add_argument("column", metavar="COLUMN", help="the column's id or name")
+    parser.add_argument("value", metavar="VALUE", help="the new value, as text")
+    add_api_options(parser)
+    parser.set_defaults(run=_run_set_cell)
+
+
+@client_command
+def _run_set_cell(args: argparse.Namespace, client: ApiClient, console: Console) -> int:
+    # Sent as text, as `connector set` does: the element reads "5" as a number for a number column.
+    answer = client.set_cell(args.element, args.table, args.key, args.column, args.value)
+    if args.output == "json":
+        print_json(answer)
+    else:
+        where = f"{answer['table']} row {answer['key']!r} {answer['column']}"
+        console.print(f"{where}: {one_line(str(answer['display']))}", markup=False, highlight=False)
+    return EXIT_OK
 
 
 def _row_count(text: str) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
+
+import attrs
 
 from connector.commandline import (
     EXIT_CANNOT_LISTEN,
@@ -17,6 +20,9 @@ from connector.commandline import (
     complete_files,
     read_secret_file,
 )
+
+if TYPE_CHECKING:
+    from connector.service.runtime import Runtime
 
 TOKEN_ENV = "CONNECTOR_API_TOKEN"
 
@@ -44,6 +50,17 @@ def add_run(subparsers: Subparsers) -> None:
     )
     # Read late, never a default --help shows; on argv every local user can read it: a warning.
     parser.add_argument("--api-token", help="the token itself; readable in the process list: prefer --api-token-file")
+    parser.add_argument(
+        "--store",
+        metavar="postgresql://USER@HOST:PORT/DB",
+        help="keep every element's state in this PostgreSQL database (password: $PGPASSWORD), shared with "
+        "the other agents given the same elements: each element runs on one of them (README: Several machines)",
+    )
+    parser.add_argument(
+        "--agent",
+        metavar="NAME",
+        help="this agent's name among those sharing a database (default: HOST:PORT of its API)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument(
         "--log-format",
@@ -87,6 +104,8 @@ def _run(args: argparse.Namespace) -> int:
             print(exc, file=sys.stderr)
             worst = max(worst, EXIT_INVALID)
             continue
+        if args.store:
+            config = attrs.evolve(config, store_url=args.store)
         configs.append(config)
         protocols[config.protocol_path] = protocol
     for problem in duplicate_names(configs):
@@ -94,9 +113,13 @@ def _run(args: argparse.Namespace) -> int:
         worst = max(worst, EXIT_INVALID)
     if worst:
         return worst
+    if args.store and (refusal := _store_refusal(args.store)):
+        print(f"connector run: --store: {refusal}", file=sys.stderr)
+        return EXIT_UNREADABLE
     configure_logging(args.log_level, args.log_format)
     try:
-        code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=token))
+        runtime = _agent(args.agent) if any(config.store_url for config in configs) else None
+        code = asyncio.run(serve(configs, protocols, api_host=host, api_port=port, token=token, runtime=runtime))
     except ApiAddressError as exc:  # the address is taken: nothing started, nothing created
         logging.shutdown()
         print(f"connector run: {exc}", file=sys.stderr)
@@ -114,6 +137,26 @@ def _run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _store_refusal(url: str) -> str | None:
+    from connector.engine.pg_connect import check_url, is_postgres_url
+    from connector.engine.storefile import StoreError
+
+    if not is_postgres_url(url):
+        return "expected postgresql://USER@HOST:PORT/DB"
+    try:
+        check_url(url)
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def _agent(name: str | None) -> Runtime:
+    """An agent sharing its elements through PostgreSQL (connector.service.cluster)."""
+    from connector.service.cluster.agent import Agent
+
+    return Agent(name)
 
 
 def _api_token(args: argparse.Namespace) -> str | None:

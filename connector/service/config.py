@@ -9,6 +9,10 @@ params:                        # by name or id; the values the element is create
   Ticketing Processing: Enabled
   Cherwell Password: env:CHERWELL_PASSWORD   # env:NAME and file:PATH references
 store: state/ticketing-be-01.sqlite          # optional; default beside this file
+# or, for several agents sharing elements (README, "Several machines"):
+# store: postgresql://connector@db.example:5432/connector
+# store_password: env:CONNECTOR_PG_PASSWORD  # or file:PATH; default: PGPASSWORD
+prefer: agent-a                              # optional: the agent that runs it when it is up
 ```
 
 Everything is checked before anything starts, and every problem is reported at once as
@@ -40,7 +44,7 @@ from connector.service.element_ids import parse_element_id
 if TYPE_CHECKING:
     from connector.service.runtime import ElementConfig
 
-TOP = Keys(required=("name", "protocol", "connection"), optional=("id", "params", "store"))
+TOP = Keys(required=("name", "protocol", "connection"), optional=("id", "params", "store", "store_password", "prefer"))
 CONNECTION = Keys(required=("host",), optional=("port", "bus_address", "scheme"))
 SCHEMES = ("http", "https")
 SECRET_FILE_MAX = 64 * 1024  # bytes; a password or an API key, with room to spare
@@ -71,7 +75,10 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
     params, secrets = _params(top, protocol, file.parent) if protocol is not None else ({}, {})
     element_id = _element_id(top)
     store = top.text("store")
-    store_path = _resolve(top, "store", (file.parent / store) if store else file.with_suffix(".sqlite"))
+    store_url = _store_url(top, store)
+    store_file = (file.parent / store) if store and not store_url else file.with_suffix(".sqlite")
+    store_path = _resolve(top, "store", store_file)
+    store_password = _store_password(top, file.parent)
     reader.raise_if_problems()
     assert protocol is not None and connection is not None and name is not None
     assert protocol_path is not None and store_path is not None
@@ -82,10 +89,45 @@ def load_element(path: str | Path) -> tuple[ElementConfig, Protocol]:
         params=params,
         secrets=secrets,
         store_path=store_path,
+        store_url=store_url,
+        store_password=store_password,
+        prefer=top.text("prefer"),
         source=str(file),
         element_id=element_id,
     )
     return config, protocol
+
+
+def _store_url(top: Fields, store: str | None) -> str | None:
+    """`store: postgresql://USER@HOST:PORT/DB`, checked (never a password in it); None for a file."""
+    from connector.engine.pg_connect import check_url, is_postgres_url  # psycopg only when it is used
+
+    if not store or not is_postgres_url(store):
+        return None
+    from connector.engine.storefile import StoreError
+
+    try:
+        check_url(store)
+    except StoreError as exc:
+        top.report("store", f"store: {exc}")
+        return None
+    return store
+
+
+def _store_password(top: Fields, base: Path) -> str | None:
+    """`store_password: env:NAME` or `file:PATH`: read now, kept in memory only, never shown."""
+    node = top.get("store_password")
+    if node is None:
+        return None
+    raw = top.reader.convert(node, to_value, "store_password")
+    if not isinstance(raw, str) or not raw.startswith(("env:", "file:")):
+        top.report("store_password", "store_password: must be env:NAME or file:PATH (a password is never in the YAML)")
+        return None
+    try:
+        return str(_dereference(raw, base))
+    except ValueError as exc:
+        top.report("store_password", f"store_password: {exc}")
+        return None
 
 
 def _check_name(top: Fields, name: str) -> None:

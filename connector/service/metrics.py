@@ -255,6 +255,8 @@ def registry_for(runtime: _Hosting) -> CollectorRegistry:
     """A registry of its own with the runtime's collector (never the global one)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(runtime))
+    for collector in getattr(runtime, "collectors", ()):  # an agent's own (connector.service.cluster)
+        registry.register(collector)
     return registry
 
 

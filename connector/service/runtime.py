@@ -52,6 +52,10 @@ class ElementConfig:
     # Password parameters: applied at every start, never stored, never in a repr.
     secrets: Mapping[int | str, str] = field(repr=False)
     store_path: Path
+    # `store: postgresql://...` (connector.engine.store_pg); None: the SQLite file at store_path.
+    store_url: str | None = None
+    store_password: str | None = field(default=None, repr=False)  # for store_url; never stored
+    prefer: str | None = None  # the agent that runs it when it is up (connector.service.cluster)
     source: str = ""
     element_id: str | None = None  # "1/12"; None: the one saved in the store (connector.service.element_ids)
 
@@ -77,9 +81,15 @@ class HostState(enum.StrEnum):
         return self in (HostState.RUNNING, HostState.TIMEOUT)
 
 
-def open_store(config: ElementConfig, protocol: Protocol) -> Store:
-    """The element's own SQLite store, locked for this process (StoreError when refused)."""
-    return SQLiteStore(config.store_path, owner=StoreOwner(element=config.name, protocol=protocol.name))
+def open_store(config: ElementConfig, protocol: Protocol, *, epoch: int | None = None) -> Store:
+    """The element's own store: its SQLite file, locked for this process, or its PostgreSQL
+    state, fenced by the lease `epoch` (StoreError when refused)."""
+    owner = StoreOwner(element=config.name, protocol=protocol.name)
+    if config.store_url is not None:
+        from connector.engine.store_pg import PostgresStore  # psycopg only when it is used
+
+        return PostgresStore(config.store_url, owner, password=config.store_password, epoch=epoch)
+    return SQLiteStore(config.store_path, owner=owner)
 
 
 def say_ignored(element_name: str, protocol: Protocol, initial: Mapping[int, Any], saved: Mapping[int, Any]) -> None:
@@ -134,6 +144,12 @@ class ElementHost:
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._router = EffectRouter(self)
+        # Whether a request may leave now: an agent's lease (connector.service.cluster) says no
+        # once it could have expired; the request is then not sent (the next owner reconciles).
+        self.may_send: Callable[[], bool] = lambda: True
+        # Called with each event before its step: an agent ties an inbox message's "applied"
+        # mark to the commit of the step that applies it (connector.service.cluster.inbox).
+        self.step_starts: Callable[[object], None] = lambda event: None
         # What the step being carried out sent: its InterApp messages (the replies an API
         # caller waits for) and its requests' "written" futures (see _carry_out).
         self._replies: list[ev.SendInterApp] = []
@@ -219,6 +235,7 @@ class ElementHost:
                 event, future = await self._queue.get()
             if event is _STOP:
                 return
+            self.step_starts(event)
             try:
                 effects = self.element.handle(event)
             except (KeyError, ValueRefused) as refused:  # a refused set: nothing changed
@@ -271,6 +288,14 @@ class ElementHost:
         self.metrics.commit_seconds.observe(time.monotonic() - started)
 
     def send(self, request: ev.SendRequest) -> None:
+        if not self.may_send():
+            log.warning(
+                "[%s] %s %s: not sent: this agent's lease may have expired",
+                self.name,
+                request.method,
+                request.path.split("?")[0],
+            )
+            return
         on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_wire.append(on_wire)
         task = asyncio.create_task(self._send(request, on_wire))
@@ -346,6 +371,7 @@ class Runtime:
         self.clock = clock
         self.elements: dict[str, ElementHost] = {}
         self._timers: Timers | None = None
+        self.api_url = ""  # http://HOST:PORT/api, once the API listens (set by connector.service.serve)
 
     async def start(self, configs: list[ElementConfig], protocols: Mapping[Path, Protocol] | None = None) -> None:
         """Open every element's store (locked for this process) and give each element its id,
@@ -387,6 +413,21 @@ class Runtime:
         except BaseException:
             await self.stop()  # the stores closed, their locks released
             raise
+
+    async def start_host(self, config: ElementConfig, protocol: Protocol, store: Store, element_id: str) -> ElementHost:
+        """Start one more element on `store` (an agent's, once it holds the element's lease)."""
+        if self._timers is None:
+            self._timers = Timers()
+        host = ElementHost(config, protocol, runtime=self, store=store, clock=self.clock, element_id=element_id)
+        self.elements[config.name] = host
+        try:
+            await host.start()
+        except BaseException:
+            del self.elements[config.name]
+            await host.transport.aclose()
+            store.close()
+            raise
+        return host
 
     async def stop(self) -> None:
         await asyncio.gather(*(host.stop() for host in self.elements.values()))

@@ -106,18 +106,22 @@ async def serve(
     api_port: int,
     token: str | None = None,
     until: Callable[[Runtime, int], Coroutine[Any, Any, None]] | None = None,
+    runtime: Runtime | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or until `until(runtime, api_port)` returns).
 
     `configs` may be a function, called once the API's address is bound: whatever it starts or
     creates waits until the address is known to be ours. ApiAddressError: it is not.
+    `runtime`: the one to run (an agent sharing elements: connector.service.cluster); default a
+    runtime of its own.
     """
-    runtime = Runtime()
+    runtime = runtime if runtime is not None else Runtime()
     try:
         server, sock = api_server(create_app(runtime, token=token), api_host, api_port)
     except OSError as exc:
         where = listen_address(api_host, api_port)
         raise ApiAddressError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    runtime.api_url = f"http://{listen_address(api_host, sock.getsockname()[1])}/api"
     try:
         await runtime.start(list(configs() if callable(configs) else configs), protocols)
     except BaseException:
@@ -131,7 +135,13 @@ async def serve(
         loop.add_signal_handler(sig, _on_stop_signal, stop, sig)
     while not server.started and not api_task.done():  # uvicorn listens a few loop turns later
         await asyncio.sleep(0.005)
-    log.info("management API on http://%s:%d/api (elements: %s)", api_host, port, ", ".join(runtime.elements))
+    where = listen_address(api_host, port)
+    log.info(
+        "management API on http://%s/api, element card on http://%s/ (elements: %s)",
+        where,
+        where,
+        ", ".join(runtime.elements),
+    )
     systemd.notify("READY=1")
     waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if until is not None:

@@ -31,12 +31,13 @@ def register(subparsers: Subparsers) -> None:
 def add_demo(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="watch Ticketing BE work against a fake platform (no network, no set-up)",
-        description="Start the fake Cherwell/SFyC platform on loopback, one Ticketing BE element, and a "
-        "Ticketing WM stand-in that sends a few hundred tickets; show progress and a summary.",
+        help="watch Ticketing WM and Ticketing BE work against a fake platform (no network, no set-up)",
+        description="Start the fake Cherwell/SFyC platform on loopback and, in one runtime, a Ticketing WM "
+        "element and a Ticketing BE element; a few hundred tickets reach WM (through the API and its drop "
+        "folder), go WM -> BE over InterApp and BE -> the platform; show both elements' progress and a summary.",
     )
-    parser.add_argument("--tickets", type=int, default=400, help="how many tickets WM sends (default 400)")
-    parser.add_argument("--batch", type=int, default=50, help="tickets per InterApp message (default 50)")
+    parser.add_argument("--tickets", type=int, default=400, help="how many tickets WM is given (default 400)")
+    parser.add_argument("--batch", type=int, default=50, help="tickets per burst and per WM -> BE batch (default 50)")
     parser.add_argument(
         "--faults",
         type=float,
@@ -44,10 +45,10 @@ def add_demo(subparsers: Subparsers) -> None:
         help="share of platform calls that fail with a 503 (default 0.03; 0 for none)",
     )
     parser.add_argument(
-        "--keep-running", action="store_true", help="leave the element, the fake platform and the API up afterwards"
+        "--keep-running", action="store_true", help="leave the elements, the fake platform and the API up afterwards"
     )
     parser.add_argument(
-        "--keep", action="store_true", help="keep the element's state folder (a temporary folder, removed otherwise)"
+        "--keep", action="store_true", help="keep the elements' state folder (a temporary folder, removed otherwise)"
     )
     parser.add_argument(
         "--api",

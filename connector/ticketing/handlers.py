@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.contracts import ticket_batch
 from connector.engine.context import HandlerContext
 from connector.engine.events import HttpResult
 from connector.engine.interapp import DEFAULT_MAX_BYTES, serialize_call
 from connector.engine.table import Table
-from connector.protocol.model import INTERAPP_RECEIVE, INTERAPP_RETURN
-from connector.ticketing import duplicates, finished, messages, ticket_table, tickets
+from connector.protocol.model import INTERAPP_RECEIVE
+from connector.ticketing import duplicates, finished, ticket_table, tickets
 from connector.ticketing.calls import NOT_YET, NotYet, PlatformCall, PlatformReply, Replies, RoundKind
 from connector.ticketing.cycle_log import log_cycle_end, log_events, record_duplicates
 from connector.ticketing.cycle_state import (
@@ -136,10 +137,10 @@ def interapp_receive(protocol: HandlerContext) -> None:
     done = protocol.table(ids().finished_tickets)
     now = protocol.now()
     stored = 0
-    for batch in messages.parse_batches(raw, max_bytes=DEFAULT_MAX_BYTES):
+    for batch in ticket_batch.parse_batches(raw, max_bytes=DEFAULT_MAX_BYTES):
         if batch.error is not None:
             protocol.log(f"InterApp message {batch.guid or '(no guid)'} refused: {batch.error}", "warning")
-            _reply(protocol, batch.return_address, serialize_call([batch.reply()]))
+            ticket_batch.reply_to(protocol, batch.return_address, serialize_call([batch.reply()]))
             continue
         accepted: list[str] = []
         duplicates: list[str] = []
@@ -162,7 +163,9 @@ def interapp_receive(protocol: HandlerContext) -> None:
                 f"{first.ticket_id}: {first.reason}",
                 "warning",
             )
-        _reply(protocol, batch.return_address, serialize_call([batch.reply(accepted=accepted, duplicates=duplicates)]))
+        ticket_batch.reply_to(
+            protocol, batch.return_address, serialize_call([batch.reply(accepted=accepted, duplicates=duplicates)])
+        )
     if stored:
         protocol.set(ids().received_total, int(protocol.get(ids().received_total) or 0) + stored)
         _refresh_counts(protocol)
@@ -170,7 +173,7 @@ def interapp_receive(protocol: HandlerContext) -> None:
             protocol.check_trigger(ids().process_now)
 
 
-def _cells(ticket: messages.Ticket, now: float) -> dict[int | str, Any]:
+def _cells(ticket: ticket_batch.Ticket, now: float) -> dict[int | str, Any]:
     return {
         tickets.CATEGORY: ticket.category,
         tickets.NODE: ticket.node,
@@ -187,14 +190,6 @@ def _cells(ticket: messages.Ticket, now: float) -> dict[int | str, Any]:
         tickets.AFFECTED_CUSTOMERS: ticket.affected_customers,
         tickets.OUTCOME_UNKNOWN: 0,
     }
-
-
-def _reply(protocol: HandlerContext, address: Any, raw: str) -> None:
-    # No return address: the reply still goes out with an empty target, so that the
-    # runtime can hand it to whoever set 9000000 (the management API answers with it).
-    target = f"{address.agent_id}/{address.element_id}" if address is not None else ""
-    parameter = address.parameter_id if address is not None else INTERAPP_RETURN
-    protocol.send_interapp(target, raw, parameter)
 
 
 # -- the processing cycle ---------------------------------------------------------------------

@@ -238,13 +238,13 @@ def test_a_cell_set_runs_the_handlers_on_its_column_and_row_handlers_get_the_key
     element = Element(protocol, name="Toy", handlers={**toy.HANDLERS, 7: on_value, 8: on_value}, now=clock.now)
     h = Harness(element, clock, transport=fetch_transport("a=1"))
     h.start()
-    h.dispatch(ev.SetCell(table="Things", key="a", column="Value", value="9"))
+    h.dispatch(ev.SetCell(table="Things", key="a", column="Value", value="9", from_outside=False))
     assert element.view.tables[1000].get("a", "Value") == "9"
-    assert seen == [(1002, "a"), (1002, None)]
+    assert seen == [(1002, "a"), (1002, "a")]  # every handler on the column gets the row's key
     with pytest.raises(KeyError):
-        element.handle(ev.SetCell(table="Things", key="nope", column="Value", value="1"))
+        element.handle(ev.SetCell(table="Things", key="nope", column="Value", value="1", from_outside=False))
     with pytest.raises(ValueRefused):
-        element.handle(ev.SetCell(table="Things", key="a", column="Key", value="b"))
+        element.handle(ev.SetCell(table="Things", key="a", column="Key", value="b", from_outside=False))
     assert element.view.tables[1000].keys() == ["a"] and len(seen) == 2
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from connector.engine.table import Table
+from connector.engine.values import display
 from connector.protocol import model as m
 
 MODEL = m.Table(
@@ -114,3 +117,55 @@ def test_a_writer_names_its_columns_up_front_and_never_the_key() -> None:
         t.writer(["A", "No such column"])
     with pytest.raises(ValueError):
         t.writer(["A", "Key"])
+
+
+KINDS = m.Table(
+    id=2000,
+    name="Readings",
+    key_column=2001,
+    columns=(
+        m.Column(id=2001, name="Key"),
+        m.Column(id=2002, name="Level", kind=m.ValueKind.NUMBER),
+        m.Column(id=2003, name="At", kind=m.ValueKind.DATETIME),
+        m.Column(id=2004, name="Mode", kind=m.ValueKind.DISCREET, discreets=(m.Discreet(display="Off", value=0),)),
+        m.Column(id=2005, name="Note"),
+        m.Column(
+            id=2006, name="Signal", kind=m.ValueKind.NUMBER, exceptions=(m.ExceptionValue(value=-1, display="No Lock"),)
+        ),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("cells", "says"),
+    [
+        ({"Level": "not a number"}, "column 'Level' (number), row 'r1': must be a number, got 'not a number'"),
+        ({"At": "yesterday"}, "column 'At' (datetime), row 'r1': must be an ISO 8601 date"),
+        ({"Mode": "Maybe"}, "column 'Mode' (discreet), row 'r1': must be one of: Off (0)"),
+        ({"Level": True}, "column 'Level' (number), row 'r1': must be a number, got a boolean"),
+        ({"Note": [1]}, "column 'Note' (string), row 'r1': must be text, got list"),
+    ],
+)
+def test_a_cell_follows_its_columns_kind(cells: dict[str, object], says: str) -> None:
+    """Issue 15: `add_row`, `set_row`, `set` and a writer refuse a cell their column's kind does
+    not take, naming the table, column, row and the kind; the row is left as it was."""
+    table = Table(KINDS)
+    with pytest.raises(ValueError, match="table 'Readings', " + re.escape(says)):
+        table.add_row("r1", cells)
+    assert "r1" not in table
+    table.add_row("r1", {"Level": 1, "Note": "kept"})
+    with pytest.raises(ValueError, match=re.escape(says)):
+        table.set_row("r1", {"Note": "changed", **cells})
+    (column, value), *_ = cells.items()
+    with pytest.raises(ValueError, match=re.escape(says)):
+        table.set("r1", column, value)
+    with pytest.raises(ValueError, match=re.escape(says)):
+        table.writer(["Note", column])("r1", ["changed", value])
+    assert table.row("r1") == {"Key": "r1", "Level": 1, "At": None, "Mode": None, "Note": "kept", "Signal": None}
+
+
+def test_cells_are_stored_as_their_kind_stores_them() -> None:
+    table = Table(KINDS)
+    table.add_row("r1", {"Level": "7", "At": "2026-11-26T00:00:00Z", "Mode": "Off", "Note": 5, "Signal": "No Lock"})
+    assert table.row("r1") == {"Key": "r1", "Level": 7, "At": 1_795_651_200.0, "Mode": 0, "Note": "5", "Signal": -1}
+    assert display(KINDS.column("Signal"), -1) == "No Lock"  # a column's Interprete exception, as a param's

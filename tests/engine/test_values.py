@@ -198,3 +198,26 @@ def test_a_whole_number_param_accepts_exactly_the_whole_numbers(value: float) ->
     else:
         with pytest.raises(ValueRefused):
             coerce(WHOLE, value)
+
+
+LEVEL = m.Param(
+    id=20,
+    name="Level",
+    kind=m.ValueKind.NUMBER,
+    range=m.Range(low=0, high=100),
+    step=1,
+    decimals=0,
+    units="%",
+    exceptions=(m.ExceptionValue(value=-1, display="N/A"),),
+)
+
+
+def test_an_interprete_exception_shows_its_text_and_a_set_of_the_text_stores_its_value() -> None:
+    """Issue 15: `exceptions: [{value: -1, display: N/A}]` on a number parameter."""
+    assert display(LEVEL, -1) == "N/A" and display(LEVEL, 5) == "5 %"
+    assert coerce(LEVEL, "N/A") == -1 and coerce(LEVEL, " n/a ") == -1  # ASCII case, as discreets
+    assert coerce(LEVEL, -1) == -1 and coerce(LEVEL, "-1") == -1  # the value, outside the range
+    with pytest.raises(ValueRefused, match="must be at least 0, got -2"):
+        coerce(LEVEL, -2)  # any other value keeps the range
+    with pytest.raises(ValueRefused, match="must be a number, got 'NA'"):
+        coerce(LEVEL, "NA")

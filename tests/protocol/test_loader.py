@@ -87,7 +87,7 @@ RULE_CASES = [
     case("protocol name required", lambda d: d["protocol"].pop("name"), "missing required key 'name' in protocol"),
     case("protocol version required", lambda d: d["protocol"].pop("version"), "missing required key 'version'"),
     case("unknown protocol key", lambda d: d["protocol"].update(author="x"),
-         "unknown key 'author'; expected one of: name, version, description"),
+         "unknown key 'author'; expected one of: name, version, description, timeout_after"),
     case("section is a list", lambda d: d.update(params={"id": 1}), "params: expected a list"),
     # ids
     case("param id reserved 64000-69999", lambda d: param(d, 20).update(id=64000),
@@ -161,7 +161,24 @@ RULE_CASES = [
          "the key column 1001 'Tickets ID' is a number; a key column is a string"),
     case("column ids unique", lambda d: table(d)["columns"][1].update(id=1001), "column id 1001 is already used by the column"),
     case("column names unique", lambda d: table(d)["columns"][1].update(name="Tickets ID"), "column name 'Tickets ID' is used twice"),
-    case("column not a button", lambda d: table(d)["columns"][1].update(kind="button"), "a column cannot be a button"),
+    case("key column not a write column", lambda d: table(d)["columns"][0].update(write=True),
+         "is a write column, but a row's key never changes"),
+    case("button column not also write", lambda d: table(d)["columns"][1].update(kind="button", write=True),
+         "a button column is written by its kind: leave `write` out"),
+    case("exceptions on numbers only", lambda d: param(d, 100).update(exceptions=[{"value": -1, "display": "N/A"}]),
+         "exceptions apply to numbers only; this is a string"),
+    case("column exceptions on numbers only", lambda d: table(d)["columns"][1].update(exceptions=[{"value": -1, "display": "N/A"}]),
+         "exceptions apply to numbers only; this is a discreet"),
+    case("exception display once", lambda d: param(d, 20).update(exceptions=[{"value": -1, "display": "N/A"}, {"value": -2, "display": "N/A"}]),
+         "an exception display is listed twice"),
+    case("exception value once", lambda d: param(d, 20).update(exceptions=[{"value": -1, "display": "N/A"}, {"value": -1, "display": "Off"}]),
+         "an exception value is listed twice"),
+    case("exception display a word", lambda d: param(d, 20).update(exceptions=[{"value": -1, "display": "-2"}]),
+         "an exception display reads as a number"),
+    case("exception value a number", lambda d: param(d, 20).update(exceptions=[{"value": "minus one", "display": "N/A"}]),
+         "expected a number"),
+    case("timeout_after 1 or more", lambda d: d["protocol"].update(timeout_after=0),
+         "timeout_after counts requests in a row without an answer: 1 or more"),
     case("column discreet needs discreets", lambda d: table(d)["columns"][1].pop("discreets"), "a discreet needs `discreets:"),
     case("column has no default", lambda d: table(d)["columns"][1].update(default="Received"), "unknown key 'default'"),
     case("table key required", lambda d: table(d).pop("key"), "missing required key 'key' in table"),
@@ -516,7 +533,9 @@ def test_shape_problems_do_not_cause_reference_noise() -> None:
     document = minimal()
     item(document, "groups", 2)["colour"] = "red"
     item(document, "actions", 1)["on_id"] = 2
-    assert [p.message for p in problems(document)] == ["unknown key 'colour'; expected one of: id, name, content, type"]
+    assert [p.message for p in problems(document)] == [
+        "unknown key 'colour'; expected one of: id, name, content, type, condition"
+    ]
 
 
 def test_empty_and_non_mapping_files() -> None:

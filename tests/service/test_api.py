@@ -271,7 +271,7 @@ async def test_unknown_routes_and_methods_answer_json(client: httpx.AsyncClient)
     assert missing.status_code == 404 and "error" in missing.json()
     wrong = await client.delete(f"{BE_PATH}/params/10")
     assert wrong.status_code == 405 and "error" in wrong.json()
-    outside = await client.get("/")
+    outside = await client.get("/no/such/page")  # "/" is the element card's list
     assert outside.status_code == 404 and "error" in outside.json()
 
 

@@ -21,13 +21,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.contracts import ticket_batch
 from connector.engine.interapp import parse_call
 from connector.engine.testing import FakeClock, Harness
 from connector.engine.values import ValueRefused, coerce
 from connector.protocol.errors import ProtocolError
 from connector.protocol.model import INTERAPP_RECEIVE, ParamType
 from connector.service.config import load_element
-from connector.ticketing import PROTOCOL_YAML, messages, ticket_table, tickets
+from connector.ticketing import PROTOCOL_YAML, ticket_table, tickets
 from connector.ticketing import fake as fp
 from connector.ticketing.fake.inprocess import ticketing_element, ticketing_protocol
 from connector.ticketing.ids import ids
@@ -72,7 +73,7 @@ def assert_rows_keep_the_receive_rules(h: Harness) -> None:
     for key in table.keys():  # noqa: SIM118 - a Table is not iterable: keys() lists its rows
         row = table.row(key)
         assert TICKET_ID.fullmatch(key), key
-        assert row[tickets.CATEGORY] in messages.CATEGORIES, row
+        assert row[tickets.CATEGORY] in ticket_batch.CATEGORIES, row
         assert isinstance(row[tickets.NODE], str) and 1 <= len(row[tickets.NODE]) <= 128, row
         assert isinstance(row[tickets.SUMMARY], str) and 1 <= len(row[tickets.SUMMARY]) <= 255, row
         assert isinstance(row[tickets.DESCRIPTION], str) and len(row[tickets.DESCRIPTION]) <= 4000, row
@@ -88,7 +89,7 @@ def replies_since(h: Harness, start: int) -> list[tuple[str, dict[str, Any]]]:
     """The InterApp replies the element sent since `start`, read back in the contract's dialect."""
     read = []
     for reply in h.interapp[start:]:
-        for message in parse_call(reply.raw, messages.KNOWN_TYPES).messages:
+        for message in parse_call(reply.raw, ticket_batch.KNOWN_TYPES).messages:
             read.append((message.type, dict(message.members)))
     return read
 

@@ -12,12 +12,13 @@ import random
 import attrs
 import pytest
 
+from connector.contracts import ticket_batch
 from connector.engine import events as ev
 from connector.engine.interapp import parse_call
 from connector.engine.store import MemoryStore
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake as fp
-from connector.ticketing import messages, ticket_table, tickets
+from connector.ticketing import ticket_table, tickets
 from connector.ticketing.fake.inprocess import platform_transport, ticketing_element, ticketing_protocol
 from connector.ticketing.ids import PARAMS, Ids, ids
 from tests.conftest import sample_text
@@ -116,7 +117,7 @@ def test_an_unreadable_message_stores_nothing_and_gets_an_error_response(platfor
     h = ticketing_element(platform, clock)
     raw = sample_text("ticket-batch.json").replace('"TicketBatchMessage,"', '"Pizza,"')
     h.set(9000000, raw)
-    reply = parse_call(h.interapp[-1].raw, messages.KNOWN_TYPES)
+    reply = parse_call(h.interapp[-1].raw, ticket_batch.KNOWN_TYPES)
     assert reply.messages[0].type == "ErrorResponse"
     assert "Pizza" in reply.messages[0].members["reason"]
     assert len(h.element.view.tables[1000]) == 0

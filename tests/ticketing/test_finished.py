@@ -9,10 +9,11 @@ import logging
 
 import pytest
 
+from connector.contracts import ticket_batch
 from connector.engine.interapp import parse_call
 from connector.engine.testing import FakeClock
 from connector.ticketing import fake as fp
-from connector.ticketing import finished, messages, tickets
+from connector.ticketing import finished, tickets
 from connector.ticketing.fake.inprocess import ticketing_element
 from connector.ticketing.ids import ids
 from tests.ticketing.test_element import batch, statuses
@@ -48,7 +49,7 @@ def resend(h, guid: str) -> dict:
     h.interapp.clear()
     h.set(9000000, batch(noted_rows(), guid=guid))
     h.advance(60)
-    reply = parse_call(h.interapp[-1].raw, messages.KNOWN_TYPES)
+    reply = parse_call(h.interapp[-1].raw, ticket_batch.KNOWN_TYPES)
     return reply.messages[0].members
 
 

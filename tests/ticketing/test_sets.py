@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from connector.contracts import ticket_batch
 from connector.engine import events as ev
 from connector.engine.interapp import parse_call
 from connector.engine.testing import FakeClock
 from connector.engine.values import NotSettable, ValueRefused
 from connector.ticketing import fake as fp
-from connector.ticketing import messages, tickets
+from connector.ticketing import tickets
 from connector.ticketing.fake.inprocess import platform_transport, ticketing_element
 from connector.ticketing.ids import ids
 from tests.ticketing.test_element import batch, make_tickets, statuses
@@ -175,7 +176,7 @@ def test_a_message_with_a_member_twice_stores_nothing_and_is_answered(platform, 
     raw = batch(make_tickets(3))
     raw = raw.replace('"category":', f'"{key}":"{again}","category":', 1)
     h.set(9000000, raw)
-    reply = parse_call(h.interapp[-1].raw, messages.KNOWN_TYPES)
+    reply = parse_call(h.interapp[-1].raw, ticket_batch.KNOWN_TYPES)
     assert reply.messages[0].type == "ErrorResponse"
     assert f"'{key}' appears twice" in reply.messages[0].members["reason"]
     assert len(h.element.view.tables[ids().ticket_overview]) == 0

@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         "settings a user may set, processing off and on, Retry Errors (every --retry-errors s, "
         "default 0.3), and sets that must be refused with 4xx (read-only, null, out of range)",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run agents sharing the element through this PostgreSQL server instead (tools.chaos.agents_run); "
+        "a database of its own is created and dropped",
+    )
+    parser.add_argument("--agents", type=int, default=3, help="with --postgres: how many agents (default 3)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
         "--workdir", type=Path, help="keep logs, YAML and store here (default: a temp dir, removed when the run passes)"
@@ -137,6 +144,10 @@ def run(args: argparse.Namespace, base: Path) -> list[Report]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
+    if args.postgres:
+        from tools.chaos.agents_run import main_agents
+
+        return main_agents(args, base)
     reports = run(args, base)
     print(render(reports))
     for report in reports:

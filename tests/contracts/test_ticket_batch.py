@@ -1,4 +1,4 @@
-"""The Ticketing messages: every Ticket rule, reading batches, and the reply the contract's mixed
+"""The Ticketing InterApp contract: every Ticket rule, reading batches, and the reply the contract's mixed
 sample gets, word for word."""
 
 from __future__ import annotations
@@ -12,13 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from connector.engine.interapp import (
-    OutgoingMessage,
-    ReturnAddress,
-    parse_call,
-    serialize_call,
-)
-from connector.ticketing.messages import (
+from connector.contracts.ticket_batch import (
     KNOWN_TYPES,
     BatchRead,
     RejectedTicket,
@@ -28,6 +22,12 @@ from connector.ticketing.messages import (
     parse_batches,
     read_batch,
     validate_ticket,
+)
+from connector.engine.interapp import (
+    OutgoingMessage,
+    ReturnAddress,
+    parse_call,
+    serialize_call,
 )
 from tests.conftest import sample_text
 from tests.strategies import interapp_json_values, interapp_ticket_candidates

@@ -1,4 +1,4 @@
-"""The Ticketing InterApp messages: what Ticketing WM sends the BE element, and what it gets back.
+"""The Ticketing InterApp messages: what Ticketing WM sends a BE element, and what it gets back (BE's side).
 
 On top of the generic dialect (`connector.engine.interapp`) this module knows the four types of
 the contract (shared/contracts/interapp.md) and the rules of a Ticket:
@@ -33,13 +33,16 @@ from typing import Any, NoReturn, overload
 
 from attrs import field, frozen
 
+from connector.engine.context import HandlerContext
 from connector.engine.interapp import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
+    INTERAPP_RETURN,
     InterAppCall,
     InterAppError,
     OutgoingMessage,
     ReturnAddress,
+    format_date,
     parse_call,
     parse_date,
     show,
@@ -52,9 +55,13 @@ __all__ = [
     "RejectedTicket",
     "Ticket",
     "batch_response",
+    "check_ticket_id",
     "error_response",
     "parse_batches",
     "read_batch",
+    "read_tickets",
+    "reply_to",
+    "ticket_members",
     "validate_ticket",
 ]
 
@@ -150,6 +157,34 @@ def validate_ticket(obj: Any) -> Ticket | str:
         )
     except _Rejected as rejected:
         return rejected.reason
+
+
+def check_ticket_id(value: Any) -> str | None:
+    """Why `value` cannot be a ticket id (the first broken rule), or None when it can."""
+    try:
+        _ticket_id(value)
+    except _Rejected as rejected:
+        return rejected.reason
+    return None
+
+
+def ticket_members(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as the contract writes it (camelCase members; unset optional ones left out):
+    what `validate_ticket` reads back as the same Ticket."""
+    members: dict[str, Any] = {
+        "ticketId": ticket.ticket_id,
+        "category": ticket.category,
+        "node": ticket.node,
+        "summary": ticket.summary,
+        "priority": ticket.priority,
+    }
+    optional = {
+        "description": ticket.description,
+        "detectedAt": format_date(ticket.detected_at) if ticket.detected_at is not None else None,
+        "affectedCustomers": ticket.affected_customers,
+    }
+    members.update({member: value for member, value in optional.items() if value is not None})
+    return members
 
 
 def _ticket_id(value: Any) -> str:
@@ -248,7 +283,7 @@ def read_batch(call: InterAppCall) -> list[BatchRead]:
         if refused is not None:
             read = BatchRead(guid=message.guid, return_address=message.return_address, error=refused)
         else:
-            read = _read_tickets(message.guid, message.return_address, message.members["tickets"])
+            read = read_tickets(message.members["tickets"], message.guid, message.return_address)
         reads.append(read)
     return reads
 
@@ -264,7 +299,10 @@ def _refused_message(kind: str, members: Mapping[str, Any], where: str) -> str |
     return None
 
 
-def _read_tickets(guid: str | None, return_address: ReturnAddress | None, raw_tickets: list[Any]) -> BatchRead:
+def read_tickets(
+    raw_tickets: list[Any], guid: str | None = None, return_address: ReturnAddress | None = None
+) -> BatchRead:
+    """A list of decoded JSON tickets, read one by one against the rules."""
     tickets: list[Ticket] = []
     rejected: list[RejectedTicket] = []
     for index, raw in enumerate(raw_tickets):
@@ -300,3 +338,13 @@ def batch_response(
 def error_response(guid: str | None, reason: str) -> OutgoingMessage:
     """The ErrorResponse to a message refused whole; `guid` is the refused message's."""
     return OutgoingMessage(type=ERROR_RESPONSE, members={"guid": guid, "reason": reason})
+
+
+def reply_to(protocol: HandlerContext, address: ReturnAddress | None, raw: str) -> None:
+    """Send a reply to the return address of the message it answers.
+
+    No return address: the reply still goes out with an empty target, so that the runtime can
+    hand it to whoever set 9000000 (the management API answers with it)."""
+    target = f"{address.agent_id}/{address.element_id}" if address is not None else ""
+    parameter = address.parameter_id if address is not None else INTERAPP_RETURN
+    protocol.send_interapp(target, raw, parameter)
