@@ -421,6 +421,23 @@ def test_elements_shows_state_and_the_summary_parameters_as_columns(
     assert listed[1]["summary"] == {}
 
 
+def test_an_elements_card_in_80_columns_shows_a_timeout_reason_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in an 80-column tmux pane (issue 12's note): on the card a value was cut after 60
+    # characters and then wrapped, "Login failed: Cherwell invalid_grant: Could not log…".
+    reason = "Timeout: Login failed: Cherwell invalid_grant: Could not login to system with the provided user ID"
+    summary = {f"Tickets {n}": "0" for n in ("Received Total", "Waiting", "Pending", "Completed", "Error")}
+    element = {"name": BE, "protocol": "Ticketing BE", "state": "timeout", "summary": {**summary, "Last": reason}}
+    monkeypatch.setattr("connector.service.client.ApiClient.elements", lambda self: [element])
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("rich.console.Console.is_terminal", property(lambda self: True))
+    code, out, _ = run(capsys, "elements")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    assert "\u2026" not in out and "provided user ID" in out
+
+
 def test_the_ticketing_protocol_marks_what_summarises_an_element() -> None:
     protocol = load_protocol(REPO / "protocol.yaml")
     assert [p.name for p in protocol.params.values() if p.summary] == [
