@@ -47,7 +47,7 @@ from connector.service.api_cells import ROUTE as CELL_ROUTE
 from connector.service.api_cells import cell_endpoint
 from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
 from connector.service.card import mount_card
-from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, with_cluster
+from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, readable, summary, with_cluster
 from connector.service.metrics import metrics_endpoint, ready, registry_for
 from connector.service.runtime import HostState
 from connector.service.table_query import QueryRefused, RowQuery, parse_query
@@ -81,6 +81,15 @@ class Host(TypingProtocol):
     async def interapp(self, raw: str) -> list[SendInterApp]: ...
 
 
+class Readable(TypingProtocol):
+    """What a read needs: a hosted element, or one on standby here (connector.service.cluster)."""
+
+    name: str
+
+    @property
+    def view(self) -> ElementView: ...
+
+
 class Hosting(TypingProtocol):
     """The runtime, as far as the API is concerned: its element hosts by name."""
 
@@ -93,7 +102,7 @@ class Hosting(TypingProtocol):
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error(exc.status, exc.reason)
+    return error(exc.status, exc.reason, getattr(exc, "headers", None))  # Retry-After on a 503
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -164,7 +173,15 @@ def _host(request: Request) -> Host:
     return host
 
 
-def _param(host: Host, ref: str) -> Param:
+async def _readable(request: Request) -> Readable:
+    """The element to read: hosted here, or on standby here and read from the shared store."""
+    try:
+        return _host(request)
+    except Elsewhere as elsewhere:
+        return await readable(request.app.state.runtime, elsewhere)
+
+
+def _param(host: Readable, ref: str) -> Param:
     try:
         # By id, else by name (case-insensitive; the read parameter of a read/write pair).
         param = host.view.protocol.param(ref)
@@ -175,7 +192,7 @@ def _param(host: Host, ref: str) -> Param:
     return param
 
 
-def _table(host: Host, ref: str) -> Table:
+def _table(host: Readable, ref: str) -> Table:
     try:
         model = host.view.protocol.table(ref)
     except (KeyError, ValueError):
@@ -281,7 +298,7 @@ async def health(request: Request) -> JSONResponse:
 async def list_elements(request: Request) -> JSONResponse:
     runtime: Hosting = request.app.state.runtime
     return JsonAnswer(
-        with_cluster(
+        await with_cluster(
             runtime,
             [
                 {
@@ -290,11 +307,7 @@ async def list_elements(request: Request) -> JSONResponse:
                     "version": host.view.protocol.version,
                     "state": host.state,
                     **({"reason": host.reason} if host.state is HostState.TIMEOUT else {}),
-                    "summary": {  # the parameters the protocol marks `summary: true`, as displayed
-                        param.name: display(param, host.view.values.get(param.id))
-                        for param in host.view.protocol.params.values()
-                        if param.summary
-                    },
+                    "summary": summary(host.view),
                 }
                 for host in runtime.elements.values()
             ],
@@ -303,7 +316,7 @@ async def list_elements(request: Request) -> JSONResponse:
 
 
 async def list_params(request: Request) -> JSONResponse:
-    view = _host(request).view
+    view = (await _readable(request)).view
     return JsonAnswer(
         [
             _param_json(param, view.values.get(param.id))
@@ -314,7 +327,7 @@ async def list_params(request: Request) -> JSONResponse:
 
 
 async def get_param(request: Request) -> JSONResponse:
-    host = _host(request)
+    host = await _readable(request)
     param = _param(host, request.path_params["ref"])
     return JsonAnswer(_param_json(param, host.view.values.get(param.id)))
 
@@ -328,7 +341,7 @@ async def set_param(request: Request) -> JSONResponse:
 
 
 async def get_table(request: Request) -> JSONResponse:
-    host = _host(request)
+    host = await _readable(request)
     table = _table(host, request.path_params["ref"])
     offset = _query_count(request, "offset") or 0
     try:

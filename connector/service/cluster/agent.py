@@ -43,6 +43,7 @@ from connector.service.cluster.inbox import Inbox, until_set
 from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
 from connector.service.cluster.metrics import AgentCollector
 from connector.service.cluster.spread import Picture, plan
+from connector.service.cluster.standby import StandbyViews
 from connector.service.element_ids import assign_element_ids
 from connector.service.runtime import ElementConfig, ElementHost, HostState, Runtime, open_store
 
@@ -70,6 +71,7 @@ class Agent(Runtime):
         self._inbox_wake = asyncio.Event()
         self._settled = False
         self.inbox = Inbox(self)
+        self.standby = StandbyViews(self)  # what the API reads of the elements other agents run
         self._posts: set[asyncio.Task[int]] = set()
         self.counts = {"taken": 0, "lost": 0}
         self.collectors = (AgentCollector(self),)
@@ -113,6 +115,7 @@ class Agent(Runtime):
                 await book.heartbeat(leaving=True)  # so that no agent counts on us for the spread
         await asyncio.gather(*(self._hand_over(name) for name in list(self.elements)))
         await super().stop()
+        self.standby.close()
         if book is not None:
             await book.close()
 
@@ -184,6 +187,7 @@ class Agent(Runtime):
             await self._release(name)
             return
         host.may_send = lease.valid
+        self.standby.forget(name)
         self.inbox.watch(host)
         self._inbox_wake.set()  # what other agents stored for it while it had no owner
         log.info("[%s] running on agent %s (lease epoch %d)", name, self.name, lease.epoch, extra={"element": name})

@@ -4,8 +4,10 @@
 `owner`, the others as `standby` with the agent that owns them (`owner: null` while none does:
 a takeover). A call about an element running elsewhere:
 
-- a read (GET) is forwarded to the owner's API, which has the live state, and its answer
-  returned as it is (a redirect would lose the token: clients drop it across hosts);
+- a read (GET of its parameters or tables) is answered here, from the shared store: the
+  element's committed state, kept a second (connector.service.cluster.standby); 503 with
+  Retry-After when the database cannot be read. `/api/elements` shows a standby element's
+  summary from the same view;
 - a set or an InterApp message is stored in the shared inbox, in one transaction, and answered
   202 with its inbox id: the owner applies it once, in its own step (connector.service.cluster
   .inbox). The value is checked here first, against the protocol, as the owner would (404, 403,
@@ -13,8 +15,8 @@ a takeover). A call about an element running elsewhere:
 - when the database cannot store it, the answer is 503 with Retry-After: never a 202 for a
   message that is not durable.
 
-The API module raises `Elsewhere` for an element it does not host; without an agent (a single
-`connector run`) that is the usual 404.
+The API module raises `Elsewhere` for an element it does not host (its reads ask `readable`
+first); without an agent (a single `connector run`) that is the usual 404.
 """
 
 from __future__ import annotations
@@ -26,16 +28,16 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connector.engine.http import httpx
-from connector.engine.values import NotSettable, ValueRefused, coerce, settable
+from connector.engine.element import ElementView
+from connector.engine.values import NotSettable, ValueRefused, coerce, display, settable
 from connector.protocol.model import ParamType
 from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
+from connector.service.cluster.standby import StandbyHost, Unavailable
 
 if TYPE_CHECKING:
     from connector.service.cluster.agent import Agent
 
 RETRY_AFTER = "2"  # seconds: a takeover is a lease's time to live at most
-FORWARD_TIMEOUT = 10.0  # seconds for the owner's answer to a forwarded read
 
 
 class Elsewhere(Exception):
@@ -58,8 +60,22 @@ def not_here(runtime: object, name: str) -> Exception:
     return ApiError(404, f"no element named {name!r}")
 
 
-def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`/api/elements`' entries with each element's owner, and the elements on standby here."""
+async def readable(runtime: object, elsewhere: Elsewhere) -> StandbyHost:
+    """An element on standby here, to read: its committed state from the shared store."""
+    agent = _agent(runtime)
+    assert agent is not None  # Elsewhere is raised for an agent's element only
+    return await agent.standby.host(elsewhere.name)
+
+
+def summary(view: ElementView) -> dict[str, str]:
+    """The parameters the protocol marks `summary: true`, as displayed."""
+    params = view.protocol.params.values()
+    return {param.name: display(param, view.values.get(param.id)) for param in params if param.summary}
+
+
+async def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`/api/elements`' entries with each element's owner, and the elements on standby here
+    (their summary from the shared store; empty when it cannot be read)."""
     agent = _agent(runtime)
     if agent is None:
         return entries
@@ -68,6 +84,10 @@ def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[dict[st
     for name in agent.configs:
         if name not in agent.elements:
             protocol = agent.protocols[name]
+            try:
+                shown = summary(await agent.standby.view(name))
+            except Unavailable:
+                shown = {}
             entries.append(
                 {
                     "name": name,
@@ -76,7 +96,7 @@ def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[dict[st
                     "state": "standby",
                     "owner": _owner_json(agent, name),
                     **({"reason": f"the shared database: {agent.database_problem}"} if agent.database_problem else {}),
-                    "summary": {},
+                    "summary": shown,
                 }
             )
     return entries
@@ -91,11 +111,6 @@ async def answer_elsewhere(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Elsewhere)
     agent = _agent(request.app.state.runtime)
     assert agent is not None
-    owner = agent.owner_of(exc.name)
-    if request.method == "GET":
-        if owner is None or not owner.url:
-            return _busy(f"element {exc.name!r} is being taken over by another agent; retry")
-        return await _forward(request, owner.url)
     try:
         kind, ref, payload = await _message(request, agent, exc.name)
         if agent.book is None:
@@ -132,23 +147,6 @@ async def _message(request: Request, agent: Agent, name: str) -> tuple[str, str 
     except ValueRefused as refused:
         raise ApiError(422, f"{param.name}: {refused}") from None
     return "set", str(param.id), json.dumps(value)
-
-
-async def _forward(request: Request, owner_url: str) -> Response:
-    """The owner's own answer to this read (its token passed on: the agents share one)."""
-    target = owner_url.removesuffix("/api") + request.url.path
-    headers = {name: value for name, value in request.headers.items() if name in ("authorization", "accept")}
-    try:
-        async with owner_client() as client:
-            answer = await client.get(target, params=request.query_params, headers=headers)
-    except httpx.HTTPError as failed:
-        return _busy(f"the agent that runs the element does not answer ({type(failed).__name__}); retry")
-    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
-
-
-def owner_client() -> httpx.AsyncClient:
-    """The client reads are forwarded with (tests put the other agent's app behind it)."""
-    return httpx.AsyncClient(trust_env=False, timeout=FORWARD_TIMEOUT)
 
 
 def _busy(reason: str) -> JSONResponse:
