@@ -21,6 +21,7 @@ first); without an agent (a single `connector run`) that is the usual 404.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -81,24 +82,24 @@ async def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[d
         return entries
     for entry in entries:
         entry["owner"] = _owner_json(agent, entry["name"])
-    for name in agent.configs:
-        if name not in agent.elements:
-            protocol = agent.protocols[name]
-            try:
-                shown = summary(await agent.standby.view(name))
-            except Unavailable:
-                shown = {}
-            entries.append(
-                {
-                    "name": name,
-                    "protocol": protocol.name,
-                    "version": protocol.version,
-                    "state": "standby",
-                    "owner": _owner_json(agent, name),
-                    **({"reason": f"the shared database: {agent.database_problem}"} if agent.database_problem else {}),
-                    "summary": shown,
-                }
-            )
+    standby = [name for name in agent.configs if name not in agent.elements]
+    views = await asyncio.gather(*(agent.standby.view(name) for name in standby), return_exceptions=True)
+    for name, view in zip(standby, views, strict=True):
+        if isinstance(view, BaseException) and not isinstance(view, Unavailable):
+            raise view  # our bug: answered 500 and logged
+        protocol = agent.protocols[name]
+        shown = {} if isinstance(view, Unavailable) else summary(view)
+        entries.append(
+            {
+                "name": name,
+                "protocol": protocol.name,
+                "version": protocol.version,
+                "state": "standby",
+                "owner": _owner_json(agent, name),
+                **({"reason": f"the shared database: {agent.database_problem}"} if agent.database_problem else {}),
+                "summary": shown,
+            }
+        )
     return entries
 
 

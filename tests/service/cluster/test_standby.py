@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import attrs
@@ -49,7 +50,11 @@ class Clock:
         return self.now
 
 
-def test_a_read_through_a_standby_is_the_owners_answer(postgres_url: str, ticket_batch: str) -> None:
+def test_a_read_through_a_standby_is_the_owners_answer(
+    postgres_url: str, ticket_batch: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
     async def test() -> None:
         a, b = await agent(postgres_url, "a"), await agent(postgres_url, "b")
         await until(lambda: len(a.elements) == 4 and len(b.owners) == 4)
@@ -73,6 +78,9 @@ def test_a_read_through_a_standby_is_the_owners_answer(postgres_url: str, ticket
         owned = {e["name"]: e for e in (await owner.get("/api/elements")).json()}
         assert listed["BE 1"]["state"] == "standby" and listed["BE 1"]["summary"] == owned["BE 1"]["summary"]
         assert (await standby.get("/api/elements/BE 1/params/No Such")).status_code == 404
+        assert b.standby.loads >= 1
+        starts = [r for r in caplog.records if r.getMessage().startswith("[BE 1] started with")]
+        assert len(starts) == 1, "only the owner's start is logged, not the standby's views"
         await b.stop()
         await a.stop()
 
