@@ -719,6 +719,16 @@ def test_send_a_message_refused_whole_fails_even_with_allow_rejects(
     assert code == 1 and json.loads(out)["errors"][0].startswith("not JSON")
 
 
+class FakeStandby:
+    """The agent's reads of its standby elements (connector.service.cluster.standby.StandbyViews)."""
+
+    def __init__(self, view: Any) -> None:
+        self._view = view
+
+    async def view(self, name: str) -> Any:
+        return self._view
+
+
 class FakeAgentRuntime(FakeRuntime):
     """An agent's view (connector.service.cluster.views reads these): one element here, one elsewhere."""
 
@@ -727,6 +737,7 @@ class FakeAgentRuntime(FakeRuntime):
         self.configs = {here.name: None, elsewhere: None}
         self.protocols = {elsewhere: here.view.protocol}
         self.database_problem = ""
+        self.standby = FakeStandby(here.view)  # the other element's committed state: the same values
 
     def owner_of(self, name: str) -> Owner | None:
         return (
