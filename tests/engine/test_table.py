@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from connector.engine.table import Table
-from connector.engine.values import display
+from connector.engine.values import ValueRefused, display
 from connector.protocol import model as m
 
 MODEL = m.Table(
@@ -71,6 +72,23 @@ class TableMachine(RuleBasedStateMachine):
         for key, cells in rows.items():
             self.model.setdefault(key, self._blank(key)).update(cells)
 
+    @rule(key=KEYS, b=st.sampled_from(["x", True, ""]), by_writer=st.booleans())
+    def refused_write(self, key: str, b: object, by_writer: bool) -> None:
+        """A refused cell leaves the row, and so every tally, as it was."""
+        if key not in self.model:
+            return
+        with pytest.raises(ValueRefused):
+            if by_writer:
+                self.table.writer(["A", "B"])(key, ("changed", b))
+            else:
+                self.table.set_row(key, {"A": "changed", "B": b})
+
+    @rule(key=KEYS, cells=CELLS)
+    def load(self, key: str, cells: dict[str, object]) -> None:
+        """A restored row (start-up): the tallies are counted again when next asked for."""
+        self.table.load(key, cells)
+        self.model[key] = {**self._blank(key), **cells}
+
     @rule(key=KEYS)
     def delete_row(self, key: str) -> None:
         remaining = self.table.delete_row(key)
@@ -86,6 +104,11 @@ class TableMachine(RuleBasedStateMachine):
             for column in ("A", "B"):
                 if row[column] is not None:
                     assert key in self.table.find(column, row[column])
+
+    @invariant()
+    def tallies_count_the_rows(self) -> None:
+        for column in ("A", "B"):
+            assert dict(self.table.tally(column)) == dict(Counter(row[column] for row in self.model.values()))
 
 
 TestTableMachine = TableMachine.TestCase
