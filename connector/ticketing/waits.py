@@ -38,7 +38,10 @@ class Waits:
     def note(self, key: str, next_try: float) -> None:
         """`next_try` was just written for `key`: it waits `next_try - wall now` from now, on the
         monotonic clock (not clamped: this process chose that wait)."""
-        self._keep(key, next_try, longest=None)
+        if next_try:
+            self._keep(key, next_try, longest=None)
+        else:  # the most frequent (a step that succeeded): nothing to wait for, without the call
+            self._deadlines.pop(key, None)
 
     def deadline(self, key: str, next_try: float) -> float:
         """When `key`, saved with `next_try`, may be tried, on the monotonic clock (0: now)."""
