@@ -32,10 +32,8 @@ from connector.ticketing.tickets import (
 
 def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
     """(key, cells) for every row, reading only `columns` (cheaper than Table.row on 100k rows)."""
-    positions = [table.position(c) for c in columns]
-    for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
-        cells = table.raw_cells(key)
-        yield key, tuple(cells[p] for p in positions)
+    for row in table.cells(*columns):
+        yield row[0], row[1:]
 
 
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:

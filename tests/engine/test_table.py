@@ -106,6 +106,13 @@ class TableMachine(RuleBasedStateMachine):
                     assert key in self.table.find(column, row[column])
 
     @invariant()
+    def cells_read_the_columns_of_every_row_in_table_order(self) -> None:
+        order = self.table.keys()
+        assert self.table.cells("A", 1003) == [(key, *self.table.raw_cells(key)[1:]) for key in order]
+        assert sorted(self.table.cells(1003)) == sorted((key, row["B"]) for key, row in self.model.items())
+        assert self.table.cells() == [(key,) for key in order]
+
+    @invariant()
     def tallies_count_the_rows(self) -> None:
         for column in ("A", "B"):
             assert dict(self.table.tally(column)) == dict(Counter(row[column] for row in self.model.values()))
