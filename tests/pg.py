@@ -8,12 +8,11 @@ locally, and fail under CI (CI=true): there they must run.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import conninfo
+
+from tools.chaos.agents import fresh_database as database_on
 
 SERVER_ENV = "CONNECTOR_TEST_PG"
 
@@ -28,21 +27,7 @@ def server_url() -> str:
     return url
 
 
-def database_url(server: str, name: str) -> str:
-    params = conninfo.conninfo_to_dict(server)
-    params["dbname"] = name
-    user = f"{params['user']}@" if params.get("user") else ""
-    return f"postgresql://{user}{params.get('host', '')}:{params.get('port', 5432)}/{name}"
-
-
 def fresh_database() -> Iterator[str]:
     """A new empty database's URL, dropped when the test is done."""
-    server = server_url()
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield database_url(server, name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with database_on(server_url(), prefix="test") as url:
+        yield url

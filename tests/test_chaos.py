@@ -212,6 +212,18 @@ def test_a_second_ot_is_a_duplicate_whichever_the_incident_holds(plan: Plan) -> 
     assert check_outcome(plan, state, rows).problems, "an incident holding an OT it does not have"
 
 
+def test_a_late_incident_numbered_first_is_a_duplicate_not_a_loss(plan: Plan) -> None:
+    # Seen at seed 7, 8 in flight: the late twin had the lower IncidentID; the checks took it for
+    # the creator's incident and counted the ticket lost ("Completed but incident ... has no OT").
+    creator = sorted(set(plan.created) - set(plan.followers.values()))[0]
+    state = state_for(plan)
+    rows = rows_for(plan, state)
+    twin = dict(next(i for i in state["incidents"] if i["external_id"] == creator), rec_id="r-late")
+    state["incidents"].insert(0, dict(twin, incident_id="100000", ot_number=""))
+    found = check_outcome(plan, state, rows)
+    assert (found.lost, found.duplicated, found.problems) == (0, 1, [])
+
+
 def test_an_extra_reported_that_a_ticket_holds_is_a_problem(plan: Plan) -> None:
     state = state_for(plan)
     rows = rows_for(plan, state)

@@ -16,14 +16,14 @@ from connector.engine.conditions import holds
 from connector.engine.context import HandlerContext
 from connector.engine.persist import Saved, collect_persist
 from connector.engine.runner import GroupRunner, PendingRequest
+from connector.engine.set_commands import set_cell, set_command
 from connector.engine.table import Table
-from connector.engine.values import ValueRefused, coerce, settable, settable_column
+from connector.engine.values import coerce
 from connector.engine.wiring import wire
 from connector.protocol.model import (
     GROUP_ACTIONS,
     Action,
     ActionType,
-    ParamType,
     Protocol,
 )
 
@@ -115,54 +115,6 @@ class Machine:
         self.groups.pump()
         return self._flush()
 
-    def set_command(self, event: ev.SetParameter) -> None:
-        """A set command: from outside, only what a user may set (`values.settable`); a set
-        on a read parameter goes to its write twin.
-
-        Raises KeyError for an unknown parameter or a table, NotSettable for a parameter only
-        the element sets, and ValueRefused for a bad value, before anything changes.
-        """
-        param = self.protocol.param(event.param)
-        try:
-            if event.from_outside:
-                param = settable(self.protocol, param)
-            elif param.type is not ParamType.WRITE:
-                param = self.protocol.write_of(param.id) or param
-            if param.type is ParamType.ARRAY:
-                raise KeyError(f"{param.name!r} is a table")
-            value = coerce(param, event.value)
-        except ValueRefused as refused:
-            log.warning("[%s] a set on %d %r was refused: %s", self.name, param.id, param.name, refused)
-            raise
-        self.change(param.id, value, always=True)
-
-    def set_cell(self, event: ev.SetCell) -> None:
-        """A set on one cell: the cell changes, then the handlers on its column run with the
-        row's key (DataMiner's row QActions: `protocol.row_key`).
-
-        From outside, the parameter rules: only a write or button column (NotSettable for
-        another), a value its kind takes. KeyError for an unknown table, row or column,
-        ValueRefused for a bad value or the key column; nothing changes then.
-        """
-        table = self.tables[self.protocol.table(event.table).id]
-        column = table.model.column(event.column)
-        if event.key not in table:
-            raise KeyError(f"table {table.name!r} has no row {event.key!r}")
-        try:
-            if event.from_outside:
-                settable_column(table.model, column)
-            if column.id == table.model.key_column:
-                raise ValueRefused("the primary key of a row never changes")
-            value = coerce(column, event.value)
-        except ValueRefused as refused:
-            log.warning(
-                "[%s] a set on %r row %r %r was refused: %s", self.name, table.name, event.key, column.name, refused
-            )
-            raise
-        table.set(event.key, column.id, value)
-        for hid in self._param_handlers.get(column.id, ()):
-            self.run_handler(hid, column.id, event.key)
-
     # -- parameters -----------------------------------------------------------------------
 
     def get(self, ref: int | str) -> Any:
@@ -217,10 +169,11 @@ class Machine:
         if action.condition is None or holds(action.condition, self.protocol, self.values):
             ACTIONS[action.type](self, action, trigger_param)
 
-    def run_handlers_on(self, pid: int) -> None:
-        """Run the handlers on parameter `pid` (DataMiner's "run actions")."""
+    def run_handlers_on(self, pid: int, row_key: str | None = None) -> None:
+        """Run the handlers on parameter or column `pid` (DataMiner's "run actions"); a cell's
+        handlers get its row's key."""
         for hid in self._param_handlers.get(pid, ()):
-            self.run_handler(hid, pid)
+            self.run_handler(hid, pid, row_key)
 
     def run_handler(self, hid: int, trigger_param: int | None, row_key: str | None = None) -> None:
         handler = self._handlers.get(hid)
@@ -372,8 +325,8 @@ ACTIONS: Mapping[ActionType, ActionRunner] = {
 }
 
 _EVENTS: Mapping[type, Callable[[Machine, Any], None]] = {
-    ev.SetParameter: Machine.set_command,
-    ev.SetCell: Machine.set_cell,
+    ev.SetParameter: set_command,
+    ev.SetCell: set_cell,
     ev.TimerFired: Machine.timer_fired,
     ev.HttpResult: Machine.http_result,
     ev.CheckTrigger: Machine.check_trigger,

@@ -8,7 +8,7 @@ number of elements and agents share one database without a schema each:
   do it once, and refuses a database whose version is newer than it knows.
 - `stores`: whose each element's state is (its protocol), as SQLite's `meta` says it.
 - `meta`, `params`, `rows`: what `SQLiteStore` keeps (element metadata such as its id, saved
-  parameters as JSON text, saved rows as one JSONB object of cells each). `seq` keeps the
+  parameters as JSON text, saved rows as one JSON object of cells each). `seq` keeps the
   order rows were first added in, as SQLite's rowid does: an upsert keeps it.
 - `leases`: who owns each element, until when (the database's clock), and the epoch, the
   fencing token every commit checks (`fence()`, below).
@@ -44,7 +44,7 @@ CREATE TABLE {SCHEMA}.params (
 );
 CREATE TABLE {SCHEMA}.rows (
     element text NOT NULL, table_id integer NOT NULL, key text NOT NULL,
-    seq bigserial NOT NULL, cells jsonb NOT NULL,
+    seq bigserial NOT NULL, cells json NOT NULL,
     PRIMARY KEY (element, table_id, key)
 );
 CREATE INDEX rows_order ON {SCHEMA}.rows (element, table_id, seq);

@@ -45,7 +45,7 @@ from connector.engine.values import NotSettable, ValueRefused, display
 from connector.protocol.model import Param, ParamType
 from connector.service.api_cells import ROUTE as CELL_ROUTE
 from connector.service.api_cells import cell_endpoint
-from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
+from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
 from connector.service.card import mount_card
 from connector.service.cluster.views import Elsewhere, answer_elsewhere, not_here, with_cluster
 from connector.service.metrics import metrics_endpoint, ready, registry_for
@@ -340,13 +340,7 @@ async def get_table(request: Request) -> JSONResponse:
 
 async def post_interapp(request: Request) -> JSONResponse:
     host = _host(request)
-    body = await read_body(request, request.app.state.max_body)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if not text.strip():
-        raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
+    text = interapp_text(await read_body(request, request.app.state.max_body))
     replies = await _command(host, lambda host: host.interapp(text))
     return JsonAnswer(_reply_json(replies), status_code=202)
 

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 
 from connector.engine.interapp import unique_object
 
-__all__ = ["ApiError", "JsonAnswer", "error", "json_value", "read_body"]
+__all__ = ["ApiError", "JsonAnswer", "error", "interapp_text", "json_value", "read_body"]
 
 
 class ApiError(Exception):
@@ -81,6 +81,17 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def interapp_text(body: bytes) -> str:
+    """An InterApp POST's body as text: UTF-8 and not blank (400 otherwise)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not text.strip():
+        raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
+    return text
 
 
 def json_value(body: bytes) -> Any:

@@ -325,10 +325,10 @@ def rich_table(
     return table
 
 
-def one_line(text: str) -> str:
-    """The start of a value, on one line: an InterApp message or a description can run to
-    megabytes, which a listing should not print whole."""
+def one_line(text: str, most: int = SHORTENED) -> str:
+    """The start of a value, on one line, at most `most` characters: an InterApp message or a
+    description can run to megabytes, which a listing should not print whole."""
     first, _, rest = text.partition("\n")
-    if len(first) > SHORTENED or rest:
-        return first[:SHORTENED] + "\u2026"
+    if len(first) > most or rest:
+        return first[:most] + "\u2026"
     return first

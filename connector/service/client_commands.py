@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["COMMANDS", "add_elements", "add_get", "add_params", "add_press", "add_send", "add_set"]
 
 FROM_STDIN = "-"
+CARD_LINES = 3  # lines a value may take on an element's card (`connector elements` in a narrow terminal)
 
 
 # -- elements ----------------------------------------------------------------------------------
@@ -69,9 +70,9 @@ def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console)
         names += [name for name in element.get("summary") or {} if name not in names]
     shared = any("owner" in e for e in elements)  # agents sharing elements: who runs each
     headers = ["Name", "Protocol", "State", *(["Owner"] if shared else []), *names]
-    rows = [
+    cells = [
         [
-            one_line(str(cell))
+            str(cell)
             for cell in (
                 e["name"],
                 e["protocol"],
@@ -82,17 +83,21 @@ def _run_elements(args: argparse.Namespace, client: ApiClient, console: Console)
         ]
         for e in elements
     ]
+    rows = [[one_line(cell) for cell in row] for row in cells]
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)]
     if sum(widths) + 3 * len(widths) + 1 <= console.width:
         table = rich_table(headers, rows)
         table.columns[0].no_wrap = True
         console.print(table)
         return EXIT_OK
-    # Too wide for one line an element (8 summary columns do not fit 80 columns): a card each.
-    for row in rows:
-        card = rich_table(["", ""], [[header, cell] for header, cell in zip(headers[1:], row[1:], strict=True)])
+    # Too wide for one line an element (8 summary columns do not fit 80 columns): a card each,
+    # a value on up to CARD_LINES lines (a timeout's reason whole, not cut after 60 characters).
+    room = CARD_LINES * max(console.width - max(len(h) for h in headers) - 7, 20)
+    for row in cells:
+        values = [one_line(cell, room) for cell in row]
+        card = rich_table(["", ""], [[header, cell] for header, cell in zip(headers[1:], values[1:], strict=True)])
         card.show_header = False
-        card.title = Text(row[0], style="bold")
+        card.title = Text(values[0], style="bold")
         card.columns[0].no_wrap = True
         console.print(card)
     return EXIT_OK

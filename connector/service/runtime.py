@@ -144,11 +144,9 @@ class ElementHost:
         self._requests: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
         self._router = EffectRouter(self)
-        # Whether a request may leave now: an agent's lease (connector.service.cluster) says no
-        # once it could have expired; the request is then not sent (the next owner reconciles).
+        # An agent's hooks (connector.service.cluster): whether its lease lets a request leave
+        # now, and each event before its step (an inbox message's mark joins that step's commit).
         self.may_send: Callable[[], bool] = lambda: True
-        # Called with each event before its step: an agent ties an inbox message's "applied"
-        # mark to the commit of the step that applies it (connector.service.cluster.inbox).
         self.step_starts: Callable[[object], None] = lambda event: None
         # What the step being carried out sent: its InterApp messages (the replies an API
         # caller waits for) and its requests' "written" futures (see _carry_out).
@@ -288,13 +286,8 @@ class ElementHost:
         self.metrics.commit_seconds.observe(time.monotonic() - started)
 
     def send(self, request: ev.SendRequest) -> None:
-        if not self.may_send():
-            log.warning(
-                "[%s] %s %s: not sent: this agent's lease may have expired",
-                self.name,
-                request.method,
-                request.path.split("?")[0],
-            )
+        if not self.may_send():  # the next owner reconciles it, as after a crash
+            log.warning("[%s] %s not sent: this agent's lease may have expired", self.name, request.method)
             return
         on_wire: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_wire.append(on_wire)

@@ -64,12 +64,13 @@ class OpenIncidents:
             self.by_external[incident.external_id] = first_and_extras(same, _incident_id)[0]
         self.by_node.setdefault(tk.node_key(incident.category, incident.node), incident)
 
-    def duplicates(self) -> list[Duplicate]:
+    def duplicates(self, held: Mapping[str, str] | None = None) -> list[Duplicate]:
         """Every incident beyond the first of its ticket id; and every ticket's incident on a node
         that has an earlier one of another ticket of ours. The element never creates that (one
         creator a node), but a late write can: the creator's write held past the Settle Time,
-        looked up, not found, and the creator in Error, the node's next ticket created one."""
-        return find(INCIDENT, self.all_by_external, _incident_id) + self._node_duplicates()
+        looked up, not found, and the creator in Error, the node's next ticket created one.
+        `held`: ticket id -> the incident its OT is on, kept whatever its number (`duplicates.find`)."""
+        return find(INCIDENT, self.all_by_external, _incident_id, held) + self._node_duplicates()
 
     def _node_duplicates(self) -> list[Duplicate]:
         ours_by_node: dict[Node, list[Incident]] = {}

@@ -2,11 +2,12 @@
 
 A write whose answer never came may still be applied later by something in between (a queuing
 gateway, a slow Cherwell). The flow waits a settle time before it looks such a write up
-(`tickets.sent_unknown`), so a write held for less than that is found and adopted. One held
-longer lands after the look-up found nothing and the write was sent again: two incidents for one
-ticket, or two OTs for one incident. Nothing can undo that from here; what the element does is
-find it, keep the first (the lowest IncidentID, the lowest OT number), and report the extra so an
-operator can close it:
+(`tickets.sent_unknown`), so a write held for less than that is found and adopted; and it looks
+it up again before every re-send (Sent At kept), so one that lands while its ticket waits to be
+sent again is adopted too. One held longer lands after the look-up found nothing and the write
+was sent again: two incidents for one ticket, or two OTs for one incident. Nothing can undo that
+from here; what the element does is find it, keep the one the ticket holds (else the first: the
+lowest IncidentID, the lowest OT number), and report the extra so an operator can close it:
 
 - every search of the open incidents groups them by ExternalID (`IncidentGroups`), and each
   ticket's first incident by node: a node's creator in Error after its held write was sent
@@ -92,9 +93,9 @@ def find(
     """A Duplicate for every item beyond the one kept of each group (ticket id -> its items).
 
     Kept: the one the ticket holds already (`held`: ticket id -> its IncidentID or OT number),
-    since the ticket and the platform refer to it; else the earliest. A late twin can land before
-    a re-send (an OT is not looked up again before it is sent again), and then the earliest is
-    the orphan: telling the operator to close the other would close the one in use.
+    since the ticket and the platform refer to it; else the earliest. When the late twin is the
+    earlier one (numbered when it was held, or landed before a re-send that was not looked up),
+    telling the operator to close the other would close the one in use.
     """
     found: list[Duplicate] = []
     for ticket, items in groups.items():

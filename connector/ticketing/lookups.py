@@ -45,7 +45,9 @@ class Lookups:
         )
         for record in records:
             self.incidents.add(Incident.from_record(record))
-        self._report(self.incidents.duplicates())
+        # An incident that has the ticket's OT stays: the twin without it is the one to close.
+        held = {t.key: t.platform_ticket for t in self.rows.tickets.values() if t.platform_ticket and t.ot_number}
+        self._report(self.incidents.duplicates(held))
 
     def watch(self, watched: list[Ticket]) -> Flow[None]:
         """Re-sent tickets' notes and OTs (a late twin of the write may land after the re-send):
@@ -75,8 +77,11 @@ class Lookups:
         find: Callable[[list[Ticket]], Flow[dict[str, T]]],
         found: Callable[[Ticket, T], None],
     ) -> Flow[None]:
-        """For tickets with Outcome Unknown: adopt what the platform has, clear the flag otherwise."""
-        unsure = [t for t in candidates if t.outcome_unknown]
+        """For tickets with Outcome Unknown, or sent again after one (Sent At kept): adopt what the
+        platform has, clear the flag otherwise. A write held past the Settle Time may land while
+        its ticket waits to be sent again (a failure, a Retry Delay): looked up once more, it is
+        adopted instead of made twice."""
+        unsure = [t for t in candidates if t.outcome_unknown or t.sent_at]
         for start in range(0, len(unsure), LOOKUP_CHUNK):
             chunk = unsure[start : start + LOOKUP_CHUNK]
             try:

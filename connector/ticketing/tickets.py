@@ -367,9 +367,9 @@ def settle_known(ticket: Ticket) -> None:
 
 
 def found(ticket: Ticket) -> None:
-    """A look-up found what its unknown write made: nothing was sent twice, nothing to watch."""
+    """A look-up found what its unknown write made. Still watched (Sent At kept): this write may
+    have been a re-send after an earlier one was looked up in vain, and that one may land yet."""
     ticket.outcome_unknown = False
-    ticket.sent_at = 0.0
 
 
 def hold(ticket: Ticket, until: float) -> None:

@@ -101,10 +101,10 @@ def test_an_element_restarts_where_it_was(store_factory, tmp_path: Path, postgre
     assert "s3cret" not in postgres_dump(store)
 
 
+# Not the memory store: it keeps the cells it is given, key column included.
+@pytest.mark.parametrize("store_factory", ["sqlite", "postgresql"], indirect=True)
 def test_values_keep_their_types_and_new_columns_are_added(store_factory) -> None:
     store = store_factory()
-    if isinstance(store, MemoryStore):
-        pytest.skip("the memory store keeps the cells it is given, key column included")
     store.commit(
         Persist(params={}, tables=(TableDelta(table=7, columns=(1, 2, 3), written={"k": ("k", 1, 2.5)}, deleted=()),))
     )

@@ -35,6 +35,7 @@ from connector.protocol.model import Column as ColumnModel
 from connector.service.api import create_app
 from connector.service.client_commands import operator_order
 from connector.service.client_table import choose_columns, column_widths
+from connector.service.cluster.leases import Owner
 from tests.conftest import REPO, sample_text
 from tests.engine import toy
 from tests.service.test_api import (
@@ -420,6 +421,23 @@ def test_elements_shows_state_and_the_summary_parameters_as_columns(
     assert listed[1]["summary"] == {}
 
 
+def test_an_elements_card_in_80_columns_shows_a_timeout_reason_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in an 80-column tmux pane (issue 12's note): on the card a value was cut after 60
+    # characters and then wrapped, "Login failed: Cherwell invalid_grant: Could not log…".
+    reason = "Timeout: Login failed: Cherwell invalid_grant: Could not login to system with the provided user ID"
+    summary = {f"Tickets {n}": "0" for n in ("Received Total", "Waiting", "Pending", "Completed", "Error")}
+    element = {"name": BE, "protocol": "Ticketing BE", "state": "timeout", "summary": {**summary, "Last": reason}}
+    monkeypatch.setattr("connector.service.client.ApiClient.elements", lambda self: [element])
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr("rich.console.Console.is_terminal", property(lambda self: True))
+    code, out, _ = run(capsys, "elements")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    assert "\u2026" not in out and "provided user ID" in out
+
+
 def test_the_ticketing_protocol_marks_what_summarises_an_element() -> None:
     protocol = load_protocol(REPO / "protocol.yaml")
     assert [p.name for p in protocol.params.values() if p.summary] == [
@@ -699,3 +717,31 @@ def test_send_a_message_refused_whole_fails_even_with_allow_rejects(
     assert code == 1 and out == "" and err.startswith("connector send: not JSON")
     code, out, _ = run(capsys, "send", BE, str(message), "-o", "json", "--allow-rejects", "--api", api.url)
     assert code == 1 and json.loads(out)["errors"][0].startswith("not JSON")
+
+
+class FakeAgentRuntime(FakeRuntime):
+    """An agent's view (connector.service.cluster.views reads these): one element here, one elsewhere."""
+
+    def __init__(self, here: FakeHost, elsewhere: str) -> None:
+        super().__init__(here)
+        self.configs = {here.name: None, elsewhere: None}
+        self.protocols = {elsewhere: here.view.protocol}
+        self.database_problem = ""
+
+    def owner_of(self, name: str) -> Owner | None:
+        return (
+            Owner(agent="agent-a", url="http://a/api")
+            if name in self.elements
+            else Owner(agent="agent-b", url="http://b/api")
+        )
+
+
+def test_elements_shows_the_owner_of_each_element_on_an_agent(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = server.serve(FakeAgentRuntime(FakeHost(operator_element()), "BE 02"))
+    code, out, err = run(capsys, "elements", "--api", api.url)
+    assert code == 0 and err == ""
+    assert "Owner" in next(line for line in out.splitlines() if "Name" in line)
+    assert "agent-a" in next(line for line in out.splitlines() if BE in line)
+    assert "standby" in (other := next(line for line in out.splitlines() if "BE 02" in line)) and "agent-b" in other

@@ -128,7 +128,10 @@ def _check_node(
                 found.lost += 1
                 found.problem(f"{ticket_id}: Completed but its node has no incident")
         return
-    incident = index.incidents(creators[0])[0]
+    # Two incidents for the creator (a late twin, counted duplicated): the one its row holds.
+    made = index.incidents(creators[0])
+    held = rows.get(creators[0], {}).get("Platform Ticket")
+    incident = next((i for i in made if i["incident_id"] == held), made[0])
     _check_creator(found, creators[0], incident, rows, index)
     for ticket_id in members:
         if ticket_id not in creators:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -39,8 +38,8 @@ from connector.engine.pg_connect import connect, prepare_schema, shown_url
 from connector.engine.store import StoreError, StoreOwner
 from connector.engine.store_pg import PostgresStore
 from connector.protocol.loader import load_protocol
-from connector.protocol.model import INTERAPP_RECEIVE, Protocol
-from connector.service.cluster.inbox import Inbox
+from connector.protocol.model import Protocol
+from connector.service.cluster.inbox import Inbox, until_set
 from connector.service.cluster.leases import INBOX_CHANNEL, Held, LeaseBook, LeaseTiming, Owner
 from connector.service.cluster.metrics import AgentCollector
 from connector.service.cluster.spread import Picture, plan
@@ -99,7 +98,7 @@ class Agent(Runtime):
             asyncio.create_task(self._loop(), name="agent leases"),
             asyncio.create_task(self._watchdog(), name="agent watchdog"),
             asyncio.create_task(self._listen(), name="agent hand-overs"),
-            asyncio.create_task(self._apply_inbox(), name="agent inbox"),
+            asyncio.create_task(self.inbox.run(self._inbox_wake, self.timing.loop_wait), name="agent inbox"),
         ]
         log.info("agent %s: %d elements shared through %s", self.name, len(configs), shown_url(url))
 
@@ -122,7 +121,8 @@ class Agent(Runtime):
     async def _loop(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._turn(), timeout=self.timing.ttl)
+                async with asyncio.timeout(self.timing.ttl):
+                    await self._turn()
                 if self.database_problem:
                     log.info("agent %s: the database answers again", self.name, extra={"event": "database_back"})
                 self.database_problem = ""
@@ -137,9 +137,10 @@ class Agent(Runtime):
                     )
                 self.database_problem = problem
                 self.owners = {}  # not known now: shown as no owner rather than as it was
+            except Exception:  # our bug: the loop must go on, or every lease here runs out
+                log.exception("agent %s: its lease loop failed; it goes on", self.name)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.timing.loop_wait)
+            await until_set(self._wake, self.timing.loop_wait)
 
     async def _turn(self) -> None:
         assert self.book is not None
@@ -178,8 +179,8 @@ class Agent(Runtime):
         try:
             store = open_store(config, protocol, epoch=lease.epoch)
             host = await self.start_host(config, protocol, store, self.ids[name])
-        except (StoreError, OSError) as exc:
-            log.error("[%s] cannot start it here: %s", name, exc)
+        except Exception as exc:  # a store refused, a handler failing at start: another agent may do better
+            log.error("[%s] cannot start it here: %s", name, exc, exc_info=not isinstance(exc, StoreError | OSError))
             await self._release(name)
             return
         host.may_send = lease.valid
@@ -221,26 +222,14 @@ class Agent(Runtime):
                 log.error("[%s] no lease renewal in time: stopping it before its lease can expire", name)
                 await self._drop(name)
 
-    async def _apply_inbox(self) -> None:
-        while True:
-            self._inbox_wake.clear()
-            try:
-                await self.inbox.apply_pending()
-            except (psycopg.Error, OSError):
-                pass  # the loop reports the database's state; the messages wait, stored
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._inbox_wake.wait(), timeout=self.timing.loop_wait)
-
     def route(self, sender: ElementHost, message: ev.SendInterApp) -> None:
         """InterApp to an element another agent runs goes through the inbox, like the API's."""
         target = next((name for name, id in self.ids.items() if message.target in (name, id)), None)
         if self.find(message.target) is not None or target is None or self.book is None:
             super().route(sender, message)
             return
-        kind = "interapp" if message.parameter == INTERAPP_RECEIVE else "set"
-        ref = None if kind == "interapp" else str(message.parameter)
-        payload = message.raw if kind == "interapp" else json.dumps(message.raw)
-        task = asyncio.create_task(self.book.post(target, kind, ref, payload))
+        # "element": from an element, not from outside: it may land on any parameter (InterApp Return).
+        task = asyncio.create_task(self.book.post(target, "element", str(message.parameter), message.raw))
         self._posts.add(task)
         task.add_done_callback(self._post_done)
 

@@ -13,10 +13,14 @@ to be written afterwards, alone: applying such a message again would change noth
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
 from typing import Protocol as TypingProtocol
+
+import psycopg
 
 from connector.engine import events as ev
 from connector.engine.store_pg import PostgresStore
@@ -41,6 +45,16 @@ class Inbox:
     def __init__(self, agent: Owner) -> None:
         self.agent = agent
         self._marks: dict[int, tuple[PostgresStore, int]] = {}  # id(event) -> (store, message)
+
+    async def run(self, wake: asyncio.Event, period: float) -> None:
+        """Apply what waits, every `period` seconds or when `wake` is set (another agent stored some)."""
+        while True:
+            wake.clear()
+            try:
+                await self.apply_pending()
+            except (psycopg.Error, OSError):
+                pass  # the agent's loop reports the database's state; the messages wait, stored
+            await until_set(wake, period)
 
     def watch(self, host: ElementHost) -> None:
         """Tie the marks of the messages `host` applies to its steps' commits."""
@@ -73,6 +87,9 @@ class Inbox:
         if kind == "interapp":
             host.metrics.interapp_messages += 1
             event = ev.SetParameter(param=INTERAPP_RECEIVE, value=payload)
+        elif kind == "element":  # another element's message, as the runtime routes it between its own
+            host.metrics.interapp_messages += 1
+            event = ev.SetParameter(param=int(ref or INTERAPP_RECEIVE), value=payload, from_outside=False)
         else:
             event = ev.SetParameter(param=int(ref or 0), value=json.loads(payload))
         self._marks[id(event)] = (store, message)
@@ -88,3 +105,11 @@ class Inbox:
             store.acks.remove(message)
             await self.agent.book.mark_applied(message)
         return True
+
+
+async def until_set(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed. Not asyncio.wait_for: on Python 3.11 it
+    loses a cancel that comes as the event is set, and the agent's loops would never stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

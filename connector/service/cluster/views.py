@@ -4,7 +4,8 @@
 `owner`, the others as `standby` with the agent that owns them (`owner: null` while none does:
 a takeover). A call about an element running elsewhere:
 
-- a read (GET) is redirected (307) to the owner's API, which has the live state;
+- a read (GET) is forwarded to the owner's API, which has the live state, and its answer
+  returned as it is (a redirect would lose the token: clients drop it across hosts);
 - a set or an InterApp message is stored in the shared inbox, in one transaction, and answered
   202 with its inbox id: the owner applies it once, in its own step (connector.service.cluster
   .inbox). The value is checked here first, against the protocol, as the owner would (404, 403,
@@ -23,16 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
+from connector.engine.http import httpx
 from connector.engine.values import NotSettable, ValueRefused, coerce, settable
 from connector.protocol.model import ParamType
-from connector.service.api_json import ApiError, JsonAnswer, error, json_value, read_body
+from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
 
 if TYPE_CHECKING:
     from connector.service.cluster.agent import Agent
 
 RETRY_AFTER = "2"  # seconds: a takeover is a lease's time to live at most
+FORWARD_TIMEOUT = 10.0  # seconds for the owner's answer to a forwarded read
 
 
 class Elsewhere(Exception):
@@ -92,10 +95,7 @@ async def answer_elsewhere(request: Request, exc: Exception) -> Response:
     if request.method == "GET":
         if owner is None or not owner.url:
             return _busy(f"element {exc.name!r} is being taken over by another agent; retry")
-        target = owner.url.removesuffix("/api") + request.url.path
-        if request.url.query:
-            target += f"?{request.url.query}"
-        return RedirectResponse(target, status_code=307)
+        return await _forward(request, owner.url)
     try:
         kind, ref, payload = await _message(request, agent, exc.name)
         if agent.book is None:
@@ -113,13 +113,7 @@ async def _message(request: Request, agent: Agent, name: str) -> tuple[str, str 
     body = await read_body(request, request.app.state.max_body)
     protocol = agent.protocols[name]
     if request.url.path.endswith("/interapp"):
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ApiError(400, f"the body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        if not text.strip():
-            raise ApiError(400, "the body is empty: send an InterApp message (JSON text)")
-        return "interapp", None, text
+        return "interapp", None, interapp_text(body)
     ref = request.path_params.get("ref", "")
     try:
         param = protocol.param(ref)
@@ -138,6 +132,23 @@ async def _message(request: Request, agent: Agent, name: str) -> tuple[str, str 
     except ValueRefused as refused:
         raise ApiError(422, f"{param.name}: {refused}") from None
     return "set", str(param.id), json.dumps(value)
+
+
+async def _forward(request: Request, owner_url: str) -> Response:
+    """The owner's own answer to this read (its token passed on: the agents share one)."""
+    target = owner_url.removesuffix("/api") + request.url.path
+    headers = {name: value for name, value in request.headers.items() if name in ("authorization", "accept")}
+    try:
+        async with owner_client() as client:
+            answer = await client.get(target, params=request.query_params, headers=headers)
+    except httpx.HTTPError as failed:
+        return _busy(f"the agent that runs the element does not answer ({type(failed).__name__}); retry")
+    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+
+
+def owner_client() -> httpx.AsyncClient:
+    """The client reads are forwarded with (tests put the other agent's app behind it)."""
+    return httpx.AsyncClient(trust_env=False, timeout=FORWARD_TIMEOUT)
 
 
 def _busy(reason: str) -> JSONResponse:

@@ -120,6 +120,16 @@ def test_the_list_and_the_card_show_what_the_api_says(browser: webdriver.Chrome,
     screenshot(browser, "card-general")
 
 
+def test_the_pages_are_tabs_for_the_keyboard_too(browser: webdriver.Chrome, element: RuntimeProcess) -> None:
+    open_card(browser, element)
+    general = browser.find_element(By.CSS_SELECTOR, '[data-tab="general"]')
+    general.send_keys(Keys.ARROW_RIGHT)
+    wait_for(browser, lambda d: d.find_element(By.ID, "page-platforms").is_displayed())
+    assert not browser.find_element(By.ID, "page-general").is_displayed()
+    assert browser.switch_to.active_element.get_attribute("data-tab") == "platforms"
+    assert browser.current_url.endswith("?page=platforms")
+
+
 def test_max_retries_set_through_the_form(browser: webdriver.Chrome, element: RuntimeProcess) -> None:
     open_card(browser, element)
     field = browser.find_element(By.CSS_SELECTOR, '[data-param="13"]')

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+import connector
+from connector.engine.element import Element
 from connector.engine.http import httpx
+from connector.engine.loading import resolve_handlers
+from connector.protocol.loader import load_protocol
 from connector.service.api import create_app
 from connector.service.card.gate import COOKIE
 from connector.service.card.live import COALESCE, LiveCache
 from connector.service.runtime import HostState
 from tests.service.card.elements import NAME, SECRET, ticketing_runtime
+from tests.service.test_api import FakeHost, FakeRuntime
 
 pytestmark = pytest.mark.anyio
 
@@ -92,6 +98,22 @@ def test_the_live_cache_renders_once_per_coalescing_window() -> None:
     assert len(renders) == 2
     cache.forget("element")  # a set was made: the next ask renders, whatever the window
     assert cache.answer(key, lambda: "c", render)["version"] == "c"
+
+
+def test_an_answer_that_cost_much_is_kept_longer() -> None:
+    now = [0.0]
+    cache = LiveCache(clock=lambda: now[0])
+
+    def slow_render() -> dict[str, object]:
+        now[0] += 0.2  # a sorted view of a big table
+        return {}
+
+    key = ("element", "sorted view")
+    cache.answer(key, lambda: "a", slow_render)
+    now[0] = 1.5  # long past COALESCE, within 10 x 0.2 s of the render
+    assert cache.answer(key, lambda: "b", slow_render)["version"] == "a"
+    now[0] = 2.5
+    assert cache.answer(key, lambda: "b", slow_render)["version"] == "b"
 
 
 async def test_a_set_from_the_card_follows_the_api_rules() -> None:
@@ -181,3 +203,21 @@ async def test_the_list_follows_the_elements() -> None:
     element = first.json()["elements"][NAME]
     assert element["state"] == "running" and element["values"]["40"]["text"] == "60"  # Tickets Waiting
     assert same.status_code == 204 and changed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(connector.__file__).parent.glob("*/protocol.yaml")), ids=lambda p: p.parent.name
+)
+async def test_every_shipped_protocol_has_a_card(path: Path) -> None:
+    protocol = load_protocol(path)
+    element = Element(protocol, name="Any", handlers=resolve_handlers(protocol), now=lambda: 1_800_000_000.0)
+    element.start()
+    transport = httpx.ASGITransport(app=create_app(FakeRuntime(FakeHost(element))))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        page = await http.get("/elements/Any")
+        live = [
+            await http.get("/elements/Any/live", params={"page": slug})
+            for slug in re.findall(r'data-tab="([^"]+)"', page.text)
+        ]
+    assert page.status_code == 200 and 'data-state="running"' in page.text
+    assert live and all(answer.status_code == 200 for answer in live)

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -16,6 +17,7 @@ import pytest
 
 from connector.engine.http import Connection
 from connector.service.api import create_app
+from connector.service.cluster import views
 from connector.service.cluster.agent import Agent
 from connector.service.cluster.leases import LeaseTiming
 from connector.service.runtime import ElementConfig, HostState
@@ -73,6 +75,7 @@ def test_each_element_runs_on_one_agent_and_a_clean_stop_hands_over_at_once(post
         a = await started(postgres_url, "a")
         b = await started(postgres_url, "b")
         await until(lambda: running(a, b) == list(NAMES) and len(a.elements) == len(b.elements) == 2)
+        await until(lambda: len(b.owners) == 4)  # b's picture of the leases, renewed each loop
         listing = (
             await httpx.AsyncClient(transport=httpx.ASGITransport(create_app(b)), base_url="http://b").get(
                 "/api/elements"
@@ -124,7 +127,9 @@ def test_a_lease_not_renewed_in_time_stops_sending_before_it_expires(postgres_ur
     run(test)
 
 
-def test_a_set_through_another_agent_is_stored_then_applied_once_by_the_owner(postgres_url: str) -> None:
+def test_a_set_through_another_agent_is_stored_then_applied_once_by_the_owner(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def test() -> None:
         a = await started(postgres_url, "a", prefer={name: "a" for name in NAMES})
         b = await started(postgres_url, "b", prefer={name: "a" for name in NAMES})
@@ -141,8 +146,10 @@ def test_a_set_through_another_agent_is_stored_then_applied_once_by_the_owner(po
         assert refused.status_code == 422
         unknown = await api.put("/api/elements/BE 3/params/No Such", json={"value": 1})
         assert unknown.status_code == 404
-        read = await api.get("/api/elements/BE 3/params")
-        assert read.status_code == 307 and read.headers["location"] == "http://a.invalid/api/elements/BE%203/params"
+        owner_api = create_app(a)
+        monkeypatch.setattr(views, "owner_client", lambda: httpx.AsyncClient(transport=httpx.ASGITransport(owner_api)))
+        read = await api.get("/api/elements/BE 3/params/Max Retries")
+        assert read.status_code == 200 and read.json()["value"] == 7, "a read is the owner's answer"
         await a.stop()
         await until(lambda: len(b.elements) == 4)
         assert b.elements["BE 3"].view.get("Max Retries") == 7, "the new owner starts from the committed set"
@@ -176,10 +183,14 @@ def test_an_agent_cut_off_from_the_database_stops_its_elements_says_so_and_resum
         book._settings = reachable.replace(f"port={_port(postgres_url)}", "port=9")  # nothing listens there
         await book.close()
         await until(lambda: a.database_problem != "" and not a.elements, seconds=FAST.ttl + 1)
-        metrics = (
-            await httpx.AsyncClient(transport=httpx.ASGITransport(create_app(a)), base_url="http://a").get("/metrics")
-        ).text
+        api = httpx.AsyncClient(transport=httpx.ASGITransport(create_app(a)), base_url="http://a")
+        metrics = (await api.get("/metrics")).text
         assert "connector_agent_database_up 0.0" in metrics and "connector_agent_leases_lost_total 4.0" in metrics
+        listed = (await api.get("/api/elements")).json()
+        assert {(e["state"], e["owner"]) for e in listed} == {("standby", None)}
+        assert all("the shared database" in e["reason"] for e in listed)
+        refused = await api.put("/api/elements/BE 1/params/Max Retries", json={"value": 3})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "2", "never a 202 not stored"
         book._settings = reachable
         await until(lambda: len(a.elements) == 4 and a.database_problem == "", seconds=FAST.ttl + 2)
         await a.stop()
@@ -189,3 +200,46 @@ def test_an_agent_cut_off_from_the_database_stops_its_elements_says_so_and_resum
 
 def _port(url: str) -> str:
     return url.rsplit(":", 1)[1].split("/", 1)[0]
+
+
+def test_interapp_between_elements_on_different_agents_goes_through_the_inbox(
+    postgres_url: str, ticket_batch: str
+) -> None:
+    async def test() -> None:
+        prefer = {"BE 1": "a", "BE 2": "a", "BE 3": "b", "BE 4": "b"}
+        a = await started(postgres_url, "a", prefer)
+        b = await started(postgres_url, "b", prefer)
+        await until(lambda: sorted(a.elements) == ["BE 1", "BE 2"] and sorted(b.elements) == ["BE 3", "BE 4"])
+        agent_id, element_id = a.ids["BE 3"].split("/")
+        # WM's batch, its replies addressed to BE 3 (on agent b) rather than to WM.
+        raw = ticket_batch.replace('"agentId":101,"elementId":12', f'"agentId":{agent_id},"elementId":{element_id}')
+        await a.elements["BE 1"].interapp(raw)
+        await until(lambda: "TicketBatchResponse" in str(b.elements["BE 3"].view.get(9000001) or ""))
+        await a.stop()
+        await b.stop()
+
+    run(test)
+
+
+def test_the_lease_loop_goes_on_after_an_unexpected_failure(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def test() -> None:
+        a = Agent("a", timing=FAST)
+        a.api_url = "http://a.invalid/api"
+        await a.start(configs(postgres_url), {PROTOCOL_YAML: ticketing_protocol()})
+        assert a.book is not None
+        look, failures = a.book.look, []
+
+        async def failing_once() -> Any:
+            if not failures:
+                failures.append(1)
+                raise RuntimeError("a bug of ours")
+            return await look()
+
+        a.book.look = failing_once  # type: ignore[method-assign]
+        await until(lambda: len(a.elements) == 4)
+        assert failures and "its lease loop failed; it goes on" in caplog.text
+        await a.stop()
+
+    run(test)

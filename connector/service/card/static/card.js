@@ -159,6 +159,14 @@
       }
       setView({ page: tab.dataset.tab });
     });
+    tab.addEventListener("keydown", function (event) {  // the tab list's keys: Left and Right
+      if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") return;
+      const tabs = Array.from(document.querySelectorAll("[data-tab]"));
+      const next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+      event.preventDefault();
+      next.focus();
+      next.click();
+    });
   }
 
   for (const block of document.querySelectorAll("[data-table]")) {
