@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import psycopg
 from starlette.requests import Request
@@ -49,8 +49,13 @@ class Elsewhere(Exception):
         self.name = name
 
 
+def _is_agent(runtime: object) -> TypeGuard[Agent]:
+    # Duck-typed, not isinstance: the API is also served over fake agents (the CLI client tests).
+    return hasattr(runtime, "owner_of")
+
+
 def _agent(runtime: object) -> Agent | None:
-    return runtime if hasattr(runtime, "owner_of") else None  # type: ignore[return-value]
+    return runtime if _is_agent(runtime) else None
 
 
 def not_here(runtime: object, name: str) -> Exception:
