@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from operator import itemgetter
+from itertools import compress
+from operator import is_not, itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -182,18 +183,21 @@ class Table:
             raise ValueError(f"table {self.model.name!r}: a writer cannot change the primary key")
         rows, wrote, tallies = self._rows, self.changes.wrote, self._tallies
         checks = tuple(self._checks[p] for p in positions)
+        held = _cells_at(positions)
 
         def write(key: str, values: Iterable[Any]) -> None:
             row = rows[key]
+            values = tuple(values)
             before = row.copy()  # a copy in C is cheaper than checking every cell before writing
             position = -1
             try:
-                # A short list keeps the rest; zip without a keyword (strict=False is the default),
-                # which costs more than the loop's body (checked: 13,500 writes a 5,000-ticket drain).
-                # A value that is the very object in its cell (read from the row, written back)
-                # is what the cell holds already: not checked again (half the cell checks of a drain).
-                for position, check, value in zip(positions, checks, values):  # noqa: B905
-                    if value is not None and value is not row[position]:
+                # Only the cells whose value is not the very object the cell holds, picked in C: a
+                # value read from its row and written back (most cells of a drain's writes) is
+                # what the cell holds already, neither checked again nor stored. A short list keeps
+                # the rest (zip and map stop at it).
+                fresh = map(is_not, values, held(row))
+                for position, check, value in compress(zip(positions, checks, values), fresh):  # noqa: B905
+                    if value is not None:
                         row[position] = check(value)
             except ValueRefused as refused:
                 row[:] = before  # a refused cell leaves the row as it was
@@ -302,3 +306,11 @@ def _uncount(tally: Counter[Any], value: Any) -> None:
         tally[value] = left
     else:
         del tally[value]  # absent, not 0: the tally holds only values some row has
+
+
+def _cells_at(positions: tuple[int, ...]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    """A row's cells at `positions` as a tuple, read in C (itemgetter gives a bare value for one
+    position and refuses none)."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    return lambda row: tuple(row[p] for p in positions)
