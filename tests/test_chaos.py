@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tools.chaos.__main__ import main as chaos_main
 from tools.chaos.actors import LIGHT_FAULTS, read_acknowledgement
 from tools.chaos.checks import check_outcome, check_reported_extras
 from tools.chaos.element import ElementSettings
@@ -277,3 +278,13 @@ def test_a_rejected_ticket_in_any_reply_is_seen() -> None:
         "replies": [{"type": "ErrorResponse", "reason": "x"}, {"type": "TicketBatchResponse", "rejected": [rejected]}]
     }
     assert read_acknowledgement(body).rejected == (rejected,)
+
+
+def test_a_workdir_holding_an_earlier_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: a second run given the first one's --workdir restarted its store (the same seed's
+    # tickets already Completed) against a fresh platform, and reported all 5,000 tickets lost.
+    (tmp_path / "crash").mkdir()
+    with pytest.raises(SystemExit) as exited:
+        chaos_main(["--workdir", str(tmp_path), "--tickets", "10"])
+    assert exited.value.code == 2
+    assert "is not empty" in capsys.readouterr().err

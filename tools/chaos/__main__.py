@@ -142,7 +142,12 @@ def run(args: argparse.Namespace, base: Path) -> list[Report]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+        # An earlier run's store would be restarted as this run's element: its tickets already
+        # Completed on a fresh platform, every one reported lost.
+        parser.error(f"--workdir {args.workdir} is not empty (an earlier run's store?): give a new or empty folder")
     base = args.workdir or Path(tempfile.mkdtemp(prefix="chaos-"))
     if args.postgres:
         from tools.chaos.agents_run import main_agents
