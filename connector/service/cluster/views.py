@@ -25,7 +25,6 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -33,10 +32,12 @@ from connector.engine.element import ElementView
 from connector.engine.values import NotSettable, ValueRefused, coerce, display, settable
 from connector.protocol.model import ParamType
 from connector.service.api_json import ApiError, JsonAnswer, error, interapp_text, json_value, read_body
-from connector.service.cluster.standby import StandbyHost, Unavailable
 
 if TYPE_CHECKING:
+    # Only for annotations: a `connector run` without --store postgresql:// serves this module
+    # too, and must not import psycopg (and the PostgreSQL store) at its start.
     from connector.service.cluster.agent import Agent
+    from connector.service.cluster.standby import StandbyHost
 
 RETRY_AFTER = "2"  # seconds: a takeover is a lease's time to live at most
 
@@ -87,6 +88,8 @@ async def with_cluster(runtime: object, entries: list[dict[str, Any]]) -> list[d
         return entries
     for entry in entries:
         entry["owner"] = _owner_json(agent, entry["name"])
+    from connector.service.cluster.standby import Unavailable  # loaded already on an agent
+
     standby = [name for name in agent.configs if name not in agent.elements]
     views = await asyncio.gather(*(agent.standby.view(name) for name in standby), return_exceptions=True)
     for name, view in zip(standby, views, strict=True):
@@ -115,6 +118,8 @@ def _owner_json(agent: Agent, name: str) -> dict[str, str] | None:
 
 async def answer_elsewhere(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Elsewhere)
+    import psycopg  # loaded already on an agent (see TYPE_CHECKING above)
+
     agent = _agent(request.app.state.runtime)
     assert agent is not None
     try:
