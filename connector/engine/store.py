@@ -40,6 +40,14 @@ from connector.engine.storefile import (
     sqlite_cause,
 )
 
+# An empty cell (None) is bound as NULL either way; without an adapter of its own, sqlite3 looks
+# for one the slow way for every None it binds (a tuple built, a dict missed, then `__adapt__`
+# and `__conform__` looked up and missed): 3,300 instructions a cell, 3% of a drain's CPU with
+# two empty optional columns per row. An empty dict's `get` hands None back from C, with no
+# Python frame. Process-wide, as sqlite3's adapters are; it changes nothing but that cost.
+_NOTHING: dict[object, None] = {}
+sqlite3.register_adapter(type(None), _NOTHING.get)
+
 __all__ = ["SCHEMA_VERSION", "MemoryStore", "SQLiteStore", "Store", "StoreError", "StoreOwner"]
 
 log = logging.getLogger("connector.store")

@@ -75,6 +75,19 @@ def test_commit_and_load_round_trip(store_factory) -> None:
     assert dict(saved.tables[1000])["b"][1002] == "y"
 
 
+def test_an_empty_cell_is_stored_as_sql_null(tmp_path: Path) -> None:
+    """None is bound through the store's own adapter (sqlite3's lookup of one cost 3% of a drain):
+    still SQL NULL, not text or a number, and back as None."""
+    path = tmp_path / "element.sqlite"
+    store = SQLiteStore(path)
+    delta = TableDelta(table=1000, columns=(1001, 1002, 1003), written={"a": ("a", None, 0)}, deleted=())
+    store.commit(Persist(params={}, tables=(delta,)))
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT typeof(c1002), typeof(c1003) FROM rows_1000").fetchone() == ("null", "integer")
+    assert dict(SQLiteStore(path).load().tables[1000]) == {"a": {1002: None, 1003: 0}}
+
+
 def test_an_element_restarts_where_it_was(store_factory, tmp_path: Path, postgres_dump) -> None:
     clock = FakeClock()
 
