@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from connector.engine.row_writer import compile_writer
-from connector.engine.values import ValueRefused, cell_check
+from connector.engine.values import ValueRefused, cell_check, fast_cell
 from connector.protocol.model import Column
 from connector.protocol.model import Table as TableModel
 
@@ -55,8 +55,10 @@ class TableChanges:
         return bool(self.written or self.deleted)
 
     def take(self) -> tuple[list[str], set[str]]:
-        written, deleted = list(self.written), self.deleted
-        self.written, self.deleted = {}, set()
+        # Emptied in place: a writer holds these two (`connector.engine.row_writer`).
+        written, deleted = list(self.written), set(self.deleted)
+        self.written.clear()
+        self.deleted.clear()
         return written, deleted
 
 
@@ -186,10 +188,11 @@ class Table:
             raise ValueError(f"table {self.model.name!r}: a writer cannot change the primary key")
         return compile_writer(
             positions,
-            tuple(self._checks[p] for p in positions),
+            tuple((fast_cell(self.columns[p]), self._checks[p]) for p in positions),
             rows=self._rows,
             tallies=self._tallies,
-            wrote=self.changes.wrote,
+            written=self.changes.written,
+            deleted=self.changes.deleted,
             refused=self._refused,
         )
 
