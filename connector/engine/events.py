@@ -84,11 +84,14 @@ Event = SetParameter | SetCell | TimerFired | HttpResult | CheckTrigger
 
 @frozen(kw_only=True)
 class TableDelta:
-    """One table's rows to write and keys to delete.
+    """One table's rows to write and keys to delete (the deletes first).
 
-    `written` maps a key to the row's saved cells, in the order of `columns` (the saved
-    column ids, the key column first): tuples, not dicts, because a drain writes tens of
-    thousands of rows and the store passes them to SQLite as they are.
+    `written` maps a key to the row's cells at `columns` (column ids, the key column first):
+    tuples, not dicts, because a drain writes tens of thousands of rows and the store passes
+    them to SQLite as they are. `columns` are all the saved columns, or some of them (the
+    cells a writer changed): a store merges them into the row it holds, keeping its other
+    cells (a row it does not hold yet gets these alone). A Persist may hold several deltas of
+    one table, for rows written with different columns.
     """
 
     table: int

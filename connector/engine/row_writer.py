@@ -14,7 +14,7 @@ holds (read from the row and written back) is neither checked again nor stored; 
 column stores as it is (`connector.engine.values.fast_cell`) is stored; any other goes
 through the column's check (`cell_check`, which may convert it or refuse it). A refused cell
 leaves the row as it was. Then the row moves between values in every tally, and is marked
-written.
+written at the writer's positions (`TableChanges`: the store saves those cells alone).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def compile_writer(
     *,
     rows: dict[str, list[Any]],
     tallies: dict[int, dict[Any, int]],
-    written: dict[str, None],
+    written: dict[str, tuple[int, ...] | None],
     deleted: set[str],
     refused: Refusal,
 ) -> Writer:
@@ -77,7 +77,8 @@ def compile_writer(
         "            else:",
         "                del tally[old]  # absent, not 0: a tally holds only values some row has",
         "            tally[new] = tally.get(new, 0) + 1",
-        "    written[key] = None",
+        "    if written.setdefault(key, positions) is not positions:",
+        "        written[key] = None  # written by another writer, or whole, too: saved whole",
         "    if deleted:",
         "        deleted.discard(key)",
     ]
@@ -86,6 +87,7 @@ def compile_writer(
         "tallies": tallies,
         "written": written,
         "deleted": deleted,
+        "positions": positions,
         "refused": refused,
         "ValueRefused": ValueRefused,
     }

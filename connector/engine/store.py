@@ -86,8 +86,8 @@ class MemoryStore:
             rows = self.rows.setdefault(delta.table, {})
             for key in delta.deleted:
                 rows.pop(key, None)
-            for key in delta.written:
-                rows[key] = delta.cells(key)
+            for key in delta.written:  # merged: a delta may hold some of a row's cells (TableDelta)
+                rows.setdefault(key, {}).update(delta.cells(key))
 
     def close(self) -> None:
         pass

@@ -54,7 +54,8 @@ _DELETE = (
 _UPSERT = (
     f"INSERT INTO {SCHEMA}.rows AS r (element, table_id, key, cells) "
     "SELECT %s, %s, e->>0, e->1 FROM json_array_elements(%s::json) WITH ORDINALITY AS a(e, n) ORDER BY a.n "
-    "ON CONFLICT (element, table_id, key) DO UPDATE SET cells = excluded.cells"
+    # Merged: a delta may hold some of a row's cells (TableDelta); a whole row replaces them all.
+    "ON CONFLICT (element, table_id, key) DO UPDATE SET cells = (r.cells::jsonb || excluded.cells::jsonb)::json"
 )
 
 

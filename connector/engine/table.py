@@ -33,14 +33,19 @@ CellValues = Mapping[int | str, Any]
 
 
 class TableChanges:
-    """Keys written and keys deleted since the store last committed this table."""
+    """Keys written and keys deleted since the store last committed this table.
+
+    `written` maps a key to None (the row was written whole: added, set) or to the positions a
+    writer wrote (only those cells changed: the store saves just them). Two writers, or a
+    writer and a set, make it None.
+    """
 
     __slots__ = ("written", "deleted")
 
     def __init__(self) -> None:
         # A dict, not a set: it keeps the order rows were first written in, which is the
         # order the store restores them in (receive order matters to connectors).
-        self.written: dict[str, None] = {}
+        self.written: dict[str, tuple[int, ...] | None] = {}
         self.deleted: set[str] = set()
 
     def wrote(self, key: str) -> None:
@@ -54,9 +59,9 @@ class TableChanges:
     def __bool__(self) -> bool:
         return bool(self.written or self.deleted)
 
-    def take(self) -> tuple[list[str], set[str]]:
+    def take(self) -> tuple[dict[str, tuple[int, ...] | None], set[str]]:
         # Emptied in place: a writer holds these two (`connector.engine.row_writer`).
-        written, deleted = list(self.written), set(self.deleted)
+        written, deleted = dict(self.written), set(self.deleted)
         self.written.clear()
         self.deleted.clear()
         return written, deleted

@@ -6,6 +6,7 @@ few dict look-ups (the element reads these maps on every change, never the proto
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -17,6 +18,43 @@ from connector.protocol.model import Table as TableModel
 
 # A table's saved cells of one row, in the order of the saved column ids (the key column first).
 SavedCells = Callable[[list[Any]], tuple[Any, ...]]
+
+
+@frozen
+class SavedColumns:
+    """A table's saved columns: their ids and positions in a row (the key column first), and
+    `cells`, which takes them from a row in C."""
+
+    ids: tuple[int, ...]
+    positions: tuple[int, ...]
+    cells: SavedCells
+
+    @classmethod
+    def at(cls, ids: tuple[int, ...], positions: tuple[int, ...]) -> SavedColumns:
+        return cls(ids, positions, _taker(positions))
+
+    def subset(self, written: tuple[int, ...]) -> SavedColumns:
+        """The key column and those of the saved columns at `written` positions (a writer's):
+        what a row a writer changed needs saved. Made once per writer's columns (`_subset`)."""
+        return _subset(self, written)
+
+
+@functools.lru_cache(maxsize=256)
+def _subset(saved: SavedColumns, written: tuple[int, ...]) -> SavedColumns:
+    pairs = enumerate(zip(saved.ids, saved.positions, strict=True))
+    kept = [(cid, p) for index, (cid, p) in pairs if index == 0 or p in written]  # the key column first
+    return SavedColumns.at(tuple(cid for cid, _ in kept), tuple(p for _, p in kept))
+
+
+def _taker(positions: tuple[int, ...]) -> SavedCells:
+    if len(positions) > 1:
+        return itemgetter(*positions)  # builds each row's tuple in C
+    (only,) = positions  # one position: itemgetter would give a bare value, not a tuple
+
+    def getter(cells: list[Any]) -> tuple[Any, ...]:
+        return (cells[only],)
+
+    return getter
 
 
 @frozen(kw_only=True)
@@ -33,7 +71,7 @@ class Wiring:
     setter_target: Mapping[int, int]  # write parameter -> the read parameter its setter copies to
     saved: frozenset[int]  # parameters the store keeps (never a password)
     interval_params: Mapping[int, int]  # interval parameter -> its timer
-    saved_columns: Mapping[int, tuple[SavedCells, tuple[int, ...]]]  # table -> (cells, column ids)
+    saved_columns: Mapping[int, SavedColumns]  # table -> its saved columns
 
 
 def wire(protocol: Protocol) -> Wiring:
@@ -92,18 +130,8 @@ def _group_triggers(protocol: Protocol) -> dict[tuple[int, TriggerTime], list[in
     return found
 
 
-def _saved_columns(table: TableModel) -> tuple[SavedCells, tuple[int, ...]]:
-    """How to take a row's saved cells, the key column first, and those columns' ids."""
+def _saved_columns(table: TableModel) -> SavedColumns:
+    """A table's saved columns, the key column first."""
     keyed = sorted(enumerate(table.columns), key=lambda ic: ic[1].id != table.key_column)
     kept = [(i, c.id) for i, c in keyed if c.save or c.id == table.key_column]
-    positions = [i for i, _ in kept]
-    getter: SavedCells
-    if len(positions) > 1:
-        getter = itemgetter(*positions)  # builds each row's tuple in C
-    else:  # with one position itemgetter would give a bare value, not a tuple
-        only = positions[0]
-
-        def getter(cells: list[Any]) -> tuple[Any, ...]:
-            return (cells[only],)
-
-    return getter, tuple(cid for _, cid in kept)
+    return SavedColumns.at(tuple(cid for _, cid in kept), tuple(i for i, _ in kept))

@@ -75,6 +75,21 @@ def test_commit_and_load_round_trip(store_factory) -> None:
     assert dict(saved.tables[1000])["b"][1002] == "y"
 
 
+def test_a_delta_of_some_columns_is_merged_into_the_row(store_factory) -> None:
+    """A row a writer changed is saved with the writer's cells alone (TableDelta): every store
+    keeps the row's other cells, and a row it does not hold yet gets just those."""
+    store = store_factory()
+    whole = TableDelta(table=1000, columns=(1001, 1002, 1003), written={"a": ("a", "x", 1)}, deleted=())
+    store.commit(Persist(params={}, tables=(whole,)))
+    some = TableDelta(table=1000, columns=(1001, 1003), written={"a": ("a", 2), "b": ("b", 3)}, deleted=())
+    store.commit(Persist(params={}, tables=(some,)))
+    rows = {
+        key: {cid: v for cid, v in cells.items() if cid != 1001 and v is not None}
+        for key, cells in store.load().tables[1000]
+    }
+    assert rows == {"a": {1002: "x", 1003: 2}, "b": {1003: 3}}
+
+
 def test_an_empty_cell_is_stored_as_sql_null(tmp_path: Path) -> None:
     """None is bound through the store's own adapter (sqlite3's lookup of one cost 3% of a drain):
     still SQL NULL, not text or a number, and back as None."""

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from connector.engine.persist import collect_persist
 from connector.engine.table import Table
 from connector.engine.values import ValueRefused, display
+from connector.engine.wiring import SavedColumns
 from connector.protocol import model as m
 
 MODEL = m.Table(
@@ -137,7 +139,7 @@ def test_changes_keep_the_order_rows_were_written_in() -> None:
         t.add_row(key)
     t.delete_row("k1")
     written, deleted = t.changes.take()
-    assert written == ["k3", "k2"] and deleted == {"k1"}
+    assert list(written) == ["k3", "k2"] and deleted == {"k1"}
     assert not t.changes
 
 
@@ -215,3 +217,43 @@ def test_cells_are_stored_as_their_kind_stores_them() -> None:
     table.add_row("r1", {"Level": "7", "At": "2026-11-26T00:00:00Z", "Mode": "Off", "Note": 5, "Signal": "No Lock"})
     assert table.row("r1") == {"Key": "r1", "Level": 7, "At": 1_795_651_200.0, "Mode": 0, "Note": "5", "Signal": -1}
     assert display(KINDS.column("Signal"), -1) == "No Lock"  # a column's Interprete exception, as a param's
+
+
+def test_a_writer_marks_the_cells_it_changed_and_a_set_the_whole_row() -> None:
+    """What the store saves of a row (`TableChanges.written`): a writer's positions alone, or
+    the whole row once it is also set, added, or written by another writer."""
+    t = Table(MODEL)
+    t.add_row("k1", {"A": "a", "B": 1})
+    t.add_row("k2", {"A": "a", "B": 1})
+    t.add_row("k3", {"A": "a", "B": 1})
+    t.changes.take()
+    only_b, both = t.writer(["B"]), t.writer(["A", "B"])
+    only_b("k1", [2])
+    only_b("k1", [3])
+    only_b("k2", [2])
+    t.set_row("k2", {"A": "b"})
+    only_b("k3", [2])
+    both("k3", ["c", None])
+    written, _ = t.changes.take()
+    assert written == {"k1": (t.position("B"),), "k2": None, "k3": None}
+
+
+def test_a_step_saves_a_writers_rows_with_its_cells_alone() -> None:
+    """`collect_persist`: rows added or set go whole, rows only a writer wrote go with the
+    writer's saved cells (the key first), and the deletes come first."""
+    t = Table(MODEL)
+    t.add_row("k1", {"A": "a", "B": 1})
+    t.add_row("k2", {"A": "a", "B": 1})
+    t.add_row("gone", {"A": "a"})
+    t.changes.take()
+    t.writer(["B"])("k1", [2])
+    t.delete_row("gone")
+    t.add_row("k3", {"A": "n"})
+    saved = SavedColumns.at((1001, 1002, 1003), (0, 1, 2))
+    persist = collect_persist({}, set(), [t], {1000: saved})
+    assert persist is not None
+    deleted, *writes = persist.tables
+    assert (deleted.deleted, deleted.written) == (("gone",), {})
+    whole, some = sorted(writes, key=lambda delta: -len(delta.columns))
+    assert (whole.columns, dict(whole.written)) == ((1001, 1002, 1003), {"k3": ("k3", "n", None)})
+    assert (some.columns, dict(some.written), some.deleted) == ((1001, 1003), {"k1": ("k1", 2)}, ())
