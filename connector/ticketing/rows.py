@@ -67,7 +67,10 @@ class CycleRows:
 
     def at(self, operation: str) -> list[Ticket]:
         """Ready tickets now at `operation` that have not failed in this cycle, in table order."""
-        return [t for t in self.ready.values() if t.operation == operation and t.live and t.key not in self.finished]
+        finished, live = self.finished, tk.LIVE_STATUSES  # a cycle walks every ready ticket here, per stage
+        return [
+            t for t in self.ready.values() if t.operation == operation and t.status in live and t.key not in finished
+        ]
 
     def pending(self, ticket: Ticket) -> bool:
         """Ready, still live, and not failed in this cycle: the flow may still work on it."""

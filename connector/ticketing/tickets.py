@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
-from attrs import define
+from attrs import define, field
 
 from connector.engine.table import Table
 from connector.ticketing.cells import CellReader
@@ -161,6 +161,9 @@ class Ticket:
     sent_at: float = 0.0  # when its last write of unknown outcome was sent (kept after a look-up)
 
     unreadable: str = ""  # why a cell could not be read (the row is sent to Error with it)
+    # `node_key`, once asked for: a cycle asks for it a few times a ticket, and Category and Node
+    # never change here (the receive path's cells).
+    _node_key: tuple[str, str] | None = field(default=None, init=False, eq=False, repr=False)
 
     @classmethod
     def from_cells(cls, key: str, cells: Mapping[str, Any]) -> Ticket:
@@ -242,7 +245,10 @@ class Ticket:
     @property
     def node_key(self) -> tuple[str, str]:
         """Category and Node as the "same node" rule compares them (case and edge blanks ignored)."""
-        return node_key(self.category, self.node)
+        key = self._node_key
+        if key is None:
+            key = self._node_key = node_key(self.category, self.node)
+        return key
 
     def ready(self, now: float) -> bool:
         return self.live and self.next_try <= now
