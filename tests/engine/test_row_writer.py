@@ -10,18 +10,7 @@ import pytest
 from connector.engine.row_writer import compile_writer
 from connector.engine.table import Table
 from connector.engine.values import FastCell, ValueRefused
-from connector.protocol import model as m
-
-MODEL = m.Table(
-    id=1000,
-    name="Things",
-    key_column=1001,
-    columns=(
-        m.Column(id=1001, name="Key"),
-        m.Column(id=1002, name="Name"),
-        m.Column(id=1003, name="Count", kind=m.ValueKind.NUMBER),
-    ),
-)
+from tests.engine.test_table import MODEL  # Key, A (text), B (number)
 
 
 def _refused(key: str, position: int, refusal: ValueRefused) -> ValueRefused:
@@ -30,15 +19,15 @@ def _refused(key: str, position: int, refusal: ValueRefused) -> ValueRefused:
 
 def test_a_write_takes_one_value_per_column() -> None:
     table = Table(MODEL)
-    table.add_row("k", {"Name": "a", "Count": 1})
-    write = table.writer(["Name", "Count"])
+    table.add_row("k", {"A": "a", "B": 1})
+    write = table.writer(["A", "B"])
     with pytest.raises(ValueError, match="a writer of 2 columns takes 2 values"):
         write("k", ["b"])
     with pytest.raises(ValueError, match="a writer of 2 columns takes 2 values"):
         write("k", ["b", 2, 3])
-    assert table.row("k") == {"Key": "k", "Name": "a", "Count": 1}
+    assert table.row("k") == {"Key": "k", "A": "a", "B": 1}
     write("k", iter(["b", None]))  # any iterable of the right length; None keeps the cell
-    assert table.row("k") == {"Key": "k", "Name": "b", "Count": 1}
+    assert table.row("k") == {"Key": "k", "A": "b", "B": 1}
 
 
 TEXT = FastCell((str,))
